@@ -1,0 +1,70 @@
+"""Channel names: normalisation to 10-10 names and sensorimotor neighbourhoods."""
+
+from __future__ import annotations
+
+import re
+
+# The 10-10 system's names in their conventional spelling (MNE's standard_1005 subset).
+_ROWS = {
+    "Fp": ["1", "z", "2"],
+    "AF": ["9", "7", "5", "3", "1", "z", "2", "4", "6", "8", "10"],
+    "F": ["9", "7", "5", "3", "1", "z", "2", "4", "6", "8", "10"],
+    "FT": ["9", "7", "8", "10"],
+    "FC": ["5", "3", "1", "z", "2", "4", "6"],
+    "T": ["9", "7", "8", "10", "3", "4", "5", "6"],
+    "C": ["5", "3", "1", "z", "2", "4", "6"],
+    "TP": ["9", "7", "8", "10"],
+    "CP": ["5", "3", "1", "z", "2", "4", "6"],
+    "P": ["9", "7", "5", "3", "1", "z", "2", "4", "6", "8", "10"],
+    "PO": ["9", "7", "5", "3", "1", "z", "2", "4", "6", "8", "10"],
+    "O": ["1", "z", "2"],
+    "I": ["z"],
+}
+STANDARD_1010 = [row + pos for row, positions in _ROWS.items() for pos in positions]
+_BY_UPPER = {name.upper(): name for name in STANDARD_1010}
+
+# Small Laplacian neighbourhoods (nearest ring first, then the next ring as a fallback),
+# after Hjorth (1975) and the montage used in mu-suppression studies.
+LAPLACIAN_NEIGHBOURS = {
+    "C3": (("FC3", "C5", "C1", "CP3"), ("F3", "T7", "Cz", "P3")),
+    "C4": (("FC4", "C6", "C2", "CP4"), ("F4", "T8", "Cz", "P4")),
+    "Cz": (("FCz", "C1", "C2", "CPz"), ("Fz", "C3", "C4", "Pz")),
+    "C1": (("FC1", "C3", "Cz", "CP1"), ()),
+    "C2": (("FC2", "Cz", "C4", "CP2"), ()),
+    "C5": (("FC5", "T7", "C3", "CP5"), ()),
+    "C6": (("FC6", "C4", "T8", "CP6"), ()),
+}
+FRONTAL_BLINK_CHANNELS = ("Fp1", "Fpz", "Fp2", "AF7", "AF8", "AF3", "AF4")
+
+
+def normalize_name(name: str) -> str:
+    """Return the 10-10 spelling of an EEG channel name.
+
+    Trailing dots and spaces (EDF habit, e.g. ``'C3..'``, ``'Fc3.'``) and an ``EEG`` prefix
+    are stripped and the case is normalised (``'FC3'``, ``'Cz'``, ``'Fp1'``). Old names
+    T3/T4/T5/T6 are kept as they are. A name outside the 10-10 system comes back stripped.
+    """
+    stripped = re.sub(r"^EEG[\s_-]+", "", name.strip(), flags=re.IGNORECASE)
+    stripped = re.sub(r"-(REF|LE|AVG|A1|A2|M1|M2)$", "", stripped, flags=re.IGNORECASE)
+    stripped = stripped.strip(". ")
+    return _BY_UPPER.get(stripped.upper(), stripped)
+
+
+def normalize_names(names) -> list[str]:
+    """Normalise a list of channel names (see :func:`normalize_name`)."""
+    return [normalize_name(n) for n in names]
+
+
+def laplacian_neighbours(center: str, available) -> tuple[str, ...]:
+    """The neighbours of ``center`` present in ``available`` for a small Laplacian.
+
+    The nearest ring is used if any of it is present, otherwise the next ring.
+    Returns an empty tuple if the montage has none.
+    """
+    rings = LAPLACIAN_NEIGHBOURS.get(center, ((), ()))
+    avail = set(available)
+    for ring in rings:
+        present = tuple(n for n in ring if n in avail and n != center)
+        if present:
+            return present
+    return ()

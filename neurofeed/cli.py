@@ -1,0 +1,274 @@
+"""The ``neurofeed`` command and its sub-commands.
+
+User errors end in one line on stderr (``neurofeed: error: ...``) and exit status 2, without
+a traceback; anything already recorded stays on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import NeurofeedError
+
+PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
+
+
+def _source_args(p: argparse.ArgumentParser, default_board=None) -> None:
+    g = p.add_argument_group("source")
+    g.add_argument("--board", default=default_board,
+                   help="board config name (see `neurofeed boards`): simulated, synthetic, playback-file, cyton, "
+                        "cyton-daisy, ganglion, muse-2, muse-s; or 'lsl' / 'file'")
+    g.add_argument("--board-id", help="any BrainFlow board id (BoardIds name or number), instead of --board")
+    g.add_argument("--serial-port", default="", help="serial port of the dongle, e.g. /dev/ttyUSB0")
+    g.add_argument("--mac-address", default="", help="Bluetooth MAC address (Ganglion native BLE, Muse)")
+    g.add_argument("--file", default="", help="file for the playback-file board or --board file")
+    g.add_argument("--lsl-name", help="LSL stream name (implies --board lsl)")
+    g.add_argument("--lsl-type", help="LSL stream type, e.g. EEG (implies --board lsl)")
+    g.add_argument("--channel-map", help="rename board channels to 10-10 names, e.g. AUX1=C3,AUX2=C4")
+
+
+def _protocol_path(text: str) -> Path:
+    p = Path(text)
+    if not p.exists() and not p.suffix and (PROTOCOL_DIR / f"{text}.toml").exists():
+        return PROTOCOL_DIR / f"{text}.toml"
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurofeed",
+        description="Real-time EEG mu-rhythm neurofeedback (a research tool, not a medical device).",
+        epilog="Start with: neurofeed session --board simulated --protocol demo --participant P01")
+    parser.add_argument("--version", action="version", version=f"neurofeed {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("session", help="run a live neurofeedback session",
+                       description="Run a protocol live: acquisition, feedback, LSL outlets and a crash-safe recording.")
+    _source_args(s, "simulated")
+    s.add_argument("--protocol", required=True, help="protocol file or name in protocols/ (e.g. demo)")
+    s.add_argument("--participant", required=True, help="participant code (letters, digits, - and _; never a name)")
+    s.add_argument("--out", default="recordings", help="recordings folder (default: recordings/)")
+    s.add_argument("--headless", action="store_true", help="terminal view instead of windows")
+    s.add_argument("--display", choices=("auto", "window", "terminal"), default="auto",
+                   help="window where a display exists, else a terminal view (default: auto)")
+    s.add_argument("--participant-screen", type=int, default=None, help="screen index for the participant view")
+    s.add_argument("--seconds-scale", type=float, default=1.0, help="compress block durations (e.g. 0.1)")
+    s.add_argument("--no-record", action="store_true", help="do not record (not recommended)")
+    s.add_argument("--no-lsl", action="store_true", help="no LSL outlets")
+
+    sub.add_parser("boards", help="list the board configs", description="List board configs in configs/.")
+
+    pr = sub.add_parser("protocols", help="list or check protocol files", description="List or validate protocols.")
+    prs = pr.add_subparsers(dest="protocols_command", metavar="ACTION")
+    pl = prs.add_parser("list", help="name, condition, direction and duration of each protocol")
+    pl.add_argument("folder", nargs="?", default=str(PROTOCOL_DIR))
+    pc = prs.add_parser("check", help="validate protocol files")
+    pc.add_argument("files", nargs="+")
+    pc.add_argument("--board", help="also check the channels against this board's montage")
+
+    r = sub.add_parser("replay", help="run recorded files through the same pipeline",
+                       description="Replay EDF/BDF/FIF files or neurofeed session folders through the live pipeline.")
+    r.add_argument("files", nargs="+", help="EDF/BDF/FIF files or neurofeed session folders")
+    r.add_argument("--protocol", help="protocol (default: the recording's own, for neurofeed sessions)")
+    r.add_argument("--speed", choices=("max", "1"), default="max", help="as fast as possible (max) or real time (1)")
+    r.add_argument("--display", action="store_true", help="show the views while replaying (with --speed 1)")
+    r.add_argument("--baseline-label", help="annotation label whose segments form the baseline (e.g. T0)")
+    r.add_argument("--out", default="replay-out", help="output folder (feedback.tsv, summary.json per file)")
+    r.add_argument("--jobs", type=int, default=1, help="files in parallel (joblib)")
+
+    rc = sub.add_parser("recover", help="turn an interrupted session's journal into a BDF+ file")
+    rc.add_argument("path", help="the session folder")
+
+    rp = sub.add_parser("report", help="HTML report of a session, a replay or a participant folder")
+    rp.add_argument("path")
+    rp.add_argument("--out", help="output folder (default: <path>/report)")
+
+    eb = sub.add_parser("export-bids", help="write a session into a BIDS dataset (mne-bids)")
+    eb.add_argument("path", help="the session folder")
+    eb.add_argument("--root", required=True, help="BIDS root folder")
+    eb.add_argument("--task", default="neurofeedback")
+
+    sc = sub.add_parser("screenshot", help="render both views offscreen to PNG")
+    sc.add_argument("--protocol", default="demo")
+    sc.add_argument("--out", required=True, help="PNG path (two files: *-participant.png, *-console.png)")
+    sc.add_argument("--seconds", type=float, default=12.0, help="simulated seconds before the picture")
+
+    b = sub.add_parser("bench", help="benchmarks")
+    bs = b.add_subparsers(dest="bench_command", metavar="WHAT")
+    bl = bs.add_parser("latency", help="sample-to-feedback latency of the live pipeline",
+                       description="Run the full live pipeline and report per-stage latency percentiles.")
+    _source_args(bl, "synthetic")
+    bl.add_argument("--seconds", type=float, default=20.0)
+    bl.add_argument("--json", help="write the figures to this JSON file")
+    bl.add_argument("--display", action="store_true", help="draw the views offscreen and time the frames")
+    bl.add_argument("--protocol", default="demo")
+    return parser
+
+
+def cmd_boards(args) -> int:
+    from .boards import list_boards
+
+    for b in list_boards():
+        print(f"{b.name:<14s} {str(b.board_id):<22s} {b.description}")
+    return 0
+
+
+def cmd_protocols(args) -> int:
+    from .protocol.schema import load_protocol
+
+    if args.protocols_command == "list":
+        files = sorted(Path(args.folder).glob("*.toml"))
+        print(f"{'name':<36s} {'condition':<40s} {'direction':<9s} {'minutes':>7s}")
+        for f in files:
+            p = load_protocol(f)
+            print(f"{p.name:<36s} {p.protocol.condition[:40]:<40s} {p.protocol.direction:<9s} "
+                  f"{p.total_duration_s() / 60:7.1f}")
+        return 0
+    if args.protocols_command == "check":
+        bad = 0
+        names = None
+        if args.board:
+            from .session import open_source
+
+            src = open_source(args.board)
+            names = src.ch_names
+        for f in args.files:
+            try:
+                p = load_protocol(_protocol_path(f))
+                if names is not None:
+                    p.check_montage(names)
+                print(f"ok   {f}: {p.name} ({p.protocol.direction}, {p.total_duration_s() / 60:.1f} min)")
+            except NeurofeedError as err:
+                bad += 1
+                print(f"FAIL {err}", file=sys.stderr)
+        return 2 if bad else 0
+    print("usage: neurofeed protocols {list,check}", file=sys.stderr)
+    return 2
+
+
+def cmd_session(args) -> int:
+    from .protocol.schema import load_protocol
+    from .session import build_session, finish_session, has_display, open_source, parse_channel_map, print_summary
+
+    protocol = load_protocol(_protocol_path(args.protocol))
+    if args.seconds_scale <= 0:
+        raise NeurofeedError(f"--seconds-scale must be > 0, not {args.seconds_scale}.")
+    source = open_source(args.board, board_id=args.board_id, serial_port=args.serial_port,
+                         mac_address=args.mac_address, file=args.file, lsl_name=args.lsl_name,
+                         lsl_type=args.lsl_type, channel_map=parse_channel_map(args.channel_map),
+                         protocol=protocol, seconds_scale=args.seconds_scale)
+    pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
+                                       record=not args.no_record, lsl=not args.no_lsl)
+    window = not args.headless and (args.display == "window" or (args.display == "auto" and has_display()))
+    print(f"neurofeed {__version__}: {protocol.name} on {source.name} ({source.sfreq:g} Hz, "
+          f"{len(source.ch_names)} channels), participant {args.participant}. Research tool, not a medical device.")
+    try:
+        if window:
+            from .feedback.display import run_windows
+
+            run_windows(pipeline, participant_screen=args.participant_screen)
+        else:
+            from .feedback.terminal import TerminalView
+
+            pipeline.start()
+            try:
+                TerminalView(pipeline).run_until_done()
+            except KeyboardInterrupt:
+                pass
+            pipeline.stop("session complete" if pipeline.engine.finished else "interrupted (Ctrl-C)")
+    finally:
+        pipeline.stop()
+        summary = finish_session(pipeline, recorder)
+    print_summary(summary)
+    if pipeline.error is not None:
+        if isinstance(pipeline.error, NeurofeedError):
+            raise pipeline.error
+        raise NeurofeedError(f"the session stopped on an error: {pipeline.error}")
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from .replay import replay_many
+
+    replay_many(args.files, protocol=_protocol_path(args.protocol) if args.protocol else None, speed=args.speed,
+                baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display)
+    return 0
+
+
+def cmd_recover(args) -> int:
+    from .recording.bdf import recover
+
+    out = recover(args.path)
+    print(f"recovered: {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import make_report
+
+    out = make_report(args.path, args.out)
+    print(f"report: {out}")
+    return 0
+
+
+def cmd_export_bids(args) -> int:
+    from .report import export_bids
+
+    out = export_bids(args.path, args.root, args.task)
+    print(f"BIDS: {out}")
+    return 0
+
+
+def cmd_screenshot(args) -> int:
+    from .feedback.display import screenshot
+
+    for out in screenshot(_protocol_path(args.protocol), args.out, args.seconds):
+        print(out)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    if args.bench_command != "latency":
+        print("usage: neurofeed bench latency ...", file=sys.stderr)
+        return 2
+    from .bench import latency_benchmark, print_latency
+
+    result = latency_benchmark(args)
+    print_latency(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+COMMANDS = {"session": cmd_session, "boards": cmd_boards, "protocols": cmd_protocols, "replay": cmd_replay,
+            "recover": cmd_recover, "report": cmd_report, "export-bids": cmd_export_bids,
+            "screenshot": cmd_screenshot, "bench": cmd_bench}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="neurofeed: %(levelname)s: %(message)s")
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except NeurofeedError as err:
+        print(f"neurofeed: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neurofeed: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

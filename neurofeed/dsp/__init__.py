@@ -1,0 +1,1 @@
+"""Signal processing: numba kernels, filter design, spatial filters, estimators, quality."""

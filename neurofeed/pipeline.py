@@ -1,0 +1,297 @@
+"""Wires source → ring buffer → DSP chain → engine → sinks, one step per chunk.
+
+The acquisition thread reads the source and, right after each chunk arrives, runs the whole
+processing step synchronously and publishes the resulting :class:`FeedbackState`. Nothing
+waits for a timer; the GUI only reads ``Pipeline.latest``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+from scipy import signal as sps
+
+from .buffer import RingBuffer
+from .dsp.chain import MuChain
+from .dsp.quality import QualityConfig
+from .feedback.state import FeedbackState
+from .protocol.engine import Engine
+from .protocol.schema import Protocol, check_band
+
+log = logging.getLogger(__name__)
+
+SIGNAL_LOST_S = 0.5
+
+
+class Processor:
+    """The per-chunk processing of one session: DSP chain + engine (no threads, no I/O).
+
+    Live sessions and replays use this same object, which is what makes replay exact.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    sfreq : float
+    ch_names : list of str
+    range_uv : float
+        Amplifier range; samples at 98 % of it count as railed.
+    seconds_scale : float
+        Compresses the protocol's block durations (tests and demos).
+    external : bool, optional
+        Blocks driven by markers/annotations (default: the protocol's marker mode).
+    """
+
+    def __init__(self, protocol: Protocol, sfreq, ch_names, range_uv=187500.0, seconds_scale=1.0, external=None):
+        protocol.check_montage(ch_names)
+        check_band(protocol, sfreq)
+        s, inh = protocol.signal, protocol.inhibits
+        self.protocol = protocol
+        self.sfreq = float(sfreq)
+        self.ch_names = list(ch_names)
+        qcfg = QualityConfig(rail_uv=0.98 * range_uv, emg_uv=inh.emg_uv, blink_uv=inh.blink_uv,
+                             hold_s=inh.hold_s, gate_railed=inh.railed, gate_flat=inh.flat)
+        self.chain = MuChain(sfreq, ch_names, s.targets, s.reference, tuple(s.band_hz), s.estimator, s.delay_s,
+                             s.smoothing_s, s.line_hz, qcfg, bipolar_pairs=s.bipolar)
+        self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external)
+        self.individual = s.band_mode == "individual"
+        self._capture: list[np.ndarray] = []  # spatially filtered baseline, for the individual band
+
+    def step(self, data: np.ndarray) -> FeedbackState:
+        """Process one chunk (n_channels × n_samples, µV) and return the new state."""
+        eng = self.engine
+        if self.individual and eng.baseline_uv2 is None and eng.block is not None \
+                and eng.block.label == self.protocol.baseline.block:
+            self._capture.append(self.chain.spatial(data))
+        power = self.chain.process(data)
+        q = self.chain.quality
+        was_ready = eng.baseline_uv2 is not None
+        st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv)
+        if self.individual and not was_ready and eng.baseline_uv2 is not None and self._capture:
+            self._retune_individual()
+        return st
+
+    def _retune_individual(self) -> None:
+        """Centre the band on the baseline's mu peak and recompute the baseline with it."""
+        s = self.protocol.signal
+        x = np.concatenate(self._capture, axis=1)
+        self._capture = []
+        nper = int(min(x.shape[1], 2 * self.sfreq))
+        f, pxx = sps.welch(x, fs=self.sfreq, nperseg=nper)
+        sel = (f >= s.band_hz[0]) & (f <= s.band_hz[1])
+        peak = float(f[sel][np.argmax(pxx.mean(axis=0)[sel])])
+        band = (max(0.5, peak - s.individual_width_hz), peak + s.individual_width_hz)
+        self.chain.retune(band)
+        # rerun the baseline through the new estimator, in the same chunk size as live
+        step = max(1, int(round(0.04 * self.sfreq)))
+        logs, total, count = [], np.zeros(len(s.targets)), 0
+        for i in range(0, x.shape[1], step):
+            chunk = np.ascontiguousarray(x[:, i:i + step])
+            p = self.chain.estimator.process_inplace(chunk)
+            total += p.sum(axis=1)
+            count += p.shape[1]
+            logs.append(np.log10(np.maximum(p[:, -1], 1e-12)))
+        self.engine.individual_band_hz = band
+        self.engine.finish_baseline(total / count, np.array(logs))
+        self.engine._emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz/peak={peak:.2f}Hz")
+
+
+class LatencyProbe:
+    """Per-update timing, preallocated so an hour-long session keeps memory flat.
+
+    Keeps the most recent ``capacity`` updates: arrival → published (ms), compute (µs),
+    sample age (ms) and the arrival time (s) for the drift fit.
+    """
+
+    def __init__(self, capacity: int = 1 << 18):
+        self.capacity = capacity
+        self.lag_ms = np.zeros(capacity)
+        self.compute_us = np.zeros(capacity)
+        self.age_ms = np.full(capacity, np.nan)
+        self.t_s = np.zeros(capacity)
+        self.n = 0
+
+    def add(self, arrival_ns, published_ns, compute_ns, age_s, t0_ns):
+        i = self.n % self.capacity
+        self.lag_ms[i] = (published_ns - arrival_ns) / 1e6
+        self.compute_us[i] = compute_ns / 1e3
+        self.age_ms[i] = age_s * 1e3
+        self.t_s[i] = (arrival_ns - t0_ns) / 1e9
+        self.n += 1
+
+    def _view(self, a):
+        return a[: min(self.n, self.capacity)]
+
+    def summary(self) -> dict:
+        """Percentiles of each measure, the update cadence and the drift of the lag."""
+        if self.n == 0:
+            return {"updates": 0}
+        lag, comp, age, t = (self._view(a) for a in (self.lag_ms, self.compute_us, self.age_ms, self.t_s))
+        pct = lambda a, qs: {f"p{q}": float(np.percentile(a, q)) for q in qs}  # noqa: E731
+        out = {"updates": int(self.n),
+               "sample_to_feedback_ms": {**pct(lag, (50, 95, 99)), "max": float(lag.max())},
+               "compute_us": pct(comp, (50, 99))}
+        age = age[np.isfinite(age)]
+        if age.size:
+            out["sample_age_ms"] = pct(age, (50, 99))
+        if t.size > 2 and t[-1] > t[0]:
+            out["update_hz"] = float((t.size - 1) / (t.max() - t.min()))
+            slope = np.polyfit(t - t.min(), lag, 1)[0]  # ms per second
+            out["drift_ms_per_hour"] = float(slope * 3600.0)
+        return out
+
+
+class Pipeline:
+    """Runs a source through a :class:`Processor` in an acquisition thread.
+
+    Parameters
+    ----------
+    source : Source
+    processor : Processor
+    sinks : list
+        Objects with ``on_chunk(chunk)``, ``on_state(state)`` and ``on_events(events)``
+        (any may be absent), called in the acquisition thread: keep them short.
+    buffer_s : float
+        Seconds of raw data kept in the ring buffer for the display.
+    marker_inlet : object, optional
+        External marker stream (``pull() -> list[str]``) for external-marker protocols.
+    """
+
+    def __init__(self, source, processor: Processor, sinks=(), buffer_s: float = 10.0, marker_inlet=None):
+        self.source = source
+        self.processor = processor
+        self.engine = processor.engine
+        self.sinks = list(sinks)
+        self.ring = RingBuffer(len(source.ch_names), int(buffer_s * source.sfreq))
+        self.latest: FeedbackState = FeedbackState(targets=tuple(processor.chain.targets))
+        self.probe = LatencyProbe()
+        self.marker_inlet = marker_inlet
+        self.error: BaseException | None = None
+        self.lost_events = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._pending: list = []  # control calls from other threads, applied between chunks
+        self.t0_ns = 0
+        self.published = 0
+
+    # controls, safe from any thread -------------------------------------------------------
+    def call(self, fn, *args) -> None:
+        """Run ``fn(*args)`` in the acquisition thread before the next chunk (pause, marker)."""
+        with self._lock:
+            self._pending.append((fn, args))
+
+    def pause(self, paused: bool) -> None:
+        self.call(self.engine.set_paused, paused)
+
+    def marker(self, text: str = "marker") -> None:
+        self.call(self.engine.marker, text)
+
+    # lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the source and the acquisition thread."""
+        self.source.start()
+        self.t0_ns = time.perf_counter_ns()
+        self._thread = threading.Thread(target=self._run, name="neurofeed-acquisition", daemon=True)
+        self._thread.start()
+
+    def stop(self, why: str = "stopped by operator") -> None:
+        """Stop acquisition, end the session and close the source (idempotent)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        if not self.engine.finished:
+            self.engine.stop(why)
+            self._dispatch_events()
+        self.source.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the session to end by itself; True if it did."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def run(self) -> None:
+        """Start, wait until the protocol or source ends (or Ctrl-C), then stop."""
+        self.start()
+        try:
+            while self.running:
+                self._thread.join(0.2)
+        except KeyboardInterrupt:
+            self.stop("interrupted (Ctrl-C)")
+            return
+        self.stop("session complete")
+
+    def _dispatch_events(self) -> None:
+        events = self.engine.drain_events()
+        if events:
+            for s in self.sinks:
+                fn = getattr(s, "on_events", None)
+                if fn:
+                    fn(events)
+
+    def _apply_pending(self) -> None:
+        if self._pending:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            for fn, args in pending:
+                fn(*args)
+
+    def _run(self) -> None:
+        src, proc, eng = self.source, self.processor, self.engine
+        chunk_sinks = [s.on_chunk for s in self.sinks if hasattr(s, "on_chunk")]
+        state_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state")]
+        last_data = time.perf_counter_ns()
+        lost = False
+        try:
+            while not self._stop.is_set() and not eng.finished:
+                self._apply_pending()
+                if self.marker_inlet is not None:
+                    for m in self.marker_inlet.pull():
+                        eng.end_block() if m == "end" else eng.start_block(m)
+                chunk = src.read()
+                if chunk is None:
+                    if src.finished:
+                        break
+                    if not lost and time.perf_counter_ns() - last_data > SIGNAL_LOST_S * 1e9:
+                        lost = True
+                        self.lost_events += 1
+                        log.warning("signal lost: no samples for %.1f s", SIGNAL_LOST_S)
+                        self.latest = eng.set_signal_lost(True)
+                        self._dispatch_events()
+                        for fn in state_sinks:
+                            fn(self.latest)
+                    continue
+                last_data = chunk.arrival_ns
+                if lost:
+                    lost = False
+                    log.warning("signal restored")
+                    eng.set_signal_lost(False)
+                t_c = time.perf_counter_ns()
+                st = proc.step(chunk.data)
+                done = time.perf_counter_ns()
+                st.arrival_ns = chunk.arrival_ns
+                st.compute_ns = done - t_c
+                st.published_ns = done
+                self.latest = st  # publication: one reference assignment, atomic under the GIL
+                self.published += 1
+                # after publication: nothing below delays the feedback
+                self.ring.write(chunk.data)
+                for fn in chunk_sinks:
+                    fn(chunk)
+                self.probe.add(chunk.arrival_ns, done, done - t_c, chunk.age_s, self.t0_ns)
+                for fn in state_sinks:
+                    fn(st)
+                self._dispatch_events()
+        except BaseException as err:  # noqa: BLE001 - reported to the caller, never swallowed
+            self.error = err
+            log.error("acquisition stopped: %s", err)
+        finally:
+            self._dispatch_events()

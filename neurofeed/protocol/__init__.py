@@ -1,0 +1,1 @@
+"""Protocols: loading and validating protocol files, and the session engine."""

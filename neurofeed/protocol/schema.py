@@ -1,0 +1,336 @@
+"""Protocol files (TOML): typed objects and validation with one-line errors naming the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import random
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ProtocolError
+
+KINDS = ("exploration", "integration", "consolidation", "action")
+DIRECTIONS = ("up", "down")
+
+
+@dataclass
+class ProtocolInfo:
+    """``[protocol]``: who it is for and the session-wide rules."""
+
+    name: str
+    condition: str = ""
+    description: str = ""
+    direction: str = "up"  # up: reward more suppression (SI below threshold); down: reward less
+    max_duration_min: float = 60.0  # the session never runs longer than this
+    rest_every_min: float = 15.0  # a consolidation (rest) block at least this often
+
+
+@dataclass
+class SignalSpec:
+    """``[signal]``: channels, reference, band and estimator."""
+
+    targets: list[str] = field(default_factory=lambda: ["C3", "C4"])
+    combine: str = "mean"  # mean | left | right | asymmetry
+    reference: str = "laplacian"  # raw | average | laplacian | bipolar
+    bipolar: dict = field(default_factory=dict)  # target -> partner channel, for reference = bipolar
+    band_hz: list[float] = field(default_factory=lambda: [8.0, 13.0])
+    band_mode: str = "fixed"  # fixed | individual (peak in band_hz of the baseline spectrum ± width)
+    individual_width_hz: float = 2.0
+    estimator: str = "cfir"  # cfir | iir | window
+    delay_s: float = 0.05  # designed delay of the cFIR estimator
+    smoothing_s: float = 0.0  # power smoothing time constant (0: none)
+    line_hz: float = 50.0
+
+
+@dataclass
+class BaselineSpec:
+    """``[baseline]``: which blocks form the baseline and the statistic of their power."""
+
+    block: str = "baseline"
+    statistic: str = "mean"  # mean | median
+
+
+@dataclass
+class ThresholdSpec:
+    """``[threshold]``: where reward starts, and hold/refractory timing."""
+
+    mode: str = "percentile"  # percentile | fixed | adaptive
+    baseline_reward_pct: float = 40.0  # percentile mode: share of baseline updates that would be rewarded
+    value: float = 0.0  # fixed mode: the SI threshold
+    target_reward_pct: float = 60.0  # adaptive mode: reward rate the threshold steers to
+    min_si: float = -1.0  # adaptive bounds
+    max_si: float = 1.0
+    adapt_step: float = 0.002  # adaptive: SI change per update per unit of rate error
+    hold_s: float = 0.0  # the condition must hold this long before reward
+    refractory_s: float = 0.0  # no new reward this soon after one ends
+
+
+@dataclass
+class InhibitSpec:
+    """``[inhibits]``: artifact gates that switch reward off (0 disables a threshold)."""
+
+    emg_uv: float = 10.0  # RMS in the EMG band on the sensorimotor channels
+    blink_uv: float = 80.0  # 0.5–7 Hz peak on frontal channels
+    railed: bool = True
+    flat: bool = True
+    hold_s: float = 0.5  # gate stays on this long after the last trigger
+
+
+@dataclass
+class FeedbackSpec:
+    """``[feedback]``: how SI maps to what the participant sees."""
+
+    scale: float = 0.3  # SI distance from threshold that fills half the bar
+    style: str = "standard"  # standard | low-stimulation
+    tone: bool = False
+
+
+@dataclass
+class MarkerSpec:
+    """``[markers]``: internal schedule, or blocks driven by an external LSL marker stream."""
+
+    mode: str = "internal"  # internal | external
+    stream: str = "neurofeed-stimuli"  # external: LSL stream name; markers are "<label>" to start, "end" to stop
+
+
+@dataclass
+class BlockSpec:
+    """One ``[[blocks]]`` entry."""
+
+    label: str
+    kind: str
+    duration_s: float
+    feedback: bool = False
+    cue: str = ""
+    stimuli: str = ""  # folder of images shown in the participant view
+    repeats: int = 1
+    direction: str = ""  # overrides [protocol] direction for this block
+    group: str = ""  # blocks sharing a group are shuffled together when [schedule] randomize = true
+
+
+@dataclass
+class ScheduleSpec:
+    """``[schedule]``: randomised order within groups."""
+
+    randomize: bool = False
+    seed: int = 0
+
+
+@dataclass
+class Protocol:
+    """A validated protocol; ``schedule()`` gives the expanded block list."""
+
+    protocol: ProtocolInfo
+    blocks: list[BlockSpec]
+    signal: SignalSpec = field(default_factory=SignalSpec)
+    baseline: BaselineSpec = field(default_factory=BaselineSpec)
+    threshold: ThresholdSpec = field(default_factory=ThresholdSpec)
+    inhibits: InhibitSpec = field(default_factory=InhibitSpec)
+    feedback: FeedbackSpec = field(default_factory=FeedbackSpec)
+    markers: MarkerSpec = field(default_factory=MarkerSpec)
+    schedule_spec: ScheduleSpec = field(default_factory=ScheduleSpec)
+    path: Path | None = None
+    text: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.protocol.name
+
+    def schedule(self) -> list[BlockSpec]:
+        """Blocks in run order: repeats expanded, groups shuffled if asked (seeded)."""
+        expanded = [b for b in self.blocks for _ in range(b.repeats)]
+        if not self.schedule_spec.randomize:
+            return expanded
+        rng = random.Random(self.schedule_spec.seed)
+        out, i = [], 0
+        while i < len(expanded):
+            j = i
+            if expanded[i].group:
+                while j + 1 < len(expanded) and expanded[j + 1].group == expanded[i].group:
+                    j += 1
+            run = expanded[i:j + 1]
+            if len(run) > 1:
+                rng.shuffle(run)
+            out.extend(run)
+            i = j + 1
+        return out
+
+    def total_duration_s(self) -> float:
+        """Scheduled length in seconds (internal marker mode)."""
+        return float(sum(b.duration_s for b in self.schedule()))
+
+    def check_montage(self, ch_names) -> None:
+        """Raise a ProtocolError naming channels the protocol needs but the montage lacks."""
+        need = list(self.signal.targets) + list(self.signal.bipolar.values())
+        missing = [c for c in need if c not in set(ch_names)]
+        if missing:
+            raise ProtocolError(
+                f"{self.path or self.name}: [signal] targets need {', '.join(missing)}, which this board's montage "
+                f"lacks ({', '.join(ch_names)}); place an electrode there and map it, e.g. --channel-map "
+                f"{ch_names[0]}={missing[0]}.")
+
+
+_SECTIONS = {"protocol": ProtocolInfo, "signal": SignalSpec, "baseline": BaselineSpec, "threshold": ThresholdSpec,
+             "inhibits": InhibitSpec, "feedback": FeedbackSpec, "markers": MarkerSpec, "schedule": ScheduleSpec}
+_CHOICES = {
+    ("protocol", "direction"): DIRECTIONS, ("blocks", "direction"): DIRECTIONS + ("",),
+    ("signal", "combine"): ("mean", "left", "right", "asymmetry"),
+    ("signal", "reference"): ("raw", "average", "laplacian", "bipolar"),
+    ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("cfir", "iir", "window"),
+    ("baseline", "statistic"): ("mean", "median"), ("threshold", "mode"): ("percentile", "fixed", "adaptive"),
+    ("feedback", "style"): ("standard", "low-stimulation"), ("markers", "mode"): ("internal", "external"),
+    ("blocks", "kind"): KINDS,
+}
+_POSITIVE = {("protocol", "max_duration_min"), ("protocol", "rest_every_min"), ("blocks", "duration_s"),
+             ("blocks", "repeats"), ("feedback", "scale"), ("signal", "individual_width_hz"), ("signal", "line_hz")}
+_NON_NEGATIVE = {("signal", "delay_s"), ("signal", "smoothing_s"), ("threshold", "hold_s"),
+                 ("threshold", "refractory_s"), ("inhibits", "emg_uv"), ("inhibits", "blink_uv"),
+                 ("inhibits", "hold_s"), ("threshold", "adapt_step")}
+_PERCENT = {("threshold", "baseline_reward_pct"), ("threshold", "target_reward_pct")}
+
+
+def _where(src, key):
+    return f"{src}: {key}"
+
+
+def _nearest(key, allowed):
+    match = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else f" (allowed: {', '.join(allowed)})"
+
+
+def _check_value(src, section, key, value, typ):
+    name = f"[{section}] {key}"
+    origin = typing.get_origin(typ)
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProtocolError(f"{src}: {name} must be a number, not {value!r}.")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ProtocolError(f"{src}: {name} must be a finite number, not {value!r}.")
+    elif typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProtocolError(f"{src}: {name} must be a whole number, not {value!r}.")
+    elif typ is bool:
+        if not isinstance(value, bool):
+            raise ProtocolError(f"{src}: {name} must be true or false, not {value!r}.")
+    elif typ is str:
+        if not isinstance(value, str):
+            raise ProtocolError(f"{src}: {name} must be a string, not {value!r}.")
+    elif origin is list:
+        (item,) = typing.get_args(typ)
+        if not isinstance(value, list):
+            raise ProtocolError(f"{src}: {name} must be a list, not {value!r}.")
+        value = [_check_value(src, section, key, v, item) for v in value]
+    elif origin is dict or typ is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ProtocolError(f"{src}: {name} must be a table of channel names, not {value!r}.")
+    choices = _CHOICES.get((section, key))
+    if choices is not None and value not in choices:
+        raise ProtocolError(f"{src}: {name} is {value!r}; expected one of {', '.join(repr(c) for c in choices)}.")
+    if (section, key) in _POSITIVE and value <= 0:
+        raise ProtocolError(f"{src}: {name} must be > 0, not {value!r}.")
+    if (section, key) in _NON_NEGATIVE and value < 0:
+        raise ProtocolError(f"{src}: {name} must be >= 0, not {value!r}.")
+    if (section, key) == ("blocks", "repeats") and value > 1000:
+        raise ProtocolError(f"{src}: {name} must be at most 1000, not {value!r}.")
+    if (section, key) in _PERCENT and not 0 < value < 100:
+        raise ProtocolError(f"{src}: {name} must be between 0 and 100 (exclusive), not {value!r}.")
+    return value
+
+
+def _build(src, section, cls, table):
+    if not isinstance(table, dict):
+        raise ProtocolError(f"{src}: [{section}] must be a table, not {table!r}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise ProtocolError(f"{src}: unknown key [{section}] {key}{_nearest(key, list(fields))}.")
+        kwargs[key] = _check_value(src, section, key, value, hints[key])
+    for name, f in fields.items():
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and name not in kwargs:
+            raise ProtocolError(f"{src}: [{section}] is missing the required key {name!r}.")
+    return cls(**kwargs)
+
+
+def parse_protocol(text: str, src: str = "<protocol>") -> Protocol:
+    """Validate protocol TOML text; raise :class:`ProtocolError` naming the key on any problem."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ProtocolError(f"{src}: not valid TOML: {err}.") from None
+    allowed = list(_SECTIONS) + ["blocks"]
+    for key in doc:
+        if key not in allowed:
+            raise ProtocolError(f"{src}: unknown key [{key}]{_nearest(key, allowed)}.")
+    if "protocol" not in doc:
+        raise ProtocolError(f"{src}: missing [protocol] table (name, condition, direction).")
+    parts = {sec: _build(src, sec, cls, doc.get(sec, {})) for sec, cls in _SECTIONS.items()}
+    blocks_raw = doc.get("blocks")
+    if not isinstance(blocks_raw, list) or not blocks_raw:
+        raise ProtocolError(f"{src}: [[blocks]] must list at least one block (label, kind, duration_s).")
+    blocks = [_build(src, "blocks", BlockSpec, b) for b in blocks_raw]
+    proto = Protocol(protocol=parts["protocol"], blocks=blocks, signal=parts["signal"], baseline=parts["baseline"],
+                     threshold=parts["threshold"], inhibits=parts["inhibits"], feedback=parts["feedback"],
+                     markers=parts["markers"], schedule_spec=parts["schedule"], text=text)
+    _check_semantics(proto, src)
+    return proto
+
+
+def _check_semantics(p: Protocol, src: str) -> None:
+    s = p.signal
+    if len(s.band_hz) != 2 or not 0 < s.band_hz[0] < s.band_hz[1]:
+        raise ProtocolError(f"{src}: [signal] band_hz must be [low, high] with 0 < low < high, not {s.band_hz!r}.")
+    if not s.targets:
+        raise ProtocolError(f"{src}: [signal] targets must name at least one channel, e.g. [\"C3\", \"C4\"].")
+    if s.combine in ("left", "right", "asymmetry") and not {"C3", "C4"} <= set(s.targets) and len(s.targets) < 2:
+        raise ProtocolError(f"{src}: [signal] combine = {s.combine!r} needs two targets (left, right), got {s.targets}.")
+    if s.reference == "bipolar" and not all(t in s.bipolar for t in s.targets):
+        raise ProtocolError(f"{src}: [signal] bipolar must give a partner for each target ({', '.join(s.targets)}).")
+    t = p.threshold
+    if t.mode == "adaptive" and not t.min_si < t.max_si:
+        raise ProtocolError(f"{src}: [threshold] min_si ({t.min_si}) must be below max_si ({t.max_si}).")
+    labels = [b.label for b in p.blocks]
+    needs_baseline = t.mode != "fixed"
+    if needs_baseline and p.baseline.block not in labels:
+        raise ProtocolError(f"{src}: [baseline] block = {p.baseline.block!r} is not a block label "
+                            f"(labels: {', '.join(labels)}).")
+    if p.markers.mode == "internal":
+        sched = p.schedule()
+        total_min = sum(b.duration_s for b in sched) / 60.0
+        if total_min > p.protocol.max_duration_min:
+            raise ProtocolError(f"{src}: [protocol] max_duration_min = {p.protocol.max_duration_min:g}, but the blocks "
+                                f"last {total_min:.1f} min; shorten the blocks or raise the limit.")
+        run = 0.0
+        for b in sched:
+            run = 0.0 if b.kind == "consolidation" else run + b.duration_s
+            if run / 60.0 > p.protocol.rest_every_min + 1e-9:
+                raise ProtocolError(f"{src}: [protocol] rest_every_min = {p.protocol.rest_every_min:g}, but block "
+                                    f"{b.label!r} runs {run / 60:.1f} min without a consolidation (rest) block.")
+
+
+def load_protocol(path) -> Protocol:
+    """Read and validate a protocol file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProtocolError(f"{path}: no such protocol file (see `neurofeed protocols list`).") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ProtocolError(f"{path}: cannot read protocol file: {err}.") from None
+    proto = parse_protocol(text, str(path))
+    proto.path = path
+    return proto
+
+
+def check_band(proto: Protocol, sfreq: float) -> None:
+    """Raise if the protocol's bands do not fit below Nyquist at ``sfreq``."""
+    nyq = sfreq / 2
+    hi = proto.signal.band_hz[1] + (proto.signal.individual_width_hz if proto.signal.band_mode == "individual" else 0)
+    if hi >= nyq:
+        raise ProtocolError(f"{proto.path or proto.name}: [signal] band_hz {proto.signal.band_hz} reaches Nyquist "
+                            f"({nyq:g} Hz at {sfreq:g} Hz); lower the band or use a faster board.")

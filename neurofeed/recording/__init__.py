@@ -1,0 +1,1 @@
+"""Crash-safe recording, recovery and reading of sessions."""

@@ -1,0 +1,56 @@
+"""The interface every source implements."""
+
+from __future__ import annotations
+
+from ..chunk import Chunk
+
+
+class Source:
+    """A stream of EEG chunks.
+
+    Attributes
+    ----------
+    name : str
+        What the source is, for logs and sidecars (e.g. ``"synthetic"``, ``"lsl:EEG"``).
+    sfreq : float
+        Sampling rate in Hz.
+    ch_names : list of str
+        10-10 channel names, in row order.
+    range_uv : float
+        Largest magnitude the amplifier can report (µV): railing threshold and recording range.
+    dropped_samples : int
+        Samples detected as lost (package counter gaps), counted since start.
+    finished : bool
+        True when a finite source (a file) has handed over everything.
+    """
+
+    name = "source"
+    sfreq: float = 0.0
+    ch_names: list[str] = []
+    range_uv: float = 1000.0
+    line_hz: float = 50.0
+    dropped_samples = 0
+    finished = False
+    realtime = True
+
+    def start(self) -> None:
+        """Open the device or stream and start acquisition."""
+
+    def read(self) -> Chunk | None:
+        """Return the next chunk, or None if nothing arrived within a short poll (~1 ms)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop acquisition and release the device; safe to call twice."""
+
+    def describe(self) -> dict:
+        """What the sidecar records about the source."""
+        return {"source": self.name, "sfreq": self.sfreq, "ch_names": list(self.ch_names),
+                "range_uv": self.range_uv}
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

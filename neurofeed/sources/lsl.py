@@ -1,0 +1,109 @@
+"""An LSL inlet (pylsl) as a chunk source, and an LSL marker inlet."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..channels import normalize_names
+from ..chunk import Chunk
+from ..errors import SourceError
+from .base import Source
+
+_VOLT_SCALE = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "microvolts": 1.0, "µv": 1.0}
+
+
+def resolve_stream(name: str | None = None, stype: str | None = None, timeout_s: float = 5.0):
+    """The first LSL stream with this name (or type), or a clear error."""
+    import pylsl
+
+    prop, value = ("name", name) if name else ("type", stype or "EEG")
+    streams = pylsl.resolve_byprop(prop, value, 1, timeout_s)
+    if not streams:
+        raise SourceError(f"No LSL stream with {prop} {value!r} found within {timeout_s:g} s; "
+                          f"is the outlet running on this network?")
+    return streams[0]
+
+
+class LSLSource(Source):
+    """Acquire from an LSL stream found by name or type.
+
+    Timestamps are corrected into this host's LSL clock (``pylsl.local_clock``), the clock
+    the chunk's ``age_s`` is measured on. Channel labels from the stream description are
+    normalised to 10-10 names; samples in V or mV (``unit`` in the description) are scaled to µV.
+
+    Parameters
+    ----------
+    name, stype : str
+        Stream name, or type if no name is given (default type "EEG").
+    range_uv : float
+        Amplifier range for railing and recording (unknown to LSL).
+    timeout_s : float
+        How long to look for the stream.
+    """
+
+    def __init__(self, name=None, stype=None, range_uv=187500.0, timeout_s=5.0, line_hz=50.0):
+        import pylsl
+
+        self.info = resolve_stream(name, stype, timeout_s)
+        self.sfreq = float(self.info.nominal_srate())
+        if self.sfreq <= 0:
+            raise SourceError(f"LSL stream {self.info.name()!r} has an irregular rate; EEG needs a nominal rate.")
+        self.inlet = pylsl.StreamInlet(self.info, max_buflen=30, max_chunklen=0,
+                                       processing_flags=pylsl.proc_clocksync)
+        full = self.inlet.info(timeout=timeout_s)
+        n = full.channel_count()
+        labels, scale = [], []
+        ch = full.desc().child("channels").child("channel")
+        for _ in range(n):
+            labels.append(ch.child_value("label") or "")
+            scale.append(_VOLT_SCALE.get((ch.child_value("unit") or "uV").strip().lower(), 1.0))
+            ch = ch.next_sibling()
+        if not all(labels):
+            labels = [f"EEG{i + 1}" for i in range(n)]
+        self.ch_names = normalize_names(labels)
+        self.scale = np.asarray(scale)[:, None]
+        self.range_uv = range_uv
+        self.line_hz = line_hz
+        self.name = f"lsl:{self.info.name()}"
+        self._buf = np.zeros((int(self.sfreq * 2) + 1, n))
+        self._n = 0
+
+    def start(self):
+        self.inlet.open_stream(timeout=5.0)
+
+    def read(self) -> Chunk | None:
+        import pylsl
+
+        _, ts = self.inlet.pull_chunk(timeout=0.0005, max_samples=self._buf.shape[0], dest_obj=self._buf)
+        if not ts:
+            return None
+        arrival = time.perf_counter_ns()
+        n = len(ts)
+        data = np.ascontiguousarray(self._buf[:n].T) * self.scale
+        ts = np.asarray(ts)
+        chunk = Chunk(data, ts, arrival, self._n, pylsl.local_clock() - ts[-1])
+        self._n += n
+        return chunk
+
+    def stop(self):
+        try:
+            self.inlet.close_stream()
+        except Exception:  # already gone
+            pass
+
+
+class MarkerInlet:
+    """Non-blocking reader of an LSL marker stream (e.g. from PsychoPy) for external-marker mode."""
+
+    def __init__(self, name: str, timeout_s: float = 5.0):
+        import pylsl
+
+        info = resolve_stream(name=name, timeout_s=timeout_s)
+        self.inlet = pylsl.StreamInlet(info, processing_flags=pylsl.proc_clocksync)
+
+    def pull(self) -> list[str]:
+        """Markers received since the last call."""
+        samples, _ = self.inlet.pull_chunk(timeout=0.0)
+        return [str(s[0]) for s in samples]
