@@ -21,7 +21,8 @@ PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
 
 def _source_args(p: argparse.ArgumentParser, default_board=None) -> None:
     g = p.add_argument_group("source")
-    g.add_argument("--board", default=default_board,
+    p.set_defaults(default_board=default_board)
+    g.add_argument("--board",
                    help="board config name (see `neurofeed boards`): simulated, synthetic, playback-file, cyton, "
                         "cyton-daisy, ganglion, muse-2, muse-s; or 'lsl' / 'file'")
     g.add_argument("--board-id", help="any BrainFlow board id (BoardIds name or number), instead of --board")
@@ -112,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _board(args):
+    """The board named, or the sub-command's default when neither --board nor --board-id is given."""
+    return args.board or (None if args.board_id else args.default_board)
+
+
 def cmd_boards(args) -> int:
     from .boards import list_boards
 
@@ -160,7 +166,7 @@ def cmd_session(args) -> int:
     protocol = load_protocol(_protocol_path(args.protocol))
     if args.seconds_scale <= 0:
         raise NeurofeedError(f"--seconds-scale must be > 0, not {args.seconds_scale}.")
-    source = open_source(args.board, board_id=args.board_id, serial_port=args.serial_port,
+    source = open_source(_board(args), board_id=args.board_id, serial_port=args.serial_port,
                          mac_address=args.mac_address, file=args.file, lsl_name=args.lsl_name,
                          lsl_type=args.lsl_type, channel_map=parse_channel_map(args.channel_map),
                          protocol=protocol, seconds_scale=args.seconds_scale)

@@ -59,43 +59,59 @@ class Processor:
         self.individual = s.band_mode == "individual"
         self._capture: list[np.ndarray] = []  # spatially filtered baseline, for the individual band
 
+        self.refit = self.individual or self.chain.needs_baseline_fit
+        self.engine.defer_baseline = self.refit
+        self.individual_band_hz = None
+
     def step(self, data: np.ndarray) -> FeedbackState:
         """Process one chunk (n_channels × n_samples, µV) and return the new state."""
         eng = self.engine
-        if self.individual and eng.baseline_uv2 is None and eng.block is not None \
-                and eng.block.label == self.protocol.baseline.block:
-            self._capture.append(self.chain.spatial(data))
+        capturing = self.refit and eng.baseline_uv2 is None and not eng.baseline_pending \
+            and eng.block is not None and eng.block.label == self.protocol.baseline.block
+        if capturing:  # keep the referenced baseline to fit the band / the weighted cFIR at its end
+            self._capture.append((self.chain.spatial(data), data.shape[1]))
         power = self.chain.process(data)
         q = self.chain.quality
-        was_ready = eng.baseline_uv2 is not None
         st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv)
-        if self.individual and not was_ready and eng.baseline_uv2 is not None and self._capture:
-            self._retune_individual()
+        if eng.baseline_pending:
+            self._refit_after_baseline()
+            st.baseline_ready = True
+            st.threshold = eng.threshold
         return st
 
-    def _retune_individual(self) -> None:
-        """Centre the band on the baseline's mu peak and recompute the baseline with it."""
+    def _refit_after_baseline(self) -> None:
+        """At the end of the baseline: centre the band on the mu peak (individual band) and/or
+        fit the weighted cFIR to the baseline, then recompute baseline and threshold with the
+        new estimator over the same samples, in the same chunks."""
         s = self.protocol.signal
-        x = np.concatenate(self._capture, axis=1)
+        x = np.concatenate([c for c, _ in self._capture], axis=1)
+        sizes = [n for _, n in self._capture]
         self._capture = []
-        nper = int(min(x.shape[1], 2 * self.sfreq))
-        f, pxx = sps.welch(x, fs=self.sfreq, nperseg=nper)
-        sel = (f >= s.band_hz[0]) & (f <= s.band_hz[1])
-        peak = float(f[sel][np.argmax(pxx.mean(axis=0)[sel])])
-        band = (max(0.5, peak - s.individual_width_hz), peak + s.individual_width_hz)
-        self.chain.retune(band)
-        # rerun the baseline through the new estimator, in the same chunk size as live
-        step = max(1, int(round(0.04 * self.sfreq)))
-        logs, total, count = [], np.zeros(len(s.targets)), 0
-        for i in range(0, x.shape[1], step):
-            chunk = np.ascontiguousarray(x[:, i:i + step])
-            p = self.chain.estimator.process_inplace(chunk)
+        band = self.chain.band_hz
+        if self.individual:
+            band = individual_band(x, self.sfreq, s.band_hz, s.individual_width_hz)
+            self.individual_band_hz = band
+            self.engine._emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz")
+        self.chain.retune(band, baseline=x)
+        logs, total, pos = [], np.zeros(len(s.targets)), 0
+        for n in sizes:
+            p = self.chain.estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n]))
             total += p.sum(axis=1)
-            count += p.shape[1]
             logs.append(np.log10(np.maximum(p[:, -1], 1e-12)))
-        self.engine.individual_band_hz = band
-        self.engine.finish_baseline(total / count, np.array(logs))
-        self.engine._emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz/peak={peak:.2f}Hz")
+            pos += n
+        # the baseline block's own statistics, recomputed with the new estimator
+        base_rec = [r for r in self.engine.blocks if r.label == self.protocol.baseline.block][-1]
+        base_rec.power_sum, base_rec.n_power = total.copy(), pos
+        self.engine.finish_baseline(total / pos, np.array(logs))
+
+
+def individual_band(x: np.ndarray, sfreq: float, search_hz, width_hz: float) -> tuple[float, float]:
+    """Individual mu band: the peak of the mean Welch spectrum of ``x`` within ``search_hz``, ± ``width_hz``."""
+    nper = int(min(x.shape[1], 2 * sfreq))
+    f, pxx = sps.welch(x, fs=sfreq, nperseg=nper)
+    sel = (f >= search_hz[0]) & (f <= search_hz[1])
+    peak = float(f[sel][np.argmax(pxx.mean(axis=0)[sel])])
+    return (max(0.5, peak - width_hz), peak + width_hz)
 
 
 class LatencyProbe:

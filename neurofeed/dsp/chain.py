@@ -27,7 +27,7 @@ class MuChain:
     band_hz : (float, float)
         Mu band in Hz.
     estimator : str
-        ``"cfir"``, ``"iir"`` or ``"window"``.
+        ``"wcfir"`` (default), ``"cfir"``, ``"iir"`` or ``"window"``.
     delay_s : float
         Designed delay for the cFIR estimator.
     smoothing_s : float or None
@@ -39,7 +39,7 @@ class MuChain:
         Passed to :func:`spatial_weights`.
     """
 
-    def __init__(self, sfreq, ch_names, targets, reference="raw", band_hz=(8.0, 13.0), estimator="cfir",
+    def __init__(self, sfreq, ch_names, targets, reference="raw", band_hz=(8.0, 13.0), estimator="wcfir",
                  delay_s=0.05, smoothing_s=None, line_hz=50.0, quality: QualityConfig | None = None,
                  bipolar_pairs=None, matrix=None):
         self.sfreq = float(sfreq)
@@ -65,18 +65,26 @@ class MuChain:
         self.last_power = np.zeros(len(self.targets))
         self.gated = False
 
-    def _make_estimator(self, band_hz, taps=None) -> Estimator:
+    def _make_estimator(self, band_hz) -> Estimator:
         return make_estimator(self.estimator_name, self.sfreq, band_hz, len(self.targets), self.delay_s,
-                              self.smoothing_s, self.line_hz, taps=taps)
+                              self.smoothing_s, self.line_hz)
 
     @property
     def band_hz(self):
         """The mu band in use (Hz)."""
         return self.estimator.band_hz
 
-    def retune(self, band_hz, taps=None) -> None:
-        """Replace the estimator (new band, or fitted taps); its state starts from zero."""
-        self.estimator = self._make_estimator(band_hz, taps)
+    @property
+    def needs_baseline_fit(self) -> bool:
+        """True if the estimator is fitted to the baseline (weighted cFIR)."""
+        return getattr(self.estimator, "needs_fit", False)
+
+    def retune(self, band_hz, baseline: np.ndarray | None = None) -> None:
+        """A fresh estimator for ``band_hz``, fitted to ``baseline`` (targets × samples) if it
+        is a fitted kind; its state starts from zero."""
+        self.estimator = self._make_estimator(band_hz)
+        if baseline is not None and getattr(self.estimator, "needs_fit", False):
+            self.estimator.fit(baseline)
 
     def spatial(self, data: np.ndarray) -> np.ndarray:
         """The referenced target signals (n_targets × n_samples) of raw ``data``, a new array."""

@@ -8,12 +8,13 @@ one value per input sample, causally and with state kept between chunks.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
+from scipy import linalg, signal
 
-from .filters import cascade, design_bandpass, design_notch, sos_group_delay_s
+from .filters import cascade, design_bandpass, design_notch
 from .kernels import cfir_power_inplace, goertzel_band_power, sosfilt_inplace, square_smooth_inplace
 
-ESTIMATORS = ("cfir", "iir", "window")
+ESTIMATORS = ("wcfir", "cfir", "iir", "window")
+DEFAULT_ESTIMATOR = "wcfir"
 
 
 def smoothing_alpha(sfreq: float, smoothing_s: float) -> float:
@@ -56,14 +57,22 @@ def design_cfir(sfreq: float, band_hz, delay_s: float, n_taps: int | None = None
     h : ndarray of complex128, shape (n_taps,)
     """
     n_taps = int(n_taps or round(sfreq))
+    if n_taps > n_fft:
+        raise ValueError(f"n_taps ({n_taps}) must not exceed the grid size n_fft ({n_fft}).")
     freqs = np.fft.fftfreq(n_fft, 1.0 / sfreq)
     desired = np.where((freqs >= band_hz[0]) & (freqs <= band_hz[1]),
                        np.exp(-2j * np.pi * freqs * delay_s), 0.0)
-    basis = np.exp(-2j * np.pi * np.outer(freqs, np.arange(n_taps)) / sfreq)
     w = np.ones(n_fft) if weights is None else np.asarray(weights, dtype=float)
-    sw = np.sqrt(w / w.mean())
-    h, *_ = np.linalg.lstsq(basis * sw[:, None], desired * sw, rcond=None)
-    return h
+    w = w / w.mean()
+    # Normal equations of min sum_f w(f) |H(f) - D(f)|^2: on a DFT grid the Gram matrix is
+    # Hermitian Toeplitz with first column n_fft * ifft(w), and the right-hand side is
+    # n_fft * ifft(w * D). Solving it directly takes milliseconds, not the ~0.3 s of an SVD,
+    # so refitting at the end of a baseline does not stall the acquisition thread.
+    col = np.fft.ifft(w)[:n_taps] * n_fft
+    rhs = np.fft.ifft(w * desired)[:n_taps] * n_fft
+    gram = linalg.toeplitz(col, np.conj(col))
+    gram[np.diag_indices(n_taps)] += 1e-9 * n_fft  # tiny ridge against ill-conditioned spectra
+    return linalg.solve(gram, rhs, assume_a="her")
 
 
 def psd_weights(x: np.ndarray, sfreq: float, n_fft: int = 2048) -> np.ndarray:
@@ -90,6 +99,40 @@ class Estimator:
         """Replace ``x`` (n_channels × n_samples, µV) by the mu power (µV²) per sample."""
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Clear the state (history, smoother) as if no sample had been seen."""
+        for name in ("zi", "hist", "pstate", "pos"):
+            if hasattr(self, name):
+                getattr(self, name)[...] = 0
+
+    def measure_step_delay_s(self) -> float:
+        """The estimator's delay, as declared: the time its amplitude output takes to cross
+        half of a 1 → 0.4 step in the amplitude of a rhythm, averaged over rhythms at the band
+        centre and ±1 Hz (the delay of every causal band filter varies across its band).
+
+        Runs a fresh copy sample by sample on clean sinusoids; the output is smoothed by a
+        centred (zero-delay) moving average of one period to remove the 2f ripple.
+        """
+        import copy
+
+        centre = 0.5 * (self.band_hz[0] + self.band_hz[1])
+        n_step = int(4 * self.sfreq)
+        t = np.arange(2 * n_step) / self.sfreq
+        amp = np.where(t < n_step / self.sfreq, 1.0, 0.4)
+        delays = []
+        for freq in (centre - 1.0, centre, centre + 1.0):
+            est = copy.deepcopy(self)
+            est.reset()
+            x = np.repeat((amp * np.cos(2 * np.pi * freq * t))[None], self.n_channels, axis=0)
+            out = np.concatenate([est.process_inplace(x[:, i:i + 1].copy()) for i in range(x.shape[1])], axis=1)[0]
+            out = np.sqrt(2 * np.maximum(out, 0))
+            width = max(1, int(round(self.sfreq / freq)))
+            out = np.convolve(out, np.ones(width) / width, mode="same")
+            half = 0.5 * (out[n_step - int(0.5 * self.sfreq)] + out[-int(0.5 * self.sfreq)])
+            delays.append(np.nonzero(out[n_step:] < half)[0][0] / self.sfreq)
+        return float(np.mean(delays))
+
+
     def describe(self) -> dict:
         """Name, band and declared group delay, for sidecars and reports."""
         return {"estimator": self.name, "band_hz": list(self.band_hz), "group_delay_s": self.group_delay_s}
@@ -98,8 +141,10 @@ class Estimator:
 class IIREnvelope(Estimator):
     """Butterworth band-pass (+ optional notch) → square → one-pole smoothing.
 
-    The NFBLab-style estimator. Group delay: the band-pass group delay at the band centre
-    plus the smoother's low-frequency delay ``(1 - alpha) / alpha`` samples.
+    The NFBLab-style estimator. Group delay: the time its amplitude output takes to cross half
+    of a step in the amplitude of a rhythm at the band centre (computed at construction). It
+    is close to the band-pass group delay at the centre plus the smoother's ``(1 - alpha) /
+    alpha`` samples, but the band-pass transient adds a few ms that the sum leaves out.
 
     Parameters
     ----------
@@ -121,8 +166,7 @@ class IIREnvelope(Estimator):
         self.zi = np.zeros((self.n_channels, self.sos.shape[0], 2))
         self.alpha = smoothing_alpha(self.sfreq, smoothing_s)
         self.pstate = np.zeros(self.n_channels)
-        centre = float(np.sqrt(self.band_hz[0] * self.band_hz[1]))
-        self.group_delay_s = sos_group_delay_s(self.sos, centre, self.sfreq) + smoothing_delay_s(self.sfreq, self.alpha)
+        self.group_delay_s = self.measure_step_delay_s()
 
     def process_inplace(self, x):
         sosfilt_inplace(self.sos, x, self.zi)
@@ -132,47 +176,80 @@ class IIREnvelope(Estimator):
 class CFIREnvelope(Estimator):
     """Complex FIR analytic-signal estimator → |y|²/2 → optional one-pole smoothing.
 
-    Group delay: the designed ``delay_s`` plus the smoother's delay.
+    Group delay: measured (:meth:`measure_step_delay_s`); a little longer than the designed
+    ``delay_s`` because a causal filter with a short delay cannot have a symmetric step
+    response (about +25 ms at 50 ms, +10 ms at 100 ms for an 8–13 Hz band).
 
     Parameters
     ----------
     sfreq, band_hz, n_channels
     delay_s : float
         Designed delay of the complex filter in seconds.
-    n_taps : int, optional
-        Filter length (default: one second).
+    taps_s : float
+        Filter length in seconds (1 s as in Smetanin et al. 2020).
     smoothing_s : float
         Time constant of the power smoother (0: none).
-    taps : ndarray of complex, optional
-        Precomputed taps (e.g. a weighted cFIR fitted on baseline data); ``delay_s`` must be
-        the delay they were designed for.
+    taps : ndarray of complex, shape (n_taps,) or (n_channels, n_taps), optional
+        Precomputed taps (e.g. fitted elsewhere); ``delay_s`` must be their designed delay.
     """
 
     name = "cfir"
 
-    def __init__(self, sfreq, band_hz, n_channels, delay_s=0.05, n_taps=None, smoothing_s=0.0, taps=None):
+    def __init__(self, sfreq, band_hz, n_channels, delay_s=0.05, taps_s=1.0, smoothing_s=0.0, taps=None):
         super().__init__(sfreq, band_hz, n_channels)
-        h = design_cfir(self.sfreq, self.band_hz, delay_s, n_taps) if taps is None else np.asarray(taps)
+        self.delay_s = float(delay_s)
+        self.n_taps = int(round(taps_s * self.sfreq)) if taps is None else np.shape(taps)[-1]
+        if taps is None:
+            taps = design_cfir(self.sfreq, self.band_hz, self.delay_s, self.n_taps)
+        self.set_taps(taps)
+        self.alpha = smoothing_alpha(self.sfreq, smoothing_s)
+        self.pstate = np.zeros(self.n_channels)
+        self.group_delay_s = self.measure_step_delay_s()
+
+    def set_taps(self, taps) -> None:
+        """Install new taps (one set for all channels, or one per channel) and clear the history."""
+        h = np.broadcast_to(np.asarray(taps, dtype=complex), (self.n_channels, self.n_taps))
         # |y|^2 / 2 so that a rhythm of amplitude A reads A^2/2, like the mean of x^2.
         self.h_re = np.ascontiguousarray(h.real / np.sqrt(2.0))
         self.h_im = np.ascontiguousarray(h.imag / np.sqrt(2.0))
-        self.hist = np.zeros((self.n_channels, 2 * len(h)))
+        self.hist = np.zeros((self.n_channels, 2 * self.n_taps))
         self.pos = np.zeros(1, dtype=np.int64)
-        self.alpha = smoothing_alpha(self.sfreq, smoothing_s)
         self.pstate = np.zeros(self.n_channels)
-        self.delay_s = float(delay_s)
-        self.group_delay_s = self.delay_s + smoothing_delay_s(self.sfreq, self.alpha)
 
     def process_inplace(self, x):
         return cfir_power_inplace(x, self.h_re, self.h_im, self.hist, self.pos, self.alpha, self.pstate)
+
+
+class WCFIREnvelope(CFIREnvelope):
+    """Weighted cFIR fitted to the participant: least squares weighted by each channel's own
+    baseline spectrum (Smetanin et al. 2020), 2-s taps.
+
+    Until :meth:`fit` is called (at the end of the baseline) it runs as a uniform-weight cFIR of
+    the same length and delay. Group delay: measured after the fit (:meth:`measure_step_delay_s`).
+    """
+
+    name = "wcfir"
+    needs_fit = True
+
+    def __init__(self, sfreq, band_hz, n_channels, delay_s=0.05, taps_s=2.0, smoothing_s=0.0):
+        super().__init__(sfreq, band_hz, n_channels, delay_s=delay_s, taps_s=taps_s, smoothing_s=smoothing_s)
+        self.fitted = False
+
+    def fit(self, x: np.ndarray) -> None:
+        """Fit the taps to ``x`` (n_channels × n_samples, the spatially filtered baseline)."""
+        taps = np.array([design_cfir(self.sfreq, self.band_hz, self.delay_s, self.n_taps,
+                                     weights=psd_weights(row, self.sfreq)) for row in x])
+        self.set_taps(taps)
+        self.fitted = True
+        self.group_delay_s = self.measure_step_delay_s()
 
 
 class WindowBandPower(Estimator):
     """Sliding-window band power (Hann-tapered periodogram via Goertzel), for reports.
 
     Recomputed at each chunk over the last ``window_s`` seconds and held for the chunk's
-    samples. Group delay: ``window_s / 2`` (0.5 s for a 1-s window): never the default
-    feedback path.
+    samples. Group delay: about ``window_s / 2`` (0.5 s for a 1-s window), measured: never
+    the default feedback path.
     """
 
     name = "window"
@@ -183,7 +260,7 @@ class WindowBandPower(Estimator):
         self.window = signal.get_window("hann", self.n)
         self.hist = np.zeros((self.n_channels, self.n))
         self.bandwidth = self.band_hz[1] - self.band_hz[0]
-        self.group_delay_s = window_s / 2.0
+        self.group_delay_s = self.measure_step_delay_s()  # about window_s / 2
 
     def process_inplace(self, x):
         n = x.shape[1]
@@ -198,11 +275,12 @@ class WindowBandPower(Estimator):
 
 
 def make_estimator(name: str, sfreq: float, band_hz, n_channels: int, delay_s: float = 0.05,
-                   smoothing_s: float | None = None, notch_hz: float | None = None, taps=None) -> Estimator:
-    """Build an estimator by name: ``"cfir"`` (default), ``"iir"`` or ``"window"``."""
+                   smoothing_s: float | None = None, notch_hz: float | None = None) -> Estimator:
+    """Build an estimator by name: ``"wcfir"`` (default), ``"cfir"``, ``"iir"`` or ``"window"``."""
+    if name == "wcfir":
+        return WCFIREnvelope(sfreq, band_hz, n_channels, delay_s=delay_s, smoothing_s=smoothing_s or 0.0)
     if name == "cfir":
-        return CFIREnvelope(sfreq, band_hz, n_channels, delay_s=delay_s,
-                            smoothing_s=0.0 if smoothing_s is None else smoothing_s, taps=taps)
+        return CFIREnvelope(sfreq, band_hz, n_channels, delay_s=delay_s, smoothing_s=smoothing_s or 0.0)
     if name == "iir":
         return IIREnvelope(sfreq, band_hz, n_channels, smoothing_s=0.05 if smoothing_s is None else smoothing_s,
                            notch_hz=notch_hz)

@@ -107,8 +107,8 @@ def cfir_power_inplace(x, h_re, h_im, hist, pos, alpha, pstate):
     ----------
     x : ndarray, shape (n_channels, n_samples)
         Input in µV, overwritten by the smoothed power in µV².
-    h_re, h_im : ndarray, shape (n_taps,)
-        Real and imaginary taps; ``y[n] = sum_k h[k] x[n-k]``.
+    h_re, h_im : ndarray, shape (n_channels, n_taps)
+        Real and imaginary taps per channel; ``y[n] = sum_k h[k] x[n-k]``.
     hist : ndarray, shape (n_channels, 2 * n_taps)
         History, each sample stored twice (at ``p`` and ``p + n_taps``) so that the last
         ``n_taps`` samples are always contiguous.
@@ -120,7 +120,7 @@ def cfir_power_inplace(x, h_re, h_im, hist, pos, alpha, pstate):
         Smoother state.
     """
     n_ch, n = x.shape
-    n_taps = h_re.shape[0]
+    n_taps = h_re.shape[1]
     p0 = pos[0]
     for c in range(n_ch):
         p = p0
@@ -135,8 +135,8 @@ def cfir_power_inplace(x, h_re, h_im, hist, pos, alpha, pstate):
             im = 0.0
             for k in range(n_taps):
                 s = hist[c, base - k]
-                re += h_re[k] * s
-                im += h_im[k] * s
+                re += h_re[c, k] * s
+                im += h_im[c, k] * s
             ps += alpha * (re * re + im * im - ps)
             x[c, i] = ps
             p += 1

@@ -124,6 +124,8 @@ class Engine:
         self.feedback_samples = 0
         self.signal_lost = False
         self._si = np.full(self.n_t, np.nan)
+        self.defer_baseline = False
+        self.baseline_pending = False
         self._last_state = FeedbackState(targets=self.targets)
         if self.schedule:
             self._enter_block(0)
@@ -154,7 +156,10 @@ class Engine:
         was_baseline = rec.label == self.p.baseline.block
         self.block = None
         if was_baseline and self.baseline_uv2 is None and self._base_n:
-            self.finish_baseline()
+            if self.defer_baseline:
+                self.baseline_pending = True  # the owner refits the estimator, then calls finish_baseline
+            else:
+                self.finish_baseline()
 
     def start_block(self, label: str, kind: str | None = None, feedback: bool | None = None) -> None:
         """External mode: end the running block and start one with this label."""
@@ -223,6 +228,7 @@ class Engine:
             self.threshold = float(np.percentile(comb, q))
             if thr.mode == "adaptive":
                 self.threshold = float(np.clip(self.threshold, thr.min_si, thr.max_si))
+        self.baseline_pending = False
         self.threshold_history.append((self.n / self.sfreq, self.threshold))
         self._emit(f"baseline/{';'.join(f'{t}={p:.4g}uV2' for t, p in zip(self.targets, self.baseline_uv2))}"
                    f"/threshold={self.threshold:.4f}")
@@ -277,7 +283,8 @@ class Engine:
         if rec is not None:
             rec.power_sum += power.sum(axis=1)
             rec.n_power += n
-        is_base = b is not None and b.label == self.p.baseline.block and self.baseline_uv2 is None
+        is_base = (b is not None and b.label == self.p.baseline.block and self.baseline_uv2 is None
+                   and not self.baseline_pending)
         if is_base and self._base_n < len(self._base_log):
             self._base_sum += power.sum(axis=1)
             self._base_count += n

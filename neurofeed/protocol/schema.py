@@ -39,7 +39,7 @@ class SignalSpec:
     band_hz: list[float] = field(default_factory=lambda: [8.0, 13.0])
     band_mode: str = "fixed"  # fixed | individual (peak in band_hz of the baseline spectrum ± width)
     individual_width_hz: float = 2.0
-    estimator: str = "cfir"  # cfir | iir | window
+    estimator: str = "wcfir"  # wcfir (fitted to the baseline) | cfir | iir | window
     delay_s: float = 0.05  # designed delay of the cFIR estimator
     smoothing_s: float = 0.0  # power smoothing time constant (0: none)
     line_hz: float = 50.0
@@ -179,7 +179,7 @@ _CHOICES = {
     ("protocol", "direction"): DIRECTIONS, ("blocks", "direction"): DIRECTIONS + ("",),
     ("signal", "combine"): ("mean", "left", "right", "asymmetry"),
     ("signal", "reference"): ("raw", "average", "laplacian", "bipolar"),
-    ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("cfir", "iir", "window"),
+    ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("wcfir", "cfir", "iir", "window"),
     ("baseline", "statistic"): ("mean", "median"), ("threshold", "mode"): ("percentile", "fixed", "adaptive"),
     ("feedback", "style"): ("standard", "low-stimulation"), ("markers", "mode"): ("internal", "external"),
     ("blocks", "kind"): KINDS,

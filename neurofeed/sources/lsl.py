@@ -67,7 +67,12 @@ class LSLSource(Source):
         self.range_uv = range_uv
         self.line_hz = line_hz
         self.name = f"lsl:{self.info.name()}"
-        self._buf = np.zeros((int(self.sfreq * 2) + 1, n))
+        # pull_chunk copies raw bytes into dest_obj: its dtype must be the stream's own format
+        dtype = {pylsl.cf_float32: np.float32, pylsl.cf_double64: np.float64, pylsl.cf_int32: np.int32,
+                 pylsl.cf_int16: np.int16}.get(self.info.channel_format())
+        if dtype is None:
+            raise SourceError(f"LSL stream {self.info.name()!r} has a non-numeric channel format; EEG must be numeric.")
+        self._buf = np.zeros((int(self.sfreq * 2) + 1, n), dtype=dtype)
         self._n = 0
 
     def start(self):
@@ -81,7 +86,7 @@ class LSLSource(Source):
             return None
         arrival = time.perf_counter_ns()
         n = len(ts)
-        data = np.ascontiguousarray(self._buf[:n].T) * self.scale
+        data = self._buf[:n].T.astype(np.float64) * self.scale
         ts = np.asarray(ts)
         chunk = Chunk(data, ts, arrival, self._n, pylsl.local_clock() - ts[-1])
         self._n += n

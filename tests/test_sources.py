@@ -1,0 +1,230 @@
+"""Sources with the real things: BrainFlow synthetic and playback boards, LSL on loopback,
+EDF files from ../shared/data, and the simulated headset's ground truth."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from neurofeed.boards import get_board
+from neurofeed.channels import normalize_name
+from neurofeed.pipeline import Pipeline, Processor
+from neurofeed.protocol.schema import load_protocol
+from neurofeed.sources.brainflow import BrainFlowSource
+from neurofeed.sources.edf import FileSource
+from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from tests.conftest import PROTOCOLS, run_cli
+
+
+def _read_for(src, seconds):
+    chunks, t0 = [], time.time()
+    while time.time() - t0 < seconds:
+        c = src.read()
+        if c is not None:
+            chunks.append(c)
+    return chunks
+
+
+def test_normalize_names():
+    assert normalize_name("C3..") == "C3"
+    assert normalize_name("Fc3.") == "FC3"
+    assert normalize_name("Fp1.") == "Fp1"
+    assert normalize_name("CZ") == "Cz"
+    assert normalize_name("EEG C4-REF") == "C4"
+    assert normalize_name("AUX1") == "AUX1"
+
+
+def test_synthetic_board_chunks_names_and_timing():
+    src = BrainFlowSource(get_board("synthetic"))
+    assert src.ch_names[:4] == ["Fz", "C3", "Cz", "C4"]  # from BoardShim, not hard-coded
+    src.start()
+    try:
+        chunks = _read_for(src, 1.5)
+    finally:
+        src.stop()
+    n = sum(c.n_samples for c in chunks)
+    assert 250 <= n <= 420  # 250 Hz for ~1.5 s
+    c = chunks[-1]
+    assert c.data.dtype == np.float64 and c.data.shape[0] == 16
+    assert np.isfinite(c.data).all()
+    assert c.age_s < 0.05  # polled within ~1 ms of arrival
+    assert src.dropped_samples == 0
+
+
+def _playback_file(tmp_path, seconds=1.5):
+    from brainflow.board_shim import BoardShim, BrainFlowInputParams
+    from brainflow.data_filter import DataFilter
+
+    b = BoardShim(-1, BrainFlowInputParams())
+    b.prepare_session()
+    b.start_stream()
+    time.sleep(seconds)
+    data = b.get_board_data()
+    b.stop_stream()
+    b.release_session()
+    path = tmp_path / "synthetic.csv"
+    DataFilter.write_file(data, str(path), "w")
+    return path, data
+
+
+def test_playback_board_replays_file_then_signal_lost(tmp_path):
+    path, data = _playback_file(tmp_path)
+    src = BrainFlowSource(get_board("playback-file"), file=str(path))
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    proc = Processor(proto, src.sfreq, src.ch_names, src.range_uv)
+    pipe = Pipeline(src, proc)
+    pipe.start()
+    try:
+        t0 = time.time()
+        while pipe.lost_events == 0 and time.time() - t0 < 10:
+            time.sleep(0.02)
+        last_data_s = pipe.probe.t_s[max(pipe.probe.n - 1, 0)]
+        lost_at = time.time() - t0
+    finally:
+        pipe.stop()
+    assert pipe.published > 10
+    assert pipe.lost_events == 1
+    assert pipe.latest.signal_lost and not pipe.latest.reward
+    assert lost_at - last_data_s < 1.0  # "signal lost" within 1 s of the last samples
+    assert pipe.ring.n_written >= data.shape[1] * 0.9
+
+
+def test_lsl_outlet_to_inlet_on_loopback_and_signal_lost():
+    import pylsl
+
+    from neurofeed.sources.lsl import LSLSource
+
+    info = pylsl.StreamInfo("nf-test-eeg", "EEG", 3, 250, pylsl.cf_float32, "nf-test-eeg-1")
+    chans = info.desc().append_child("channels")
+    for name in ("C3", "Cz", "C4"):
+        chans.append_child("channel").append_child_value("label", name)
+    outlet = pylsl.StreamOutlet(info)
+    stop = threading.Event()
+
+    def push():
+        k = 0
+        while not stop.is_set():
+            outlet.push_chunk([[float(k + i), 2.0, 3.0] for i in range(5)])
+            k += 5
+            time.sleep(0.02)
+
+    th = threading.Thread(target=push, daemon=True)
+    th.start()
+    src = LSLSource(name="nf-test-eeg", timeout_s=5)
+    assert src.ch_names == ["C3", "Cz", "C4"] and src.sfreq == 250
+    src.start()
+    chunks = _read_for(src, 1.0)
+    assert sum(c.n_samples for c in chunks) > 50
+    allc = np.concatenate([c.data for c in chunks], axis=1)
+    assert np.all(np.diff(allc[0]) == 1.0)  # in order, nothing lost
+    assert np.allclose(allc[1], 2.0)
+    assert all(abs(c.age_s) < 0.5 for c in chunks)  # timestamps on the host's LSL clock
+    stop.set()
+    th.join()
+    del outlet
+    _read_for(src, 0.3)  # drain what was in flight
+    assert _read_for(src, 0.5) == []  # nothing arrives once the outlet is gone
+    src.stop()
+
+
+def test_lsl_pipeline_reports_signal_lost_within_one_second():
+    import pylsl
+
+    from neurofeed.sources.lsl import LSLSource
+
+    info = pylsl.StreamInfo("nf-test-lost", "EEG", 3, 250, pylsl.cf_double64, "nf-test-lost-1")
+    chans = info.desc().append_child("channels")
+    for name in ("C3", "Cz", "C4"):
+        chans.append_child("channel").append_child_value("label", name)
+    outlet = pylsl.StreamOutlet(info)
+    stop = threading.Event()
+    rng = np.random.default_rng(0)
+
+    def push():
+        while not stop.is_set():
+            outlet.push_chunk(rng.standard_normal((5, 3)).tolist())
+            time.sleep(0.02)
+
+    th = threading.Thread(target=push, daemon=True)
+    th.start()
+    src = LSLSource(name="nf-test-lost", timeout_s=5)
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    proto.signal.reference = "raw"
+    pipe = Pipeline(src, Processor(proto, src.sfreq, src.ch_names, src.range_uv))
+    pipe.start()
+    try:
+        time.sleep(1.0)
+        assert pipe.published > 10 and pipe.lost_events == 0
+        stop.set()
+        th.join()
+        del outlet
+        t_stop = time.time()
+        while pipe.lost_events == 0 and time.time() - t_stop < 3:
+            time.sleep(0.01)
+        assert pipe.lost_events == 1
+        assert time.time() - t_stop < 1.0
+        assert pipe.latest.signal_lost and not pipe.latest.reward
+    finally:
+        pipe.stop()
+
+
+def test_file_source_reads_edf_with_normalised_names(data_dir):
+    src = FileSource(data_dir / "S001R03.edf")
+    assert src.sfreq == 160 and "C3" in src.ch_names and "FC3" in src.ch_names and "Fp1" in src.ch_names
+    assert src.chunk_size == 6  # live-sized: 40 ms at 160 Hz
+    assert {a[2] for a in src.annotations} == {"T0", "T1", "T2"}
+    c = src.read()
+    assert c.data.shape == (64, 6)
+    assert 5 < np.abs(src.data).max() < 2000  # µV, not V
+
+
+def test_file_source_realtime_pacing(data_dir):
+    src = FileSource(data_dir / "S001R01.edf", realtime=True)
+    t0 = time.time()
+    n = 0
+    while time.time() - t0 < 0.5:
+        c = src.read()
+        if c is not None:
+            n += c.n_samples
+    assert 0.4 * 160 <= n <= 0.6 * 160 + 6
+
+
+def test_simulated_source_exposes_truth_and_suppression():
+    script = SimulationScript(mu_factor=[(10.0, 20.0, 0.5)], emg=[(25.0, 26.0)], blinks=[28.0])
+    sim = MuSimulator(script=script, seed=1)
+    data, truth = sim.generate(250 * 30)
+    t = np.arange(truth.shape[1]) / 250
+    assert truth[0, (t > 11) & (t < 19)].mean() < 0.6 * truth[0, t < 9].mean()
+    c3 = data[sim.ch_names.index("C3")]
+    from scipy import signal
+
+    f, p_rest = signal.welch(c3[(t > 1) & (t < 9)], 250, nperseg=250)
+    _, p_sup = signal.welch(c3[(t > 11) & (t < 19)], 250, nperseg=250)
+    band = (f >= 8) & (f <= 13)
+    assert np.log10(p_sup[band].mean() / p_rest[band].mean()) < -0.3
+    assert script.artifact_mask(np.array([25.5, 28.0, 5.0])).tolist() == [True, True, False]
+    f3 = data[sim.ch_names.index("F3")]
+    assert np.abs(f3[(t > 27.9) & (t < 28.1)]).max() > 100  # the blink is there
+
+
+def test_simulated_source_paces_in_real_time():
+    src = SimulatedSource(chunk_size=10, realtime=True)
+    src.start()
+    chunks = _read_for(src, 0.5)
+    n = sum(c.n_samples for c in chunks)
+    assert 100 <= n <= 140
+    assert all(c.n_samples == 10 for c in chunks)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--board", "nonexistent-board"], "Unknown board 'nonexistent-board'"),
+    (["--board-id", "9999"], "Unknown BrainFlow board id 9999"),
+    (["--board", "cyton", "--serial-port", "/dev/ttyNOPE0"], "Serial port /dev/ttyNOPE0 does not exist"),
+    (["--board", "file", "--file", "/nonexistent/x.edf"], "/nonexistent/x.edf: no such file"),
+])
+def test_bad_source_is_one_clear_line(args, needle, tmp_path):
+    r = run_cli("session", "--protocol", "demo", "--participant", "P01", "--headless", "--out", tmp_path, *args)
+    assert r.returncode == 2
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
