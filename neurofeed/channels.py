@@ -35,6 +35,15 @@ LAPLACIAN_NEIGHBOURS = {
     "C6": (("FC6", "C4", "T8", "CP6"), ()),
 }
 FRONTAL_BLINK_CHANNELS = ("Fp1", "Fpz", "Fp2", "AF7", "AF8", "AF3", "AF4")
+# where a montage has no prefrontal electrodes, blinks are watched on the frontal row
+FRONTAL_ROW = ("F7", "F5", "F3", "F1", "Fz", "F2", "F4", "F6", "F8")
+
+
+def blink_channels(available) -> list[str]:
+    """Channels to watch for blinks: prefrontal ones if present, else the frontal row."""
+    avail = set(available)
+    pre = [c for c in FRONTAL_BLINK_CHANNELS if c in avail]
+    return pre or [c for c in FRONTAL_ROW if c in avail]
 
 
 def normalize_name(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..channels import FRONTAL_BLINK_CHANNELS, laplacian_neighbours
+from ..channels import blink_channels, laplacian_neighbours
 from .estimators import Estimator, make_estimator
 from .kernels import spatial_apply
 from .quality import QualityConfig, QualityMonitor
@@ -56,7 +56,7 @@ class MuChain:
         feeding = sorted(set(np.nonzero(np.abs(self.weights).sum(axis=0))[0].tolist()))
         emg_rows = sorted({index[t] for t in self.targets} | {
             index[n] for t in self.targets for n in laplacian_neighbours(t, self.ch_names)})
-        blink_rows = [index[n] for n in FRONTAL_BLINK_CHANNELS if n in index]
+        blink_rows = [index[n] for n in blink_channels(self.ch_names)]
         self.quality = QualityMonitor(self.sfreq, len(self.ch_names), emg_rows, blink_rows, feeding,
                                       quality or QualityConfig(), line_hz)
         self.estimator: Estimator = self._make_estimator(band_hz)

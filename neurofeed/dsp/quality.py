@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import signal
 
 from .filters import design_bandpass
 from .kernels import chunk_quality, sosfilt_inplace, square_smooth_inplace
@@ -78,7 +79,9 @@ class QualityMonitor:
         self.emg_alpha = smoothing_alpha(self.sfreq, 0.1)
         self.emg_p = np.zeros(len(self.emg_rows))
         self.emg_rms_uv = np.zeros(len(self.emg_rows))
-        self.blink_sos = design_bandpass(self.sfreq, (0.5, min(7.0, 0.4 * self.sfreq)), order=2)
+        # a first-order 0.5 Hz high-pass only: removes drift with little delay at blink frequencies
+        # (a 0.5–7 Hz band-pass would see a blink ~80 ms late, after reward had already been given)
+        self.blink_sos = signal.butter(1, 0.5, btype="highpass", fs=self.sfreq, output="sos")
         self.blink_zi = np.zeros((len(self.blink_rows), self.blink_sos.shape[0], 2))
         self.blink_peak_uv = 0.0
         self.line_sos = design_bandpass(self.sfreq, (line_hz - 2, line_hz + 2), order=2) if line_hz + 3 < self.sfreq / 2 else None

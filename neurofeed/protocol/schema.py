@@ -73,7 +73,7 @@ class InhibitSpec:
     """``[inhibits]``: artifact gates that switch reward off (0 disables a threshold)."""
 
     emg_uv: float = 10.0  # RMS in the EMG band on the sensorimotor channels
-    blink_uv: float = 80.0  # 0.5–7 Hz peak on frontal channels
+    blink_uv: float = 80.0  # peak of the 0.5-Hz high-passed frontal channels
     railed: bool = True
     flat: bool = True
     hold_s: float = 0.5  # gate stays on this long after the last trigger
@@ -192,12 +192,13 @@ _NON_NEGATIVE = {("signal", "delay_s"), ("signal", "smoothing_s"), ("threshold",
 _PERCENT = {("threshold", "baseline_reward_pct"), ("threshold", "target_reward_pct")}
 
 
-def _where(src, key):
-    return f"{src}: {key}"
+def _show(key: str) -> str:
+    """A key as it can be printed on one line (quoted if it has odd characters)."""
+    return key if key.isidentifier() else repr(key)
 
 
 def _nearest(key, allowed):
-    match = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+    match = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else f" (allowed: {', '.join(allowed)})"
 
 
@@ -249,7 +250,7 @@ def _build(src, section, cls, table):
     kwargs = {}
     for key, value in table.items():
         if key not in fields:
-            raise ProtocolError(f"{src}: unknown key [{section}] {key}{_nearest(key, list(fields))}.")
+            raise ProtocolError(f"{src}: unknown key [{section}] {_show(key)}{_nearest(key, list(fields))}.")
         kwargs[key] = _check_value(src, section, key, value, hints[key])
     for name, f in fields.items():
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and name not in kwargs:
@@ -266,7 +267,7 @@ def parse_protocol(text: str, src: str = "<protocol>") -> Protocol:
     allowed = list(_SECTIONS) + ["blocks"]
     for key in doc:
         if key not in allowed:
-            raise ProtocolError(f"{src}: unknown key [{key}]{_nearest(key, allowed)}.")
+            raise ProtocolError(f"{src}: unknown key [{_show(key)}]{_nearest(key, allowed)}.")
     if "protocol" not in doc:
         raise ProtocolError(f"{src}: missing [protocol] table (name, condition, direction).")
     parts = {sec: _build(src, sec, cls, doc.get(sec, {})) for sec, cls in _SECTIONS.items()}

@@ -1,0 +1,193 @@
+"""The session engine on the simulated headset: direction, gates, adaptive threshold, library."""
+
+import time
+
+import numpy as np
+import pytest
+
+from neurofeed.pipeline import Processor
+from neurofeed.protocol.schema import load_protocol, parse_protocol
+from neurofeed.sources.simulated import SYNTHETIC_16, MuSimulator, SimulationScript
+from tests.conftest import PROTOCOLS, run_cli
+
+TRAIN = """
+[protocol]
+name = "t"
+direction = "{direction}"
+max_duration_min = 10
+rest_every_min = 10
+
+[signal]
+targets = ["C3", "C4"]
+reference = "laplacian"
+
+[threshold]
+mode = "{mode}"
+baseline_reward_pct = 50
+target_reward_pct = {target}
+adapt_step = 0.004
+min_si = -2
+max_si = 2
+
+[inhibits]
+emg_uv = 10
+blink_uv = 80
+
+[[blocks]]
+label = "baseline"
+kind = "exploration"
+duration_s = 30
+
+[[blocks]]
+label = "train"
+kind = "integration"
+duration_s = {train_s}
+feedback = true
+"""
+
+
+def run(proto, script, seconds, seed=0, chunk=10, scale=1.0, ch_names=SYNTHETIC_16):
+    sim = MuSimulator(ch_names=ch_names, script=script, seed=seed)
+    proc = Processor(proto, sim.sfreq, sim.ch_names, 4000.0, scale)
+    states = []
+    n = int(seconds * sim.sfreq)
+    for _ in range(0, n, chunk):
+        data, _ = sim.generate(chunk)
+        states.append(proc.step(data))
+        if proc.engine.finished:
+            break
+    return proc, states
+
+
+def _reward_by_epoch(states, script):
+    t = np.array([s.t_s for s in states])
+    fb = np.array([s.feedback_on for s in states])
+    rew = np.array([s.reward for s in states])
+    sup = script.factor_at(t - 0.1) < 1.0  # allow ~100 ms for the estimator's delay
+    return rew[fb & sup].mean(), rew[fb & ~sup].mean()
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_direction_rewards_the_right_epochs(direction):
+    proto = parse_protocol(TRAIN.format(direction=direction, mode="percentile", target=50, train_s=90))
+    script = SimulationScript.alternating(200, period_s=8, suppress_s=4, factor=0.5, start_s=34)
+    _, states = run(proto, script, 120)
+    in_sup, outside = _reward_by_epoch(states, script)
+    if direction == "up":
+        assert in_sup > outside + 0.3, (in_sup, outside)
+    else:
+        assert outside > in_sup + 0.3, (in_sup, outside)
+
+
+def test_no_reward_during_emg_and_blinks_and_gated_time_is_reported():
+    proto = parse_protocol(TRAIN.format(direction="up", mode="percentile", target=50, train_s=90))
+    emg = [(float(t), float(t) + 1.0) for t in range(40, 110, 10)]
+    blinks = [float(t) + 5.0 for t in range(40, 110, 10)]
+    # suppression everywhere in training so reward would be on if not gated
+    script = SimulationScript(mu_factor=[(31.0, 200.0, 0.4)], emg=emg, blinks=blinks)
+    proc, states = run(proto, script, 120)
+    t_first = np.array([s.t_s - 0.04 for s in states])  # each state covers the chunk [t_s - 40 ms, t_s)
+    t = np.array([s.t_s for s in states])
+    rew = np.array([s.reward for s in states])
+    # a simulated blink (peak 144 µV on the frontal row) is above the 80 µV gate within ±70 ms of its peak
+    art = script.artifact_mask(t_first, blink_halfwidth_s=0.07) | script.artifact_mask(t - 0.004, 0.07)
+    assert rew[~art & (t > 35)].mean() > 0.5  # rewards do flow outside artifacts
+    assert not rew[art].any()  # never during an EMG burst or a blink
+    gated_s = proc.engine.summary()["gated_s"]
+    assert len(emg) * 1.0 <= gated_s <= len(emg) * 1.0 + len(blinks) * 1.2 + 2.0
+    reasons = {r for s in states for r in s.gate_reasons}
+    assert {"emg", "blink"} <= reasons
+
+
+def test_adaptive_threshold_reaches_target_rate_over_two_minutes():
+    for target in (40, 70):
+        proto = parse_protocol(TRAIN.format(direction="up", mode="adaptive", target=target, train_s=120))
+        script = SimulationScript.alternating(200, period_s=10, suppress_s=5, factor=0.6, start_s=34)
+        proc, states = run(proto, script, 151, seed=target)
+        block = [b for b in proc.engine.summary()["blocks"] if b["label"] == "train"][0]
+        assert abs(100 * block["reward_rate"] - target) <= 5, (target, block["reward_rate"])
+
+
+def test_pause_and_marker_events_and_no_reward_while_paused():
+    proto = parse_protocol(TRAIN.format(direction="up", mode="fixed", target=50, train_s=30).replace(
+        'mode = "fixed"', 'mode = "fixed"\nvalue = 5.0'))  # threshold so high that reward is always on
+    sim = MuSimulator(script=SimulationScript())
+    proc = Processor(proto, 250, sim.ch_names, 4000)
+    for i in range(int(40 * 25)):
+        if i == 850:
+            proc.engine.set_paused(True)
+            proc.engine.marker("clinician note")
+        st = proc.step(sim.generate(10)[0])
+        if i > 850:
+            assert st.paused and not st.reward
+        elif 800 < i < 850:
+            assert st.reward
+    texts = [e.text for e in proc.engine.drain_events()]
+    assert "pause" in texts and "marker/clinician note" in texts
+
+
+@pytest.mark.parametrize("path", sorted(PROTOCOLS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_protocol_runs_compressed_end_to_end(path):
+    proto = load_protocol(path)
+    scale = 20.0 / proto.total_duration_s()  # the whole protocol in ~20 s of samples
+    script = SimulationScript.alternating(60, period_s=2, suppress_s=1, factor=0.5, start_s=1)
+    proc, states = run(proto, script, 25, scale=scale)
+    eng = proc.engine
+    assert eng.finished
+    kinds = [b.kind for b in eng.blocks]
+    assert [b.label for b in eng.blocks] == [b.label for b in proto.schedule()]
+    assert eng.baseline_uv2 is not None and np.isfinite(eng.threshold)
+    assert all(np.isfinite(s.feedback) and 0 <= s.feedback <= 1 for s in states)
+    assert any(s.reward for s in states) or "integration" not in kinds
+    assert not any(s.reward for s in states if not s.feedback_on)
+
+
+def test_individual_band_is_found_from_the_baseline():
+    proto = load_protocol(PROTOCOLS / "schizophrenia-negative-symptoms.toml")
+    scale = 30.0 / proto.total_duration_s()
+    sim = MuSimulator(script=SimulationScript(), mu_hz=11.5, seed=2)
+    proc = Processor(proto, 250, sim.ch_names, 4000, scale)
+    while not proc.engine.finished:
+        proc.step(sim.generate(10)[0])
+    lo, hi = proc.individual_band_hz
+    assert abs((lo + hi) / 2 - 11.5) <= 0.75 and hi - lo == pytest.approx(4.0)
+
+
+def test_lsl_outlets_reach_an_inlet_on_loopback():
+    import pylsl
+
+    from neurofeed.feedback.lsl_out import LSLOutlets
+    from neurofeed.protocol.engine import Event
+
+    out = LSLOutlets(["C3", "C4"], name="nf-test-out", source_id="nf-test-out")
+    streams = pylsl.resolve_byprop("name", "nf-test-out-feedback", 1, 5.0)
+    mstreams = pylsl.resolve_byprop("name", "nf-test-out-events", 1, 5.0)
+    inlet, minlet = pylsl.StreamInlet(streams[0]), pylsl.StreamInlet(mstreams[0])
+    inlet.open_stream(5.0)
+    minlet.open_stream(5.0)
+    time.sleep(0.3)
+    proto = parse_protocol(TRAIN.format(direction="up", mode="percentile", target=50, train_s=30))
+    sim = MuSimulator()
+    proc = Processor(proto, 250, sim.ch_names, 4000)
+    last = None
+    for _ in range(int(40 * 25)):
+        last = proc.step(sim.generate(10)[0])
+        out.on_state(last)
+        out.on_events(proc.engine.drain_events())
+    time.sleep(0.3)
+    samples, _ = inlet.pull_chunk(timeout=2.0, max_samples=5000)
+    markers, _ = minlet.pull_chunk(timeout=2.0)
+    assert len(samples) > 900
+    assert samples[-1][0] == pytest.approx(last.si_combined, abs=1e-5)
+    assert samples[-1][3] == pytest.approx(last.threshold, abs=1e-5)
+    texts = [m[0] for m in markers]
+    assert "block_start/train/integration" in texts and any(t.startswith("baseline/") for t in texts)
+    assert isinstance(Event(0, 0.0, 0.0, "x").text, str)
+
+
+def test_session_cli_runs_a_protocol_headless(tmp_path):
+    r = run_cli("session", "--board", "simulated", "--protocol", "protocols/empathy-uptraining.toml",
+                "--participant", "P01", "--headless", "--seconds-scale", "0.01", "--out", tmp_path, "--no-lsl")
+    assert r.returncode == 0, r.stderr
+    assert "Session summary" in r.stdout and "emotions-mixed" in r.stdout
+    assert list(tmp_path.glob("P01/*/*.bdf"))
