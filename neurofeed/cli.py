@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("screenshot", help="render both views offscreen to PNG")
     sc.add_argument("--protocol", default="demo")
     sc.add_argument("--out", required=True, help="PNG path (two files: *-participant.png, *-console.png)")
-    sc.add_argument("--seconds", type=float, default=12.0, help="simulated seconds before the picture")
+    sc.add_argument("--seconds", type=float, default=14.5, help="simulated seconds before the picture")
 
     b = sub.add_parser("bench", help="benchmarks")
     bs = b.add_subparsers(dest="bench_command", metavar="WHAT")

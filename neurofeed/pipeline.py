@@ -152,11 +152,39 @@ class LatencyProbe:
         age = age[np.isfinite(age)]
         if age.size:
             out["sample_age_ms"] = pct(age, (50, 99))
-        if t.size > 2 and t[-1] > t[0]:
+        if t.size > 20 and t.max() > t.min():
             out["update_hz"] = float((t.size - 1) / (t.max() - t.min()))
-            slope = np.polyfit(t - t.min(), lag, 1)[0]  # ms per second
-            out["drift_ms_per_hour"] = float(slope * 3600.0)
+            # slope of the lag over the run, fitted to the medians of ten stretches so that a
+            # single slow update (a refit, a GC pause) does not pose as drift
+            order = np.argsort(t)
+            parts = np.array_split(order, 10)
+            tm = np.array([np.median(t[p]) for p in parts])
+            lm = np.array([np.median(lag[p]) for p in parts])
+            out["drift_ms_per_hour"] = float(np.polyfit(tm - tm.min(), lm, 1)[0] * 3600.0)
         return out
+
+
+class StateHistory:
+    """The last ``capacity`` updates' time, combined SI, threshold and reward, for the console
+    (written in the acquisition thread into preallocated arrays; read by the GUI)."""
+
+    def __init__(self, capacity: int = 4096):
+        self.t_s = np.full(capacity, np.nan)
+        self.si = np.full(capacity, np.nan)
+        self.threshold = np.full(capacity, np.nan)
+        self.reward = np.zeros(capacity)
+        self.n = 0
+
+    def add(self, st) -> None:
+        i = self.n % self.t_s.size
+        self.t_s[i], self.si[i], self.threshold[i], self.reward[i] = st.t_s, st.si_combined, st.threshold, st.reward
+        self.n += 1
+
+    def ordered(self):
+        """(t, si, threshold, reward) oldest first."""
+        k = self.n % self.t_s.size
+        idx = np.r_[k:self.t_s.size, 0:k] if self.n >= self.t_s.size else np.arange(self.n)
+        return self.t_s[idx], self.si[idx], self.threshold[idx], self.reward[idx]
 
 
 class Pipeline:
@@ -183,6 +211,7 @@ class Pipeline:
         self.ring = RingBuffer(len(source.ch_names), int(buffer_s * source.sfreq))
         self.latest: FeedbackState = FeedbackState(targets=tuple(processor.chain.targets))
         self.probe = LatencyProbe()
+        self.history = StateHistory()
         self.marker_inlet = marker_inlet
         self.error: BaseException | None = None
         self.lost_events = 0
@@ -303,6 +332,7 @@ class Pipeline:
                 for fn in chunk_sinks:
                     fn(chunk)
                 self.probe.add(chunk.arrival_ns, done, done - t_c, chunk.age_s, self.t0_ns)
+                self.history.add(st)
                 for fn in state_sinks:
                     fn(st)
                 self._dispatch_events()

@@ -88,7 +88,13 @@ class Estimator:
     """Base class. Subclasses set ``name`` and ``group_delay_s`` and implement ``process``."""
 
     name = "base"
-    group_delay_s = 0.0
+
+    @property
+    def group_delay_s(self) -> float:
+        """Declared delay in seconds (see :meth:`measure_step_delay_s`), computed on first use."""
+        if getattr(self, "_delay_s", None) is None:
+            self._delay_s = self.measure_step_delay_s()
+        return self._delay_s
 
     def __init__(self, sfreq: float, band_hz, n_channels: int):
         self.sfreq = float(sfreq)
@@ -166,7 +172,7 @@ class IIREnvelope(Estimator):
         self.zi = np.zeros((self.n_channels, self.sos.shape[0], 2))
         self.alpha = smoothing_alpha(self.sfreq, smoothing_s)
         self.pstate = np.zeros(self.n_channels)
-        self.group_delay_s = self.measure_step_delay_s()
+        self._delay_s = None
 
     def process_inplace(self, x):
         sosfilt_inplace(self.sos, x, self.zi)
@@ -204,7 +210,7 @@ class CFIREnvelope(Estimator):
         self.set_taps(taps)
         self.alpha = smoothing_alpha(self.sfreq, smoothing_s)
         self.pstate = np.zeros(self.n_channels)
-        self.group_delay_s = self.measure_step_delay_s()
+        self._delay_s = None
 
     def set_taps(self, taps) -> None:
         """Install new taps (one set for all channels, or one per channel) and clear the history."""
@@ -241,7 +247,7 @@ class WCFIREnvelope(CFIREnvelope):
                                      weights=psd_weights(row, self.sfreq)) for row in x])
         self.set_taps(taps)
         self.fitted = True
-        self.group_delay_s = self.measure_step_delay_s()
+        self._delay_s = None
 
 
 class WindowBandPower(Estimator):
@@ -260,7 +266,7 @@ class WindowBandPower(Estimator):
         self.window = signal.get_window("hann", self.n)
         self.hist = np.zeros((self.n_channels, self.n))
         self.bandwidth = self.band_hz[1] - self.band_hz[0]
-        self.group_delay_s = self.measure_step_delay_s()  # about window_s / 2
+        self._delay_s = None  # about window_s / 2
 
     def process_inplace(self, x):
         n = x.shape[1]

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def sosfilt_inplace(sos, x, zi):
     """Filter ``x`` in place through second-order sections, carrying state.
 
@@ -49,7 +49,7 @@ def sosfilt_inplace(sos, x, zi):
     return x
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def spatial_apply(weights, x, out):
     """``out = weights @ x`` without allocation.
 
@@ -72,7 +72,7 @@ def spatial_apply(weights, x, out):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def square_smooth_inplace(x, alpha, state):
     """Instantaneous power ``x**2`` smoothed by a one-pole low-pass, in place.
 
@@ -99,7 +99,7 @@ def square_smooth_inplace(x, alpha, state):
     return x
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def cfir_power_inplace(x, h_re, h_im, hist, pos, alpha, pstate):
     """Complex FIR (analytic-signal estimate) -> |y|**2 -> one-pole smoothing, in place.
 
@@ -147,7 +147,7 @@ def cfir_power_inplace(x, h_re, h_im, hist, pos, alpha, pstate):
     return x
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def goertzel_band_power(x, sfreq, f_lo, f_hi, window):
     """Band power of one window: mean periodogram density over the FFT bins in [f_lo, f_hi].
 
@@ -201,7 +201,7 @@ def goertzel_band_power(x, sfreq, f_lo, f_hi, window):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def chunk_quality(x, rail_uv, flat_uv, bad, peak, ptp):
     """Per-channel quality of one chunk: non-finite samples, railing and peak-to-peak.
 
