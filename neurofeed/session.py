@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+
+import numpy as np
 import sys
 from pathlib import Path
 
@@ -39,7 +41,7 @@ def simulated_script(protocol: Protocol | None, seconds_scale: float = 1.0, dura
 
 def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_address="", file="", lsl_name=None,
                 lsl_type=None, channel_map=None, protocol: Protocol | None = None, seconds_scale=1.0,
-                realtime=True, chunk_size=None, seed=0):
+                realtime=True, chunk_size=None, seed=None):
     """Open the source a user named on the command line (not started yet).
 
     ``board`` is a config name (``configs/*.toml``), ``"lsl"`` or ``"file"``; ``board_id``
@@ -68,6 +70,8 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
             if unknown:
                 raise SourceError(f"--channel-map names {', '.join(unknown)}, not on board simulated.")
             names = [cmap.get(n, n) for n in names]
+        if seed is None:  # a different simulated participant each session; the seed is recorded
+            seed = int(np.random.default_rng().integers(2 ** 31))
         sim = MuSimulator(sfreq=cfg.sfreq or 250.0, ch_names=names, seed=seed, line_hz=cfg.line_hz,
                           script=simulated_script(protocol, seconds_scale))
         return SimulatedSource(sim, chunk_size=chunk_size or 10, realtime=realtime, range_uv=cfg.range_uv)

@@ -91,6 +91,7 @@ class MuSimulator:
         self.sfreq = float(sfreq)
         self.ch_names = list(ch_names or SYNTHETIC_16)
         self.script = script or SimulationScript()
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.mu_amp_uv, self.mu_hz, self.alpha_amp_uv = mu_amp_uv, mu_hz, alpha_amp_uv
         self.pink_uv, self.line_uv, self.line_hz = pink_uv, line_uv, line_hz
@@ -235,6 +236,7 @@ class SimulatedSource(Source):
 
     def describe(self):
         d = super().describe()
+        d["seed"] = self.sim.seed
         d["script"] = {"mu_factor": self.sim.script.mu_factor, "emg": self.sim.script.emg,
                        "blinks": self.sim.script.blinks}
         return d

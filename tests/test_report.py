@@ -1,0 +1,54 @@
+"""Reports on a simulated session, a participant folder and a replay; BIDS export."""
+
+import json
+
+from neurofeed.protocol.schema import load_protocol
+from neurofeed.session import build_session, finish_session
+from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from tests.conftest import DATA, PROTOCOLS, run_cli
+
+
+def _session(root, seed):
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    src = SimulatedSource(MuSimulator(script=SimulationScript.alternating(60), seed=seed), realtime=False)
+    pipe, rec = build_session(src, proto, "P11", root, seconds_scale=0.3, lsl=False)
+    pipe.run()
+    finish_session(pipe, rec)
+    return rec.folder
+
+
+def test_session_and_participant_reports(tmp_path):
+    a = _session(tmp_path, 1)
+    import time
+
+    time.sleep(1.1)  # folders are named to the second
+    _session(tmp_path, 2)
+    r = run_cli("report", a)
+    assert r.returncode == 0, r.stderr
+    page = (a / "report" / "index.html").read_text()
+    for png in ("si_over_time.png", "blocks_by_kind.png", "spectra.png"):
+        assert png in page and (a / "report" / png).stat().st_size > 5000
+    assert "observe-hands" in page and "Latency" in page and "not a medical device" in page
+    r = run_cli("report", tmp_path / "P11")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "P11" / "report" / "progress.png").stat().st_size > 5000
+
+
+def test_replay_report_and_bids_export(tmp_path):
+    r = run_cli("replay", DATA / "S001R04.edf", "--baseline-label", "T0", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "S001R04_edf"
+    r = run_cli("report", out)
+    assert r.returncode == 0, r.stderr
+    assert "T1" in (out / "report" / "index.html").read_text()
+    folder = _session(tmp_path / "rec", 3)
+    r = run_cli("export-bids", folder, "--root", tmp_path / "bids")
+    assert r.returncode == 0, r.stderr
+    sidecars = list((tmp_path / "bids").rglob("*_eeg.json"))
+    assert sidecars and json.loads(sidecars[0].read_text())["SamplingFrequency"] == 250
+    assert list((tmp_path / "bids").rglob("*_events.tsv"))
+
+
+def test_report_on_something_else_is_one_line(tmp_path):
+    r = run_cli("report", tmp_path)
+    assert r.returncode == 2 and "not a session folder" in r.stderr and "Traceback" not in r.stderr
