@@ -73,10 +73,8 @@ class Processor:
         power = self.chain.process(data)
         q = self.chain.quality
         st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv)
-        if eng.baseline_pending:
+        if eng.baseline_pending:  # this update still belongs to the baseline; SI starts with the next
             self._refit_after_baseline()
-            st.baseline_ready = True
-            st.threshold = eng.threshold
         return st
 
     def _refit_after_baseline(self) -> None:

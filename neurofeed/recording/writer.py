@@ -74,7 +74,8 @@ class Recorder:
                                  f"about {need >> 20} MB; free some space or choose another folder with --out.")
         (self.folder / HEADER).write_text(json.dumps(self.header, indent=1))
         self._files = {name: open(self.folder / name, "ab") for name in (SAMPLES, CHUNKS, FEEDBACK, EVENTS)}
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        # bounded: a replay or soak run faster than the disk waits here instead of piling up memory
+        self._q: queue.Queue = queue.Queue(maxsize=4096)
         self.error: BaseException | None = None
         self.samples_written = 0
         self._closed = False
