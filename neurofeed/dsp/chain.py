@@ -103,8 +103,7 @@ class MuChain:
             self._raw = np.zeros((self._raw.shape[0], n))
             self._out = np.zeros((self._out.shape[0], n))
         raw = self._raw[:, :n]
-        raw[:] = data
-        self.gated = self.quality.process(raw)  # zeroes non-finite samples in raw
+        self.gated = self.quality.process(data, raw)  # raw: data with non-finite samples set to 0
         out = self._out[:, :n]
         spatial_apply(self.weights, raw, out)
         self.estimator.process_inplace(out)

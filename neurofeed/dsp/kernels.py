@@ -202,48 +202,109 @@ def goertzel_band_power(x, sfreq, f_lo, f_hi, window):
 
 
 @njit(cache=True)
-def chunk_quality(x, rail_uv, flat_uv, bad, peak, ptp):
-    """Per-channel quality of one chunk: non-finite samples, railing and peak-to-peak.
+def quality_step(data, raw, rail_uv, ptp, flat_state, flat_uv, flags, gate_rows,
+                 emg_rows, emg_sos, emg_zi, emg_alpha, emg_p, emg_rms, emg_uv,
+                 blink_rows, blink_sos, blink_zi, blink_uv, blink_peak):
+    """All per-chunk quality checks in one pass; returns the bitmask of gates that fire.
 
-    Non-finite samples are replaced by 0 in place so filter states stay finite.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n_channels, n_samples)
-    rail_uv : float
-        A sample whose magnitude reaches this is "railed".
-    flat_uv : float
-        Unused here (flatness needs a longer window; see ``quality.py``), kept for symmetry.
-    bad : ndarray of uint8, shape (n_channels,)
-        Out: bit 1 = non-finite sample, bit 2 = railed.
-    peak : ndarray, shape (n_channels,)
-        Out: max |x| in the chunk.
-    ptp : ndarray, shape (n_channels, 2)
-        In/out running (min, max) per channel, for flatness over a window.
+    Copies ``data`` into ``raw`` with non-finite samples replaced by 0 (so filter states stay
+    finite), and updates per-channel ``flags`` (1 non-finite, 2 railed, 4 flat, 8 EMG, 16 blink).
+    Flatness is judged over windows of ``flat_state[1]`` samples (peak-to-peak < ``flat_uv``).
+    EMG: band-passed, squared, one-pole smoothed RMS on ``emg_rows`` above ``emg_uv``. Blink:
+    peak of the 0.5-Hz high-passed ``blink_rows`` above ``blink_uv``. A threshold <= 0 disables
+    its gate. Returns a bitmask with the same bits over the ``gate_rows``, EMG and blink rows.
     """
-    n_ch, n = x.shape
+    n_ch, n = data.shape
+    fired = 0
     for c in range(n_ch):
-        flags = 0
-        m = 0.0
+        f = flags[c] & 4  # keep the flat verdict of the last complete window
         lo = ptp[c, 0]
         hi = ptp[c, 1]
         for i in range(n):
-            v = x[c, i]
+            v = data[c, i]
             if not np.isfinite(v):
-                flags |= 1
-                x[c, i] = 0.0
-                continue
-            a = abs(v)
-            if a >= rail_uv:
-                flags |= 2
-            if a > m:
-                m = a
+                f |= 1
+                v = 0.0
+            elif v >= rail_uv or v <= -rail_uv:
+                f |= 2
+            raw[c, i] = v
             if v < lo:
                 lo = v
             if v > hi:
                 hi = v
         ptp[c, 0] = lo
         ptp[c, 1] = hi
-        bad[c] = flags
-        peak[c] = m
-    return bad
+        flags[c] = f
+    flat_state[0] += n
+    if flat_state[0] >= flat_state[1]:
+        for c in range(n_ch):
+            if ptp[c, 1] - ptp[c, 0] < flat_uv:
+                flags[c] |= 4
+            else:
+                flags[c] &= ~4
+            ptp[c, 0] = np.inf
+            ptp[c, 1] = -np.inf
+        flat_state[0] = 0
+    for r in gate_rows:
+        fired |= flags[r] & 7
+    n_sec = emg_sos.shape[0]
+    for j in range(emg_rows.shape[0]):
+        r = emg_rows[j]
+        p = emg_p[j]
+        for i in range(n):
+            y = raw[r, i]
+            for s in range(n_sec):
+                out = emg_sos[s, 0] * y + emg_zi[j, s, 0]
+                emg_zi[j, s, 0] = emg_sos[s, 1] * y - emg_sos[s, 4] * out + emg_zi[j, s, 1]
+                emg_zi[j, s, 1] = emg_sos[s, 2] * y - emg_sos[s, 5] * out
+                y = out
+            p += emg_alpha * (y * y - p)
+        emg_p[j] = p
+        emg_rms[j] = np.sqrt(p)
+        if emg_uv > 0 and emg_rms[j] > emg_uv:
+            flags[r] |= 8
+            fired |= 8
+    peak = 0.0
+    n_bsec = blink_sos.shape[0]
+    for j in range(blink_rows.shape[0]):
+        r = blink_rows[j]
+        hot = False
+        for i in range(n):
+            y = raw[r, i]
+            for s in range(n_bsec):
+                out = blink_sos[s, 0] * y + blink_zi[j, s, 0]
+                blink_zi[j, s, 0] = blink_sos[s, 1] * y - blink_sos[s, 4] * out + blink_zi[j, s, 1]
+                blink_zi[j, s, 1] = blink_sos[s, 2] * y - blink_sos[s, 5] * out
+                y = out
+            a = abs(y)
+            if a > peak:
+                peak = a
+            if blink_uv > 0 and a > blink_uv:
+                hot = True
+        if hot:
+            flags[r] |= 16
+            fired |= 16
+    blink_peak[0] = peak
+    return fired
+
+
+@njit(cache=True)
+def power_update(power, block_sum, base_sum, in_baseline, baseline, ready, last, si, floor):
+    """Per-update bookkeeping of the engine in one pass over the chunk's mu power.
+
+    Adds each target's power over the chunk to ``block_sum`` (and to ``base_sum`` while the
+    baseline runs), writes the newest power to ``last`` and, once the baseline is ``ready``,
+    ``si = log10(max(last, floor) / baseline)``.
+    """
+    n_t, n = power.shape
+    for c in range(n_t):
+        acc = 0.0
+        for i in range(n):
+            acc += power[c, i]
+        block_sum[c] += acc
+        if in_baseline:
+            base_sum[c] += acc
+        v = power[c, n - 1]
+        last[c] = v
+        if ready:
+            si[c] = np.log10(max(v, floor) / baseline[c])
