@@ -96,8 +96,11 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
     the baseline is the mean power over ``baseline_label`` segments. Pass 2 runs the engine
     over the same chunks, with blocks switched at annotation boundaries.
     """
+    import copy
+
     from .sources.edf import FileSource
 
+    protocol = copy.deepcopy(protocol)  # the baseline label is set below: never on the caller's object
     src = FileSource(path, chunk_size=chunk_size)
     proc = Processor(protocol, src.sfreq, src.ch_names, src.range_uv, external=True)
     n_total = src.data.shape[1]
@@ -137,15 +140,17 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
     ends = np.minimum(np.array(bounds) + step, n_total) - 1
     base_logs = np.log10(np.maximum(power[:, ends[base_mask[ends]]].T, 1e-12))
     eng.finish_baseline(baseline_uv2, base_logs)
-    starts = {s: lab for s, _, lab in spans}
-    span_end = {e for _, e, _ in spans}
+    # blocks switch between chunks, as markers would: at the chunk holding an annotation's onset
+    onsets = np.array([s for s, _, _ in spans], dtype=np.int64)
+    chunk_of = onsets // step
+    starts_at = {}
+    for k, c in enumerate(chunk_of):
+        starts_at[int(c)] = spans[k][2]  # the last onset within a chunk wins
     rows = []
-    for i, s in enumerate(bounds):  # pass 2: the engine, blocks switched between chunks as markers would
-        hit = [lab for b, lab in starts.items() if s <= b < s + step]
-        if hit:
-            eng.start_block(hit[-1])
-        elif any(s <= e < s + step for e in span_end) and eng.block is not None:
-            pass  # a span ending mid-chunk: the next start (or the file's end) closes it
+    for i, s in enumerate(bounds):  # pass 2: the engine over the same chunks
+        label = starts_at.get(i)
+        if label is not None:
+            eng.start_block(label)
         st = eng.update(power[:, s:s + step], bool(gated[i]), reasons[i])
         rows.append(_state_row(st))
     eng.stop("end of file")

@@ -118,3 +118,14 @@ def test_weighted_cfir_fit_changes_taps_per_channel():
     assert est.fitted and not np.allclose(est.h_re, before)
     assert not np.allclose(est.h_re[0], est.h_re[1])
     assert psd_weights(x[0], 250).shape == (2048,)
+
+
+def test_dft_band_power_equals_scipy_welch_and_goertzel():
+    from neurofeed.dsp.kernels import band_power_basis, band_power_dft
+
+    x = X[:, 500:750] + 40.0  # an offset: welch removes the mean, so must we
+    win = signal.get_window("hann", 250)
+    got = band_power_dft(x, *band_power_basis(250, 250.0, 8.0, 13.0, win), np.zeros(3))
+    f, p = signal.welch(x, fs=250, window="hann", nperseg=250)
+    np.testing.assert_allclose(got, p[:, (f >= 8) & (f <= 13)].mean(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(got, goertzel_band_power(x, 250.0, 8.0, 13.0, win), rtol=1e-9)

@@ -308,3 +308,48 @@ def power_update(power, block_sum, base_sum, in_baseline, baseline, ready, last,
         last[c] = v
         if ready:
             si[c] = np.log10(max(v, floor) / baseline[c])
+
+
+def band_power_basis(n: int, sfreq: float, f_lo: float, f_hi: float, window: np.ndarray):
+    """Tapered DFT rows for the bins in [f_lo, f_hi], for :func:`band_power_dft`.
+
+    Returns ``(basis_re, basis_im, row_sums_re, row_sums_im, scale)``; ``scale`` turns squared
+    magnitudes into one-sided µV²/Hz (density scaling of ``scipy.signal.welch``), averaged over bins.
+    """
+    k = np.arange(int(np.ceil(f_lo * n / sfreq)), int(np.floor(f_hi * n / sfreq)) + 1)
+    ang = 2.0 * np.pi * np.outer(k, np.arange(n)) / n
+    re = np.ascontiguousarray(np.cos(ang) * window)
+    im = np.ascontiguousarray(-np.sin(ang) * window)
+    one_sided = np.where((k == 0) | ((n % 2 == 0) & (k == n // 2)), 1.0, 2.0)
+    scale = one_sided / (sfreq * float((window ** 2).sum())) / len(k)
+    return re, im, re.sum(axis=1), im.sum(axis=1), np.ascontiguousarray(scale)
+
+
+@njit(cache=True, fastmath=True)
+def band_power_dft(x, basis_re, basis_im, sums_re, sums_im, scale, out):
+    """Band power of one window per channel from precomputed tapered DFT rows.
+
+    Same value as :func:`goertzel_band_power` (and ``scipy.signal.welch`` with one segment,
+    mean removed), but the bins are independent dot products that vectorise, where the
+    Goertzel recurrence is a serial chain. ``out`` (n_channels,) receives µV²/Hz.
+    """
+    n_ch, n = x.shape
+    n_b = basis_re.shape[0]
+    for c in range(n_ch):
+        mean = 0.0
+        for i in range(n):
+            mean += x[c, i]
+        mean /= n
+        acc = 0.0
+        for b in range(n_b):
+            re = 0.0
+            im = 0.0
+            for i in range(n):
+                v = x[c, i]
+                re += basis_re[b, i] * v
+                im += basis_im[b, i] * v
+            re -= mean * sums_re[b]
+            im -= mean * sums_im[b]
+            acc += (re * re + im * im) * scale[b]
+        out[c] = acc
+    return out

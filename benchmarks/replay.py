@@ -1,0 +1,91 @@
+"""Replay throughput: chunk-faithful replay (live chunk sizes) through the full pipeline code.
+
+Two cases, 8 channels at 250 Hz, 10-sample chunks (40 ms, the simulated headset's and the file
+source's live chunk): (1) an EDF file from another system, annotations as conditions, baseline
+from a label; (2) a neurofeed session folder replayed bit-exactly with its own protocol.
+``realtime_factor`` = seconds of data / wall-clock seconds of processing (file reading excluded;
+reported separately). BrainFlow's playback board and MNE-LSL's player replay at 1× by design.
+
+    python benchmarks/replay.py --json benchmarks/replay.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from neurofeed.protocol.schema import load_protocol  # noqa: E402
+from neurofeed.replay import replay_file, replay_journal  # noqa: E402
+from neurofeed.session import build_session, finish_session  # noqa: E402
+from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ["C3", "C4", "FC3", "C5", "C1", "CP3", "FC4", "CP4"]
+
+
+def make_edf(path, seconds):
+    from edfio import Edf, EdfAnnotation, EdfSignal
+
+    script = SimulationScript.alternating(seconds, period_s=10, suppress_s=5, factor=0.6, start_s=5)
+    data, _ = MuSimulator(250.0, ch_names=NAMES, script=script, seed=2).generate(int(seconds * 250))
+    ann = [EdfAnnotation(float(t), 5.0, "rest") for t in np.arange(0, seconds - 5, 10)]
+    ann += [EdfAnnotation(float(t), 5.0, "observe") for t in np.arange(5, seconds - 5, 10)]
+    Edf([EdfSignal(row, 250.0, label=n, physical_dimension="uV", physical_range=(-4000, 4000)) for n, row in
+         zip(NAMES, data)], annotations=ann).write(path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json")
+    ap.add_argument("--minutes", type=float, default=30.0)
+    args = ap.parse_args(argv)
+    seconds = args.minutes * 60
+    proto = load_protocol(ROOT / "protocols" / "action-observation-research.toml")
+    out = {"channels": len(NAMES), "sfreq": 250.0, "chunk_samples": 10, "data_s": seconds}
+    with tempfile.TemporaryDirectory() as tmp:
+        edf = Path(tmp) / "sim.edf"
+        make_edf(edf, seconds)
+        from neurofeed.sources.edf import FileSource
+
+        t = time.perf_counter()
+        FileSource(edf)
+        read_s = time.perf_counter() - t
+        t = time.perf_counter()
+        res = replay_file(edf, proto, baseline_label="rest", chunk_size=10)
+        total_s = time.perf_counter() - t
+        proc_s = total_s - read_s
+        out["file"] = {"read_s": read_s, "process_s": proc_s, "realtime_factor": seconds / proc_s,
+                       "realtime_factor_with_read": seconds / total_s, "updates": int(len(res["feedback"]))}
+        # a neurofeed session folder, recorded live (simulated, as fast as possible), replayed exactly
+        script = SimulationScript.alternating(seconds + 60)
+        src = SimulatedSource(MuSimulator(250.0, ch_names=NAMES, script=script, seed=3), realtime=False,
+                              duration_s=seconds)
+        pipe, rec = build_session(src, proto, "BENCH", tmp, seconds / proto.total_duration_s(), lsl=False)
+        pipe.run()
+        finish_session(pipe, rec)
+        t = time.perf_counter()
+        r2 = replay_journal(rec.folder)
+        j_s = time.perf_counter() - t
+        out["journal"] = {"process_s": j_s, "realtime_factor": seconds / j_s,
+                          "bit_exact": bool(np.array_equal(r2["recorded"], r2["feedback"], equal_nan=True))}
+    out["realtime_factor"] = min(out["file"]["realtime_factor"], out["journal"]["realtime_factor"])
+    print(f"replay of {args.minutes:g} min, 8 ch at 250 Hz, 10-sample chunks")
+    print(f"  EDF file:        {out['file']['realtime_factor']:8.0f}x real time "
+          f"({out['file']['realtime_factor_with_read']:.0f}x with reading the file)")
+    print(f"  session journal: {out['journal']['realtime_factor']:8.0f}x real time, bit-exact: {out['journal']['bit_exact']}")
+    print(f"  realtime_factor (the lower): {out['realtime_factor']:.0f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()
