@@ -26,6 +26,26 @@ log = logging.getLogger(__name__)
 SIGNAL_LOST_S = 0.5
 
 
+def keep_memory_flat() -> None:
+    """Ask glibc to return large freed buffers to the OS (Linux only; a no-op elsewhere).
+
+    glibc raises its mmap threshold after the first large free, so later multi-MB temporaries
+    (the baseline refit's least-squares system) land on the heap and stay in RSS for the rest
+    of a session. A fixed 128 kB threshold keeps them mmapped and returned when freed.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 class Processor:
     """The per-chunk processing of one session: DSP chain + engine (no threads, no I/O).
 
@@ -57,7 +77,7 @@ class Processor:
                              s.smoothing_s, s.line_hz, qcfg, bipolar_pairs=s.bipolar)
         self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external)
         self.individual = s.band_mode == "individual"
-        self._capture: list[np.ndarray] = []  # spatially filtered baseline, for the individual band
+        self._capture: list[tuple[np.ndarray, int]] = []  # referenced baseline chunks, for the refit
 
         self.refit = self.individual or self.chain.needs_baseline_fit
         self.engine.defer_baseline = self.refit
@@ -235,6 +255,7 @@ class Pipeline:
     # lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Start the source and the acquisition thread."""
+        keep_memory_flat()
         self.source.start()
         self.t0_ns = time.perf_counter_ns()
         self._thread = threading.Thread(target=self._run, name="neurofeed-acquisition", daemon=True)

@@ -221,12 +221,52 @@ def _one(path, protocol, baseline_label, speed, out) -> tuple[str, dict]:
     return str(path), write_outputs(res, Path(out) / name)
 
 
+class AnnotationMarkers:
+    """Hands a file's annotation labels to the pipeline as markers when playback reaches them
+    (the external-marker mode, fed by the file instead of stimulus software)."""
+
+    def __init__(self, source, annotations):
+        self.source = source
+        self.pending = sorted((int(round(on * source.sfreq)), label) for on, _, label in annotations)
+
+    def pull(self) -> list[str]:
+        out = []
+        while self.pending and self.pending[0][0] <= self.source._pos:
+            out.append(self.pending.pop(0)[1])
+        return out
+
+
+def replay_with_display(path, protocol=None, baseline_label=None, speed="1") -> dict:
+    """Watch a file in the participant view and console, as a live session would run it.
+
+    Blocks follow the annotations as they are reached; the baseline is the first segment with
+    ``baseline_label`` (causal, as live; the offline replay pools all of them).
+    """
+    import copy
+
+    from .feedback.display import run_windows
+    from .pipeline import Pipeline
+    from .sources.edf import FileSource
+
+    if is_journal(path):
+        raise NeurofeedError(f"{path}: --display plays EDF/BDF/FIF files; replay a session folder without it.")
+    proto = copy.deepcopy(load_protocol(protocol or DEFAULT_REPLAY_PROTOCOL))
+    src = FileSource(path, realtime=speed == "1")
+    if baseline_label:
+        proto.baseline.block = baseline_label
+    proc = Processor(proto, src.sfreq, src.ch_names, src.range_uv, external=True)
+    pipe = Pipeline(src, proc, marker_inlet=AnnotationMarkers(src, src.annotations))
+    run_windows(pipe)
+    return pipe.engine.summary()
+
+
 def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
                 display=False) -> dict:
     """Replay several files (in parallel with ``jobs`` > 1), with a progress line per file."""
     if display:
-        raise NeurofeedError("--display replay needs a window; run `neurofeed session --board file --file F` "
-                             "to watch a file live.")
+        if len(files) != 1:
+            raise NeurofeedError("--display shows one file at a time; name a single file.")
+        return {str(files[0]): replay_with_display(files[0], protocol, baseline_label, speed)}
     for f in files:
         if not Path(f).exists():
             raise NeurofeedError(f"{f}: no such file or session folder.")

@@ -121,3 +121,17 @@ def test_standard_style_for_other_protocols(live, qtbot):
     st.feedback_on, st.reward, st.signal_lost, st.paused = True, True, False, False
     views.participant.show_state(st)
     assert views.participant.thermo.mix == 1.0  # the standard view shows reward at once
+
+
+def test_replay_with_display_follows_the_file_annotations(qtbot):
+    from neurofeed.replay import replay_with_display
+    from tests.conftest import DATA
+
+    from neurofeed.sources.edf import FileSource
+
+    n_file = FileSource(DATA / "S001R03.edf").data.shape[1]
+    summary = replay_with_display(DATA / "S001R03.edf", baseline_label="T0", speed="max")
+    labels = {b["label"] for b in summary["blocks"]}
+    assert labels == {"T0", "T1", "T2"}
+    assert summary["baseline_uv2"] is not None
+    assert summary["samples"] == n_file  # the whole file was played

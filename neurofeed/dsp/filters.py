@@ -41,15 +41,6 @@ def cascade(*sos_list) -> np.ndarray:
     return np.ascontiguousarray(np.vstack(parts), dtype=np.float64)
 
 
-def sos_group_delay_s(sos: np.ndarray, freq_hz: float, sfreq: float) -> float:
-    """Group delay in seconds of an SOS cascade at ``freq_hz``."""
-    total = 0.0
-    for sec in np.atleast_2d(sos):
-        _, gd = signal.group_delay((sec[:3], sec[3:]), w=[freq_hz], fs=sfreq)
-        total += float(gd[0])
-    return total / sfreq
-
-
 class SOSFilter:
     """A causal SOS filter over ``n_channels`` that keeps its state between chunks.
 

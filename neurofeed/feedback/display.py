@@ -1,9 +1,10 @@
 """Participant view and clinician console (pyqtgraph + PySide6).
 
-One ``QTimer`` at ~60 Hz reads ``pipeline.latest``; plot items are created once and updated
-with ``setData``; no DSP runs here (spectra come from :class:`SpectrumWorker`). The time from
-a state's publication to the paint of the frame that shows it is measured in the
-participant view's ``paintEvent``.
+One ``QTimer`` drives drawing: every 8 ms it looks at ``pipeline.latest``; a new state is
+painted in the participant view at once, the console redraws at ~30 Hz. Plot items are
+created once and updated with ``setData``; no DSP runs here (spectra come from
+:class:`SpectrumWorker`). The time from a state's publication to the paint of the participant
+frame that shows it is measured in its ``paintEvent``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 from ..dsp.quality import flag_names
 from .spectra import SpectrumWorker
 
-FRAME_MS = 16  # one QTimer tick: ~60 Hz
+TICK_MS = 8  # the one QTimer: polls for a new state at 125 Hz so a new state waits at most ~8 ms
+CONSOLE_EVERY = 4  # the console redraws every 4th tick (~30 Hz); the participant view on every new state
 STANDARD = {"bg": "#101820", "bar": "#4a90c2", "reward": "#3cc47c", "thr": "#f2f2f2", "text": "#f2f2f2"}
 GENTLE = {"bg": "#e9e4da", "bar": "#9fb4c7", "reward": "#a8c9a4", "thr": "#6b6b6b", "text": "#3d3d3d"}
 
@@ -60,6 +62,7 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             self.mix = 0.0  # 0 = bar colour, 1 = reward colour (eased in gentle mode: no flashing)
             self.colours = GENTLE if low_stimulation else STANDARD
             self.published_ns = 0
+            self.easing = False
             self.painted_seq = -1
             self.seq = 0
             self.setMinimumSize(160, 300)
@@ -128,11 +131,11 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
                 th.shown += 0.5 * (target - th.shown)
                 th.mix = 1.0 if st.reward else 0.0
             th.published_ns, th.seq = st.published_ns, st.seq
+            th.easing = abs(target - th.shown) > 1e-3 or (low_stimulation and abs((1.0 if st.reward else 0.0) - th.mix) > 1e-3)
             text = "Paused" if st.paused else ("Signal lost — please wait" if st.signal_lost else st.cue)
             if self.cue.text() != text:
                 self.cue.setText(text)
             self._update_image(st.stimuli)
-            th.update()
 
         def _update_image(self, folder):
             if folder != self._stimuli_dir:
@@ -265,11 +268,17 @@ class Views:
         self.timer.setTimerType(QtCore.Qt.PreciseTimer)
         self.timer.timeout.connect(self.frame)
         self.on_finished = None
+        self._tick = 0
+        self._shown_seq = -1
 
     def frame(self):
         st = self.pipeline.latest
-        if st.seq or st.signal_lost:
+        self._tick += 1
+        if (st.seq or st.signal_lost) and (st.seq != self._shown_seq or self.participant.thermo.easing):
+            self._shown_seq = st.seq
             self.participant.show_state(st)
+            self.participant.thermo.repaint()  # paint now, before the console's heavier work
+        if st.seq and self._tick % CONSOLE_EVERY == 0:
             self.console.show_state(st)
         if not self.pipeline.running and not self.closing:
             self.closing = True
@@ -315,14 +324,23 @@ class Views:
         self.participant.show()
         self.console.show()
         self.spectra.start()
-        self.timer.start(FRAME_MS)
+        self.timer.start(TICK_MS)
+
+
+def _quiet_offscreen(mode, context, message):
+    """Drop the offscreen platform's harmless per-frame 'propagateSizeHints' notice."""
+    if "propagateSizeHints" not in message:
+        import sys
+
+        sys.stderr.write(message + "\n")
 
 
 def app():
     """The QApplication (created once)."""
     import pyqtgraph as pg
 
-    _, _, QtWidgets = _qt()
+    QtCore, _, QtWidgets = _qt()
+    QtCore.qInstallMessageHandler(_quiet_offscreen)
     a = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     pg.setConfigOptions(antialias=False)
     return a
