@@ -191,3 +191,36 @@ def test_session_cli_runs_a_protocol_headless(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Session summary" in r.stdout and "emotions-mixed" in r.stdout
     assert list(tmp_path.glob("P01/*/*.bdf"))
+
+
+def test_external_marker_mode_follows_an_lsl_marker_stream():
+    import pylsl
+
+    from neurofeed.pipeline import Pipeline
+    from neurofeed.sources.lsl import MarkerInlet
+    from neurofeed.sources.simulated import SimulatedSource
+
+    text = TRAIN.format(direction="up", mode="percentile", target=50, train_s=30) + (
+        '\n[markers]\nmode = "external"\nstream = "nf-test-stimuli"\n')
+    proto = parse_protocol(text)
+    info = pylsl.StreamInfo("nf-test-stimuli", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, "nf-stim-1")
+    outlet = pylsl.StreamOutlet(info)
+    inlet = MarkerInlet("nf-test-stimuli")
+    inlet.inlet.open_stream(5.0)
+    time.sleep(0.3)
+    src = SimulatedSource(MuSimulator(script=SimulationScript(), seed=1), realtime=True)
+    pipe = Pipeline(src, Processor(proto, 250, src.ch_names, 4000), marker_inlet=inlet)
+    pipe.start()
+    try:
+        for label, wait_s in (("baseline", 2.0), ("train", 1.5), ("end", 0.5)):
+            outlet.push_sample([label])
+            time.sleep(wait_s)
+        assert pipe.latest.block_label == ""  # "end" closed the block: nothing runs until the next start
+        outlet.push_sample(["train"])
+        time.sleep(0.5)
+    finally:
+        pipe.stop()
+    blocks = [b.label for b in pipe.engine.blocks]
+    assert blocks == ["baseline", "train", "train"]
+    assert pipe.engine.baseline_uv2 is not None  # the baseline block was taken from the markers
+    assert pipe.engine.blocks[1].feedback_samples > 0

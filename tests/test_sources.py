@@ -154,7 +154,9 @@ def test_lsl_pipeline_reports_signal_lost_within_one_second():
     pipe = Pipeline(src, Processor(proto, src.sfreq, src.ch_names, src.range_uv))
     pipe.start()
     try:
-        time.sleep(1.0)
+        t0 = time.time()
+        while pipe.published <= 10 and time.time() - t0 < 5:
+            time.sleep(0.01)
         assert pipe.published > 10 and pipe.lost_events == 0
         stop.set()
         th.join()
@@ -228,3 +230,13 @@ def test_bad_source_is_one_clear_line(args, needle, tmp_path):
     assert r.returncode == 2
     assert needle in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_dropped_samples_from_package_counter_gaps():
+    from neurofeed.sources.brainflow import count_dropped
+
+    assert count_dropped(None, np.array([0.0, 1, 2, 3])) == 0
+    assert count_dropped(3.0, np.array([4.0, 5, 8, 9])) == 2  # 6 and 7 lost
+    assert count_dropped(254.0, np.array([255.0, 0, 1])) == 0  # wrap-around is not a loss
+    assert count_dropped(254.0, np.array([2.0])) == 3  # 255, 0, 1 lost across the wrap
+    assert count_dropped(9.0, np.array([9.0])) == 0  # a repeated counter is not a loss

@@ -58,6 +58,19 @@ def ftdi_warning(serial_port: str) -> str | None:
     return None
 
 
+def count_dropped(previous, counter: np.ndarray, modulus: int = 256) -> int:
+    """Samples missing from a run of package counters (which wrap at ``modulus``).
+
+    ``previous`` is the last counter of the previous chunk (None at the start). A step of 1
+    is normal; a larger step means samples were lost on the way (radio, USB, buffer).
+    """
+    seq = np.concatenate(([previous], counter)) if previous is not None else counter
+    if seq.size < 2:
+        return 0
+    gaps = np.mod(np.diff(seq) - 1, modulus)
+    return int(gaps[gaps < modulus - 1].sum())
+
+
 class BrainFlowSource(Source):
     """Acquire from a BrainFlow board.
 
@@ -152,11 +165,8 @@ class BrainFlowSource(Source):
         arrival = time.perf_counter_ns()
         now = time.time()
         counter = raw[self.counter_row]
-        if self.counter_row >= 0 and counter.size:
-            # the package counter wraps at 256 (Cyton) or the board's own modulus
-            steps = np.diff(np.concatenate(([self._last_counter], counter)) if self._last_counter is not None else counter)
-            gaps = np.mod(steps - 1, 256)
-            self.dropped_samples += int(gaps[(gaps > 0) & (gaps < 200)].sum())
+        if counter.size:
+            self.dropped_samples += count_dropped(self._last_counter, counter)
             self._last_counter = counter[-1]
         data = np.ascontiguousarray(raw[self.rows], dtype=np.float64)
         ts = raw[self.ts_row]
