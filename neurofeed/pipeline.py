@@ -82,6 +82,22 @@ class Processor:
         self.refit = self.individual or self.chain.needs_baseline_fit
         self.engine.defer_baseline = self.refit
         self.individual_band_hz = None
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Compile (or load from numba's cache) every kernel of the step now, on copies, so
+        that the first chunk of a session does not wait a second for the compiler. Both array
+        layouts a source may hand over (contiguous, and a column slice of a larger array) are
+        used, since numba compiles each separately."""
+        import copy
+
+        chain, engine = copy.deepcopy(self.chain), copy.deepcopy(self.engine)
+        wide = np.zeros((len(self.ch_names), 20))
+        for data in (wide[:, :10], np.zeros((len(self.ch_names), 10))):
+            power = chain.process(data)
+            engine.update(power, False)
+        chain.retune(chain.band_hz, baseline=np.random.default_rng(0).standard_normal((len(chain.targets), 500)))
+        chain.process(wide[:, :10])
 
     def step(self, data: np.ndarray) -> FeedbackState:
         """Process one chunk (n_channels × n_samples, µV) and return the new state."""

@@ -21,6 +21,18 @@ def run_cli(*args, cwd=None, timeout=300):
                           timeout=timeout)
 
 
+def lsl_eeg_outlet(name, float32=False, labels=("C3", "Cz", "C4"), sfreq=250):
+    """A real pylsl EEG outlet on loopback with channel labels in its description."""
+    import pylsl
+
+    fmt = pylsl.cf_float32 if float32 else pylsl.cf_double64
+    info = pylsl.StreamInfo(name, "EEG", len(labels), sfreq, fmt, f"{name}-1")
+    chans = info.desc().append_child("channels")
+    for label in labels:
+        chans.append_child("channel").append_child_value("label", label)
+    return pylsl.StreamOutlet(info)
+
+
 @pytest.fixture
 def data_dir():
     assert DATA.exists(), f"the shared EEG data is missing at {DATA}"

@@ -13,19 +13,13 @@ from neurofeed.protocol.schema import load_protocol, parse_protocol
 from neurofeed.recording.journal import read_journal
 from neurofeed.session import build_session, finish_session
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
-from tests.conftest import DATA, PROTOCOLS, run_cli
+from tests.conftest import DATA, PROTOCOLS, lsl_eeg_outlet, run_cli
 
 
 def test_lsl_stream_that_stops_and_returns(tmp_path):
-    import pylsl
-
     from neurofeed.sources.lsl import LSLSource
 
-    info = pylsl.StreamInfo("nf-rel-eeg", "EEG", 3, 250, pylsl.cf_double64, "nf-rel-eeg-1")
-    chans = info.desc().append_child("channels")
-    for name in ("C3", "Cz", "C4"):
-        chans.append_child("channel").append_child_value("label", name)
-    outlet = pylsl.StreamOutlet(info)
+    outlet = lsl_eeg_outlet("nf-rel-eeg")
     pushing = threading.Event()
     pushing.set()
     done = threading.Event()

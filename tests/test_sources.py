@@ -14,7 +14,7 @@ from neurofeed.protocol.schema import load_protocol
 from neurofeed.sources.brainflow import BrainFlowSource
 from neurofeed.sources.edf import FileSource
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
-from tests.conftest import PROTOCOLS, run_cli
+from tests.conftest import PROTOCOLS, lsl_eeg_outlet, run_cli
 
 
 def _read_for(src, seconds):
@@ -91,15 +91,9 @@ def test_playback_board_replays_file_then_signal_lost(tmp_path):
 
 
 def test_lsl_outlet_to_inlet_on_loopback_and_signal_lost():
-    import pylsl
-
     from neurofeed.sources.lsl import LSLSource
 
-    info = pylsl.StreamInfo("nf-test-eeg", "EEG", 3, 250, pylsl.cf_float32, "nf-test-eeg-1")
-    chans = info.desc().append_child("channels")
-    for name in ("C3", "Cz", "C4"):
-        chans.append_child("channel").append_child_value("label", name)
-    outlet = pylsl.StreamOutlet(info)
+    outlet = lsl_eeg_outlet("nf-test-eeg", float32=True)
     stop = threading.Event()
 
     def push():
@@ -129,15 +123,9 @@ def test_lsl_outlet_to_inlet_on_loopback_and_signal_lost():
 
 
 def test_lsl_pipeline_reports_signal_lost_within_one_second():
-    import pylsl
-
     from neurofeed.sources.lsl import LSLSource
 
-    info = pylsl.StreamInfo("nf-test-lost", "EEG", 3, 250, pylsl.cf_double64, "nf-test-lost-1")
-    chans = info.desc().append_child("channels")
-    for name in ("C3", "Cz", "C4"):
-        chans.append_child("channel").append_child_value("label", name)
-    outlet = pylsl.StreamOutlet(info)
+    outlet = lsl_eeg_outlet("nf-test-lost")
     stop = threading.Event()
     rng = np.random.default_rng(0)
 

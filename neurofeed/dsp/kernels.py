@@ -201,6 +201,17 @@ def goertzel_band_power(x, sfreq, f_lo, f_hi, window):
     return out
 
 
+@njit(cache=True, inline="always")
+def _sos_sample(sos, zi, j, y):
+    """One sample of row ``j`` through the SOS cascade (transposed direct form II)."""
+    for s in range(sos.shape[0]):
+        out = sos[s, 0] * y + zi[j, s, 0]
+        zi[j, s, 0] = sos[s, 1] * y - sos[s, 4] * out + zi[j, s, 1]
+        zi[j, s, 1] = sos[s, 2] * y - sos[s, 5] * out
+        y = out
+    return y
+
+
 @njit(cache=True)
 def quality_step(data, raw, rail_uv, ptp, flat_state, flat_uv, flags, gate_rows,
                  emg_rows, emg_sos, emg_zi, emg_alpha, emg_p, emg_rms, emg_uv,
@@ -247,17 +258,11 @@ def quality_step(data, raw, rail_uv, ptp, flat_state, flat_uv, flags, gate_rows,
         flat_state[0] = 0
     for r in gate_rows:
         fired |= flags[r] & 7
-    n_sec = emg_sos.shape[0]
     for j in range(emg_rows.shape[0]):
         r = emg_rows[j]
         p = emg_p[j]
         for i in range(n):
-            y = raw[r, i]
-            for s in range(n_sec):
-                out = emg_sos[s, 0] * y + emg_zi[j, s, 0]
-                emg_zi[j, s, 0] = emg_sos[s, 1] * y - emg_sos[s, 4] * out + emg_zi[j, s, 1]
-                emg_zi[j, s, 1] = emg_sos[s, 2] * y - emg_sos[s, 5] * out
-                y = out
+            y = _sos_sample(emg_sos, emg_zi, j, raw[r, i])
             p += emg_alpha * (y * y - p)
         emg_p[j] = p
         emg_rms[j] = np.sqrt(p)
@@ -265,18 +270,11 @@ def quality_step(data, raw, rail_uv, ptp, flat_state, flat_uv, flags, gate_rows,
             flags[r] |= 8
             fired |= 8
     peak = 0.0
-    n_bsec = blink_sos.shape[0]
     for j in range(blink_rows.shape[0]):
         r = blink_rows[j]
         hot = False
         for i in range(n):
-            y = raw[r, i]
-            for s in range(n_bsec):
-                out = blink_sos[s, 0] * y + blink_zi[j, s, 0]
-                blink_zi[j, s, 0] = blink_sos[s, 1] * y - blink_sos[s, 4] * out + blink_zi[j, s, 1]
-                blink_zi[j, s, 1] = blink_sos[s, 2] * y - blink_sos[s, 5] * out
-                y = out
-            a = abs(y)
+            a = abs(_sos_sample(blink_sos, blink_zi, j, raw[r, i]))
             if a > peak:
                 peak = a
             if blink_uv > 0 and a > blink_uv:
