@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
-
 from PySide6 import QtCore  # noqa: E402
 
 from neurofeed.feedback.display import GENTLE, STANDARD, Views  # noqa: E402
@@ -53,6 +51,7 @@ def test_views_build_and_follow_the_pipeline(live, qtbot):
     assert x is not None and len(x) > 10 and np.isfinite(y).all()
     assert views.spectra.freqs.size > 0  # spectra come from their own thread
     assert views.stats.summary()["p99"] < 100  # frames are painted (the benchmark measures the figure)
+    assert "nan" not in views.console.info.text().lower()  # never a NaN on screen
 
 
 def test_keys_pause_marker_and_escape(live, qtbot):

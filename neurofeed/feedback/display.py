@@ -229,8 +229,8 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
                 f"<b>{st.block_label or '—'}</b> ({st.block_kind or '—'}) · block {st.block_index + 1}/{st.n_blocks} · "
                 f"left {f(st.block_left_s, '.0f')} s · session left {f(st.session_left_s, '.0f')} s · "
                 f"SI {f(st.si_combined)} · thr {f(st.threshold)} · direction {st.direction} · reward rate {rr} · "
-                f"{status} · {gate}<br>latency sample→feedback p50 {lat.get('p50', float('nan')):.2f} ms, "
-                f"p99 {lat.get('p99', float('nan')):.2f} ms · frame p99 {fr.get('p99', float('nan')):.1f} ms")
+                f"{status} · {gate}<br>latency sample→feedback p50 {f(lat.get('p50'), '.2f')} ms, "
+                f"p99 {f(lat.get('p99'), '.2f')} ms · frame p99 {f(fr.get('p99'), '.1f')} ms")
             rows = []
             flags = st.quality_flags
             for i, n in enumerate(names):
