@@ -71,7 +71,8 @@ def latency_benchmark(args) -> dict:
         source.sim.modulation = 0.0
         steps = [t for t, _, _ in script.mu_factor] + [t + period / 2 for t, _, _ in script.mu_factor]
     with tempfile.TemporaryDirectory() as tmp:
-        pipe, rec = build_session(source, protocol, "BENCH", tmp, scale, record=True, lsl=True)
+        pipe, rec = build_session(source, protocol, "BENCH", tmp, scale, record=True, lsl=True,
+                                  busy_poll=args.busy_poll)
         log = _StepLog()
         pipe.sinks.append(log)
         if args.display:
@@ -93,7 +94,7 @@ def latency_benchmark(args) -> dict:
         "sample_age_ms": t.get("sample_age_ms"), "update_hz": t.get("update_hz"),
         "updates": t.get("updates"), "drift_ms_per_hour": t.get("drift_ms_per_hour"),
         "dropped_samples": summary.get("dropped_samples", 0), "signal_lost_events": summary.get("signal_lost_events", 0),
-        "display": bool(args.display), "neurofeed": __version__, "python": platform.python_version(),
+        "display": bool(args.display), "busy_poll": bool(args.busy_poll), "neurofeed": __version__, "python": platform.python_version(),
         "machine": platform.machine(),
     }
     if args.display:

@@ -89,7 +89,7 @@ def has_display() -> bool:
 
 
 def build_session(source, protocol: Protocol, participant: str, out_root="recordings", seconds_scale=1.0,
-                  record=True, lsl=True, marker_inlet=None):
+                  record=True, lsl=True, marker_inlet=None, busy_poll=False):
     """Wire source, processor, recorder and outlets into a :class:`Pipeline` (not started).
 
     Returns ``(pipeline, recorder)``; ``recorder`` is None when not recording.
@@ -116,7 +116,7 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
         from .sources.lsl import MarkerInlet
 
         marker_inlet = MarkerInlet(protocol.markers.stream)
-    return Pipeline(source, proc, sinks, marker_inlet=marker_inlet), recorder
+    return Pipeline(source, proc, sinks, marker_inlet=marker_inlet, busy_poll=busy_poll), recorder
 
 
 def finish_session(pipeline: Pipeline, recorder) -> dict:

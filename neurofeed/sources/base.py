@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ..chunk import Chunk
 
 
@@ -22,6 +24,9 @@ class Source:
         Samples detected as lost (package counter gaps), counted since start.
     finished : bool
         True when a finite source (a file) has handed over everything.
+    poll_s : float
+        How long ``read`` naps when nothing is there yet (0.5 ms). 0 makes it busy-poll (yield
+        the GIL but never sleep): samples are picked up sooner, at the price of a core.
     """
 
     name = "source"
@@ -32,6 +37,11 @@ class Source:
     dropped_samples = 0
     finished = False
     realtime = True
+    poll_s = 0.0005
+
+    def nap(self, seconds: float | None = None) -> None:
+        """Wait a little for data: ``seconds`` (at most) or ``poll_s``; a yield when busy-polling."""
+        time.sleep(0.0 if self.poll_s == 0 else min(self.poll_s if seconds is None else seconds, 0.002))
 
     def start(self) -> None:
         """Open the device or stream and start acquisition."""

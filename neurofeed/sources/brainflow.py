@@ -159,7 +159,7 @@ class BrainFlowSource(Source):
 
     def read(self) -> Chunk | None:
         if self.board.get_board_data_count() == 0:
-            time.sleep(0.0005)  # poll every ~0.5 ms so a sample waits at most that long
+            self.nap()  # poll every ~0.5 ms (or spin) so a sample waits at most that long
             return None
         raw = self.board.get_board_data()
         arrival = time.perf_counter_ns()

@@ -85,13 +85,13 @@ class FileSource(Source):
         if self._pos >= n_total:
             self.finished = True
             if self.realtime:
-                time.sleep(0.001)
+                self.nap(0.001)
             return None
         n = min(self.chunk_size, n_total - self._pos)
         if self.realtime:
             due = self._t0_ns + int((self._pos + n) * 1e9 / self.sfreq)
             if time.perf_counter_ns() < due:
-                time.sleep(min(0.001, (due - time.perf_counter_ns()) / 1e9) if due > time.perf_counter_ns() else 0)
+                self.nap(max(0.0, (due - time.perf_counter_ns()) / 1e9))
                 return None
         start = self._pos
         self._pos += n

@@ -81,7 +81,7 @@ class LSLSource(Source):
     def read(self) -> Chunk | None:
         import pylsl
 
-        _, ts = self.inlet.pull_chunk(timeout=0.0005, max_samples=self._buf.shape[0], dest_obj=self._buf)
+        _, ts = self.inlet.pull_chunk(timeout=self.poll_s, max_samples=self._buf.shape[0], dest_obj=self._buf)
         if not ts:
             return None
         arrival = time.perf_counter_ns()

@@ -211,7 +211,7 @@ class SimulatedSource(Source):
         if self._t0_ns is None:
             self.start()
         if self.finished:
-            time.sleep(0.001)
+            self.nap(0.001)
             return None
         n0 = self.sim.n_done
         n = self.chunk_size
@@ -224,7 +224,7 @@ class SimulatedSource(Source):
             due_ns = self._t0_ns + int((n0 + n) * 1e9 / self.sfreq)
             wait = (due_ns - time.perf_counter_ns()) / 1e9
             if wait > 0.002:
-                time.sleep(min(wait - 0.001, 0.002))
+                self.nap(wait - 0.001)
                 return None
             while time.perf_counter_ns() < due_ns:  # the last millisecond: spin for accuracy
                 pass
