@@ -224,3 +224,25 @@ def test_external_marker_mode_follows_an_lsl_marker_stream():
     assert blocks == ["baseline", "train", "train"]
     assert pipe.engine.baseline_uv2 is not None  # the baseline block was taken from the markers
     assert pipe.engine.blocks[1].feedback_samples > 0
+
+
+def test_blocks_training_both_ways_use_their_own_threshold():
+    text = TRAIN.format(direction="down", mode="percentile", target=50, train_s=20).replace(
+        "baseline_reward_pct = 50", "baseline_reward_pct = 30") + """
+[[blocks]]
+label = "train-up"
+kind = "integration"
+duration_s = 20
+feedback = true
+direction = "up"
+"""
+    proto = parse_protocol(text)
+    proc, states = run(proto, SimulationScript.alternating(100, start_s=31), 75)
+    eng = proc.engine
+    assert eng.thresholds["up"] < eng.thresholds["down"]  # 30th vs 70th percentile of the baseline SI
+    down = {s.threshold for s in states if s.block_label == "train" and s.baseline_ready}
+    up = {s.threshold for s in states if s.block_label == "train-up"}
+    assert down == {eng.thresholds["down"]} and up == {eng.thresholds["up"]}
+    assert {s.direction for s in states if s.block_label == "train-up"} == {"up"}
+    rates = {b["label"]: b["reward_rate"] for b in eng.summary()["blocks"] if b["reward_rate"] is not None}
+    assert 0.05 < rates["train"] < 0.95 and 0.05 < rates["train-up"] < 0.95  # both ways are trainable

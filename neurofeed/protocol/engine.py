@@ -108,7 +108,11 @@ class Engine:
         self.finished = False
         self.paused = False
         self.baseline_uv2: np.ndarray | None = None
-        self.threshold = thr.value if thr.mode == "fixed" else float("nan")
+        # one threshold per direction: a protocol whose blocks train both ways (depression:
+        # down for negative faces, up for positive ones) needs each set from the baseline for its own side
+        start = thr.value if thr.mode == "fixed" else float("nan")
+        self.thresholds = {"up": start, "down": start}
+        self.direction = protocol.protocol.direction
         self.threshold_history: list[tuple[float, float]] = []
         base_n = int(sum(b.duration_s for b in self.schedule if b.label == protocol.baseline.block)
                      * self.scale * self.sfreq) + 1 if not self.external else int(600 * self.sfreq)
@@ -228,14 +232,20 @@ class Engine:
             si = log_powers - np.log10(self.baseline_uv2)
             comb = np.array([combine_si(row, self.p.signal.combine) for row in si])
             pct = thr.baseline_reward_pct if thr.mode == "percentile" else thr.target_reward_pct
-            q = pct if self.p.protocol.direction == "up" else 100.0 - pct
-            self.threshold = float(np.percentile(comb, q))
-            if thr.mode == "adaptive":
-                self.threshold = float(np.clip(self.threshold, thr.min_si, thr.max_si))
+            for direction, q in (("up", pct), ("down", 100.0 - pct)):
+                value = float(np.percentile(comb, q))
+                if thr.mode == "adaptive":
+                    value = float(np.clip(value, thr.min_si, thr.max_si))
+                self.thresholds[direction] = value
         self.baseline_pending = False
         self.threshold_history.append((self.n / self.sfreq, self.threshold))
         self._emit(f"baseline/{';'.join(f'{t}={p:.4g}uV2' for t, p in zip(self.targets, self.baseline_uv2))}"
-                   f"/threshold={self.threshold:.4f}")
+                   f"/threshold_up={self.thresholds['up']:.4f}/threshold_down={self.thresholds['down']:.4f}")
+
+    @property
+    def threshold(self) -> float:
+        """The SI threshold of the direction being trained now."""
+        return self.thresholds[self.direction]
 
     # -- controls -------------------------------------------------------------------------
     def set_paused(self, paused: bool) -> None:
@@ -303,6 +313,7 @@ class Engine:
         else:
             si_comb = math.nan
         direction = (b.direction or self.p.protocol.direction) if b is not None else self.p.protocol.direction
+        self.direction = direction
         feedback_on = b is not None and b.feedback and not self.paused and ready and not self.signal_lost
         thr = self.threshold
         cond = False
@@ -333,7 +344,8 @@ class Engine:
             if tmode.mode == "adaptive" and not gated:
                 err = (1.0 if on else 0.0) - tmode.target_reward_pct / 100.0
                 step = tmode.adapt_step * err
-                self.threshold = min(max(thr - step if direction == "up" else thr + step, tmode.min_si), tmode.max_si)
+                self.thresholds[direction] = min(max(thr - step if direction == "up" else thr + step, tmode.min_si),
+                                                 tmode.max_si)
                 if self.seq % 25 == 0:
                     self.threshold_history.append((self.n / self.sfreq, self.threshold))
         else:
@@ -378,7 +390,7 @@ class Engine:
         """Session statistics for the sidecar and reports."""
         return {
             "baseline_uv2": None if self.baseline_uv2 is None else dict(zip(self.targets, self.baseline_uv2.tolist())),
-            "threshold_final": self.threshold,
+            "threshold_final": dict(self.thresholds),
             "threshold_history": self.threshold_history,
             "reward_rate": self.rewarded_samples / self.feedback_samples if self.feedback_samples else None,
             "gated_s": self.gated_samples / self.sfreq,
