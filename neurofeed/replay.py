@@ -48,8 +48,10 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max") -
     proto = protocol or parse_protocol(h["protocol_text"], f"{j.path}/header.json:protocol_text")
     proc = Processor(proto, j.sfreq, j.ch_names, h["range_uv"], h.get("seconds_scale", 1.0))
     eng = proc.engine
+    # what the operator or the hardware did (the engine reproduces its own block and session ends)
+    own_ends = ("session_end/schedule complete", "session_end/maximum session duration reached")
     ops = [e for e in j.events if e["text"] in ("pause", "resume", "signal_lost", "signal_restored")
-           or e["text"].startswith(("marker/", "session_end/stopped", "session_end/interrupted"))]
+           or e["text"].startswith("marker/") or (e["text"].startswith("session_end/") and e["text"] not in own_ends)]
     rows, pos, k = [], 0, 0
     t0 = time.perf_counter()
     for n in j.chunk_sizes:
