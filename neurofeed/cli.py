@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="run recorded files through the same pipeline",
                        description="Replay EDF/BDF/FIF files or neurofeed session folders through the live pipeline.")
     r.add_argument("files", nargs="+", help="EDF/BDF/FIF files or neurofeed session folders")
-    r.add_argument("--protocol", help="protocol (default: the recording's own, for neurofeed sessions)")
+    r.add_argument("--protocol", help="protocol (default: a session's own; for other files action-observation-research)")
     r.add_argument("--speed", choices=("max", "1"), default="max", help="as fast as possible (max) or real time (1)")
     r.add_argument("--display", action="store_true", help="show the views while replaying (with --speed 1)")
     r.add_argument("--baseline-label", help="annotation label whose segments form the baseline (e.g. T0)")

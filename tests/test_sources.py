@@ -228,3 +228,18 @@ def test_dropped_samples_from_package_counter_gaps():
     assert count_dropped(254.0, np.array([255.0, 0, 1])) == 0  # wrap-around is not a loss
     assert count_dropped(254.0, np.array([2.0])) == 3  # 255, 0, 1 lost across the wrap
     assert count_dropped(9.0, np.array([9.0])) == 0  # a repeated counter is not a loss
+
+
+def test_ftdi_latency_timer_warning_names_the_fix(tmp_path):
+    from neurofeed.sources.brainflow import ftdi_warning
+
+    sysfs = tmp_path / "sys"
+    (sysfs / "ttyUSB0").mkdir(parents=True)
+    port = tmp_path / "ttyUSB0"
+    port.write_text("")  # stands in for /dev/ttyUSB0
+    (sysfs / "ttyUSB0" / "latency_timer").write_text("16\n")
+    msg = ftdi_warning(str(port), str(sysfs))
+    assert "16 ms" in msg and f"echo 1 | sudo tee {sysfs}/ttyUSB0/latency_timer" in msg
+    (sysfs / "ttyUSB0" / "latency_timer").write_text("1\n")
+    assert ftdi_warning(str(port), str(sysfs)) is None
+    assert ftdi_warning(str(tmp_path / "ttyACM9"), str(sysfs)) is None  # not an FTDI device: no warning

@@ -36,25 +36,28 @@ def resolve_board_id(board_id) -> int:
     return value
 
 
-def ftdi_latency_ms(serial_port: str) -> int | None:
+SYSFS_USB_SERIAL = "/sys/bus/usb-serial/devices"
+
+
+def ftdi_latency_ms(serial_port: str, sysfs: str = SYSFS_USB_SERIAL) -> int | None:
     """The FTDI USB-serial latency timer (ms) for ``serial_port`` on Linux, or None if unknown."""
     if not sys.platform.startswith("linux") or not serial_port:
         return None
     dev = Path(os.path.realpath(serial_port)).name
-    timer = Path(f"/sys/bus/usb-serial/devices/{dev}/latency_timer")
+    timer = Path(sysfs) / dev / "latency_timer"
     try:
         return int(timer.read_text().strip())
     except (OSError, ValueError):
         return None
 
 
-def ftdi_warning(serial_port: str) -> str | None:
+def ftdi_warning(serial_port: str, sysfs: str = SYSFS_USB_SERIAL) -> str | None:
     """A one-line warning with the fix if the FTDI latency timer delays packets (> 1 ms)."""
-    ms = ftdi_latency_ms(serial_port)
+    ms = ftdi_latency_ms(serial_port, sysfs)
     if ms is not None and ms > 1:
         dev = Path(os.path.realpath(serial_port)).name
         return (f"FTDI latency timer on {serial_port} is {ms} ms (every packet waits up to that long); fix: "
-                f"echo 1 | sudo tee /sys/bus/usb-serial/devices/{dev}/latency_timer")
+                f"echo 1 | sudo tee {sysfs}/{dev}/latency_timer")
     return None
 
 
