@@ -197,6 +197,7 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
             self.quality.setTextFormat(QtCore.Qt.RichText)
             self.quality.setAlignment(QtCore.Qt.AlignTop)
             grid.addWidget(self.quality, 2, 1)
+            self._lat_t, self._lat, self._fr = 0.0, {}, {}
             self.resize(1200, 760)
 
         def show_state(self, st):
@@ -219,8 +220,12 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
         def _info(self, st):
             def f(v, spec="+.2f"):
                 return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-            lat = pipeline.probe.summary().get("sample_to_feedback_ms", {}) if pipeline.probe.n else {}
-            fr = stats.summary() or {}
+            now = time.monotonic()
+            if now - self._lat_t > 1.0:  # percentiles over the whole run: once a second, not per frame
+                self._lat_t = now
+                self._lat = pipeline.probe.summary().get("sample_to_feedback_ms", {}) if pipeline.probe.n else {}
+                self._fr = stats.summary() or {}
+            lat, fr = self._lat, self._fr
             rr = "—" if math.isnan(st.reward_rate) else f"{100 * st.reward_rate:.0f} %"
             status = "<b style='color:#c0392b'>SIGNAL LOST</b>" if st.signal_lost else (
                 "<b>PAUSED</b>" if st.paused else ("<b style='color:#27ae60'>REWARD</b>" if st.reward else "—"))
