@@ -27,8 +27,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/kernels.py --json benchmarks/kernels.json
 	$(BIN)/python benchmarks/estimator_accuracy.py --json benchmarks/estimator_accuracy.json
-	$(BIN)/python benchmarks/replay.py --json benchmarks/replay.json
+	$(BIN)/python benchmarks/replay.py --minutes 10 --json benchmarks/replay.json
 	$(BIN)/neurofeed bench latency --board synthetic --seconds 60 --json benchmarks/latency-synthetic.json
+	QT_QPA_PLATFORM=offscreen $(BIN)/neurofeed bench latency --board synthetic --seconds 60 --display \
+		--json benchmarks/latency-synthetic-display.json
+	$(BIN)/neurofeed bench latency --board simulated --seconds 60 --json benchmarks/latency-simulated.json
+	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/display.py --minutes 10 --json benchmarks/display.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache replay-out
