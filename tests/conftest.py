@@ -33,6 +33,21 @@ def lsl_eeg_outlet(name, float32=False, labels=("C3", "Cz", "C4"), sfreq=250):
     return pylsl.StreamOutlet(info)
 
 
+def wait_for_signal_lost(pipe, timeout_s=3.0):
+    """Wait until the pipeline reports "signal lost"; return seconds from the arrival of the last
+    chunk before it (the moment the stream stopped, as the pipeline saw it) to the report."""
+    import time
+
+    while pipe.lost_events == 0 and timeout_s > 0:
+        time.sleep(0.005)
+        timeout_s -= 0.005
+    detected_ns = time.perf_counter_ns()
+    assert pipe.lost_events == 1, "no 'signal lost' reported"
+    probe = pipe.probe
+    last_arrival_ns = pipe.t0_ns + probe.t_s[(probe.n - 1) % probe.capacity] * 1e9
+    return (detected_ns - last_arrival_ns) / 1e9
+
+
 @pytest.fixture
 def data_dir():
     assert DATA.exists(), f"the shared EEG data is missing at {DATA}"

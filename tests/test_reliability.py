@@ -13,7 +13,7 @@ from neurofeed.protocol.schema import load_protocol, parse_protocol
 from neurofeed.recording.journal import read_journal
 from neurofeed.session import build_session, finish_session
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
-from tests.conftest import DATA, PROTOCOLS, lsl_eeg_outlet, run_cli
+from tests.conftest import DATA, PROTOCOLS, lsl_eeg_outlet, run_cli, wait_for_signal_lost
 
 
 def test_lsl_stream_that_stops_and_returns(tmp_path):
@@ -43,10 +43,7 @@ def test_lsl_stream_that_stops_and_returns(tmp_path):
     try:
         time.sleep(1.5)
         pushing.clear()
-        t_stop = time.time()
-        while pipe.lost_events == 0 and time.time() - t_stop < 3:
-            time.sleep(0.01)
-        assert pipe.lost_events == 1 and time.time() - t_stop < 1.0  # "signal lost" within 1 s
+        assert wait_for_signal_lost(pipe) < 1.0  # "signal lost" within 1 s of the last samples
         assert pipe.latest.signal_lost and not pipe.latest.reward
         n_lost = pipe.published
         time.sleep(0.5)
