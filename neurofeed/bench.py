@@ -55,11 +55,9 @@ def latency_benchmark(args) -> dict:
     from .session import build_session, finish_session, open_source, parse_channel_map
     from .sources.simulated import SimulationScript
 
-    protocol = load_protocol(args.protocol if str(args.protocol).endswith(".toml") else
-                             f"{__import__('neurofeed.cli', fromlist=['PROTOCOL_DIR']).PROTOCOL_DIR}/{args.protocol}.toml")
+    protocol = load_protocol(args.protocol)
     scale = (args.seconds + 10.0) / protocol.total_duration_s()  # the protocol spans the whole run
-    board = args.board or ("synthetic" if not args.board_id else None)
-    source = open_source(board, board_id=args.board_id, serial_port=args.serial_port, mac_address=args.mac_address,
+    source = open_source(args.board, board_id=args.board_id, serial_port=args.serial_port, mac_address=args.mac_address,
                          file=args.file, lsl_name=args.lsl_name, lsl_type=args.lsl_type,
                          channel_map=parse_channel_map(args.channel_map), protocol=protocol, seconds_scale=scale)
     steps = []

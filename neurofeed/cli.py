@@ -15,8 +15,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import NeurofeedError
+from .protocol.schema import PROTOCOL_DIR, resolve_protocol
 
-PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
 
 
 def _source_args(p: argparse.ArgumentParser, default_board=None) -> None:
@@ -35,13 +35,6 @@ def _source_args(p: argparse.ArgumentParser, default_board=None) -> None:
     g.add_argument("--busy-poll", action="store_true",
                    help="spin instead of napping 0.5 ms between polls: samples are picked up within ~0.1 ms; "
                         "costs one CPU core")
-
-
-def _protocol_path(text: str) -> Path:
-    p = Path(text)
-    if not p.exists() and not p.suffix and (PROTOCOL_DIR / f"{text}.toml").exists():
-        return PROTOCOL_DIR / f"{text}.toml"
-    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,7 +143,7 @@ def cmd_protocols(args) -> int:
             names = src.ch_names
         for f in args.files:
             try:
-                p = load_protocol(_protocol_path(f))
+                p = load_protocol(resolve_protocol(f))
                 if names is not None:
                     p.check_montage(names)
                 print(f"ok   {f}: {p.name} ({p.protocol.direction}, {p.total_duration_s() / 60:.1f} min)")
@@ -166,7 +159,7 @@ def cmd_session(args) -> int:
     from .protocol.schema import load_protocol
     from .session import build_session, finish_session, has_display, open_source, parse_channel_map, print_summary
 
-    protocol = load_protocol(_protocol_path(args.protocol))
+    protocol = load_protocol(resolve_protocol(args.protocol))
     if args.seconds_scale <= 0:
         raise NeurofeedError(f"--seconds-scale must be > 0, not {args.seconds_scale}.")
     source = open_source(_board(args), board_id=args.board_id, serial_port=args.serial_port,
@@ -206,7 +199,7 @@ def cmd_session(args) -> int:
 def cmd_replay(args) -> int:
     from .replay import replay_many
 
-    replay_many(args.files, protocol=_protocol_path(args.protocol) if args.protocol else None, speed=args.speed,
+    replay_many(args.files, protocol=resolve_protocol(args.protocol) if args.protocol else None, speed=args.speed,
                 baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display)
     return 0
 
@@ -238,7 +231,7 @@ def cmd_export_bids(args) -> int:
 def cmd_screenshot(args) -> int:
     from .feedback.display import screenshot
 
-    for out in screenshot(_protocol_path(args.protocol), args.out, args.seconds):
+    for out in screenshot(resolve_protocol(args.protocol), args.out, args.seconds):
         print(out)
     return 0
 
@@ -249,6 +242,7 @@ def cmd_bench(args) -> int:
         return 2
     from .bench import latency_benchmark, print_latency
 
+    args.board, args.protocol = _board(args), resolve_protocol(args.protocol)
     result = latency_benchmark(args)
     print_latency(result)
     if args.json:

@@ -77,7 +77,6 @@ class Processor:
                              s.smoothing_s, s.line_hz, qcfg, bipolar_pairs=s.bipolar)
         self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external)
         self.individual = s.band_mode == "individual"
-        self._capture: list[tuple[np.ndarray, int]] = []  # referenced baseline chunks, for the refit
 
         self.refit = self.individual or self.chain.needs_baseline_fit
         self.engine.defer_baseline = self.refit
@@ -102,10 +101,9 @@ class Processor:
     def step(self, data: np.ndarray) -> FeedbackState:
         """Process one chunk (n_channels × n_samples, µV) and return the new state."""
         eng = self.engine
-        capturing = self.refit and eng.baseline_uv2 is None and not eng.baseline_pending \
+        # keep the referenced baseline to fit the band / the weighted cFIR at its end
+        self.chain.keep_spatial = self.refit and eng.baseline_uv2 is None and not eng.baseline_pending \
             and eng.block is not None and eng.block.label == self.protocol.baseline.block
-        if capturing:  # keep the referenced baseline to fit the band / the weighted cFIR at its end
-            self._capture.append((self.chain.spatial(data), data.shape[1]))
         power = self.chain.process(data)
         q = self.chain.quality
         st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv)
@@ -113,20 +111,26 @@ class Processor:
             self._refit_after_baseline()
         return st
 
-    def _refit_after_baseline(self) -> None:
-        """At the end of the baseline: centre the band on the mu peak (individual band) and/or
-        fit the weighted cFIR to the baseline, then recompute baseline and threshold with the
-        new estimator over the same samples, in the same chunks."""
+    def fit_to_baseline(self, x: np.ndarray) -> None:
+        """Centre the band on the baseline's mu peak (individual band) and/or fit the weighted
+        cFIR to the baseline ``x`` (targets × samples, referenced); the estimator restarts."""
         s = self.protocol.signal
-        x = np.concatenate([c for c, _ in self._capture], axis=1)
-        sizes = [n for _, n in self._capture]
-        self._capture = []
         band = self.chain.band_hz
         if self.individual:
             band = individual_band(x, self.sfreq, s.band_hz, s.individual_width_hz)
             self.individual_band_hz = band
             self.engine._emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz")
         self.chain.retune(band, baseline=x)
+
+    def _refit_after_baseline(self) -> None:
+        """At the end of the baseline: centre the band on the mu peak (individual band) and/or
+        fit the weighted cFIR to the baseline, then recompute baseline and threshold with the
+        new estimator over the same samples, in the same chunks."""
+        s = self.protocol.signal
+        kept, self.chain.kept = self.chain.kept, []
+        x = np.concatenate(kept, axis=1)
+        sizes = [c.shape[1] for c in kept]
+        self.fit_to_baseline(x)
         logs, total, pos = [], np.zeros(len(s.targets)), 0
         for n in sizes:
             p = self.chain.estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n]))

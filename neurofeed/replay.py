@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NeurofeedError
-from .pipeline import Processor, individual_band
+from .pipeline import Processor
 from .protocol.engine import combine_si
-from .protocol.schema import Protocol, load_protocol, parse_protocol
+from .protocol.schema import PROTOCOL_DIR, Protocol, load_protocol, parse_protocol
 from .recording.journal import feedback_columns, is_journal, read_journal
 
-DEFAULT_REPLAY_PROTOCOL = Path(__file__).resolve().parent.parent / "protocols" / "action-observation-research.toml"
+DEFAULT_REPLAY_PROTOCOL = PROTOCOL_DIR / "action-observation-research.toml"
 
 
 def _state_row(st) -> list:
@@ -117,12 +117,7 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
     for s, e in base_spans:
         base_mask[s:e] = True
     if proc.refit:  # fit the band / weighted cFIR on the baseline segments before streaming
-        x = proc.chain.spatial(src.data)[:, base_mask]
-        band = proc.chain.band_hz
-        if proc.individual:
-            s_ = protocol.signal
-            band = individual_band(x, src.sfreq, s_.band_hz, s_.individual_width_hz)
-        proc.chain.retune(band, baseline=x)
+        proc.fit_to_baseline(proc.chain.spatial(src.data)[:, base_mask])
     step = src.chunk_size
     bounds = list(range(0, n_total, step))
     power = np.zeros((len(proc.chain.targets), n_total))

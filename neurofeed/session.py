@@ -30,12 +30,12 @@ def parse_channel_map(text: str | None) -> dict:
     return out
 
 
-def simulated_script(protocol: Protocol | None, seconds_scale: float = 1.0, duration_s: float | None = None):
+def simulated_script(protocol: Protocol | None, seconds_scale: float = 1.0):
     """The simulated participant: suppresses mu by 40 % for 4 s in every 8 s, with a blink
     every 15 s and a 1-s EMG burst every 30 s (to show the gates)."""
     from .sources.simulated import SimulationScript
 
-    total = duration_s or ((protocol.total_duration_s() * seconds_scale) if protocol else 600.0)
+    total = (protocol.total_duration_s() * seconds_scale) if protocol else 600.0
     return SimulationScript.alternating(total + 60, emg_every_s=30.0, blink_every_s=15.0)
 
 

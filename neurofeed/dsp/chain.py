@@ -58,12 +58,14 @@ class MuChain:
             index[n] for t in self.targets for n in laplacian_neighbours(t, self.ch_names)})
         blink_rows = [index[n] for n in blink_channels(self.ch_names)]
         self.quality = QualityMonitor(self.sfreq, len(self.ch_names), emg_rows, blink_rows, feeding,
-                                      quality or QualityConfig(), line_hz)
+                                      quality or QualityConfig())
         self.estimator: Estimator = self._make_estimator(band_hz)
         self._raw = np.zeros((len(self.ch_names), 64))
         self._out = np.zeros((len(self.targets), 64))
         self.last_power = np.zeros(len(self.targets))
         self.gated = False
+        self.keep_spatial = False  # set while a baseline is captured for a refit
+        self.kept: list[np.ndarray] = []
 
     def _make_estimator(self, band_hz) -> Estimator:
         return make_estimator(self.estimator_name, self.sfreq, band_hz, len(self.targets), self.delay_s,
@@ -106,6 +108,8 @@ class MuChain:
         self.gated = self.quality.process(data, raw)  # raw: data with non-finite samples set to 0
         out = self._out[:, :n]
         spatial_apply(self.weights, raw, out)
+        if self.keep_spatial:  # the referenced signal, before the estimator overwrites it
+            self.kept.append(out.copy())
         self.estimator.process_inplace(out)
         self.last_power[:] = out[:, n - 1]
         return out

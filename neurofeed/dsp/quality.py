@@ -57,7 +57,7 @@ class QualityMonitor:
     config : QualityConfig
     """
 
-    def __init__(self, sfreq, n_channels, emg_rows, blink_rows, gate_rows, config: QualityConfig, line_hz=50.0):
+    def __init__(self, sfreq, n_channels, emg_rows, blink_rows, gate_rows, config: QualityConfig):
         self.sfreq = float(sfreq)
         self.cfg = config
         self.n_channels = n_channels

@@ -6,6 +6,7 @@ same chunks reproduces every decision bit for bit.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -273,10 +274,9 @@ class Engine:
             self._emit("signal_lost" if lost else "signal_restored")
             if lost:
                 self._set_reward(False)
-        st = self._last_state
-        st.signal_lost = lost
-        st.reward = self.reward
-        return st
+        # a new object: the GUI may be drawing the one published before
+        self._last_state = dataclasses.replace(self._last_state, signal_lost=lost, reward=self.reward)
+        return self._last_state
 
     # -- the update -----------------------------------------------------------------------
     def update(self, power: np.ndarray, gated: bool, gate_reasons=(), quality_flags=None,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import ProtocolError
 
+PROTOCOL_DIR = Path(__file__).resolve().parent.parent.parent / "protocols"
 KINDS = ("exploration", "integration", "consolidation", "action")
 DIRECTIONS = ("up", "down")
 
@@ -312,6 +313,14 @@ def _check_semantics(p: Protocol, src: str) -> None:
             if run / 60.0 > p.protocol.rest_every_min + 1e-9:
                 raise ProtocolError(f"{src}: [protocol] rest_every_min = {p.protocol.rest_every_min:g}, but block "
                                     f"{b.label!r} runs {run / 60:.1f} min without a consolidation (rest) block.")
+
+
+def resolve_protocol(name_or_path) -> Path:
+    """A protocol file: the path as given, or ``protocols/<name>.toml`` for a bare name (``demo``)."""
+    p = Path(name_or_path)
+    if not p.exists() and not p.suffix and (PROTOCOL_DIR / f"{p.name}.toml").exists():
+        return PROTOCOL_DIR / f"{p.name}.toml"
+    return p
 
 
 def load_protocol(path) -> Protocol:
