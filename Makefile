@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/neurofeed session --board simulated --protocol protocols/demo.toml --participant DEMO
+	$(BIN)/neurofeed session --board simulated --protocol demo --participant DEMO
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q

@@ -1,20 +1,22 @@
-"""Board configurations (``configs/*.toml``): BrainFlow board id, channel names, ranges."""
+"""Board configurations (``neurofeed/data/boards/*.toml``): BrainFlow board id, channel names, ranges."""
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from .errors import NeurofeedError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# Board configs are package data (importlib.resources), so installed copies find them too.
+CONFIG_DIR = Path(str(resources.files("neurofeed") / "data" / "boards"))
 _KEYS = {"name", "board_id", "description", "range_uv", "line_hz", "channel_names", "master_board", "requires", "sfreq"}
 
 
 @dataclass
 class BoardConfig:
-    """One board's description from ``configs/<name>.toml``."""
+    """One board's description from ``data/boards/<name>.toml``."""
 
     name: str
     board_id: str | int
@@ -29,7 +31,7 @@ class BoardConfig:
 
 
 def config_dir() -> Path:
-    """Folder of board configs (``configs/`` beside the package, or ``$NEUROFEED_CONFIGS``)."""
+    """Folder of board configs (the package's ``data/boards``, or ``$NEUROFEED_CONFIGS``)."""
     import os
 
     return Path(os.environ.get("NEUROFEED_CONFIGS", CONFIG_DIR))

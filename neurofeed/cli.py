@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import NeurofeedError
-from .protocol.schema import PROTOCOL_DIR, resolve_protocol
+from .protocol.schema import resolve_protocol
 
 
 
@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("protocols", help="list or check protocol files", description="List or validate protocols.")
     prs = pr.add_subparsers(dest="protocols_command", metavar="ACTION")
     pl = prs.add_parser("list", help="name, condition, direction and duration of each protocol")
-    pl.add_argument("folder", nargs="?", default=str(PROTOCOL_DIR))
+    pl.add_argument("folder", nargs="?", default=None,
+                    help="a folder of protocol files (default: your own protocols, then the shipped library)")
     pc = prs.add_parser("check", help="validate protocol files")
     pc.add_argument("files", nargs="+")
     pc.add_argument("--board", help="also check the channels against this board's montage")
@@ -123,10 +124,10 @@ def cmd_boards(args) -> int:
 
 
 def cmd_protocols(args) -> int:
-    from .protocol.schema import load_protocol
+    from .protocol.schema import load_protocol, protocol_files
 
     if args.protocols_command == "list":
-        files = sorted(Path(args.folder).glob("*.toml"))
+        files = sorted(Path(args.folder).glob("*.toml")) if args.folder else protocol_files()
         print(f"{'name':<36s} {'condition':<40s} {'direction':<9s} {'minutes':>7s}")
         for f in files:
             p = load_protocol(f)

@@ -17,7 +17,7 @@ from scipy import signal as sps
 from .buffer import RingBuffer
 from .dsp.chain import MuChain
 from .dsp.quality import QualityConfig
-from .feedback.state import FeedbackState
+from .state import FeedbackState
 from .protocol.engine import Engine
 from .protocol.schema import Protocol, check_band
 
@@ -119,7 +119,7 @@ class Processor:
         if self.individual:
             band = individual_band(x, self.sfreq, s.band_hz, s.individual_width_hz)
             self.individual_band_hz = band
-            self.engine._emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz")
+            self.engine.emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz")
         self.chain.retune(band, baseline=x)
 
     def _refit_after_baseline(self) -> None:

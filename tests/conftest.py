@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "eegmmidb-S001"
-PROTOCOLS = ROOT / "protocols"
+PROTOCOLS = ROOT / "neurofeed" / "data" / "protocols"
 
 
 def run_cli(*args, cwd=None, timeout=300):

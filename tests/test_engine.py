@@ -184,7 +184,7 @@ def test_lsl_outlets_reach_an_inlet_on_loopback():
 
 
 def test_session_cli_runs_a_protocol_headless(tmp_path):
-    r = run_cli("session", "--board", "simulated", "--protocol", "protocols/empathy-uptraining.toml",
+    r = run_cli("session", "--board", "simulated", "--protocol", "empathy-uptraining",
                 "--participant", "P01", "--headless", "--seconds-scale", "0.01", "--out", tmp_path, "--no-lsl")
     assert r.returncode == 0, r.stderr
     assert "Session summary" in r.stdout and "emotions-mixed" in r.stdout

@@ -76,7 +76,7 @@ def test_band_above_nyquist_is_rejected_for_the_board():
 
 
 def test_muse_montage_names_missing_channels_and_channel_map():
-    r = run_cli("protocols", "check", "protocols/demo.toml", "--board", "muse-2")
+    r = run_cli("protocols", "check", "demo", "--board", "muse-2")
     assert r.returncode == 2
     assert "C3, C4" in r.stderr and "--channel-map" in r.stderr and "Traceback" not in r.stderr
 

@@ -1,1 +1,1 @@
-"""What the participant and the clinician see: FeedbackState, display, terminal view, LSL outlets."""
+"""What the participant and the clinician see: display, terminal view, LSL outlets."""

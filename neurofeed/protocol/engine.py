@@ -12,21 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..feedback.state import FeedbackState
+from ..events import Event
+from ..state import FeedbackState
 from ..dsp.kernels import power_update
 from .schema import BlockSpec, Protocol
 
 _FLOOR_UV2 = 1e-12  # power floor so log10 stays finite on a flat signal
-
-
-@dataclass(slots=True)
-class Event:
-    """Something that happened, at a sample index (onset in seconds = sample / sfreq)."""
-
-    sample: int
-    onset_s: float
-    duration_s: float
-    text: str
 
 
 @dataclass
@@ -140,7 +131,8 @@ class Engine:
             self._enter_block(0)
 
     # -- blocks -------------------------------------------------------------------------
-    def _emit(self, text: str, duration_s: float = 0.0) -> None:
+    def emit(self, text: str, duration_s: float = 0.0) -> None:
+        """Log an event at the current sample (recorded, annotated and sent to the event outlet)."""
         self.events.append(Event(self.n, self.n / self.sfreq, duration_s, text))
 
     def _enter_block(self, index: int) -> None:
@@ -153,7 +145,7 @@ class Engine:
         direction = b.direction or self.p.protocol.direction
         self.blocks.append(BlockRecord(b.label, b.kind, b.feedback, direction, self.n, power_sum=np.zeros(self.n_t)))
         self._cond_run = 0
-        self._emit(f"block_start/{b.label}/{b.kind}")
+        self.emit(f"block_start/{b.label}/{b.kind}")
 
     def _close_block(self) -> None:
         if self.block is None:
@@ -161,7 +153,7 @@ class Engine:
         rec = self.blocks[-1]
         rec.end_sample = self.n
         self._set_reward(False)
-        self._emit(f"block_end/{rec.label}")
+        self.emit(f"block_end/{rec.label}")
         was_baseline = rec.label == self.p.baseline.block
         self.block = None
         if was_baseline and self.baseline_uv2 is None and self._base_n:
@@ -202,7 +194,7 @@ class Engine:
     def _finish(self, why: str) -> None:
         if not self.finished:
             self.finished = True
-            self._emit(f"session_end/{why}")
+            self.emit(f"session_end/{why}")
 
     def stop(self, why: str = "stopped by operator") -> None:
         """End the session now (closes the running block)."""
@@ -240,7 +232,7 @@ class Engine:
                 self.thresholds[direction] = value
         self.baseline_pending = False
         self.threshold_history.append((self.n / self.sfreq, self.threshold))
-        self._emit(f"baseline/{';'.join(f'{t}={p:.4g}uV2' for t, p in zip(self.targets, self.baseline_uv2))}"
+        self.emit(f"baseline/{';'.join(f'{t}={p:.4g}uV2' for t, p in zip(self.targets, self.baseline_uv2))}"
                    f"/threshold_up={self.thresholds['up']:.4f}/threshold_down={self.thresholds['down']:.4f}")
 
     @property
@@ -254,16 +246,16 @@ class Engine:
         if paused != self.paused:
             self.paused = paused
             self._set_reward(False)
-            self._emit("pause" if paused else "resume")
+            self.emit("pause" if paused else "resume")
 
     def marker(self, text: str = "marker") -> None:
         """Log an operator marker."""
-        self._emit(f"marker/{text}")
+        self.emit(f"marker/{text}")
 
     def _set_reward(self, on: bool) -> None:
         if on != self.reward:
             self.reward = on
-            self._emit("reward_on" if on else "reward_off")
+            self.emit("reward_on" if on else "reward_off")
             if not on:
                 self._since_reward = 0
 
@@ -271,7 +263,7 @@ class Engine:
         """Mark the signal lost (no samples for 0.5 s) or back; returns the state to publish."""
         if lost != self.signal_lost:
             self.signal_lost = lost
-            self._emit("signal_lost" if lost else "signal_restored")
+            self.emit("signal_lost" if lost else "signal_restored")
             if lost:
                 self._set_reward(False)
         # a new object: the GUI may be drawing the one published before
@@ -307,7 +299,7 @@ class Engine:
             self._base_n += 1
         if gated != self.gated:
             self.gated = gated
-            self._emit("gate_on" if gated else "gate_off")
+            self.emit("gate_on" if gated else "gate_off")
         if ready:
             si_comb = combine_si(si, self.p.signal.combine)
         else:

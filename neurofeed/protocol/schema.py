@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import difflib
 import random
 import tomllib
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from ..errors import ProtocolError
 
-PROTOCOL_DIR = Path(__file__).resolve().parent.parent.parent / "protocols"
+# The shipped protocol library is package data (found through importlib.resources, so a wheel or
+# a non-editable install finds it too); a clinic keeps its own protocols in a user folder.
+PROTOCOL_DIR = Path(str(resources.files("neurofeed") / "data" / "protocols"))
 KINDS = ("exploration", "integration", "consolidation", "action")
 DIRECTIONS = ("up", "down")
 
@@ -315,17 +319,46 @@ def _check_semantics(p: Protocol, src: str) -> None:
                                     f"{b.label!r} runs {run / 60:.1f} min without a consolidation (rest) block.")
 
 
+def user_protocol_dir() -> Path:
+    """The clinic's own protocol folder: ``$NEUROFEED_PROTOCOLS``, else the user config folder
+    (``~/.config/neurofeed/protocols`` on Linux). It may not exist."""
+    env = os.environ.get("NEUROFEED_PROTOCOLS")
+    if env:
+        return Path(env)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("neurofeed")) / "protocols"
+
+
+def protocol_dirs() -> list[Path]:
+    """Folders searched for a protocol given by name: the user's folder first, then the shipped library."""
+    return [user_protocol_dir(), PROTOCOL_DIR]
+
+
+def protocol_files() -> list[Path]:
+    """Every protocol file by name (a user protocol hides a shipped one of the same name), sorted."""
+    found: dict[str, Path] = {}
+    for folder in reversed(protocol_dirs()):
+        if folder.is_dir():
+            found.update({f.stem: f for f in folder.glob("*.toml")})
+    return [found[k] for k in sorted(found)]
+
+
 def resolve_protocol(name_or_path) -> Path:
-    """A protocol file: the path as given, or ``protocols/<name>.toml`` for a bare name (``demo``)."""
+    """A protocol file: the path as given, or ``<name>.toml`` from the user's protocol folder or
+    the shipped library for a bare name (``demo``)."""
     p = Path(name_or_path)
-    if not p.exists() and not p.suffix and (PROTOCOL_DIR / f"{p.name}.toml").exists():
-        return PROTOCOL_DIR / f"{p.name}.toml"
+    if p.exists() or p.suffix or len(p.parts) > 1:
+        return p
+    for folder in protocol_dirs():
+        if (folder / f"{p.name}.toml").exists():
+            return folder / f"{p.name}.toml"
     return p
 
 
 def load_protocol(path) -> Protocol:
-    """Read and validate a protocol file."""
-    path = Path(path)
+    """Read and validate a protocol file (a path, or a bare name resolved by :func:`resolve_protocol`)."""
+    path = resolve_protocol(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
