@@ -60,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-record", action="store_true", help="do not record (not recommended)")
     s.add_argument("--no-lsl", action="store_true", help="no LSL outlets")
 
+    ck = sub.add_parser("check", help="check the signal of every channel before a session",
+                        description="Per channel: DC offset, mains noise, RMS in 1-40 Hz, railed/flat and (Cyton) "
+                                    "lead-off impedance; then a blink and a jaw-clench test that confirm the "
+                                    "session's gates see them. Exit 0 when every channel passes, 1 otherwise.")
+    _source_args(ck)
+    ck.add_argument("--protocol", default="demo", help="the session's protocol (its gates are tested)")
+    ck.add_argument("--seconds", type=float, default=4.0, help="seconds of signal measured (default 4)")
+    ck.add_argument("--json", help="write the result to this JSON file")
+    ck.add_argument("--artifact-tests", action=argparse.BooleanOptionalAction, default=None,
+                    help="ask for blinks and a jaw clench (default: when run in a terminal, or on the simulated "
+                         "headset, whose participant follows the instructions)")
+    ck.add_argument("--no-impedance", action="store_true", help="skip the lead-off impedance measurement")
+
     sub.add_parser("boards", help="list the board configs", description="List board configs in configs/.")
 
     pr = sub.add_parser("protocols", help="list or check protocol files", description="List or validate protocols.")
@@ -197,6 +210,37 @@ def cmd_session(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from .check import print_check, run_check
+    from .protocol.schema import load_protocol
+    from .session import open_source, parse_channel_map
+
+    protocol = load_protocol(args.protocol)
+    board = args.board
+    if board is None and not (args.board_id or args.lsl_name or args.lsl_type):
+        raise NeurofeedError("neurofeed check needs a board: name it with --board (e.g. --board cyton "
+                             "--serial-port /dev/ttyUSB0, or --board simulated), --board-id, or --lsl-name.")
+    script = None
+    if board == "simulated":
+        from .sources.simulated import SimulationScript
+
+        # the simulated participant follows the check's instructions: 0.5 s settling + 4 s measured,
+        # then blinks in the blink window and a clench in the jaw window
+        t0 = 0.5 + args.seconds
+        script = SimulationScript(mu_factor=[], emg=[(t0 + 6.0, t0 + 8.0)], blinks=[t0 + 1.5, t0 + 3.0])
+    source = open_source(board, board_id=args.board_id, serial_port=args.serial_port, mac_address=args.mac_address,
+                         file=args.file, lsl_name=args.lsl_name, lsl_type=args.lsl_type,
+                         channel_map=parse_channel_map(args.channel_map), protocol=protocol, script=script)
+    tests = args.artifact_tests
+    if tests is None:
+        tests = board == "simulated" or sys.stdin.isatty()
+    result = run_check(source, protocol, seconds=args.seconds, artifact_tests=tests, impedance=not args.no_impedance)
+    print_check(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0 if result["ok"] else 1
+
+
 def cmd_replay(args) -> int:
     from .replay import replay_many
 
@@ -251,7 +295,7 @@ def cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"session": cmd_session, "boards": cmd_boards, "protocols": cmd_protocols, "replay": cmd_replay,
+COMMANDS = {"session": cmd_session, "check": cmd_check, "boards": cmd_boards, "protocols": cmd_protocols, "replay": cmd_replay,
             "recover": cmd_recover, "report": cmd_report, "export-bids": cmd_export_bids,
             "screenshot": cmd_screenshot, "bench": cmd_bench}
 

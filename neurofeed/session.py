@@ -41,11 +41,12 @@ def simulated_script(protocol: Protocol | None, seconds_scale: float = 1.0):
 
 def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_address="", file="", lsl_name=None,
                 lsl_type=None, channel_map=None, protocol: Protocol | None = None, seconds_scale=1.0,
-                realtime=True, chunk_size=None, seed=None):
+                realtime=True, chunk_size=None, seed=None, script=None):
     """Open the source a user named on the command line (not started yet).
 
     ``board`` is a config name (``configs/*.toml``), ``"lsl"`` or ``"file"``; ``board_id``
-    alone is the escape hatch for any BrainFlow board.
+    alone is the escape hatch for any BrainFlow board. ``script`` overrides what the simulated
+    participant does (a :class:`~neurofeed.sources.simulated.SimulationScript`).
     """
     cmap = channel_map or {}
     if board == "lsl" or lsl_name or lsl_type:
@@ -73,7 +74,7 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
         if seed is None:  # a different simulated participant each session; the seed is recorded
             seed = int(np.random.default_rng().integers(2 ** 31))
         sim = MuSimulator(sfreq=cfg.sfreq or 250.0, ch_names=names, seed=seed, line_hz=cfg.line_hz,
-                          script=simulated_script(protocol, seconds_scale))
+                          script=script or simulated_script(protocol, seconds_scale))
         return SimulatedSource(sim, chunk_size=chunk_size or 10, realtime=realtime, range_uv=cfg.range_uv)
     from .sources.brainflow import BrainFlowSource
 
