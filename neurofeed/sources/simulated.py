@@ -125,6 +125,7 @@ class MuSimulator:
         self.phase = self.rng.uniform(0, 2 * np.pi, len(self.mu_rows) + 1)
         self.n_done = 0
         self.last_truth = np.zeros((len(self.mu_rows), 0))
+        self.drive = None  # see neurofeed.dyad.SharedMuDrive
 
     def generate(self, n: int):
         """Next ``n`` samples.
@@ -148,6 +149,8 @@ class MuSimulator:
         inst_hz = self.mu_hz + 0.3 * np.tanh(slow[n_mu])
         phase = self.phase[:n_mu, None] + np.cumsum(np.broadcast_to(2 * np.pi * inst_hz / self.sfreq, (n_mu, n)), axis=1)
         self.phase[:n_mu] = phase[:, -1] % (2 * np.pi)
+        if self.drive is not None:  # a dyad partner: envelope and phase shared in coupled windows
+            truth, phase = self.drive.apply(self, t, factor, truth, phase)
         data += self.mu_mix @ (truth * np.cos(phase))
         if self.occ_rows:
             a_phase = self.phase[n_mu] + np.cumsum(np.full(n, 2 * np.pi * 10.0 / self.sfreq))
