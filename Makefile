@@ -1,12 +1,16 @@
 # Two commands do all set-up on a fresh machine with Python >= 3.11:
 #   make run    a live session on the simulated headset with the demo protocol (ends by itself)
-#   make test   the test suite
+#   make test   the test suite (≤ 5 min on 2 cores; the one-hour soak is `make soak`)
+# Also: make soak (the one-hour soak, simulated faster than real time), make test-load (the suite
+# while a CPU-bound process occupies one core: what a busy clinic laptop or CI runner looks like).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-dev
 
-.PHONY: run test install bench clean
+PYTEST  = QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+.PHONY: run test soak test-load install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +26,16 @@ run: $(STAMP)
 	$(BIN)/neurofeed session --board simulated --protocol demo --participant DEMO
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	$(PYTEST) -m "not soak" --durations=10
+
+soak: $(STAMP)
+	$(PYTEST) -m soak
+
+# One core kept busy by a Python busy loop for the whole run (killed on exit, also on Ctrl-C).
+test-load: $(STAMP)
+	@$(BIN)/python -c "while True: pass" & busy=$$!; trap 'kill $$busy 2>/dev/null' EXIT INT TERM; \
+	start=$$(date +%s); $(PYTEST) -m "not soak" --durations=10; rc=$$?; \
+	echo "make test-load: $$(( $$(date +%s) - start )) s with one core busy (pid $$busy), exit $$rc"; exit $$rc
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/kernels.py --json benchmarks/kernels.json

@@ -373,7 +373,7 @@ class Pipeline:
                 self.latest = st  # publication: one reference assignment, atomic under the GIL
                 self.published += 1
                 # after publication: nothing below delays the feedback
-                self.ring.write(chunk.data)
+                self.ring.write(chunk.data, chunk.timestamps)
                 for fn in chunk_sinks:
                     fn(chunk)
                 self.probe.add(chunk.arrival_ns, done, done - t_c, chunk.age_s, self.t0_ns)

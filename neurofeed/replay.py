@@ -21,14 +21,14 @@ from .errors import NeurofeedError
 from .pipeline import Processor
 from .protocol.engine import combine_si
 from .protocol.schema import PROTOCOL_DIR, Protocol, load_protocol, parse_protocol
+from .record import new_row, state_to_row
 from .recording.journal import feedback_columns, is_journal, read_journal
 
 DEFAULT_REPLAY_PROTOCOL = PROTOCOL_DIR / "action-observation-research.toml"
 
 
-def _state_row(st) -> list:
-    return [st.sample_index, st.si_combined, st.threshold, float(st.reward), float(st.gated), st.feedback,
-            float(st.feedback_on), *st.si, *st.power_uv2]
+def _state_row(st) -> np.ndarray:
+    return state_to_row(st, new_row(st.targets))
 
 
 def _pace(t0: float, n_done: int, sfreq: float) -> None:

@@ -126,7 +126,6 @@ def finish_session(pipeline: Pipeline, recorder) -> dict:
     summary["timing"] = pipeline.probe.summary()
     summary["dropped_samples"] = getattr(pipeline.source, "dropped_samples", 0)
     summary["signal_lost_events"] = pipeline.lost_events
-    summary["ring_overflow"] = pipeline.ring.overflow
     if recorder is not None:
         bdf = recorder.close(summary)
         summary["recording"] = str(recorder.folder)

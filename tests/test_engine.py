@@ -178,7 +178,7 @@ def test_lsl_outlets_reach_an_inlet_on_loopback():
     markers, _ = minlet.pull_chunk(timeout=2.0)
     assert len(samples) > 900
     assert samples[-1][0] == pytest.approx(last.si_combined, abs=1e-5)
-    assert samples[-1][3] == pytest.approx(last.threshold, abs=1e-5)
+    assert samples[-1][out.labels.index("threshold")] == pytest.approx(last.threshold, abs=1e-5)
     texts = [m[0] for m in markers]
     assert "block_start/train/integration" in texts and any(t.startswith("baseline/") for t in texts)
 

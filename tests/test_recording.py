@@ -52,9 +52,15 @@ def test_live_then_replay_is_bit_exact(tmp_path):
     assert "pause" in texts and "resume" in texts and "marker/note" in texts
     # the sidecar carries what a researcher needs
     side = json.loads((folder / "sidecar.json").read_text())
-    for key in ("protocol_text", "baseline_uv2", "threshold_history", "timing", "ch_names", "software", "participant"):
-        assert key in side
+    for key in ("protocol_text", "baseline_uv2", "threshold_history", "timing", "ch_names", "software", "participant",
+                "reward_rate", "gated_s", "feedback_s", "feedback_columns"):
+        assert key in side, key
     assert side["participant"] == "P07"
+    base = side["baseline_uv2"]
+    base = list(base.values()) if isinstance(base, dict) else base  # per target
+    assert len(base) == 2 and all(v > 0 for v in base)
+    assert 0.0 <= side["reward_rate"] <= 1.0 and 0.0 <= side["gated_s"] <= side["feedback_s"]
+    assert side["feedback_s"] == pytest.approx(summary["feedback_s"]) and side["feedback_s"] > 0
 
 
 def test_bdf_holds_eeg_feedback_and_events_with_fine_quantisation(tmp_path):
@@ -68,8 +74,13 @@ def test_bdf_holds_eeg_feedback_and_events_with_fine_quantisation(tmp_path):
     assert j.data.shape[1] - n < 25  # whole 0.1-s records
     eeg = raw.get_data(picks=j.ch_names) * 1e6
     assert np.max(np.abs(eeg - j.data[:, :n])) <= 0.5 * 2 * 4000 / 2 ** 24 + 1e-6  # step 0.0005 µV
-    for name in ("SI", "Threshold", "Reward", "Feedback"):
-        assert name in raw.ch_names
+    for name in j.columns[1:]:  # the feedback record (but sample_index) as extra signals
+        assert name in raw.ch_names, name
+    si = raw.get_data(picks=["si_combined"])[0]
+    end = j.feedback[:, 0].astype(int)  # each update's value held until the next: check each update's last sample
+    last = end[(end <= n) & np.isfinite(j.records["si_combined"])] - 1
+    vals = j.records["si_combined"][(end <= n) & np.isfinite(j.records["si_combined"])]
+    assert last.size > 100 and np.max(np.abs(si[last] - vals)) <= 10 / 2 ** 24 + 1e-9
     descs = set(raw.annotations.description)
     assert "block_start/baseline/exploration" in descs and "reward_on" in descs
     assert raw.info["subject_info"].get("his_id") == "P07"  # a code, never a name
@@ -106,16 +117,24 @@ def test_sigkill_then_recover_loses_at_most_one_second(tmp_path):
     assert any(d.startswith("recovered") for d in descs)
 
 
-def test_unwritable_folder_is_caught_at_start(tmp_path):
+def test_unwritable_folder_is_caught_at_start(tmp_path, capsys):
+    from neurofeed.cli import main
+
     blocked = tmp_path / "ro"
     blocked.write_text("a file where a folder should be")
-    r = run_cli("session", "--protocol", "demo", "--participant", "P01", "--headless", "--out", blocked / "x")
-    assert r.returncode == 2 and "Cannot write recordings to" in r.stderr and "Traceback" not in r.stderr
+    rc = main(["session", "--protocol", "demo", "--participant", "P01", "--headless", "--no-lsl",
+               "--out", str(blocked / "x")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Cannot write recordings to" in err and len(err.strip().splitlines()) == 1
 
 
-def test_participant_code_must_not_look_like_a_name(tmp_path):
-    r = run_cli("session", "--protocol", "demo", "--participant", "Jane Doe", "--headless", "--out", tmp_path)
-    assert r.returncode == 2 and "never a name" in r.stderr
+def test_participant_code_must_not_look_like_a_name(tmp_path, capsys):
+    from neurofeed.cli import main
+
+    rc = main(["session", "--protocol", "demo", "--participant", "Jane Doe", "--headless", "--no-lsl",
+               "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "never a name" in err and len(err.strip().splitlines()) == 1
 
 
 def test_disk_full_during_session_stops_with_a_clear_line_and_keeps_the_data(tmp_path):
@@ -151,3 +170,132 @@ def test_replay_eegmmidb_fist_vs_feet_pinned(tmp_path):
     assert np.all(fist.mean(axis=0) < -0.1)  # C3 and C4 suppressed for fists (Laplacian: about -0.2)
     assert np.all(feet.mean(axis=0) > 0.0)  # not for feet
     assert (fist[:, 0] < 0).all()  # C3 on every fist condition
+
+
+class _Chunk:
+    """A chunk as the sources hand over once gaps are marked (``gap``: True on dropped-packet columns)."""
+
+    def __init__(self, data, timestamps, arrival_ns, first_sample, gap=None):
+        self.data, self.timestamps, self.arrival_ns, self.first_sample = data, timestamps, arrival_ns, first_sample
+        self.gap, self.age_s = gap, float("nan")
+
+    @property
+    def n_samples(self):
+        return self.data.shape[1]
+
+
+class _NanAndGapSource(SimulatedSource):
+    """Simulated EEG with 3 NaN samples on C3 at 5 s and a 40-sample dropped-packet gap (NaN on every
+    channel, ``gap`` set, timestamps kept on the sample grid) from 8 s."""
+
+    NAN_AT, GAP_AT, GAP_N = 5 * 250 + 3, 8 * 250, 40
+
+    def read(self):
+        c = super().read()
+        if c is None:
+            return None
+        data, gap = c.data.copy(), np.zeros(c.n_samples, bool)
+        idx = c.first_sample + np.arange(c.n_samples)
+        data[self.ch_names.index("C3"), (idx >= self.NAN_AT) & (idx < self.NAN_AT + 3)] = np.nan
+        g = (idx >= self.GAP_AT) & (idx < self.GAP_AT + self.GAP_N)
+        data[:, g] = np.nan
+        gap[g] = True
+        return _Chunk(data, c.timestamps, c.arrival_ns, c.first_sample, gap if gap.any() else None)
+
+
+def test_nan_and_gaps_still_give_a_bdf_that_mne_reads_with_gaps_annotated(tmp_path):
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    src = _NanAndGapSource(MuSimulator(seed=4), realtime=False, duration_s=12.0)
+    pipe, rec = build_session(src, proto, "P08", tmp_path, seconds_scale=0.2, lsl=False)
+    pipe.run()
+    summary = finish_session(pipe, rec)
+    assert pipe.error is None and summary["bdf"]
+    from neurofeed.recording.journal import read_journal
+
+    j = read_journal(rec.folder)
+    assert j.data.shape[1] == 12 * 250  # gap samples keep the timeline true
+    assert np.array_equal(j.gaps, [[src.GAP_AT, src.GAP_N]])
+    ts = j.timestamps
+    assert ts.shape == (12 * 250,) and np.allclose(np.diff(ts), 1 / 250, rtol=0, atol=1e-6)  # the source's clock, every sample
+    raw = mne.io.read_raw_bdf(summary["bdf"], preload=True, verbose="error")
+    assert raw.n_times == 12 * 250
+    eeg = raw.get_data(picks=j.ch_names) * 1e6
+    assert np.isfinite(eeg).all()
+    c3 = j.ch_names.index("C3")
+    # written as the value held from the last finite sample, within one quantisation step
+    step = 2 * 4000 / 2 ** 24
+    assert np.abs(eeg[c3, src.NAN_AT:src.NAN_AT + 3] - j.data[c3, src.NAN_AT - 1]).max() <= step
+    assert np.abs(eeg[:, src.GAP_AT:src.GAP_AT + src.GAP_N] - j.data[:, [src.GAP_AT - 1]]).max() <= step
+    ann = {(d, round(o * 250), round(du * 250)) for d, o, du in
+           zip(raw.annotations.description, raw.annotations.onset, raw.annotations.duration)}
+    assert ("gap", src.GAP_AT, src.GAP_N) in ann
+    assert ("nan/C3", src.NAN_AT, 3) in ann
+    assert not any(d.startswith("nan") and o >= src.GAP_AT for d, o, _ in ann)  # a gap is not also "nan"
+
+
+def test_one_record_definition_reaches_every_output(tmp_path, monkeypatch):
+    """Add a field to the record: journal, recorder, LSL outlet, BDF, replay and the TSV all carry it."""
+    import pylsl
+
+    from neurofeed import record
+    from neurofeed.feedback.lsl_out import LSLOutlets
+    from neurofeed.recording.journal import read_journal
+
+    monkeypatch.setattr(record, "FIELDS", record.FIELDS + (record.Field("block_index", "block_index", "", (-1, 99)),))
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    src = SimulatedSource(MuSimulator(seed=6), realtime=False)
+    pipe, rec = build_session(src, proto, "P10", tmp_path, seconds_scale=0.1, lsl=False)
+    out = LSLOutlets(proto.signal.targets, name="nf-rec-field", source_id="nf-rec-field")
+    assert out.labels[0] == "si_combined" and out.labels[-1] == "block_index"
+    inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", "nf-rec-field-feedback", 1, 10.0)[0], max_buflen=60)
+    inlet.open_stream(10.0)
+    info = inlet.info(10.0).desc().child("channels").first_child()
+    labels = []
+    while not info.empty():
+        labels.append(info.child_value("label"))
+        info = info.next_sibling()
+    assert labels == out.labels
+    states = []
+    pipe.sinks.append(out)
+    pipe.sinks.append(type("Keep", (), {"on_state": lambda self, st: states.append(st)})())
+    pipe.run()
+    finish_session(pipe, rec)
+    want = np.array([s.block_index for s in states], float)
+    assert len(set(want)) > 3  # the field changes during the session
+    j = read_journal(rec.folder)
+    assert j.columns[-1] == "block_index" and np.array_equal(j.records["block_index"], want)
+    samples = []
+    while len(samples) < len(states):  # everything pushed is in the inlet's buffer; wait for it to arrive
+        chunk, _ = inlet.pull_chunk(timeout=10.0, max_samples=100000)
+        assert chunk, f"LSL delivered {len(samples)} of {len(states)} samples"
+        samples += chunk
+    assert np.array_equal(np.array(samples)[:, -1], want)
+    raw = mne.io.read_raw_bdf(next(rec.folder.glob("*.bdf")), preload=True, verbose="error")
+    held = raw.get_data(picks=["block_index"])[0]
+    end = j.feedback[:, 0].astype(int)
+    ok = end <= raw.n_times
+    assert np.abs(held[end[ok] - 1] - want[ok]).max() < 1e-3
+    res = replay_journal(rec.folder)
+    assert res["columns"] == j.columns and np.array_equal(res["feedback"], j.feedback, equal_nan=True)
+    tsv = record.record_table(res["feedback"], res["columns"], 250.0).splitlines()
+    assert tsv[0].split("\t") == ["time_s", *j.columns] and len(tsv) == len(states) + 1
+    assert [float(line.split("\t")[-1]) for line in tsv[1:]] == list(want)
+
+
+def test_recover_never_ends_in_a_traceback(tmp_path, capsys):
+    from neurofeed.cli import main
+
+    cases = {"garbage-header": (b"\x00\xff not json", None), "no-keys": (b"{}", None),
+             "no-samples": (json.dumps({"ch_names": ["C3"], "sfreq": 250, "targets": ["C3"], "range_uv": 100}).encode(),
+                            b""),
+             "bad-start": (json.dumps({"ch_names": ["C3"], "sfreq": 250, "targets": ["C3"], "range_uv": 100,
+                                       "started": "yesterday"}).encode(), np.zeros(250).tobytes())}
+    for name, (header, samples) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "header.json").write_bytes(header)
+        if samples is not None:
+            (folder / "samples.f64").write_bytes(samples)
+        assert main(["recover", str(folder)]) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("neurofeed: error: ") and str(folder) in err and len(err.splitlines()) == 1, (name, err)

@@ -206,7 +206,7 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
             self.si_item.setData(t[ok], si[ok])
             okt = ok & np.isfinite(thr)
             self.thr_item.setData(t[okt], thr[okt])
-            x = pipeline.ring.read_last(int(5 * src.sfreq))
+            x, _ = pipeline.ring.read_last(int(5 * src.sfreq))
             if x.shape[1] > 1:
                 tt = np.arange(x.shape[1]) / src.sfreq
                 for j, (item, row) in enumerate(zip(self.trace_items, trace_rows)):

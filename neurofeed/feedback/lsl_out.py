@@ -1,4 +1,4 @@
-"""LSL outlets: the feedback values as a regular stream and the events as markers.
+"""LSL outlets: the feedback record as a regular stream and the events as markers.
 
 LabRecorder records them beside the EEG; stimulus software can react to rewards.
 """
@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..record import NOT_STREAMED, active_fields, record_fields, state_to_row
+
 
 class LSLOutlets:
-    """Two outlets: ``<name>-feedback`` (float32: SI combined, SI per target, threshold, reward,
-    feedback, gated) at the update rate, and ``<name>-events`` (string markers).
+    """Two outlets: ``<name>-feedback`` (float32, one channel per column of the feedback record
+    of :mod:`neurofeed.record` except ``sample_index``; the first is ``si_combined``, the
+    unsmoothed combined SI) at the update rate, and ``<name>-events`` (string markers).
 
     Parameters
     ----------
@@ -24,31 +27,31 @@ class LSLOutlets:
     def __init__(self, targets, name: str = "neurofeed", source_id: str = "neurofeed"):
         import pylsl
 
-        labels = ["si_combined"] + [f"si_{t}" for t in targets] + ["threshold", "reward", "feedback", "gated"]
+        cols = record_fields(targets)
+        self._fields = active_fields()
+        self._keep = np.array([c not in NOT_STREAMED for c, _ in cols])
+        labels = [c for c, _ in cols if c not in NOT_STREAMED]
         info = pylsl.StreamInfo(f"{name}-feedback", "Feedback", len(labels), pylsl.IRREGULAR_RATE,
                                 pylsl.cf_float32, f"{source_id}-feedback")
         chans = info.desc().append_child("channels")
-        for label in labels:
+        for label, f in cols:
+            if label in NOT_STREAMED:
+                continue
             ch = chans.append_child("channel")
             ch.append_child_value("label", label)
-            ch.append_child_value("unit", "log10 ratio" if label.startswith("si") or label == "threshold" else "")
+            ch.append_child_value("unit", f.unit)
         self.values = pylsl.StreamOutlet(info)
         minfo = pylsl.StreamInfo(f"{name}-events", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string,
                                  f"{source_id}-events")
         self.markers = pylsl.StreamOutlet(minfo)
+        self._full = np.zeros(len(cols))
         self._row = np.zeros(len(labels), dtype=np.float32)
         self.labels = labels
 
     def on_state(self, st) -> None:
-        r = self._row
-        k = len(st.si)
-        r[0] = st.si_combined
-        r[1:1 + k] = st.si
-        r[1 + k] = st.threshold
-        r[2 + k] = st.reward
-        r[3 + k] = st.feedback
-        r[4 + k] = st.gated
-        self.values.push_sample(r)
+        state_to_row(st, self._full, self._fields)
+        self._row[:] = self._full[self._keep]
+        self.values.push_sample(self._row)
 
     def on_events(self, events) -> None:
         for e in events:

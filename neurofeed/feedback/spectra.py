@@ -33,7 +33,7 @@ class SpectrumWorker:
 
     def compute(self) -> None:
         """One update (also usable synchronously, e.g. for screenshots)."""
-        x = np.array(self.pipeline.ring.read_last(self.n))  # a private copy
+        x, _ = self.pipeline.ring.read_last(self.n)  # a private copy
         if x.shape[1] < self.sfreq / 2:
             return
         x = np.nan_to_num(x - x.mean(axis=1, keepdims=True))

@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RecordingError
+from ..record import NOT_STREAMED, active_fields
 from .journal import SIDECAR, read_journal
 
-# Extra signals (sample-and-hold of the per-update feedback values): label, column, range.
-FEEDBACK_SIGNALS = (("SI", "si_combined", (-5.0, 5.0)), ("Threshold", "threshold", (-5.0, 5.0)),
-                    ("Reward", "reward", (0.0, 1.0)), ("Feedback", "feedback", (0.0, 1.0)))
+MERGE_S = 0.1  # runs of bad samples closer than this share one annotation (a crackling lead is one event)
 
 
 def record_samples(sfreq: float) -> int:
@@ -35,6 +34,50 @@ def hold_feedback(fb: np.ndarray, col: int, n_samples: int, fill=0.0) -> np.ndar
     return out
 
 
+def hold_finite(x: np.ndarray) -> np.ndarray:
+    """``x`` (n_channels × n_samples) with every non-finite sample replaced by the channel's last
+    finite value before it (its first finite value at the start, 0 for a channel with none)."""
+    ok = np.isfinite(x)
+    if ok.all():
+        return x
+    idx = np.where(ok, np.arange(x.shape[1]), -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    first = np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
+    idx = np.where(idx < 0, first[:, None], idx)
+    out = np.take_along_axis(np.where(ok, x, 0.0), np.maximum(idx, 0), axis=1)
+    out[idx < 0] = 0.0
+    return out
+
+
+def runs(mask: np.ndarray, merge: int = 0) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the runs of True in ``mask``, runs closer than ``merge`` samples joined."""
+    m = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    out: list[list[int]] = []
+    for a, b in zip(edges[0::2], edges[1::2]):
+        if out and a - out[-1][1] < merge:
+            out[-1][1] = int(b)
+        else:
+            out.append([int(a), int(b)])
+    return [(a, b) for a, b in out]
+
+
+def bad_sample_annotations(data: np.ndarray, gaps: np.ndarray, ch_names, sfreq: float) -> list[tuple]:
+    """``(onset_s, duration_s, text)`` for runs of gap samples (``"gap"``: dropped packets, written
+    as the held value) and of other non-finite samples (``"nan/<channels>"``)."""
+    n = data.shape[1]
+    gap = np.zeros(n, bool)
+    for first, length in gaps:
+        gap[first:min(n, first + length)] = True
+    bad = ~np.isfinite(data)
+    out = [(a / sfreq, (b - a) / sfreq, "gap") for a, b in runs(gap)]
+    merge = int(MERGE_S * sfreq)
+    for a, b in runs(bad.any(axis=0) & ~gap, merge):
+        chans = [c for c, hit in zip(ch_names, bad[:, a:b].any(axis=1)) if hit]
+        out.append((a / sfreq, (b - a) / sfreq, ("nan/" + ",".join(chans))[:120]))
+    return sorted(out)
+
+
 def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     """Write ``<folder>/<folder name>.bdf`` from the journal; returns its path.
 
@@ -52,32 +95,59 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     if n == 0:
         raise RecordingError(f"{folder}: the journal holds less than one data record ({rec} samples); nothing to write.")
     rng = float(j.header["range_uv"])
-    signals = [BdfSignal(np.clip(j.data[i, :n], -rng, rng), sfreq, label=name[:16], transducer_type="EEG electrode",
+    eeg = hold_finite(j.data[:, :n])  # edfio refuses non-finite values; they are annotated instead
+    signals = [BdfSignal(np.clip(eeg[i], -rng, rng), sfreq, label=name[:16], transducer_type="EEG electrode",
                          physical_dimension="uV", physical_range=(-rng, rng))
                for i, name in enumerate(j.ch_names)]
+    # the feedback record's values as extra signals (each update's value held until the next)
     cols = j.columns
-    for label, col, (lo, hi) in FEEDBACK_SIGNALS:
-        values = hold_feedback(j.feedback, cols.index(col), n) if len(j.feedback) else np.zeros(n)
-        signals.append(BdfSignal(np.clip(values, lo, hi), sfreq, label=label, physical_range=(lo, hi)))
+    fields = active_fields()
+    ranges = {f.column: f for f in fields}
+    for i, col in enumerate(cols):
+        if col in NOT_STREAMED:
+            continue
+        f = ranges.get(col) or next((f for f in fields if f.per_target and _matches(f.column, col)), None)
+        lo, hi = f.range if f else (-1e6, 1e6)
+        values = hold_feedback(j.feedback, i, n) if len(j.feedback) else np.zeros(n)
+        signals.append(BdfSignal(np.clip(values, lo, hi), sfreq, label=col[:16], physical_range=(lo, hi),
+                                 physical_dimension=(f.unit.split() or [""])[0][:8] if f else ""))
     end_s = n / sfreq
     annotations = [EdfAnnotation(e["onset_s"], e["duration_s"] or None, e["text"][:120])
                    for e in j.events if e["onset_s"] < end_s]
+    annotations += [EdfAnnotation(onset, dur, text)
+                    for onset, dur, text in bad_sample_annotations(j.data[:, :n], j.gaps, j.ch_names, sfreq)]
     if recovered:
         annotations.append(EdfAnnotation(end_s, None, "recovered: recording ended unexpectedly"))
-    started = dt.datetime.fromisoformat(j.header.get("started", "2000-01-01T00:00:00"))
-    bdf = Bdf(signals, patient=Patient(code=j.header.get("participant", "X")),
-              recording=Recording(startdate=started.date(), additional=(f"neurofeed",)),
-              starttime=started.time().replace(microsecond=0), data_record_duration=rec / sfreq,
-              annotations=annotations)
     out = Path(out_path) if out_path else folder / f"{folder.name}.bdf"
     tmp = out.with_suffix(".bdf.part")
-    bdf.write(tmp)
-    tmp.replace(out)
+    try:
+        started = dt.datetime.fromisoformat(j.header.get("started", "2000-01-01T00:00:00"))
+        bdf = Bdf(signals, patient=Patient(code=j.header.get("participant", "X")),
+                  recording=Recording(startdate=started.date(), additional=("neurofeed",)),
+                  starttime=started.time().replace(microsecond=0), data_record_duration=rec / sfreq,
+                  annotations=annotations)
+        bdf.write(tmp)
+        tmp.replace(out)
+    except (OSError, ValueError) as err:
+        raise RecordingError(f"{out}: cannot write the BDF: {err}; the journal in {folder} is intact.") from None
     if recovered and not (folder / SIDECAR).exists():
         (folder / SIDECAR).write_text(json.dumps(dict(j.header, recovered=True, samples=int(n)), indent=1))
     return out
 
 
+def _matches(pattern: str, column: str) -> bool:
+    pre, post = pattern.split("{t}")
+    return column.startswith(pre) and column.endswith(post) and len(column) > len(pre) + len(post)
+
+
 def recover(path) -> Path:
-    """Turn what a killed session left into a valid BDF+ (loses at most the unsynced last second)."""
-    return write_bdf(path, recovered=True)
+    """Turn what a killed session left into a valid BDF+ (loses at most the unsynced last second).
+
+    Raises :class:`RecordingError` (one line) when nothing can be recovered, never anything else.
+    """
+    try:
+        return write_bdf(path, recovered=True)
+    except RecordingError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a damaged journal must end in one clear line
+        raise RecordingError(f"{path}: cannot recover the session: {type(err).__name__}: {err}.") from None

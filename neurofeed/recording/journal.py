@@ -3,10 +3,13 @@
 A session folder holds an append-only journal written as the session goes (flushed and
 fsynced at least every second) and, once closed or recovered, a BDF+ file:
 
-``header.json``    written at start: montage, rate, range, participant code, protocol text
+``header.json``    written at start: montage, rate, range, participant code, protocol text,
+                   ``feedback_columns`` (the record layout of feedback.f64)
 ``samples.f64``    raw EEG, float64 µV, sample-major (n_samples × n_channels)
+``timestamps.f64`` the source's timestamp of every sample (s, float64; BrainFlow/LSL clock)
 ``chunks.i64``     the size of every chunk as it arrived (replay uses the same chunks)
-``feedback.f64``   one row per update: FEEDBACK_COLUMNS then SI and power per target
+``gaps.i64``       runs of gap samples (dropped packets, NaN in samples.f64): (first sample, length)
+``feedback.f64``   one row per update, the record of neurofeed.record (columns in header.json)
 ``events.jsonl``   one JSON object per event (sample, onset_s, duration_s, text)
 ``sidecar.json``   written at the end: baseline, threshold history, timing, blocks
 ``<stem>.bdf``     BDF+ (24 bit): EEG, feedback signals and events as annotations
@@ -21,15 +24,36 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RecordingError
+from ..record import LEGACY_FIXED, as_records, record_columns
 
-FEEDBACK_COLUMNS = ("sample_index", "si_combined", "threshold", "reward", "gated", "feedback", "feedback_on")
-HEADER, SAMPLES, CHUNKS, FEEDBACK, EVENTS, SIDECAR = (
-    "header.json", "samples.f64", "chunks.i64", "feedback.f64", "events.jsonl", "sidecar.json")
+HEADER, SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, SIDECAR = (
+    "header.json", "samples.f64", "timestamps.f64", "chunks.i64", "gaps.i64", "feedback.f64", "events.jsonl",
+    "sidecar.json")
 
 
 def feedback_columns(targets) -> list[str]:
-    """Column names of ``feedback.f64`` for these targets."""
-    return list(FEEDBACK_COLUMNS) + [f"si_{t}" for t in targets] + [f"power_{t}_uv2" for t in targets]
+    """Column names of ``feedback.f64`` written now for these targets (the record's columns)."""
+    return record_columns(targets)
+
+
+def header_columns(header: dict) -> list[str]:
+    """The columns of a journal's ``feedback.f64``: as its header recorded them, or the layout
+    of journals written before the header held it."""
+    if "feedback_columns" in header:
+        return list(header["feedback_columns"])
+    t = header["targets"]
+    return list(LEGACY_FIXED) + [f"si_{x}" for x in t] + [f"power_{x}_uv2" for x in t]
+
+
+def merge_runs(runs: np.ndarray) -> np.ndarray:
+    """Join ``(first, length)`` runs that continue one another (a gap written chunk by chunk)."""
+    out: list[list[int]] = []
+    for first, length in runs.tolist():
+        if out and first == out[-1][0] + out[-1][1]:
+            out[-1][1] += length
+        else:
+            out.append([first, length])
+    return np.array(out, dtype=np.int64).reshape(-1, 2)
 
 
 @dataclass
@@ -41,6 +65,8 @@ class Journal:
     data: np.ndarray  # (n_channels, n_samples) µV
     chunk_sizes: np.ndarray
     feedback: np.ndarray  # (n_updates, n_columns)
+    timestamps: np.ndarray  # (n_samples,) source clock (s); NaN where the journal has none
+    gaps: np.ndarray  # (n_runs, 2) int64: first sample, length of each run of gap samples
     events: list
     sidecar: dict | None
 
@@ -54,7 +80,12 @@ class Journal:
 
     @property
     def columns(self) -> list[str]:
-        return feedback_columns(self.header["targets"])
+        return header_columns(self.header)
+
+    @property
+    def records(self) -> np.ndarray:
+        """``feedback`` as a structured array of records (a view; fields named by ``columns``)."""
+        return as_records(self.feedback, self.columns)
 
 
 def is_journal(path) -> bool:
@@ -72,8 +103,13 @@ def read_journal(path) -> Journal:
         raise RecordingError(f"{folder}: not a neurofeed session folder (no {HEADER}).")
     try:
         header = json.loads((folder / HEADER).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise RecordingError(f"{folder / HEADER}: unreadable header: {err}.") from None
+    missing = [k for k in ("ch_names", "sfreq", "targets", "range_uv") if k not in header] \
+        if isinstance(header, dict) else ["ch_names"]
+    if missing:
+        raise RecordingError(f"{folder / HEADER}: the header lacks {', '.join(missing)}; it is not a neurofeed "
+                             f"session header.")
     n_ch = len(header["ch_names"])
     raw = np.fromfile(folder / SAMPLES, dtype=np.float64) if (folder / SAMPLES).exists() else np.zeros(0)
     n = raw.size // n_ch
@@ -82,7 +118,12 @@ def read_journal(path) -> Journal:
     # chunk sizes may run ahead of or behind the samples after a crash: keep what both cover
     csum = np.cumsum(chunks)
     chunks = chunks[csum <= n]
-    n_cols = len(feedback_columns(header["targets"]))
+    ts = np.fromfile(folder / TIMESTAMPS, dtype=np.float64) if (folder / TIMESTAMPS).exists() else np.zeros(0)
+    ts = np.concatenate([ts[:n], np.full(max(0, n - ts.size), np.nan)])
+    gaps = np.fromfile(folder / GAPS, dtype=np.int64) if (folder / GAPS).exists() else np.zeros(0, np.int64)
+    gaps = gaps[: gaps.size // 2 * 2].reshape(-1, 2)
+    gaps = merge_runs(gaps[gaps[:, 0] < n])
+    n_cols = len(header_columns(header))
     fb = np.fromfile(folder / FEEDBACK, dtype=np.float64) if (folder / FEEDBACK).exists() else np.zeros(0)
     fb = fb[: (fb.size // n_cols) * n_cols].reshape(-1, n_cols)
     events = []
@@ -98,4 +139,4 @@ def read_journal(path) -> Journal:
             sidecar = json.loads((folder / SIDECAR).read_text())
         except json.JSONDecodeError:
             sidecar = None
-    return Journal(folder, header, np.ascontiguousarray(data), chunks, fb, events, sidecar)
+    return Journal(folder, header, np.ascontiguousarray(data), chunks, fb, ts, gaps, events, sidecar)

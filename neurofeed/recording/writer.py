@@ -16,7 +16,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import RecordingError
-from .journal import CHUNKS, EVENTS, FEEDBACK, HEADER, SAMPLES, SIDECAR, feedback_columns
+from ..record import active_fields, record_columns, state_to_row
+from .journal import CHUNKS, EVENTS, FEEDBACK, GAPS, HEADER, SAMPLES, SIDECAR, TIMESTAMPS
 
 log = logging.getLogger(__name__)
 SYNC_EVERY_S = 0.5  # flush + fsync at least this often (the promise is every second)
@@ -34,6 +35,14 @@ def check_participant_code(code: str) -> str:
         raise RecordingError(f"Participant code {code!r} is not valid: use a short code of letters, digits, '-' or "
                              f"'_' (e.g. P01), never a name.")
     return code
+
+
+def gap_runs(mask: np.ndarray, offset: int = 0) -> np.ndarray:
+    """Runs of True in ``mask`` as int64 ``(first sample + offset, length)`` pairs, flattened."""
+    m = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    starts, ends = edges[0::2], edges[1::2]
+    return np.column_stack([starts + offset, ends - starts]).astype(np.int64).reshape(-1)
 
 
 class Recorder:
@@ -55,10 +64,12 @@ class Recorder:
 
     def __init__(self, folder, header: dict, expected_s: float = 3600.0):
         self.folder = Path(folder)
+        self._fields = active_fields()
+        columns = record_columns(header["targets"])
         self.header = dict(header, software=f"neurofeed {__version__}",
-                           started=dt.datetime.now().isoformat(timespec="seconds"))
+                           started=dt.datetime.now().isoformat(timespec="seconds"), feedback_columns=columns)
         self.n_ch = len(header["ch_names"])
-        self.n_cols = len(feedback_columns(header["targets"]))
+        self.n_cols = len(columns)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             probe = self.folder / ".write-test"
@@ -67,17 +78,19 @@ class Recorder:
         except OSError as err:
             raise RecordingError(f"Cannot write recordings to {self.folder}: {err.strerror or err}; "
                                  f"choose a writable folder with --out.") from None
-        need = int(expected_s * header["sfreq"] * (self.n_ch + 2 * self.n_cols) * 8 * 2) + (50 << 20)
+        need = int(expected_s * header["sfreq"] * (self.n_ch + 1 + 2 * self.n_cols) * 8 * 2) + (50 << 20)
         free = shutil.disk_usage(self.folder).free
         if free < need:
             raise RecordingError(f"Not enough disk space in {self.folder}: {free >> 20} MB free, the session needs "
                                  f"about {need >> 20} MB; free some space or choose another folder with --out.")
         (self.folder / HEADER).write_text(json.dumps(self.header, indent=1))
-        self._files = {name: open(self.folder / name, "ab") for name in (SAMPLES, CHUNKS, FEEDBACK, EVENTS)}
+        self._files = {name: open(self.folder / name, "ab")
+                       for name in (SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS)}
         # bounded: a replay or soak run faster than the disk waits here instead of piling up memory
         self._q: queue.Queue = queue.Queue(maxsize=4096)
         self.error: BaseException | None = None
         self.samples_written = 0
+        self.samples_queued = 0  # the recording's sample index of the next chunk (acquisition thread)
         self._closed = False
         self._fb_row = np.zeros(self.n_cols)
         self._thread = threading.Thread(target=self._writer, name="neurofeed-recorder", daemon=True)
@@ -88,22 +101,19 @@ class Recorder:
         if self.error is not None:
             raise RecordingError(f"Recording to {self.folder} failed: {self.error}; the session was stopped, "
                                  f"everything up to the failure is kept (neurofeed recover {self.folder}).")
+        n = chunk.n_samples
         self._q.put((SAMPLES, np.ascontiguousarray(chunk.data.T).tobytes()))
-        self._q.put((CHUNKS, np.int64(chunk.n_samples).tobytes()))
+        ts = chunk.timestamps
+        ts = np.full(n, np.nan) if ts is None or len(ts) != n else np.asarray(ts, dtype=np.float64)
+        self._q.put((TIMESTAMPS, ts.tobytes()))
+        self._q.put((CHUNKS, np.int64(n).tobytes()))
+        gap = getattr(chunk, "gap", None)  # True on the NaN columns standing for dropped packets
+        if gap is not None and np.any(gap):
+            self._q.put((GAPS, gap_runs(gap, self.samples_queued).tobytes()))
+        self.samples_queued += n
 
     def on_state(self, st) -> None:
-        row = self._fb_row
-        row[0] = st.sample_index
-        row[1] = st.si_combined
-        row[2] = st.threshold
-        row[3] = st.reward
-        row[4] = st.gated
-        row[5] = st.feedback
-        row[6] = st.feedback_on
-        k = len(st.si)
-        row[7:7 + k] = st.si
-        row[7 + k:7 + 2 * k] = st.power_uv2
-        self._q.put((FEEDBACK, row.tobytes()))
+        self._q.put((FEEDBACK, state_to_row(st, self._fb_row, self._fields).tobytes()))
 
     def on_events(self, events) -> None:
         text = "".join(json.dumps({"sample": e.sample, "onset_s": e.onset_s, "duration_s": e.duration_s,

@@ -1,0 +1,80 @@
+"""The package as a user gets it: a wheel installed (not editable) and run from another folder,
+and a core that imports nothing from the views."""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+from tests.conftest import PROTOCOLS, ROOT
+
+
+def _clean_env():
+    """The environment without anything that would make Python import the checkout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    return env
+
+
+def test_core_imports_nothing_from_the_views():
+    code = textwrap.dedent("""
+        import sys
+        import neurofeed.protocol.engine, neurofeed.dsp, neurofeed.dsp.chain, neurofeed.pipeline
+        import neurofeed.record, neurofeed.recording.writer, neurofeed.recording.bdf
+        bad = sorted(m for m in sys.modules if m.startswith("neurofeed.feedback") or m.split(".")[0] in
+                     ("pyqtgraph", "PySide6", "pylsl", "matplotlib"))
+        print(",".join(bad))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "", f"the core loaded {r.stdout.strip()}"
+
+
+def test_wheel_installs_and_runs_from_another_folder(tmp_path):
+    """Build the wheel with `python -m build` from a copy of the sources, install it (not editable, no
+    downloads: the dependencies come from this interpreter's site-packages through a .pth file) into a
+    fresh venv, and run the command from a folder that is not the checkout."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "neurofeed", src / "neurofeed", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ["pyproject.toml", "README.md", *(p.name for p in ROOT.glob("LICENSE*"))]:
+        shutil.copy(ROOT / name, src / name)
+    dist = tmp_path / "dist"
+    r = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(src)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    wheel = next(dist.glob("neurofeed-*.whl"))
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    # the project's dependencies, already installed here; a plain path (its .pth files, e.g. an
+    # editable install of the checkout, are not processed)
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
+                        "--quiet", str(wheel)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+    run = tmp_path / "elsewhere"
+    run.mkdir()
+    env = _clean_env()
+    r = subprocess.run([str(py), "-c", "import neurofeed; print(neurofeed.__file__)"], capture_output=True,
+                       text=True, cwd=run, env=env, timeout=120)
+    assert Path(r.stdout.strip()).is_relative_to(site), r.stdout + r.stderr  # the installed copy, not the checkout
+    exe = venv / "bin" / "neurofeed"
+    r = subprocess.run([str(exe), "protocols", "list"], capture_output=True, text=True, cwd=run, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    shipped = sorted(p.stem for p in PROTOCOLS.glob("*.toml"))
+    assert len(shipped) >= 9
+    for name in shipped:
+        assert name in r.stdout, (name, r.stdout)
+    r = subprocess.run([str(exe), "session", "--board", "simulated", "--protocol", "demo", "--participant", "P01",
+                        "--headless", "--seconds-scale", "0.1", "--no-lsl", "--out", str(run / "rec")],
+                       capture_output=True, text=True, cwd=run, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Session summary" in r.stdout
+    assert list((run / "rec").glob("P01/*/*.bdf"))
