@@ -292,7 +292,10 @@ class CytonEmulator:
         return out
 
     def write_times_ns(self, first: int, n: int) -> np.ndarray:
-        """Host ``time.perf_counter_ns()`` at which each sample became readable (-1 where dropped)."""
+        """Host ``time.perf_counter_ns()`` just before each sample was written to the pty (-1 where dropped).
+
+        Samples written in one batch (the emulator catching up, or ``speed`` > 1) share a time.
+        """
         idx = np.arange(first, first + n)
         slot = idx % self.log_samples
         return np.where(self._log_index[slot] == idx, self._log_ns[slot], -1)
@@ -403,13 +406,14 @@ class CytonEmulator:
                 buf += encode_packet(2 * k + 1, counts[:8, j])
             else:
                 buf += encode_packet(k, counts[:, j])
+        # the "electrode" time of these samples: just before they become readable
+        t_ns, t_wall = time.perf_counter_ns(), time.time()
         view = memoryview(bytes(buf))
         while view and not self._stop.is_set():
             try:
                 view = view[os.write(self.master, view):]
             except BlockingIOError:
                 time.sleep(0.0005)
-        t_ns, t_wall = time.perf_counter_ns(), time.time()
         for j, k in enumerate(written):
             slot = k % self.log_samples
             self._log_index[slot] = k

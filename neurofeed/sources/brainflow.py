@@ -19,9 +19,22 @@ from .base import Source, rename_channels
 log = logging.getLogger(__name__)
 
 
+def board_shim():
+    """``brainflow.board_shim`` with its library loaded, without the pkg_resources deprecation
+    warning BrainFlow 5.x prints when it loads the library (it would break the CLI's one-line errors)."""
+    import warnings
+
+    import brainflow.board_shim
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        brainflow.board_shim.BoardControllerDLL.get_instance()
+    return brainflow.board_shim
+
+
 def resolve_board_id(board_id) -> int:
     """A BrainFlow board id from a ``BoardIds`` name or an integer, with a clear error."""
-    from brainflow.board_shim import BoardIds
+    BoardIds = board_shim().BoardIds
 
     if isinstance(board_id, str) and not board_id.lstrip("-").isdigit():
         try:
@@ -109,7 +122,8 @@ def count_dropped(previous, counter: np.ndarray, modulus: int = 256, step: int =
 def aux_rows(board_id: int) -> dict:
     """``{"AUX": row}``: the BrainFlow data row of a Muse 2 / Muse S AUX electrode (its
     ``other_channels``), streamed after ``config_board("p50")``; ``{}`` for other boards."""
-    from brainflow.board_shim import BoardIds, BoardShim
+    bs = board_shim()
+    BoardIds, BoardShim = bs.BoardIds, bs.BoardShim
 
     if board_id not in (BoardIds.MUSE_2_BOARD.value, BoardIds.MUSE_S_BOARD.value):
         return {}
@@ -154,7 +168,8 @@ class BrainFlowSource(Source):
 
     def __init__(self, config: BoardConfig, serial_port="", mac_address="", file="", board_id=None,
                  channel_map=None, channel_names=None, extra_rows=None, config_commands=(), line_hz=None):
-        from brainflow.board_shim import BoardShim, BrainFlowInputParams
+        bs = board_shim()
+        BoardShim, BrainFlowInputParams = bs.BoardShim, bs.BrainFlowInputParams
 
         BoardShim.disable_board_logger()
         self.config = config
@@ -205,7 +220,7 @@ class BrainFlowSource(Source):
         self.line_hz = float(line_hz if line_hz is not None else config.line_hz)
         self.name = config.name
         self.board = BoardShim(self.board_id, self.params)
-        from brainflow.board_shim import BoardIds
+        BoardIds = board_shim().BoardIds
 
         self.counter_rule = COUNTER_RULES.get(BoardIds(self.data_board_id).name)
         self._last_counter = None
@@ -215,7 +230,7 @@ class BrainFlowSource(Source):
         self.warning = ftdi_warning(serial_port) if serial_port else None
 
     def start(self):
-        from brainflow.board_shim import BrainFlowError
+        BrainFlowError = board_shim().BrainFlowError
 
         if self.warning:
             log.warning(self.warning)
