@@ -406,28 +406,27 @@ class CytonEmulator:
                 buf += encode_packet(2 * k + 1, counts[:8, j])
             else:
                 buf += encode_packet(k, counts[:, j])
-        # the "electrode" time of these samples: just before they become readable
+        # the "electrode" time of these samples: just before they become readable; the log is
+        # filled first so that a reader never sees a sample the log does not hold yet
         t_ns, t_wall = time.perf_counter_ns(), time.time()
+        for j, k in enumerate(written):
+            slot = k % self.log_samples
+            self._log_counts[slot] = counts[:, j]
+            self._log_ns[slot], self._log_wall[slot] = t_ns, t_wall
+            self._log_index[slot] = -1 if self.is_dropped(k) else k
+        n_drop = sum(self.is_dropped(k) for k in written)
+        with self._cond:
+            self.clocked_samples += len(written)
+            self.dropped_samples += n_drop
+            self.sent_samples += len(written) - n_drop
+        self._packets_done += len(written) * self.packets_per_sample
         view = memoryview(bytes(buf))
         while view and not self._stop.is_set():
             try:
                 view = view[os.write(self.master, view):]
             except BlockingIOError:
                 time.sleep(0.0005)
-        for j, k in enumerate(written):
-            slot = k % self.log_samples
-            self._log_index[slot] = k
-            self._log_counts[slot] = counts[:, j]
-            if self.is_dropped(k):
-                self._log_index[slot] = -1
-                continue
-            self._log_ns[slot], self._log_wall[slot] = t_ns, t_wall
         with self._cond:
-            n_drop = sum(self.is_dropped(k) for k in written)
-            self.clocked_samples += len(written)
-            self.dropped_samples += n_drop
-            self.sent_samples += len(written) - n_drop
-            self._packets_done += len(written) * self.packets_per_sample
             self._cond.notify_all()
 
     def _run(self) -> None:
