@@ -243,6 +243,14 @@ class BrainFlowSource(Source):
             where = self.params.serial_port or self.params.mac_address or self.params.file or "the default device"
             raise SourceError(f"Cannot start board {self.name} (id {self.board_id}) on {where}: {err}") from None
 
+    def config_board(self, command: str) -> str:
+        """Send a BrainFlow ``config_board`` command to the started board (e.g. the Cyton's lead-off
+        ``z110Z`` used by ``neurofeed check``); returns the board's reply."""
+        try:
+            return self.board.config_board(command)
+        except board_shim().BrainFlowError as err:
+            raise SourceError(f"Board {self.name} refused the command {command!r}: {err}") from None
+
     def read(self) -> Chunk | None:
         if self.board.get_board_data_count() == 0:
             self.nap()  # poll every ~0.5 ms (or spin) so a sample waits at most that long
