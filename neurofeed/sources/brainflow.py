@@ -127,10 +127,20 @@ class BrainFlowSource(Source):
             raise SourceError(f"BrainFlow board {self.board_id} has no EEG description: {err}") from None
         self.ts_row = BoardShim.get_timestamp_channel(self.data_board_id)
         self.counter_row = BoardShim.get_package_num_channel(self.data_board_id)
-        names = descr.get("eeg_names", "")
-        names = names.split(",") if names else list(config.channel_names)
-        if len(names) != len(self.rows):
-            names = [f"EEG{i + 1}" for i in range(len(self.rows))]
+        if config.selected_montage != "default":  # a named montage: where the electrodes were placed
+            spec = config.montage_spec()
+            if spec.other_rows:  # e.g. the Muse AUX row; reading it is still to come in this source
+                raise SourceError(f"Montage {spec.name} of {config.name} needs {spec.other_rows} row(s) from "
+                                  f"BrainFlow's other_channels, which this source does not read yet.")
+            names = list(spec.channels)
+            if len(names) != len(self.rows):
+                raise SourceError(f"Montage {spec.name} of {config.name} names {len(names)} channels; the board "
+                                  f"has {len(self.rows)} EEG rows.")
+        else:
+            names = descr.get("eeg_names", "")
+            names = names.split(",") if names else list(config.channel_names)
+            if len(names) != len(self.rows):
+                names = [f"EEG{i + 1}" for i in range(len(self.rows))]
         names = normalize_names(names)
         if channel_map:
             unknown = [k for k in channel_map if k not in names]
