@@ -213,14 +213,14 @@ def cmd_montages(args) -> int:
     if args.figure:
         out = Path(args.figure)
         out.mkdir(parents=True, exist_ok=True)
-        for b in boards:
+        for b in (boards if args.board else [b for b in boards if b.is_hardware]):
             for m in b.montage_names():
                 path = out / f"montage-{b.name}-{m}.png"
                 plot_montage(b, m, path)
                 print(path)
         return 0
     if args.markdown:
-        print(montage_table(protocols, boards))
+        print(montage_table(protocols, boards if args.board else None))
         return 0
     for b in boards:
         for m in b.montage_names():

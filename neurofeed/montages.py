@@ -124,16 +124,20 @@ def require_fit(protocol: Protocol, board: BoardConfig, montage: str | None = No
 
 
 def montage_table(protocols, boards=None) -> str:
-    """A Markdown table: board, montage, channels, and the reference each protocol uses there
-    (``—`` where it does not fit)."""
-    boards = list_boards() if boards is None else boards
-    rows = ["| board | montage | channels | " + " | ".join(p.name for p in protocols) + " |",
-            "|" + "---|" * (3 + len(protocols))]
-    for b in boards:
-        for m in b.montage_names():
-            fits = [fit_protocol(p, b, m) for p in protocols]
-            refs = [f.reference_used if f.ok else "—" for f in fits]
-            rows.append(f"| {b.name} | {m} | {' '.join(b.montage(m))} | " + " | ".join(refs) + " |")
+    """A Markdown table: board, montage, channels, and the reference the protocols use there
+    (``—`` where they do not fit). Protocols that behave alike on every montage share a column."""
+    boards = [b for b in list_boards() if b.is_hardware] if boards is None else boards
+    combos = [(b, m) for b in boards for m in b.montage_names()]
+    groups: dict[tuple, list] = {}
+    for p in protocols:
+        refs = tuple((f.reference_used if (f := fit_protocol(p, b, m)).ok else "—") for b, m in combos)
+        groups.setdefault(refs, []).append(p)
+    heads = [ps[0].name if len(ps) == 1 else f"{len(ps)} protocols on {'/'.join(ps[0].signal.targets)}"
+             for ps in groups.values()]
+    rows = ["| board | montage | channels | " + " | ".join(heads) + " |", "|" + "---|" * (3 + len(groups))]
+    for i, (b, m) in enumerate(combos):
+        refs = [r[i] for r in groups]
+        rows.append(f"| {b.name} | {m} | {' '.join(b.montage(m))} | " + " | ".join(refs) + " |")
     return "\n".join(rows)
 
 
@@ -147,14 +151,18 @@ def plot_montage(board: BoardConfig, montage: str | None, path) -> None:
     import mne
 
     spec = board.montage_spec(montage)
-    std = mne.channels.make_standard_montage("standard_1020")
+    # the 10-20/10-10 positions (MNE >= 1.13 names them colin27_1020, formerly standard_1020)
+    kind = "colin27_1020" if "colin27_1020" in mne.channels.get_builtin_montages() else "standard_1020"
+    std = mne.channels.make_standard_montage(kind)
     # all 10-10 sites that standard_1020 places, plus the montage's own
     from .channels import STANDARD_1010
 
-    names = [n for n in STANDARD_1010 if n in std.ch_names]
+    used = set(spec.channels)
+    # the 10-10 grid, without the low ring (…9/…10, I) unless the montage uses a site there
+    names = [n for n in STANDARD_1010 if n in std.ch_names and (n in used or not n.endswith(("9", "10")))
+             and n not in ("Iz",)]
     info = mne.create_info(names, 250.0, "eeg")
     info.set_montage(std)
-    used = set(spec.channels)
     groups = [[i for i, n in enumerate(names) if n not in used], [i for i, n in enumerate(names) if n in used]]
     fig, ax = plt.subplots(figsize=(4.6, 4.9), dpi=110)
     mne.viz.plot_sensors(info, kind="topomap", ch_groups=groups, axes=ax, show=False, pointsize=14,

@@ -149,9 +149,11 @@ def explain_reference(ch_names, targets, references, bipolar_pairs=None, exclude
             return ref, spatial_weights(ch_names, targets, ref, bipolar_pairs, exclude=exclude), skipped
         skipped.append((ref, why))
     reasons = "; ".join(f"{r}: {why}" for r, why in skipped)
+    fix = "use a montage with the targets' neighbours (`neurofeed montages`)"
+    if "average" not in refs:
+        fix = f"add a fallback such as \"average\" to [signal] reference or {fix}"
     raise NeurofeedError(f"No reference in [{', '.join(refs)}] fits the montage ({', '.join(ch_names)}): {reasons}; "
-                         f"add a fallback such as \"average\" to [signal] reference or use a montage with the "
-                         f"targets' neighbours.")
+                         f"{fix}.")
 
 
 def resolve_reference(ch_names, targets, references, bipolar_pairs=None, exclude=()):

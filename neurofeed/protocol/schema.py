@@ -371,7 +371,7 @@ def _check_sides(s: SignalSpec, src: str) -> None:
             got = f"{len(on_side)} are {side} ({', '.join(on_side)})" if on_side else f"none is {side}"
             raise ProtocolError(
                 f"{src}: [signal] combine = {s.combine!r} needs exactly one {side}-hemisphere target "
-                f"({'odd' if side == 'left' else 'even'} number, e.g. {example}); of {', '.join(s.targets)} {got}.")
+                f"({'odd' if side == 'left' else 'even'} number, e.g. {example}); of {', '.join(s.targets)}: {got}.")
 
 
 def user_protocol_dir() -> Path:
