@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .boards import DEFAULT_MONTAGE, BoardConfig, list_boards
-from .dsp.spatial import reference_unsupported
+from .dsp.spatial import as_preferences, reference_unsupported
 from .errors import ProtocolError
 from .protocol.schema import Protocol
 
@@ -68,13 +68,14 @@ def fit_protocol(protocol: Protocol, board: BoardConfig, montage: str | None = N
     if missing:
         fit.error = f"[signal] targets need {', '.join(missing)}, which it lacks ({', '.join(spec.channels)})"
         return fit
-    for ref in s.reference:
+    prefs = as_preferences(s.reference)
+    for ref in prefs:
         why = reference_unsupported(spec.channels, s.targets, ref, s.bipolar)
         if why is None:
             fit.reference_used = ref
             return fit
         fit.skipped.append((ref, why))
-    fit.error = (f"no reference in [{', '.join(s.reference)}] fits: "
+    fit.error = (f"no reference in [{', '.join(prefs)}] fits: "
                  + "; ".join(f"{r}: {why}" for r, why in fit.skipped))
     return fit
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .boards import DEFAULT_MONTAGE, BoardConfig, check_line_freq, get_board
 from .errors import NeurofeedError, SourceError
+from .dsp.spatial import as_preferences
 from .pipeline import Pipeline, Processor
 from .protocol.schema import Protocol
 
@@ -144,7 +145,7 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
                   "seconds_scale": seconds_scale, "sfreq": source.sfreq, "ch_names": list(source.ch_names),
                   "targets": list(protocol.signal.targets), "range_uv": source.range_uv, "source": source.describe(),
                   "estimator": proc.chain.estimator.describe(), "reference": proc.reference_used,
-                  "reference_used": proc.reference_used, "reference_preferences": list(protocol.signal.reference),
+                  "reference_used": proc.reference_used, "reference_preferences": as_preferences(protocol.signal.reference),
                   "line_freq": line_hz, "montage": montage}
         recorder = Recorder(folder, header, expected_s=protocol.total_duration_s() * seconds_scale + 60)
         sinks.append(recorder)

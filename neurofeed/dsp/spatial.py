@@ -15,10 +15,11 @@ REFERENCES = ("raw", "average", "laplacian", "bipolar", "matrix")
 AVERAGE_MIN_CHANNELS = 6
 
 __all__ = ["REFERENCES", "AVERAGE_MIN_CHANNELS", "spatial_weights", "resolve_reference", "explain_reference",
-           "reference_unsupported"]
+           "reference_unsupported", "as_preferences"]
 
 
-def _as_list(references) -> list[str]:
+def as_preferences(references) -> list[str]:
+    """A reference or an ordered list of them, as a list (``"average"`` -> ``["average"]``)."""
     if isinstance(references, str):
         return [references]
     refs = list(references)
@@ -141,7 +142,7 @@ def explain_reference(ch_names, targets, references, bipolar_pairs=None, exclude
         ``(reference, reason)`` for each preference before ``reference_used`` that the montage
         does not support, in order.
     """
-    refs = _as_list(references)
+    refs = as_preferences(references)
     skipped = []
     for ref in refs:
         why = reference_unsupported(ch_names, targets, ref, bipolar_pairs, exclude)
