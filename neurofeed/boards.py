@@ -23,7 +23,7 @@ from .errors import NeurofeedError
 # Board configs are package data (importlib.resources), so installed copies find them too.
 CONFIG_DIR = Path(str(resources.files("neurofeed") / "data" / "boards"))
 _KEYS = {"name", "board_id", "description", "range_uv", "line_hz", "channel_names", "master_board", "requires", "sfreq",
-         "montages"}
+         "montages", "fixed_placement"}
 _MONTAGE_KEYS = {"channels", "description", "other_rows", "board_config"}
 LINE_FREQS = (50.0, 60.0)
 DEFAULT_MONTAGE = "default"
@@ -69,6 +69,7 @@ class BoardConfig:
     requires: str | None = None
     sfreq: float | None = None
     montages: dict = field(default_factory=dict)  # name -> Montage (the [montages.NAME] tables)
+    fixed_placement: bool = False  # the default montage's electrodes are built in (a headband): never renamed
     selected_montage: str = DEFAULT_MONTAGE  # the montage a source opened from this config uses
     path: Path | None = None
 

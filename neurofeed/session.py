@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .boards import DEFAULT_MONTAGE, BoardConfig, check_line_freq, get_board
+from .channels import apply_channel_map
 from .errors import NeurofeedError, SourceError
 from .dsp.spatial import as_preferences
 from .pipeline import Pipeline, Processor
@@ -19,13 +20,14 @@ log = logging.getLogger(__name__)
 
 
 def parse_channel_map(text: str | None) -> dict:
-    """``"AUX1=C3,EXG2=C4"`` -> ``{"AUX1": "C3", "EXG2": "C4"}`` with a clear error."""
+    """``"EEG1=C3,EEG2=C4"`` -> ``{"EEG1": "C3", "EEG2": "C4"}`` with a clear error."""
     if not text:
         return {}
     out = {}
     for part in text.split(","):
         if "=" not in part:
-            raise NeurofeedError(f"--channel-map entry {part!r} must be BOARD_NAME=10-10_NAME, e.g. AUX1=C3.")
+            raise NeurofeedError(f"--channel-map entry {part!r} must be SOURCE_NAME=10-10_SITE, e.g. EEG1=C3 (the "
+                                 f"site the electrode really sits on).")
         k, v = (s.strip() for s in part.split("=", 1))
         out[k] = v
     return out
@@ -61,13 +63,16 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
     if board == "lsl" or lsl_name or lsl_type:
         from .sources.lsl import LSLSource
 
-        return LSLSource(name=lsl_name, stype=lsl_type or "EEG", line_hz=line_freq or 50.0)
+        src = LSLSource(name=lsl_name, stype=lsl_type or "EEG", line_hz=line_freq or 50.0)
+        src.ch_names = apply_channel_map(src.ch_names, cmap, f"LSL stream {src.name}")
+        return src
     if board == "file":
         from .sources.edf import FileSource
 
         if not file:
             raise SourceError("--board file needs --file PATH (EDF, BDF or FIF).")
         src = FileSource(file, chunk_size=chunk_size, realtime=realtime)
+        src.ch_names = apply_channel_map(src.ch_names, cmap, f"file {file}")
         if line_freq is not None:
             src.line_hz = line_freq
         return src
@@ -75,15 +80,16 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
         raise SourceError("Name a board with --board (see `neurofeed boards`) or --board-id N.")
     cfg = get_board(board) if board else BoardConfig(name=f"board-{board_id}", board_id=board_id)
     cfg = cfg.with_montage(montage).with_line_hz(line_freq)
+    if cmap and cfg.fixed_placement:
+        fixed = [k for k in cmap if k in cfg.montage(DEFAULT_MONTAGE)]
+        if fixed:
+            raise SourceError(f"--channel-map {fixed[0]}=...: on {cfg.name} the electrode {fixed[0]} is built into "
+                              f"the headband at {fixed[0]} and cannot sit anywhere else; for a motor site use a "
+                              f"montage with an added electrode ({', '.join(cfg.montage_names()[1:]) or 'none'}).")
     if cfg.board_id == "simulated":
         from .sources.simulated import MuSimulator, SimulatedSource
 
-        names = cfg.montage()
-        if cmap:
-            unknown = [k for k in cmap if k not in names]
-            if unknown:
-                raise SourceError(f"--channel-map names {', '.join(unknown)}, not on board simulated.")
-            names = [cmap.get(n, n) for n in names]
+        names = apply_channel_map(cfg.montage(), cmap, "board simulated")
         if seed is None:  # a different simulated participant each session; the seed is recorded
             seed = int(np.random.default_rng().integers(2 ** 31))
         sim = MuSimulator(sfreq=cfg.sfreq or 250.0, ch_names=names, seed=seed, line_hz=cfg.line_hz,

@@ -289,3 +289,19 @@ def test_placement_figure_is_written(tmp_path):
     assert img.shape[0] > 300 and img.shape[1] > 300
     red = (img[..., 0] > 0.7) & (img[..., 1] < 0.3) & (img[..., 2] < 0.3)
     assert red.sum() > 100  # the montage's electrodes are highlighted
+
+
+def test_channel_map_works_for_files_and_never_renames_a_headband_electrode(data_dir):
+    from neurofeed.session import open_source
+
+    f = data_dir / "S001R03.edf"
+    src = open_source("file", file=str(f), channel_map={"T9": "M1"})
+    assert "M1" in src.ch_names and "T9" not in src.ch_names and len(src.ch_names) == 64
+    with pytest.raises(NeurofeedError, match=r"--channel-map names EEG9, not a channel of file .*S001R03.edf"):
+        open_source("file", file=str(f), channel_map={"EEG9": "C3"})
+    with pytest.raises(NeurofeedError, match="two channels of .* the name C3"):
+        open_source("file", file=str(f), channel_map={"FC5": "C3"})
+    with pytest.raises(NeurofeedError) as err:
+        open_source("muse-2", channel_map={"TP9": "C3"})
+    msg = str(err.value)
+    assert "built into the headband" in msg and "aux-c3" in msg and "\n" not in msg
