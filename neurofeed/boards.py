@@ -102,6 +102,32 @@ class BoardConfig:
         """The 10-10 names of montage ``name`` in row order (see :meth:`montage_spec`)."""
         return list(self.montage_spec(name).channels)
 
+    def montage_rows(self, name: str | None = None) -> tuple[list[str], dict, list[str]]:
+        """How a BrainFlow source reads montage ``name`` (default: the selected one).
+
+        Returns
+        -------
+        eeg_names : list of str or None
+            The sites of the board's EEG rows, in order (None for the default montage: the
+            source keeps BrainFlow's names).
+        extra_rows : dict
+            Site -> BrainFlow data row for channels read from ``other_channels`` (the Muse AUX).
+        board_config : list of str
+            ``config_board`` commands that switch those rows on (e.g. ``["p50"]``).
+        """
+        spec = self.montage_spec(name)
+        if spec.name == DEFAULT_MONTAGE:
+            return None, {}, []
+        n_eeg = len(spec.channels) - spec.other_rows
+        extra = {}
+        if spec.other_rows:
+            other = (self.brainflow_descr() or {}).get("other_channels", [])
+            if len(other) < spec.other_rows:
+                raise NeurofeedError(f"Montage {spec.name} of {self.name} reads {spec.other_rows} row(s) from "
+                                     f"BrainFlow's other_channels; the board has {len(other)}.")
+            extra = dict(zip(spec.channels[n_eeg:], (int(r) for r in other)))
+        return list(spec.channels[:n_eeg]), extra, list(spec.board_config)
+
     def with_montage(self, name: str | None) -> "BoardConfig":
         """A copy of this config with montage ``name`` selected (checked; None keeps the default)."""
         spec = self.montage_spec(name or DEFAULT_MONTAGE)

@@ -122,24 +122,3 @@ def laplacian_neighbours(center: str, available) -> tuple[str, ...]:
             return present
     return ()
 
-
-def apply_channel_map(names, channel_map, where: str = "the source") -> list[str]:
-    """``names`` with ``channel_map`` (source name -> 10-10 name) applied, checked.
-
-    Raises a one-line :class:`~neurofeed.errors.NeurofeedError` when a key is not a channel of
-    ``where`` or when two channels would end up with the same name.
-    """
-    from .errors import NeurofeedError
-
-    names = list(names)
-    if not channel_map:
-        return names
-    unknown = [k for k in channel_map if k not in names]
-    if unknown:
-        raise NeurofeedError(f"--channel-map names {', '.join(unknown)}, not a channel of {where} "
-                             f"(its channels: {', '.join(names)}).")
-    out = [normalize_name(channel_map[n]) if n in channel_map else n for n in names]
-    dup = sorted({n for n in out if out.count(n) > 1})
-    if dup:
-        raise NeurofeedError(f"--channel-map gives two channels of {where} the name {dup[0]}; each site once.")
-    return out

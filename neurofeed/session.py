@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .boards import DEFAULT_MONTAGE, BoardConfig, check_line_freq, get_board
-from .channels import apply_channel_map
+from .sources.base import rename_channels
 from .errors import NeurofeedError, SourceError
 from .dsp.spatial import as_preferences
 from .pipeline import Pipeline, Processor
@@ -64,7 +64,7 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
         from .sources.lsl import LSLSource
 
         src = LSLSource(name=lsl_name, stype=lsl_type or "EEG", line_hz=line_freq or 50.0)
-        src.ch_names = apply_channel_map(src.ch_names, cmap, f"LSL stream {src.name}")
+        src.ch_names = rename_channels(src.ch_names, cmap, f"LSL stream {src.name}")
         return src
     if board == "file":
         from .sources.edf import FileSource
@@ -72,7 +72,7 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
         if not file:
             raise SourceError("--board file needs --file PATH (EDF, BDF or FIF).")
         src = FileSource(file, chunk_size=chunk_size, realtime=realtime)
-        src.ch_names = apply_channel_map(src.ch_names, cmap, f"file {file}")
+        src.ch_names = rename_channels(src.ch_names, cmap, f"file {file}")
         if line_freq is not None:
             src.line_hz = line_freq
         return src
@@ -89,7 +89,7 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
     if cfg.board_id == "simulated":
         from .sources.simulated import MuSimulator, SimulatedSource
 
-        names = apply_channel_map(cfg.montage(), cmap, "board simulated")
+        names = rename_channels(cfg.montage(), cmap, "board simulated")
         if seed is None:  # a different simulated participant each session; the seed is recorded
             seed = int(np.random.default_rng().integers(2 ** 31))
         sim = MuSimulator(sfreq=cfg.sfreq or 250.0, ch_names=names, seed=seed, line_hz=cfg.line_hz,
@@ -97,8 +97,12 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
         return SimulatedSource(sim, chunk_size=chunk_size or 10, realtime=realtime, range_uv=cfg.range_uv)
     from .sources.brainflow import BrainFlowSource
 
+    # a named montage: the sites of the EEG rows, and rows from other_channels (the Muse AUX
+    # electrode, switched on with "p50") with the commands that enable them
+    eeg_names, extra_rows, commands = cfg.montage_rows()
     return BrainFlowSource(cfg, serial_port=serial_port, mac_address=mac_address, file=file,
-                           board_id=board_id, channel_map=cmap)
+                           board_id=board_id, channel_map=cmap, channel_names=eeg_names, extra_rows=extra_rows,
+                           config_commands=commands, line_hz=cfg.line_hz)
 
 
 def has_display() -> bool:

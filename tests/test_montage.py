@@ -297,7 +297,7 @@ def test_channel_map_works_for_files_and_never_renames_a_headband_electrode(data
     f = data_dir / "S001R03.edf"
     src = open_source("file", file=str(f), channel_map={"T9": "M1"})
     assert "M1" in src.ch_names and "T9" not in src.ch_names and len(src.ch_names) == 64
-    with pytest.raises(NeurofeedError, match=r"--channel-map names EEG9, not a channel of file .*S001R03.edf"):
+    with pytest.raises(NeurofeedError, match=r"--channel-map names EEG9, not on file .*S001R03.edf"):
         open_source("file", file=str(f), channel_map={"EEG9": "C3"})
     with pytest.raises(NeurofeedError, match="two channels of .* the name C3"):
         open_source("file", file=str(f), channel_map={"FC5": "C3"})
@@ -305,3 +305,15 @@ def test_channel_map_works_for_files_and_never_renames_a_headband_electrode(data
         open_source("muse-2", channel_map={"TP9": "C3"})
     msg = str(err.value)
     assert "built into the headband" in msg and "aux-c3" in msg and "\n" not in msg
+
+
+def test_muse_aux_c3_montage_reads_the_aux_row_and_enables_it():
+    from brainflow.board_shim import BoardIds, BoardShim
+
+    from neurofeed.session import open_source
+
+    src = open_source("muse-2", montage="aux-c3")  # BoardShim is built, nothing is opened
+    aux_row = BoardShim.get_board_descr(BoardIds.MUSE_2_BOARD.value)["other_channels"][0]
+    assert src.ch_names == ["TP9", "AF7", "AF8", "TP10", "C3"]
+    assert int(src.rows[-1]) == aux_row and src.config_commands == ["p50"]
+    assert open_source("muse-2").config_commands == [] and len(open_source("muse-2").rows) == 4

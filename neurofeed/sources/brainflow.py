@@ -14,7 +14,7 @@ from ..boards import BoardConfig
 from ..channels import normalize_names
 from ..chunk import Chunk
 from ..errors import SourceError
-from .base import Source
+from .base import Source, rename_channels
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,23 @@ class BrainFlowSource(Source):
     board_id : int or str, optional
         Overrides the config's board id (the ``--board-id`` escape hatch).
     channel_map : dict, optional
-        Board channel name -> 10-10 name (e.g. ``{"AUX": "C3"}``).
+        Board channel name -> 10-10 name (e.g. ``{"AUX": "C3"}``), applied after
+        ``channel_names``.
+    channel_names : list of str, optional
+        Names of the board's EEG rows in order (a montage: what sits under each electrode),
+        instead of BrainFlow's or the config's defaults; one per EEG row.
+    extra_rows : dict, optional
+        More rows to read as EEG channels, name -> BrainFlow data row, appended after the
+        EEG rows (e.g. a Muse's AUX electrode placed at C3: ``{"C3": 5}``).
+    config_commands : sequence of str
+        Sent with ``config_board`` after ``prepare_session`` and before streaming (e.g.
+        ``["p50"]`` to enable the Muse AUX electrode).
+    line_hz : float, optional
+        Mains frequency (Hz) instead of the config's ``line_hz``.
     """
 
     def __init__(self, config: BoardConfig, serial_port="", mac_address="", file="", board_id=None,
-                 channel_map=None):
+                 channel_map=None, channel_names=None, extra_rows=None, config_commands=(), line_hz=None):
         from brainflow.board_shim import BoardShim, BrainFlowInputParams
 
         BoardShim.disable_board_logger()
@@ -127,30 +139,24 @@ class BrainFlowSource(Source):
             raise SourceError(f"BrainFlow board {self.board_id} has no EEG description: {err}") from None
         self.ts_row = BoardShim.get_timestamp_channel(self.data_board_id)
         self.counter_row = BoardShim.get_package_num_channel(self.data_board_id)
-        if config.selected_montage != "default":  # a named montage: where the electrodes were placed
-            spec = config.montage_spec()
-            if spec.other_rows:  # e.g. the Muse AUX row; reading it is still to come in this source
-                raise SourceError(f"Montage {spec.name} of {config.name} needs {spec.other_rows} row(s) from "
-                                  f"BrainFlow's other_channels, which this source does not read yet.")
-            names = list(spec.channels)
-            if len(names) != len(self.rows):
-                raise SourceError(f"Montage {spec.name} of {config.name} names {len(names)} channels; the board "
-                                  f"has {len(self.rows)} EEG rows.")
-        else:
-            names = descr.get("eeg_names", "")
-            names = names.split(",") if names else list(config.channel_names)
-            if len(names) != len(self.rows):
-                names = [f"EEG{i + 1}" for i in range(len(self.rows))]
+        names = descr.get("eeg_names", "")
+        names = names.split(",") if names else list(config.channel_names)
+        if len(names) != len(self.rows):
+            names = [f"EEG{i + 1}" for i in range(len(self.rows))]
         names = normalize_names(names)
-        if channel_map:
-            unknown = [k for k in channel_map if k not in names]
-            if unknown:
-                raise SourceError(f"--channel-map names {', '.join(unknown)}, not on board {config.name} "
-                                  f"(its channels: {', '.join(names)}).")
-            names = [channel_map.get(n, n) for n in names]
-        self.ch_names = names
+        if channel_names is not None:
+            if len(channel_names) != len(self.rows):
+                raise SourceError(f"Board {config.name} has {len(self.rows)} EEG channels; the montage names "
+                                  f"{len(channel_names)} ({', '.join(channel_names)}).")
+            names = list(channel_names)
+        self.extra_rows = dict(extra_rows or {})
+        if self.extra_rows:
+            self.rows = np.concatenate((self.rows, np.asarray(list(self.extra_rows.values()), dtype=np.int64)))
+            names = names + list(self.extra_rows)
+        self.config_commands = list(config_commands)
+        self.ch_names = rename_channels(names, channel_map, f"board {config.name}")
         self.range_uv = float(config.range_uv)
-        self.line_hz = float(config.line_hz)
+        self.line_hz = float(line_hz if line_hz is not None else config.line_hz)
         self.name = config.name
         self.board = BoardShim(self.board_id, self.params)
         self._last_counter = None
@@ -165,6 +171,8 @@ class BrainFlowSource(Source):
             log.warning(self.warning)
         try:
             self.board.prepare_session()
+            for cmd in self.config_commands:
+                self.board.config_board(cmd)
             self.board.start_stream(45000)
         except BrainFlowError as err:
             where = self.params.serial_port or self.params.mac_address or self.params.file or "the default device"
