@@ -1,17 +1,58 @@
-"""Board configurations (``neurofeed/data/boards/*.toml``): BrainFlow board id, channel names, ranges."""
+"""Board configurations (``neurofeed/data/boards/*.toml``): BrainFlow board id, channel names, ranges,
+mains frequency and named montages.
+
+A montage says where each electrode sits: row ``i`` of the board ↔ a 10-10 site. The
+``default`` montage is BrainFlow's own channel names for the board (``BoardShim.get_board_descr``,
+read without opening a session); ``[montages.NAME]`` tables add recommended placements, e.g. the
+Cyton ``mu`` montage with C3/C4 and their neighbours. A montage is a statement about where the
+electrodes were placed, never a way to call a mastoid or forehead electrode C3.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .channels import STANDARD_1010
 from .errors import NeurofeedError
 
 # Board configs are package data (importlib.resources), so installed copies find them too.
 CONFIG_DIR = Path(str(resources.files("neurofeed") / "data" / "boards"))
-_KEYS = {"name", "board_id", "description", "range_uv", "line_hz", "channel_names", "master_board", "requires", "sfreq"}
+_KEYS = {"name", "board_id", "description", "range_uv", "line_hz", "channel_names", "master_board", "requires", "sfreq",
+         "montages", "fixed_placement"}
+_MONTAGE_KEYS = {"channels", "description", "other_rows", "board_config"}
+LINE_FREQS = (50.0, 60.0)
+DEFAULT_MONTAGE = "default"
+
+
+@dataclass
+class Montage:
+    """One named montage of a board.
+
+    Attributes
+    ----------
+    name : str
+    channels : list of str
+        10-10 site of each row, in row order: first the board's EEG rows, then ``other_rows``
+        rows from BrainFlow's ``other_channels`` (e.g. the Muse's AUX electrode).
+    description : str
+        What it is for and where to place the electrodes.
+    other_rows : int
+        How many channels (at the end of ``channels``) come from BrainFlow's ``other_channels``.
+    board_config : list of str
+        Commands the source sends with ``BoardShim.config_board`` after preparing the session
+        (e.g. ``"p50"``, which turns on the Muse's AUX channel).
+    """
+
+    name: str
+    channels: list[str]
+    description: str = ""
+    other_rows: int = 0
+    board_config: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -27,7 +68,151 @@ class BoardConfig:
     master_board: str | None = None
     requires: str | None = None
     sfreq: float | None = None
+    montages: dict = field(default_factory=dict)  # name -> Montage (the [montages.NAME] tables)
+    fixed_placement: bool = False  # the default montage's electrodes are built in (a headband): never renamed
+    selected_montage: str = DEFAULT_MONTAGE  # the montage a source opened from this config uses
     path: Path | None = None
+
+    @property
+    def is_hardware(self) -> bool:
+        """True for a real amplifier (not the simulated, synthetic or playback-file boards)."""
+        return self.board_id not in ("simulated", "SYNTHETIC_BOARD") and self.master_board is None \
+            and self.requires != "file"
+
+    def montage_names(self) -> list[str]:
+        """``["default", *named montages]``."""
+        return [DEFAULT_MONTAGE] + [m for m in self.montages if m != DEFAULT_MONTAGE]
+
+    def montage_spec(self, name: str | None = None) -> Montage:
+        """The montage ``name`` (default: the selected one, ``"default"`` unless chosen with
+        :meth:`with_montage`), or a one-line error listing the board's montages.
+
+        The default montage is BrainFlow's channel names for the board (no device is opened),
+        or the config's ``channel_names`` where BrainFlow has none (Ganglion, simulated).
+        """
+        name = name or self.selected_montage
+        if name == DEFAULT_MONTAGE:
+            return Montage(DEFAULT_MONTAGE, self._default_channels(), "BrainFlow's channel names for the board")
+        if name not in self.montages:
+            raise NeurofeedError(f"Board {self.name} has no montage {name!r}; choose one of: "
+                                 f"{', '.join(self.montage_names())} (see `neurofeed montages`).")
+        return self.montages[name]
+
+    def montage(self, name: str | None = None) -> list[str]:
+        """The 10-10 names of montage ``name`` in row order (see :meth:`montage_spec`)."""
+        return list(self.montage_spec(name).channels)
+
+    def montage_rows(self, name: str | None = None) -> tuple[list[str], dict, list[str]]:
+        """How a BrainFlow source reads montage ``name`` (default: the selected one).
+
+        Returns
+        -------
+        eeg_names : list of str or None
+            The sites of the board's EEG rows, in order (None for the default montage: the
+            source keeps BrainFlow's names).
+        extra_rows : dict
+            Site -> BrainFlow data row for channels read from ``other_channels`` (the Muse AUX).
+        board_config : list of str
+            ``config_board`` commands that switch those rows on (e.g. ``["p50"]``).
+        """
+        spec = self.montage_spec(name)
+        if spec.name == DEFAULT_MONTAGE:
+            return None, {}, []
+        n_eeg = len(spec.channels) - spec.other_rows
+        extra = {}
+        if spec.other_rows:
+            other = (self.brainflow_descr() or {}).get("other_channels", [])
+            if len(other) < spec.other_rows:
+                raise NeurofeedError(f"Montage {spec.name} of {self.name} reads {spec.other_rows} row(s) from "
+                                     f"BrainFlow's other_channels; the board has {len(other)}.")
+            extra = dict(zip(spec.channels[n_eeg:], (int(r) for r in other)))
+        return list(spec.channels[:n_eeg]), extra, list(spec.board_config)
+
+    def with_montage(self, name: str | None) -> "BoardConfig":
+        """A copy of this config with montage ``name`` selected (checked; None keeps the default)."""
+        spec = self.montage_spec(name or DEFAULT_MONTAGE)
+        return dataclasses.replace(self, selected_montage=spec.name)
+
+    def with_line_hz(self, line_hz: float | None) -> "BoardConfig":
+        """A copy with the mains frequency ``line_hz`` (50 or 60 Hz; None keeps the config's)."""
+        if line_hz is None:
+            return self
+        return dataclasses.replace(self, line_hz=check_line_freq(line_hz, "--line-freq"))
+
+    def brainflow_descr(self) -> dict | None:
+        """BrainFlow's description of the board that produces the data (the master board of a
+        playback file), read without opening a session; None for neurofeed's own boards."""
+        if self.board_id == "simulated":
+            return None
+        from .sources.brainflow import resolve_board_id
+
+        bid = resolve_board_id(self.master_board or self.board_id)
+        try:
+            with warnings.catch_warnings():  # BrainFlow's own pkg_resources deprecation notice
+                warnings.simplefilter("ignore", UserWarning)
+                from brainflow.board_shim import BoardShim
+
+                return BoardShim.get_board_descr(bid)
+        except Exception as err:  # BrainFlowError: a board without a description
+            raise NeurofeedError(f"Board {self.name}: BrainFlow has no description of board {bid}: {err}") from None
+
+    def _default_channels(self) -> list[str]:
+        from .channels import normalize_names
+
+        descr = self.brainflow_descr()
+        if descr is None:
+            return list(self.channel_names)
+        n = len(descr.get("eeg_channels", []))
+        names = descr.get("eeg_names", "")
+        names = names.split(",") if names else list(self.channel_names)
+        if len(names) != n:
+            names = [f"EEG{i + 1}" for i in range(n)]
+        return normalize_names(names)
+
+
+def check_line_freq(value, what: str = "line_hz") -> float:
+    """``value`` as a mains frequency in Hz (50 or 60), or a one-line error naming ``what``."""
+    try:
+        hz = float(value)
+    except (TypeError, ValueError):
+        hz = float("nan")
+    if hz not in LINE_FREQS:
+        raise NeurofeedError(f"{what} is {value!r}; the mains frequency is 50 (Europe, Africa, most of Asia, "
+                             f"Australia) or 60 (the Americas, Korea, Taiwan, part of Japan).")
+    return hz
+
+
+def _load_montages(path, raw) -> dict:
+    if not isinstance(raw, dict):
+        raise NeurofeedError(f"{path}: [montages] must hold tables [montages.NAME], not {raw!r}.")
+    out = {}
+    for name, table in raw.items():
+        where = f"{path}: [montages.{name}]"
+        if name == DEFAULT_MONTAGE:
+            raise NeurofeedError(f"{where}: 'default' is BrainFlow's own montage; give yours another name.")
+        if not isinstance(table, dict):
+            raise NeurofeedError(f"{where} must be a table with channels = [...].")
+        unknown = set(table) - _MONTAGE_KEYS
+        if unknown:
+            raise NeurofeedError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: "
+                                 f"{', '.join(sorted(_MONTAGE_KEYS))}.")
+        chans = table.get("channels")
+        if not isinstance(chans, list) or not chans or not all(isinstance(c, str) for c in chans):
+            raise NeurofeedError(f"{where}: channels must list the 10-10 site of each row, e.g. [\"Fp1\", \"C3\"].")
+        not_1010 = [c for c in chans if c not in STANDARD_1010]
+        if not_1010:
+            raise NeurofeedError(f"{where}: {not_1010[0]!r} is not a 10-10 site name (e.g. C3, FC3, Cz).")
+        if len(set(chans)) != len(chans):
+            raise NeurofeedError(f"{where}: a site appears twice in channels ({', '.join(chans)}).")
+        other = table.get("other_rows", 0)
+        if not isinstance(other, int) or isinstance(other, bool) or not 0 <= other < len(chans):
+            raise NeurofeedError(f"{where}: other_rows must be a whole number from 0 to {len(chans) - 1}, "
+                                 f"not {other!r}.")
+        cmds = table.get("board_config", [])
+        if not isinstance(cmds, list) or not all(isinstance(c, str) for c in cmds):
+            raise NeurofeedError(f"{where}: board_config must be a list of command strings, e.g. [\"p50\"].")
+        out[name] = Montage(name, list(chans), str(table.get("description", "")), other, list(cmds))
+    return out
 
 
 def config_dir() -> Path:
@@ -49,6 +234,9 @@ def load_board_config(path: Path) -> BoardConfig:
     for key in ("name", "board_id"):
         if key not in raw:
             raise NeurofeedError(f"{path}: missing key {key!r}.")
+    raw["montages"] = _load_montages(path, raw.get("montages", {}))
+    if "line_hz" in raw:
+        raw["line_hz"] = check_line_freq(raw["line_hz"], f"{path}: line_hz")
     return BoardConfig(path=Path(path), **raw)
 
 

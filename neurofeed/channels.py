@@ -34,6 +34,24 @@ LAPLACIAN_NEIGHBOURS = {
     "C5": (("FC5", "T7", "C3", "CP5"), ()),
     "C6": (("FC6", "C4", "T8", "CP6"), ()),
 }
+# Default bipolar partners per target, in order of preference, used when a protocol asks for
+# reference = "bipolar" without naming a partner. A bipolar derivation measures the local
+# gradient, so the partner is a NEAR neighbour over the same strip (2–4 cm), never a homologous
+# site (C3–C4 would make both targets the same signal) or a far one (Fp1: blinks, O1: alpha).
+# Anterior first: the 10-Hz mu generator lies in the postcentral hand area (Salmelin & Hari 1994),
+# so FC3 (premotor) carries less of it than CP3 and C3−FC3 keeps more mu; FC3/CP3 straddle the
+# central sulcus like the Graz bipolar derivations (Pfurtscheller et al.: 2.5 cm anterior and
+# posterior of C3). Then the lateral/medial neighbours, and Cz last (its own mu, from the
+# foot/trunk area, partly cancels). Partners that are themselves targets are skipped.
+BIPOLAR_PARTNERS = {
+    "C3": ("FC3", "CP3", "C5", "C1", "Cz"),
+    "C4": ("FC4", "CP4", "C6", "C2", "Cz"),
+    "Cz": ("FCz", "CPz", "C1", "C2"),
+    "C1": ("FC1", "CP1"),
+    "C2": ("FC2", "CP2"),
+    "C5": ("FC5", "CP5"),
+    "C6": ("FC6", "CP6"),
+}
 FRONTAL_BLINK_CHANNELS = ("Fp1", "Fpz", "Fp2", "AF7", "AF8", "AF3", "AF4")
 # where a montage has no prefrontal electrodes, blinks are watched on the frontal row
 FRONTAL_ROW = ("F7", "F5", "F3", "F1", "Fz", "F2", "F4", "F6", "F8")
@@ -64,6 +82,32 @@ def normalize_names(names) -> list[str]:
     return [normalize_name(n) for n in names]
 
 
+def hemisphere(name: str) -> str | None:
+    """Side of the head of a 10-10 site: ``"left"`` (odd number), ``"right"`` (even) or ``"midline"`` (z).
+
+    Returns None for a name that is not a 10-10 site (e.g. ``"EEG1"``, ``"AUX"``).
+    """
+    n = normalize_name(name)
+    if n not in _BY_UPPER.values():
+        return None
+    if n.endswith("z"):
+        return "midline"
+    digits = re.search(r"(\d+)$", n)
+    if digits is None:
+        return None
+    return "left" if int(digits.group(1)) % 2 else "right"
+
+
+def bipolar_partner(target: str, available, avoid=()) -> str | None:
+    """The first default bipolar partner of ``target`` (see ``BIPOLAR_PARTNERS``) that is in
+    ``available`` and not in ``avoid`` (other targets, bad channels); None if there is none."""
+    avail, skip = set(available), set(avoid) | {target}
+    for partner in BIPOLAR_PARTNERS.get(target, ()):
+        if partner in avail and partner not in skip:
+            return partner
+    return None
+
+
 def laplacian_neighbours(center: str, available) -> tuple[str, ...]:
     """The neighbours of ``center`` present in ``available`` for a small Laplacian.
 
@@ -77,3 +121,4 @@ def laplacian_neighbours(center: str, available) -> tuple[str, ...]:
         if present:
             return present
     return ()
+

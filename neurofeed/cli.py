@@ -31,7 +31,13 @@ def _source_args(p: argparse.ArgumentParser, default_board=None) -> None:
     g.add_argument("--file", default="", help="file for the playback-file board or --board file")
     g.add_argument("--lsl-name", help="LSL stream name (implies --board lsl)")
     g.add_argument("--lsl-type", help="LSL stream type, e.g. EEG (implies --board lsl)")
-    g.add_argument("--channel-map", help="rename board channels to 10-10 names, e.g. AUX1=C3,AUX2=C4")
+    g.add_argument("--montage", help="where the electrodes sit: a montage of the board's config (see `neurofeed "
+                                     "montages`), e.g. mu; default: BrainFlow's channel names")
+    g.add_argument("--line-freq", type=float, choices=(50.0, 60.0), metavar="{50,60}",
+                   help="mains frequency in Hz, notched by the DSP chain (default: the board config's line_hz)")
+    g.add_argument("--channel-map", help="the board's channel names -> 10-10 names, for a board or stream whose names "
+                                         "are not 10-10 sites, e.g. EEG1=C3,EEG2=C4 (name the site each electrode "
+                                         "really sits on)")
     g.add_argument("--busy-poll", action="store_true",
                    help="spin instead of napping 0.5 ms between polls: samples are picked up within ~0.1 ms; "
                         "costs one CPU core")
@@ -80,9 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     pl = prs.add_parser("list", help="name, condition, direction and duration of each protocol")
     pl.add_argument("folder", nargs="?", default=None,
                     help="a folder of protocol files (default: your own protocols, then the shipped library)")
-    pc = prs.add_parser("check", help="validate protocol files")
+    pc = prs.add_parser("check", help="validate protocol files (and their fit to a board's montage)",
+                        description="Validate protocol files; with --board, also check the targets and the "
+                                    "reference against the board's montage (no device is opened) and print the "
+                                    "reference each protocol will use there.")
     pc.add_argument("files", nargs="+")
-    pc.add_argument("--board", help="also check the channels against this board's montage")
+    pc.add_argument("--board", help="a board config name, or 'all' for every board and each of its montages")
+    pc.add_argument("--montage", help="a montage of the board (default: BrainFlow's), or 'all' for each of them")
+
+    mo = sub.add_parser("montages", help="list each board's montages and the reference every protocol uses there",
+                        description="List the board configs' montages (where each electrode sits) and, per shipped "
+                                    "protocol, the reference it will use on each.")
+    mo.add_argument("--board", help="only this board")
+    mo.add_argument("--markdown", action="store_true", help="print a Markdown table (board, montage, channels, "
+                                                            "reference per protocol)")
+    mo.add_argument("--figure", metavar="DIR", help="write a placement figure per montage to "
+                                                   "DIR/montage-<board>-<name>.png")
 
     r = sub.add_parser("replay", help="run recorded files through the same pipeline",
                        description="Replay EDF/BDF/FIF files or neurofeed session folders through the live pipeline.")
@@ -161,25 +180,87 @@ def cmd_protocols(args) -> int:
                   f"{p.total_duration_s() / 60:7.1f}")
         return 0
     if args.protocols_command == "check":
-        bad = 0
-        names = None
-        if args.board:
-            from .session import open_source
-
-            src = open_source(args.board)
-            names = src.ch_names
-        for f in args.files:
-            try:
-                p = load_protocol(resolve_protocol(f))
-                if names is not None:
-                    p.check_montage(names)
-                print(f"ok   {f}: {p.name} ({p.protocol.direction}, {p.total_duration_s() / 60:.1f} min)")
-            except NeurofeedError as err:
-                bad += 1
-                print(f"FAIL {err}", file=sys.stderr)
-        return 2 if bad else 0
+        return _check_protocols(args.files, args.board, args.montage)
     print("usage: neurofeed protocols {list,check}", file=sys.stderr)
     return 2
+
+
+def _check_protocols(files, board=None, montage=None) -> int:
+    """``protocols check``: validate each file and, with a board, its fit to the board's montage(s).
+
+    A named board and montage: every protocol must fit (exit 2 otherwise). ``--board all`` or
+    ``--montage all``: each combination gets a line (``ok`` or ``--`` with the reason); a protocol
+    fails only if it fits none of them.
+    """
+    from .boards import get_board, list_boards
+    from .montages import advice, fit_protocol
+    from .protocol.schema import load_protocol
+
+    if montage and not board:
+        raise NeurofeedError("--montage needs --board (e.g. --board cyton --montage mu).")
+    boards = (list_boards() if board == "all" else [get_board(board)]) if board else []
+    every = board == "all" or montage == "all"
+    combos = [(b, m) for b in boards for m in (b.montage_names() if every and montage in (None, "all") else [montage])]
+    for b, m in combos:
+        b.montage_spec(m)  # an unknown montage name: one line listing the board's montages
+    bad = 0
+    for f in files:
+        try:
+            p = load_protocol(resolve_protocol(f))
+        except NeurofeedError as err:
+            bad += 1
+            print(f"FAIL {err}", file=sys.stderr)
+            continue
+        if not combos:
+            print(f"ok   {f}: {p.name} ({p.protocol.direction}, {p.total_duration_s() / 60:.1f} min)")
+            continue
+        fits = [fit_protocol(p, b, m) for b, m in combos]
+        for fit in fits:
+            if fit.ok:
+                print(f"ok   {fit.line()}")
+            elif every:
+                print(f"--   {fit.line()}")
+            else:
+                print(f"FAIL {p.path}: {fit.line()}; {advice(p, get_board(fit.board), fit.montage)}.", file=sys.stderr)
+        if not any(fit.ok for fit in fits):
+            bad += 1
+            if every:
+                print(f"FAIL {p.path}: fits none of the {len(fits)} board montages checked.", file=sys.stderr)
+    return 2 if bad else 0
+
+
+def cmd_montages(args) -> int:
+    from .boards import get_board, list_boards
+    from .montages import fit_protocol, montage_table, plot_montage
+    from .protocol.schema import PROTOCOL_DIR, load_protocol
+
+    boards = [get_board(args.board)] if args.board else list_boards()
+    protocols = [load_protocol(f) for f in sorted(PROTOCOL_DIR.glob("*.toml"))]
+    if args.figure:
+        out = Path(args.figure)
+        out.mkdir(parents=True, exist_ok=True)
+        for b in (boards if args.board else [b for b in boards if b.is_hardware]):
+            for m in b.montage_names():
+                path = out / f"montage-{b.name}-{m}.png"
+                plot_montage(b, m, path)
+                print(path)
+        return 0
+    if args.markdown:
+        print(montage_table(protocols, boards if args.board else None))
+        return 0
+    for b in boards:
+        for m in b.montage_names():
+            spec = b.montage_spec(m)
+            fits = [fit_protocol(p, b, m) for p in protocols]
+            refs = {}
+            for fit in fits:
+                refs.setdefault(fit.reference_used or "does not fit", []).append(fit.protocol.name)
+            print(f"{b.name:<14s} {m:<8s} {' '.join(spec.channels)}")
+            if spec.description and m != "default":
+                print(f"{'':23s}{spec.description}")
+            for ref, names in refs.items():
+                print(f"{'':23s}{ref}: {', '.join(names)}")
+    return 0
 
 
 def cmd_session(args) -> int:
@@ -192,12 +273,18 @@ def cmd_session(args) -> int:
     source = open_source(_board(args), board_id=args.board_id, serial_port=args.serial_port,
                          mac_address=args.mac_address, file=args.file, lsl_name=args.lsl_name,
                          lsl_type=args.lsl_type, channel_map=parse_channel_map(args.channel_map),
-                         protocol=protocol, seconds_scale=args.seconds_scale)
+                         protocol=protocol, seconds_scale=args.seconds_scale, montage=args.montage,
+                         line_freq=args.line_freq)
     pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
-                                       record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll)
+                                       record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
+                                       montage=args.montage)
     window = not args.headless and (args.display == "window" or (args.display == "auto" and has_display()))
     print(f"neurofeed {__version__}: {protocol.name} on {source.name} ({source.sfreq:g} Hz, "
           f"{len(source.ch_names)} channels), participant {args.participant}. Research tool, not a medical device.")
+    proc = pipeline.processor
+    why = "; ".join(f"{r}: {reason}" for r, reason in proc.reference_skipped)
+    print(f"montage {', '.join(source.ch_names)}; reference {proc.reference_used}{f' ({why})' if why else ''}; "
+          f"mains {proc.line_hz:g} Hz")
     try:
         if window:
             from .feedback.display import run_windows
@@ -243,7 +330,8 @@ def cmd_check(args) -> int:
         script = SimulationScript(mu_factor=[], emg=[(t0 + 6.0, t0 + 8.0)], blinks=[t0 + 1.5, t0 + 3.0])
     source = open_source(board, board_id=args.board_id, serial_port=args.serial_port, mac_address=args.mac_address,
                          file=args.file, lsl_name=args.lsl_name, lsl_type=args.lsl_type,
-                         channel_map=parse_channel_map(args.channel_map), protocol=protocol, script=script)
+                         channel_map=parse_channel_map(args.channel_map), protocol=protocol, script=script,
+                         montage=args.montage, line_freq=args.line_freq)
     tests = args.artifact_tests
     if tests is None:
         tests = board == "simulated" or sys.stdin.isatty()
@@ -351,6 +439,7 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"session": cmd_session, "check": cmd_check, "boards": cmd_boards, "protocols": cmd_protocols,
+            "montages": cmd_montages,
             "replay": cmd_replay,
             "recover": cmd_recover, "emulate": cmd_emulate, "report": cmd_report, "export-bids": cmd_export_bids,
             "screenshot": cmd_screenshot, "bench": cmd_bench}

@@ -17,6 +17,7 @@ from scipy import signal as sps
 from .buffer import RingBuffer
 from .dsp.chain import MuChain
 from .dsp.quality import QualityConfig
+from .dsp.spatial import explain_reference
 from .state import FeedbackState
 from .protocol.engine import Engine
 from .protocol.schema import Protocol, check_band
@@ -62,20 +63,36 @@ class Processor:
         Compresses the protocol's block durations (tests and demos).
     external : bool, optional
         Blocks driven by markers/annotations (default: the protocol's marker mode).
+    line_hz : float
+        Mains frequency to notch (Hz): from ``--line-freq`` or the board config, never the protocol.
+
+    Attributes
+    ----------
+    reference_used : str
+        The first of the protocol's ``[signal] reference`` preferences this montage supports.
+    reference_skipped : list of (str, str)
+        Preferences passed over, with the reason.
     """
 
-    def __init__(self, protocol: Protocol, sfreq, ch_names, range_uv=187500.0, seconds_scale=1.0, external=None):
+    def __init__(self, protocol: Protocol, sfreq, ch_names, range_uv=187500.0, seconds_scale=1.0, external=None,
+                 line_hz: float = 50.0):
         protocol.check_montage(ch_names)
         check_band(protocol, sfreq)
         s, inh = protocol.signal, protocol.inhibits
         self.protocol = protocol
         self.sfreq = float(sfreq)
         self.ch_names = list(ch_names)
+        self.line_hz = float(line_hz)
+        self.reference_used, _, self.reference_skipped = explain_reference(self.ch_names, s.targets, s.reference,
+                                                                           s.bipolar)
         qcfg = QualityConfig(rail_uv=0.98 * range_uv, emg_uv=inh.emg_uv, blink_uv=inh.blink_uv,
                              hold_s=inh.hold_s, gate_railed=inh.railed, gate_flat=inh.flat)
-        self.chain = MuChain(sfreq, ch_names, s.targets, s.reference, tuple(s.band_hz), s.estimator, s.delay_s,
-                             s.smoothing_s, s.line_hz, qcfg, bipolar_pairs=s.bipolar)
+        self.chain = MuChain(sfreq, ch_names, s.targets, self.reference_used, tuple(s.band_hz), s.estimator,
+                             s.delay_s, s.smoothing_s, self.line_hz, qcfg, bipolar_pairs=s.bipolar)
         self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external)
+        why = "; ".join(f"{r}: {reason}" for r, reason in self.reference_skipped)
+        log.info("reference: %s%s", self.reference_used, f" ({why})" if why else "")
+        self.engine.emit(f"reference/{self.reference_used}")
         self.individual = s.band_mode == "individual"
 
         self.refit = self.individual or self.chain.needs_baseline_fit

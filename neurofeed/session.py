@@ -9,8 +9,10 @@ import numpy as np
 import sys
 from pathlib import Path
 
-from .boards import BoardConfig, get_board
+from .boards import DEFAULT_MONTAGE, BoardConfig, check_line_freq, get_board
+from .sources.base import rename_channels
 from .errors import NeurofeedError, SourceError
+from .dsp.spatial import as_preferences
 from .pipeline import Pipeline, Processor
 from .protocol.schema import Protocol
 
@@ -18,13 +20,14 @@ log = logging.getLogger(__name__)
 
 
 def parse_channel_map(text: str | None) -> dict:
-    """``"AUX1=C3,EXG2=C4"`` -> ``{"AUX1": "C3", "EXG2": "C4"}`` with a clear error."""
+    """``"EEG1=C3,EEG2=C4"`` -> ``{"EEG1": "C3", "EEG2": "C4"}`` with a clear error."""
     if not text:
         return {}
     out = {}
     for part in text.split(","):
         if "=" not in part:
-            raise NeurofeedError(f"--channel-map entry {part!r} must be BOARD_NAME=10-10_NAME, e.g. AUX1=C3.")
+            raise NeurofeedError(f"--channel-map entry {part!r} must be SOURCE_NAME=10-10_SITE, e.g. EEG1=C3 (the "
+                                 f"site the electrode really sits on).")
         k, v = (s.strip() for s in part.split("=", 1))
         out[k] = v
     return out
@@ -41,46 +44,64 @@ def simulated_script(protocol: Protocol | None, seconds_scale: float = 1.0):
 
 def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_address="", file="", lsl_name=None,
                 lsl_type=None, channel_map=None, protocol: Protocol | None = None, seconds_scale=1.0,
-                realtime=True, chunk_size=None, seed=None, script=None):
+                realtime=True, chunk_size=None, seed=None, montage: str | None = None,
+                line_freq: float | None = None, script=None):
     """Open the source a user named on the command line (not started yet).
 
-    ``board`` is a config name (``configs/*.toml``), ``"lsl"`` or ``"file"``; ``board_id``
-    alone is the escape hatch for any BrainFlow board. ``script`` overrides what the simulated
-    participant does (a :class:`~neurofeed.sources.simulated.SimulationScript`).
+    ``board`` is a config name (``data/boards/*.toml``), ``"lsl"`` or ``"file"``; ``board_id``
+    alone is the escape hatch for any BrainFlow board. ``montage`` names one of the board's
+    montages (default: BrainFlow's channel names); ``line_freq`` (50 or 60 Hz) overrides the
+    board config's ``line_hz`` and becomes the source's ``line_hz``. ``script`` overrides what
+    the simulated participant does (a :class:`~neurofeed.sources.simulated.SimulationScript`).
     """
     cmap = channel_map or {}
+    if line_freq is not None:
+        line_freq = check_line_freq(line_freq, "--line-freq")
+    if board == "lsl" or lsl_name or lsl_type or board == "file":
+        if montage:
+            raise SourceError(f"--montage {montage} applies to a board config (see `neurofeed montages`); an LSL "
+                              f"stream or a file names its own channels.")
     if board == "lsl" or lsl_name or lsl_type:
         from .sources.lsl import LSLSource
 
-        return LSLSource(name=lsl_name, stype=lsl_type or "EEG", channel_map=cmap)
+        return LSLSource(name=lsl_name, stype=lsl_type or "EEG", line_hz=line_freq or 50.0, channel_map=cmap)
     if board == "file":
         from .sources.edf import FileSource
 
         if not file:
             raise SourceError("--board file needs --file PATH (EDF, BDF or FIF).")
-        return FileSource(file, chunk_size=chunk_size, realtime=realtime, channel_map=cmap)
+        src = FileSource(file, chunk_size=chunk_size, realtime=realtime, channel_map=cmap)
+        if line_freq is not None:
+            src.line_hz = line_freq
+        return src
     if board is None and board_id is None:
         raise SourceError("Name the board with --board: e.g. --board simulated (no headset), or --board cyton "
                           "--serial-port /dev/ttyUSB0 (see `neurofeed boards`); or --board-id N, --lsl-name NAME.")
     cfg = get_board(board) if board else BoardConfig(name=f"board-{board_id}", board_id=board_id)
+    cfg = cfg.with_montage(montage).with_line_hz(line_freq)
+    if cmap and cfg.fixed_placement:
+        fixed = [k for k in cmap if k in cfg.montage(DEFAULT_MONTAGE)]
+        if fixed:
+            raise SourceError(f"--channel-map {fixed[0]}=...: on {cfg.name} the electrode {fixed[0]} is built into "
+                              f"the headband at {fixed[0]} and cannot sit anywhere else; for a motor site use a "
+                              f"montage with an added electrode ({', '.join(cfg.montage_names()[1:]) or 'none'}).")
     if cfg.board_id == "simulated":
-        from .sources.base import rename_channels
         from .sources.simulated import MuSimulator, SimulatedSource
 
-        names = rename_channels(cfg.channel_names, cmap, "board simulated")
+        names = rename_channels(cfg.montage(), cmap, "board simulated")
         if seed is None:  # a different simulated participant each session; the seed is recorded
             seed = int(np.random.default_rng().integers(2 ** 31))
         sim = MuSimulator(sfreq=cfg.sfreq or 250.0, ch_names=names, seed=seed, line_hz=cfg.line_hz,
                           script=script or simulated_script(protocol, seconds_scale))
         return SimulatedSource(sim, chunk_size=chunk_size or 10, realtime=realtime, range_uv=cfg.range_uv)
-    from .sources.brainflow import AUX_ENABLE_COMMAND, BrainFlowSource, aux_rows, resolve_board_id
+    from .sources.brainflow import BrainFlowSource
 
-    # A Muse's AUX electrode is read (and enabled with "p50") when the channel map names it.
-    aux = aux_rows(resolve_board_id(board_id if board_id is not None else cfg.board_id))
-    aux = {k: v for k, v in aux.items() if k in cmap}
+    # a named montage: the sites of the EEG rows, and rows from other_channels (the Muse AUX
+    # electrode, switched on with "p50") with the commands that enable them
+    eeg_names, extra_rows, commands = cfg.montage_rows()
     return BrainFlowSource(cfg, serial_port=serial_port, mac_address=mac_address, file=file,
-                           board_id=board_id, channel_map=cmap, extra_rows=aux,
-                           config_commands=[AUX_ENABLE_COMMAND] if aux else [])
+                           board_id=board_id, channel_map=cmap, channel_names=eeg_names, extra_rows=extra_rows,
+                           config_commands=commands, line_hz=cfg.line_hz)
 
 
 def has_display() -> bool:
@@ -90,16 +111,41 @@ def has_display() -> bool:
     return True
 
 
+def session_montage(source) -> str:
+    """The montage a source was opened with: a board config's montage name (``"default"`` is
+    BrainFlow's), else what names the channels (``"stream"`` for LSL, ``"file"``)."""
+    cfg = getattr(source, "config", None)
+    if isinstance(cfg, BoardConfig):
+        return cfg.selected_montage
+    return {"lsl": "stream", "file": "file"}.get(source.name.split(":")[0], DEFAULT_MONTAGE)
+
+
 def build_session(source, protocol: Protocol, participant: str, out_root="recordings", seconds_scale=1.0,
-                  record=True, lsl=True, marker_inlet=None, busy_poll=False):
+                  record=True, lsl=True, marker_inlet=None, busy_poll=False, line_freq: float | None = None,
+                  montage: str | None = None):
     """Wire source, processor, recorder and outlets into a :class:`Pipeline` (not started).
+
+    The mains frequency notched by the chain is ``line_freq`` if given, else the source's
+    ``line_hz`` (from ``--line-freq`` or the board config; protocols do not set it). The
+    reference is the first of the protocol's preferences the montage supports; the session logs
+    it and records ``reference_used``, ``line_freq`` and ``montage`` in header.json and the sidecar.
 
     Returns ``(pipeline, recorder)``; ``recorder`` is None when not recording.
     """
     from .recording.writer import Recorder, check_participant_code, session_folder
 
     check_participant_code(participant)
-    proc = Processor(protocol, source.sfreq, source.ch_names, source.range_uv, seconds_scale)
+    line_hz = check_line_freq(line_freq if line_freq is not None else source.line_hz, "line frequency")
+    montage = montage or session_montage(source)
+    cfg = getattr(source, "config", None)
+    if isinstance(cfg, BoardConfig) and list(source.ch_names) == cfg.montage():
+        from .montages import require_fit
+
+        require_fit(protocol, cfg)  # a mismatch says which montage or board would work
+    proc = Processor(protocol, source.sfreq, source.ch_names, source.range_uv, seconds_scale, line_hz=line_hz)
+    skipped = "; ".join(f"{r}: {why}" for r, why in proc.reference_skipped)
+    log.info("reference %s on montage %s%s; mains %g Hz", proc.reference_used, montage,
+                f" ({skipped})" if skipped else "", line_hz)
     sinks = []
     recorder = None
     if record:
@@ -107,7 +153,9 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
         header = {"participant": participant, "protocol": protocol.name, "protocol_text": protocol.text,
                   "seconds_scale": seconds_scale, "sfreq": source.sfreq, "ch_names": list(source.ch_names),
                   "targets": list(protocol.signal.targets), "range_uv": source.range_uv, "source": source.describe(),
-                  "estimator": proc.chain.estimator.describe(), "reference": protocol.signal.reference}
+                  "estimator": proc.chain.estimator.describe(), "reference": proc.reference_used,
+                  "reference_used": proc.reference_used, "reference_preferences": as_preferences(protocol.signal.reference),
+                  "line_freq": line_hz, "montage": montage}
         recorder = Recorder(folder, header, expected_s=protocol.total_duration_s() * seconds_scale + 60)
         sinks.append(recorder)
     if lsl:
@@ -127,6 +175,9 @@ def finish_session(pipeline: Pipeline, recorder) -> dict:
     summary["timing"] = pipeline.probe.summary()
     summary["dropped_samples"] = getattr(pipeline.source, "dropped_samples", 0)
     summary["signal_lost_events"] = pipeline.lost_events
+    proc = pipeline.processor
+    summary["reference_used"] = proc.reference_used
+    summary["line_freq"] = proc.line_hz
     if recorder is not None:
         bdf = recorder.close(summary)
         summary["recording"] = str(recorder.folder)

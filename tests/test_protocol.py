@@ -75,10 +75,12 @@ def test_band_above_nyquist_is_rejected_for_the_board():
         Processor(p, 160.0, ["C3", "C4", "FC3", "C5", "C1", "CP3", "FC4", "C6", "C2", "CP4"])
 
 
-def test_muse_montage_names_missing_channels_and_channel_map():
+def test_muse_montage_names_missing_channels_and_never_advises_relabelling():
     r = run_cli("protocols", "check", "demo", "--board", "muse-2")
     assert r.returncode == 2
-    assert "C3, C4" in r.stderr and "--channel-map" in r.stderr and "Traceback" not in r.stderr
+    assert "C3, C4" in r.stderr and "Traceback" not in r.stderr
+    assert "--channel-map" not in r.stderr and "TP9=C3" not in r.stderr  # a mastoid is not motor cortex
+    assert "cyton" in r.stderr  # says which boards' montages would fit instead
 
 
 # -- hypothesis: arbitrary TOML documents only ever raise ProtocolError naming a key ---------------

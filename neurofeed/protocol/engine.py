@@ -50,16 +50,21 @@ class BlockRecord:
                 "gated_s": self.gated_samples / sfreq}
 
 
-def combine_si(si: np.ndarray, how: str) -> float:
-    """Combine per-target SI: mean, left (first target), right (second), asymmetry (right − left)."""
+def combine_si(si: np.ndarray, how: str, sides=(0, 1)) -> float:
+    """Combine per-target SI: mean, left, right, asymmetry (right − left).
+
+    ``sides`` = (index of the left-hemisphere target, index of the right one), decided by the
+    targets' names (``SignalSpec.sides()``: odd number = left, even = right), not their order.
+    """
     values = si.tolist()  # a plain-Python mean of 1–4 values is several times faster than ndarray.mean
     if how == "mean":
         return sum(values) / len(values)
+    left, right = sides
     if how == "left":
-        return values[0]
+        return values[left]
     if how == "right":
-        return values[1]
-    return values[1] - values[0]
+        return values[right]
+    return values[right] - values[left]
 
 
 class Engine:
@@ -80,6 +85,7 @@ class Engine:
 
     def __init__(self, protocol: Protocol, sfreq: float, targets, seconds_scale: float = 1.0, external=None):
         self.p = protocol
+        self._sides = protocol.signal.sides()  # (left, right) target indices, by channel name
         self.sfreq = float(sfreq)
         self.targets = tuple(targets)
         self.n_t = len(self.targets)
@@ -223,7 +229,7 @@ class Engine:
         thr = self.p.threshold
         if thr.mode != "fixed" and len(log_powers):
             si = log_powers - np.log10(self.baseline_uv2)
-            comb = np.array([combine_si(row, self.p.signal.combine) for row in si])
+            comb = np.array([combine_si(row, self.p.signal.combine, self._sides) for row in si])
             pct = thr.baseline_reward_pct if thr.mode == "percentile" else thr.target_reward_pct
             for direction, q in (("up", pct), ("down", 100.0 - pct)):
                 value = float(np.percentile(comb, q))
@@ -301,7 +307,7 @@ class Engine:
             self.gated = gated
             self.emit("gate_on" if gated else "gate_off")
         if ready:
-            si_comb = combine_si(si, self.p.signal.combine)
+            si_comb = combine_si(si, self.p.signal.combine, self._sides)
         else:
             si_comb = math.nan
         direction = (b.direction or self.p.protocol.direction) if b is not None else self.p.protocol.direction

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ..channels import hemisphere
 from ..errors import ProtocolError
 
 # The shipped protocol library is package data (found through importlib.resources, so a wheel or
@@ -38,8 +39,12 @@ class SignalSpec:
     """``[signal]``: channels, reference, band and estimator."""
 
     targets: list[str] = field(default_factory=lambda: ["C3", "C4"])
-    combine: str = "mean"  # mean | left | right | asymmetry
-    reference: str = "laplacian"  # raw | average | laplacian | bipolar
+    # mean | left | right | asymmetry (right − left); left/right are decided by the targets' names
+    # (odd number = left hemisphere, even = right, z = midline), not by their order
+    combine: str = "mean"
+    # preferred reference first, then fallbacks; the first the montage supports is used
+    # (a single string is accepted): raw | average | laplacian | bipolar
+    reference: list[str] = field(default_factory=lambda: ["laplacian", "average"])
     bipolar: dict = field(default_factory=dict)  # target -> partner channel, for reference = bipolar
     band_hz: list[float] = field(default_factory=lambda: [8.0, 13.0])
     band_mode: str = "fixed"  # fixed | individual (peak in band_hz of the baseline spectrum ± width)
@@ -47,7 +52,15 @@ class SignalSpec:
     estimator: str = "wcfir"  # wcfir (fitted to the baseline) | cfir | iir | window
     delay_s: float = 0.05  # designed delay of the cFIR estimator
     smoothing_s: float = 0.0  # power smoothing time constant (0: none)
-    line_hz: float = 50.0
+    # (no line_hz: the mains frequency belongs to the place, not the protocol; it comes from
+    # --line-freq or the board config)
+
+    def sides(self) -> tuple[int | None, int | None]:
+        """Indices in ``targets`` of the left- and right-hemisphere target (None where there is
+        none), decided by the 10-10 names (odd = left, even = right)."""
+        left = [i for i, t in enumerate(self.targets) if hemisphere(t) == "left"]
+        right = [i for i, t in enumerate(self.targets) if hemisphere(t) == "right"]
+        return (left[0] if left else None), (right[0] if right else None)
 
 
 @dataclass
@@ -167,15 +180,19 @@ class Protocol:
         """Scheduled length in seconds (internal marker mode)."""
         return float(sum(b.duration_s for b in self.schedule()))
 
-    def check_montage(self, ch_names) -> None:
-        """Raise a ProtocolError naming channels the protocol needs but the montage lacks."""
-        need = list(self.signal.targets) + list(self.signal.bipolar.values())
-        missing = [c for c in need if c not in set(ch_names)]
+    def check_montage(self, ch_names, where: str = "this montage") -> None:
+        """Raise a ProtocolError naming target channels the montage lacks.
+
+        The advice is to place an electrode at the missing site and pick a montage that has it;
+        never to rename another electrode (a mastoid or forehead electrode is not motor cortex).
+        """
+        missing = [c for c in self.signal.targets if c not in set(ch_names)]
         if missing:
             raise ProtocolError(
-                f"{self.path or self.name}: [signal] targets need {', '.join(missing)}, which this board's montage "
-                f"lacks ({', '.join(ch_names)}); place an electrode there and map it, e.g. --channel-map "
-                f"{ch_names[0]}={missing[0]}.")
+                f"{self.path or self.name}: [signal] targets need {', '.join(missing)}, which {where} lacks "
+                f"({', '.join(ch_names)}); place an electrode at {' and '.join(missing)} and choose a montage "
+                f"that has {'it' if len(missing) == 1 else 'them'} (--montage; `neurofeed montages` lists them, "
+                f"`neurofeed protocols check FILE --board all` shows which fit).")
 
 
 _SECTIONS = {"protocol": ProtocolInfo, "signal": SignalSpec, "baseline": BaselineSpec, "threshold": ThresholdSpec,
@@ -183,14 +200,14 @@ _SECTIONS = {"protocol": ProtocolInfo, "signal": SignalSpec, "baseline": Baselin
 _CHOICES = {
     ("protocol", "direction"): DIRECTIONS, ("blocks", "direction"): DIRECTIONS + ("",),
     ("signal", "combine"): ("mean", "left", "right", "asymmetry"),
-    ("signal", "reference"): ("raw", "average", "laplacian", "bipolar"),
+    ("signal", "reference"): ("raw", "average", "laplacian", "bipolar"),  # each item of the list
     ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("wcfir", "cfir", "iir", "window"),
     ("baseline", "statistic"): ("mean", "median"), ("threshold", "mode"): ("percentile", "fixed", "adaptive"),
     ("feedback", "style"): ("standard", "low-stimulation"), ("markers", "mode"): ("internal", "external"),
     ("blocks", "kind"): KINDS,
 }
 _POSITIVE = {("protocol", "max_duration_min"), ("protocol", "rest_every_min"), ("blocks", "duration_s"),
-             ("blocks", "repeats"), ("feedback", "scale"), ("signal", "individual_width_hz"), ("signal", "line_hz")}
+             ("blocks", "repeats"), ("feedback", "scale"), ("signal", "individual_width_hz")}
 _NON_NEGATIVE = {("signal", "delay_s"), ("signal", "smoothing_s"), ("threshold", "hold_s"),
                  ("threshold", "refractory_s"), ("inhibits", "emg_uv"), ("inhibits", "blink_uv"),
                  ("inhibits", "hold_s"), ("threshold", "adapt_step")}
@@ -207,8 +224,15 @@ def _nearest(key, allowed):
     return f" (did you mean {match[0]!r}?)" if match else f" (allowed: {', '.join(allowed)})"
 
 
+# keys that moved out of protocols, with where they live now
+_MOVED = {("signal", "line_hz"): "the mains frequency belongs to the place, not the protocol: set line_hz in the "
+                                 "board config or pass --line-freq 50|60"}
+
+
 def _check_value(src, section, key, value, typ):
     name = f"[{section}] {key}"
+    if (section, key) == ("signal", "reference") and isinstance(value, str) and typ is not str:
+        value = [value]  # one reference, no fallback
     origin = typing.get_origin(typ)
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -234,7 +258,13 @@ def _check_value(src, section, key, value, typ):
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ProtocolError(f"{src}: {name} must be a table of channel names, not {value!r}.")
     choices = _CHOICES.get((section, key))
-    if choices is not None and value not in choices:
+    if choices is not None and isinstance(value, list):
+        bad = [v for v in value if v not in choices]
+        if bad or not value or len(set(value)) != len(value):
+            what = f"has {bad[0]!r}" if bad else ("is empty" if not value else "repeats a reference")
+            raise ProtocolError(f"{src}: {name} {what}; expected a reference or an ordered list of them from "
+                                f"{', '.join(repr(c) for c in choices)}, e.g. [\"laplacian\", \"average\"].")
+    elif choices is not None and value not in choices:
         raise ProtocolError(f"{src}: {name} is {value!r}; expected one of {', '.join(repr(c) for c in choices)}.")
     if (section, key) in _POSITIVE and value <= 0:
         raise ProtocolError(f"{src}: {name} must be > 0, not {value!r}.")
@@ -254,6 +284,8 @@ def _build(src, section, cls, table):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in table.items():
+        if (section, key) in _MOVED:
+            raise ProtocolError(f"{src}: [{section}] {key} is no longer a protocol key; {_MOVED[section, key]}.")
         if key not in fields:
             raise ProtocolError(f"{src}: unknown key [{section}] {_show(key)}{_nearest(key, list(fields))}.")
         kwargs[key] = _check_value(src, section, key, value, hints[key])
@@ -293,10 +325,13 @@ def _check_semantics(p: Protocol, src: str) -> None:
         raise ProtocolError(f"{src}: [signal] band_hz must be [low, high] with 0 < low < high, not {s.band_hz!r}.")
     if not s.targets:
         raise ProtocolError(f"{src}: [signal] targets must name at least one channel, e.g. [\"C3\", \"C4\"].")
-    if s.combine in ("left", "right", "asymmetry") and not {"C3", "C4"} <= set(s.targets) and len(s.targets) < 2:
-        raise ProtocolError(f"{src}: [signal] combine = {s.combine!r} needs two targets (left, right), got {s.targets}.")
-    if s.reference == "bipolar" and not all(t in s.bipolar for t in s.targets):
-        raise ProtocolError(f"{src}: [signal] bipolar must give a partner for each target ({', '.join(s.targets)}).")
+    if len(set(s.targets)) != len(s.targets):
+        raise ProtocolError(f"{src}: [signal] targets name a channel twice: {s.targets}.")
+    _check_sides(s, src)
+    extra = [t for t in s.bipolar if t not in s.targets]
+    if extra:
+        raise ProtocolError(f"{src}: [signal] bipolar names {extra[0]!r}, which is not a target "
+                            f"({', '.join(s.targets)}).")
     t = p.threshold
     if t.mode == "adaptive" and not t.min_si < t.max_si:
         raise ProtocolError(f"{src}: [threshold] min_si ({t.min_si}) must be below max_si ({t.max_si}).")
@@ -317,6 +352,26 @@ def _check_semantics(p: Protocol, src: str) -> None:
             if run / 60.0 > p.protocol.rest_every_min + 1e-9:
                 raise ProtocolError(f"{src}: [protocol] rest_every_min = {p.protocol.rest_every_min:g}, but block "
                                     f"{b.label!r} runs {run / 60:.1f} min without a consolidation (rest) block.")
+
+
+def _check_sides(s: SignalSpec, src: str) -> None:
+    """combine = left/right/asymmetry needs exactly one target on each side it uses, by name."""
+    if s.combine == "mean":
+        return
+    sides = {t: hemisphere(t) for t in s.targets}
+    unknown = [t for t, h in sides.items() if h is None]
+    if unknown:
+        raise ProtocolError(f"{src}: [signal] combine = {s.combine!r} needs 10-10 target names to tell left from "
+                            f"right (odd number = left, even = right); {unknown[0]!r} is not one.")
+    need = {"left": ("left",), "right": ("right",), "asymmetry": ("left", "right")}[s.combine]
+    for side in need:
+        on_side = [t for t, h in sides.items() if h == side]
+        if len(on_side) != 1:
+            example = "C3" if side == "left" else "C4"
+            got = f"{len(on_side)} are {side} ({', '.join(on_side)})" if on_side else f"none is {side}"
+            raise ProtocolError(
+                f"{src}: [signal] combine = {s.combine!r} needs exactly one {side}-hemisphere target "
+                f"({'odd' if side == 'left' else 'even'} number, e.g. {example}); of {', '.join(s.targets)}: {got}.")
 
 
 def user_protocol_dir() -> Path:

@@ -158,7 +158,7 @@ class BrainFlowSource(Source):
         instead of BrainFlow's or the config's defaults; one per EEG row.
     extra_rows : dict, optional
         More rows to read as EEG channels, name -> BrainFlow data row, appended after the
-        EEG rows (e.g. :func:`aux_rows` for a Muse's AUX electrode: ``{"AUX": 5}``).
+        EEG rows (e.g. a Muse's AUX electrode placed at C3: ``{"C3": 5}``).
     config_commands : sequence of str
         Sent with ``config_board`` after ``prepare_session`` and before streaming (e.g.
         ``["p50"]`` to enable the Muse AUX electrode).
