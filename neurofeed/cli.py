@@ -164,7 +164,8 @@ def cmd_boards(args) -> int:
     from .boards import list_boards
 
     for b in list_boards():
-        print(f"{b.name:<14s} {str(b.board_id):<22s} {b.description}")
+        print(f"{b.name:<14s} {str(b.board_id):<22s} {b.description} [montages: {', '.join(b.montage_names())}; "
+              f"mains {b.line_hz:g} Hz]")
     return 0
 
 

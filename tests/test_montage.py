@@ -317,3 +317,40 @@ def test_muse_aux_c3_montage_reads_the_aux_row_and_enables_it():
     assert src.ch_names == ["TP9", "AF7", "AF8", "TP10", "C3"]
     assert int(src.rows[-1]) == aux_row and src.config_commands == ["p50"]
     assert open_source("muse-2").config_commands == [] and len(open_source("muse-2").rows) == 4
+
+
+def _run_compressed(protocol, names, sfreq, line_hz=50.0):
+    """Run ``protocol`` 20x compressed on simulated EEG carrying ``names``; returns the pipeline."""
+    from neurofeed.pipeline import Pipeline, Processor
+    from neurofeed.session import simulated_script
+    from neurofeed.sources.simulated import MuSimulator, SimulatedSource
+
+    sim = MuSimulator(sfreq=sfreq, ch_names=names, seed=3, line_hz=line_hz, script=simulated_script(protocol, 0.05))
+    pipe = Pipeline(SimulatedSource(sim, chunk_size=10, realtime=False, range_uv=187500.0),
+                    Processor(protocol, sfreq, names, 187500.0, 0.05, line_hz=line_hz))
+    pipe.start()
+    try:
+        assert pipe.wait(timeout=300), f"{protocol.name} did not finish"
+    finally:
+        pipe.stop()
+    return pipe
+
+
+def test_every_shipped_protocol_starts_and_completes_on_brainflows_default_cyton_montage():
+    for path in SHIPPED:
+        p = load_protocol(path)
+        pipe = _run_compressed(p, CYTON_DEFAULT, 250.0, line_hz=60.0)
+        assert pipe.error is None and pipe.engine.finished, path.name
+        assert pipe.processor.reference_used == "average"
+        summary = pipe.engine.summary()
+        assert summary["baseline_uv2"] is not None and summary["feedback_s"] > 0, path.name
+
+
+def test_daisy_mu_and_muse_aux_c3_montages_run():
+    pipe = _run_compressed(load_protocol("demo"), DAISY_MU, 125.0)
+    assert pipe.error is None and pipe.engine.finished and pipe.processor.reference_used == "laplacian"
+    muse = get_board("muse-2").montage("aux-c3")
+    pipe = _run_compressed(load_protocol("muse-c3-gentle"), muse, 256.0)
+    assert pipe.error is None and pipe.engine.finished and pipe.processor.reference_used == "bipolar"
+    w = pipe.processor.chain.weights
+    assert w.shape == (1, 5) and w[0, muse.index("C3")] == 1.0 and w[0, muse.index("TP9")] == -1.0
