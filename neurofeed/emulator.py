@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import SourceError
+from .errors import NeurofeedError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +48,6 @@ RAIL_UV = COUNT_MAX * UV_PER_COUNT
 
 START_BYTE = 0xA0
 END_BYTE = 0xC0
-
-# The channel sets the emulator can put on the board (CONTRACTS.md, "Montages and references"):
-# names are 10-10 sites picked from the EDF, in the board's channel order.
-MONTAGES = {
-    "cyton": {
-        "default": ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"],  # BrainFlow's eeg_names
-        "mu": ["Fp1", "FC3", "C3", "CP3", "Cz", "FC4", "C4", "CP4"],
-    },
-    "cyton-daisy": {
-        "default": ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2",
-                    "F7", "F8", "F3", "F4", "T7", "T8", "P3", "P4"],  # BrainFlow's eeg_names
-        "mu": ["Fp1", "Fp2", "FC3", "FC4", "C5", "C3", "C1", "Cz",
-               "C2", "C4", "C6", "CP3", "CP4", "FCz", "CPz", "Pz"],
-    },
-}
 
 _VERSION_TEXT = ("OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\n{daisy}"
                  "LIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$")
@@ -459,12 +444,15 @@ class CytonEmulator:
 
 
 def montage_names(board: str, montage: str = "default") -> list[str]:
-    """The 10-10 names the emulator puts on ``board`` ("cyton" or "cyton-daisy") for ``montage``."""
+    """The 10-10 names the emulator puts on ``board`` ("cyton" or "cyton-daisy") for ``montage``:
+    the board config's montage (``neurofeed montages``), so the emulated electrodes sit where a
+    session with ``--montage`` expects them."""
+    from .boards import get_board
+
     try:
-        return list(MONTAGES[board][montage])
-    except KeyError:
-        choices = ", ".join(MONTAGES.get(board, {})) or ", ".join(MONTAGES)
-        raise SourceError(f"No emulated montage {montage!r} for {board}; choose one of: {choices}.") from None
+        return list(get_board(board).montage(montage))
+    except NeurofeedError as err:
+        raise SourceError(str(err)) from None
 
 
 def from_edf(path, board: str = "cyton", montage: str = "default", **kwargs) -> CytonEmulator:
