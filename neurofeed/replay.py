@@ -154,6 +154,8 @@ class RecordedFile:
                 spans.append((open_[0], n, open_[1]))
             return spans
         for onset, dur, label in self.annotations:
+            if label.upper().startswith(("BAD", "EDGE")):
+                continue  # MNE's marks of bad or skipped data, not conditions
             s = int(round(onset * sf))
             e = min(n, int(round((onset + dur) * sf))) if dur > 0 else s
             if e > s:
