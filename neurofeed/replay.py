@@ -116,9 +116,9 @@ class RecordedFile:
         self.path = Path(path)
         src = FileSource(self.path, chunk_size=chunk_size)
         self.sfreq = float(src.sfreq)
-        if not 100.0 <= self.sfreq <= 4096.0:
-            raise NeurofeedError(f"{self.path}: sampling rate {self.sfreq:g} Hz is outside 100–4096 Hz, the range "
-                                 f"neurofeed processes; resample the file (e.g. mne raw.resample) first.")
+        if self.sfreq > 4096.0:  # below 100 Hz the protocol's band check names the Nyquist limit
+            raise NeurofeedError(f"{self.path}: sampling rate {self.sfreq:g} Hz is above 4096 Hz, the most neurofeed "
+                                 f"processes; resample the file first (e.g. MNE's raw.resample(2048)).")
         self.annotations = src.annotations
         self.chunk_size = int(chunk_size or max(1, round(CHUNK_S * self.sfreq)))
         self.neurofeed = any(text.startswith("block_start/") for _, _, text in self.annotations)
@@ -644,7 +644,7 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
         calls.append(delayed(_one)(str(path), subject, name, str(protocol) if protocol else None, baseline_label,
                                    speed, str(out), mode))
     results = []
-    with tqdm(total=len(calls), desc="replay", unit="file", file=sys.stderr) as bar:
+    with tqdm(total=len(calls), desc="replay", unit="file", file=sys.stderr, disable=None) as bar:  # TTY only
         for item in _run_parallel(calls, jobs, scheduler):
             results.append(item)
             bar.set_postfix_str(Path(item[0]).name)
