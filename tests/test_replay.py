@@ -85,22 +85,23 @@ def test_live_session_bdf_replayed_causally_gives_the_live_si(tmp_path):
     assert [r[2] for r in res["labels"]] == ["baseline", "observe-hands", "rest", "observe-hands-2", "transfer"]
 
 
-def _bdf_2048(path, seconds=13.0):
+def _bdf_2048(path, seconds=13.0, sfreq=2048):
     raw = mne.io.read_raw_edf(DATA / "S001R04.edf", preload=True, verbose="error")
     raw.crop(0, seconds).pick(["C3..", "C4..", "Cz..", "C1..", "C2..", "C5..", "C6..", "Fc3.", "Fc4.", "Cp3.", "Cp4."])
-    raw.resample(2048, verbose="error")
+    raw.resample(sfreq, verbose="error")
     mne.export.export_raw(path, raw, fmt="bdf", overwrite=True, verbose="error")
     return path
 
 
-def test_2048_hz_bdf_replays_in_scaled_chunks(tmp_path):
-    path = _bdf_2048(tmp_path / "biosemi-2048.bdf")
+@pytest.mark.parametrize("sfreq", [100, 2048, 4096])
+def test_any_rate_replays_in_scaled_chunks(tmp_path, sfreq):
+    path = _bdf_2048(tmp_path / f"rate-{sfreq}.bdf", seconds=13.0, sfreq=sfreq)
     proto = load_protocol(PROTOCOLS / "action-observation-research.toml")
-    proto.signal.estimator = "iir"  # the replay side: chunking, blocks and baseline at 2048 Hz
+    proto.signal.estimator = "iir"  # the replay side: chunking, blocks and baseline at any rate
     res = replay_file(path, proto, "T0")
-    assert res["sfreq"] == 2048.0
+    assert res["sfreq"] == sfreq
     steps = np.diff(np.r_[0, res["feedback"][:, 0]])
-    assert np.median(steps) == round(0.04 * 2048)  # 82-sample chunks, 0.04 s as live
+    assert np.median(steps) == round(0.04 * sfreq)  # 0.04-s chunks as live: 4, 82, 164 samples
     assert set(res["conditions"]) == {"T0", "T1", "T2"}  # MNE's BAD_ACQ_SKIP edge is not a condition
     assert all(np.isfinite(v) for c in res["conditions"].values() for v in c["si"].values())
 
@@ -109,7 +110,7 @@ def test_2048_hz_bdf_replays_with_the_default_estimator(tmp_path):
     # the weighted cFIR's taps at 2048 Hz (the dsp helper's fix: 2-s taps vs a 2048-point grid)
     path = _bdf_2048(tmp_path / "biosemi-2048.bdf", seconds=9.0)
     res = replay_file(path, load_protocol(PROTOCOLS / "action-observation-research.toml"), "T0")
-    assert res["sfreq"] == 2048.0 and np.isfinite(res["conditions"]["T1"]["si"]["C3"])
+    assert res["sfreq"] == 2048.0 and np.isfinite(res["conditions"]["T2"]["si"]["C3"])
 
 
 def _two_short_files(folder):
