@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--baseline-label", help="annotation label whose segments form the baseline (e.g. T0)")
     r.add_argument("--out", default="replay-out", help="output folder (feedback.tsv, summary.json per file; group.json)")
     r.add_argument("--jobs", type=int, default=1, help="files in parallel on this machine (joblib)")
+    r.add_argument("--label-map", metavar="FILE.json",
+                   help='rename annotation labels per file, e.g. {"*R0[56].edf": {"T1": "fists", "T2": "feet"}}')
     r.add_argument("--scheduler", metavar="ADDRESS",
                    help="a Dask distributed scheduler (tcp://HOST:PORT) to replay on; workers must see the files "
                         "and --out")
@@ -211,13 +213,14 @@ def cmd_session(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from .replay import replay_many
+    from .replay import read_label_map, replay_many
 
     if args.jobs < 1:
         raise NeurofeedError(f"--jobs must be 1 or more, not {args.jobs}.")
     replay_many(args.files, protocol=resolve_protocol(args.protocol) if args.protocol else None, speed=args.speed,
                 baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display,
-                mode=args.mode, scheduler=args.scheduler)
+                mode=args.mode, scheduler=args.scheduler,
+                label_map=read_label_map(args.label_map) if args.label_map else None)
     return 0
 
 

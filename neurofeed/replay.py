@@ -109,7 +109,7 @@ class RecordedFile:
     (the live railing threshold), not the data's own maximum.
     """
 
-    def __init__(self, path, chunk_size: int | None = None):
+    def __init__(self, path, chunk_size: int | None = None, label_map: dict | None = None):
         from .recording.bdf import FEEDBACK_SIGNALS
         from .sources.edf import FileSource
 
@@ -119,9 +119,10 @@ class RecordedFile:
         if self.sfreq > 4096.0:  # below 100 Hz the protocol's band check names the Nyquist limit
             raise NeurofeedError(f"{self.path}: sampling rate {self.sfreq:g} Hz is above 4096 Hz, the most neurofeed "
                                  f"processes; resample the file first (e.g. MNE's raw.resample(2048)).")
-        self.annotations = src.annotations
         self.chunk_size = int(chunk_size or max(1, round(CHUNK_S * self.sfreq)))
-        self.neurofeed = any(text.startswith("block_start/") for _, _, text in self.annotations)
+        self.neurofeed = any(text.startswith("block_start/") for _, _, text in src.annotations)
+        rename = {} if self.neurofeed else (label_map or {})  # a neurofeed BDF keeps its block labels
+        self.annotations = [(on, dur, rename.get(text, text)) for on, dur, text in src.annotations]
         feedback_labels = {label for label, _, _ in FEEDBACK_SIGNALS}
         keep = [i for i, n in enumerate(src.ch_names) if not (self.neurofeed and n in feedback_labels)]
         self.ch_names = [src.ch_names[i] for i in keep]
@@ -344,7 +345,7 @@ def _pooled_conditions(power, base, spans, sfreq, targets, combine) -> dict:
 
 
 def replay_file(path, protocol: Protocol, baseline_label: str | None = None, speed: str = "max",
-                chunk_size: int | None = None, mode: str = "causal") -> dict:
+                chunk_size: int | None = None, mode: str = "causal", label_map: dict | None = None) -> dict:
     """Replay an EDF/BDF/FIF file in live-sized chunks (``mode`` ``"causal"`` or ``"offline"``).
 
     Parameters
@@ -361,6 +362,9 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
         Samples per chunk; default 0.04 s of samples (10 at 250 Hz, 82 at 2048 Hz).
     mode : {"causal", "offline"}
         See the module docstring.
+    label_map : dict, optional
+        Annotation label → condition name (e.g. ``{"T2": "feet"}``), applied before anything
+        else (``baseline_label`` names a condition after renaming).
 
     Returns
     -------
@@ -374,7 +378,7 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
     if mode not in MODES:
         raise NeurofeedError(f"replay mode {mode!r} is not one of {', '.join(MODES)}.")
     protocol = copy.deepcopy(protocol)  # the baseline label is set below: never on the caller's object
-    rec = RecordedFile(path, chunk_size)
+    rec = RecordedFile(path, chunk_size, label_map)
     base = baseline_label or protocol.baseline.block
     labels = sorted({lab for *_, lab in rec.condition_spans()})
     if base not in labels:
@@ -465,7 +469,7 @@ def write_outputs(result: dict, out_dir) -> dict:
     return summary
 
 
-def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="causal") -> dict:
+def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="causal", label_map=None) -> dict:
     """Replay one path (session folder or file) and return the raw result."""
     if is_journal(path):
         res = replay_journal(path, load_protocol(protocol) if protocol else None, speed)
@@ -473,12 +477,12 @@ def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="cau
         res["mode"] = "journal"
         return res
     proto = load_protocol(protocol or DEFAULT_REPLAY_PROTOCOL)
-    return replay_file(path, proto, baseline_label, speed, mode=mode)
+    return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map)
 
 
-def _one(path, subject, name, protocol, baseline_label, speed, out, mode) -> tuple[str, str, dict]:
+def _one(path, subject, name, protocol, baseline_label, speed, out, mode, label_map=None) -> tuple[str, str, dict]:
     """Replay one recording into ``out/name`` (runs in a worker: joblib or a Dask worker)."""
-    res = replay_path(path, protocol, baseline_label, speed, mode)
+    res = replay_path(path, protocol, baseline_label, speed, mode, label_map)
     summary = write_outputs(res, Path(out) / name)
     summary["realtime_factor"] = res.get("data_s", 0.0) / res["process_s"] if res.get("process_s") else None
     return str(path), subject, summary
@@ -615,15 +619,42 @@ def _run_parallel(calls: list, jobs: int, scheduler: str | None):
             yield fn(*args, **kwargs)
 
 
+def read_label_map(path) -> dict:
+    """A label map file (JSON): file-name pattern → {annotation label: condition name}, e.g.
+    ``{"S*R0[34].edf": {"T1": "left-fist", "T2": "right-fist"}, "S*R0[56].edf": {"T1": "fists",
+    "T2": "feet"}}``. The first pattern (fnmatch) that matches a file's name applies to it."""
+    p = Path(path)
+    try:
+        m = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise NeurofeedError(f"--label-map {p}: cannot read it as JSON ({err}).") from None
+    if not isinstance(m, dict) or not all(isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str)
+                                                                        for a, b in v.items()) for v in m.values()):
+        raise NeurofeedError(f"--label-map {p}: expected {{\"FILE PATTERN\": {{\"LABEL\": \"CONDITION\"}}}}, "
+                             f"e.g. {{\"*R05.edf\": {{\"T2\": \"feet\"}}}}.")
+    return m
+
+
+def labels_for(path, label_map: dict | None) -> dict | None:
+    """The renaming that applies to ``path``: the first pattern of ``label_map`` matching its name."""
+    from fnmatch import fnmatch
+
+    for pattern, mapping in (label_map or {}).items():
+        if fnmatch(Path(path).name, pattern):
+            return mapping
+    return None
+
+
 def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
-                display=False, mode="causal", scheduler=None) -> dict:
+                display=False, mode="causal", scheduler=None, label_map: dict | None = None) -> dict:
     """Replay files, session folders, folders of them or BIDS datasets.
 
     Each recording goes to ``out/<name>/`` (``feedback.tsv``, ``summary.json``); ``out``
     gets ``summary.json`` (every recording's summary by path) and ``group.json``
     (:func:`group_summary`). ``jobs`` > 1 replays in local processes; ``scheduler`` (a Dask
     scheduler address) on a distributed cluster whose workers see the same file system.
-    A progress bar (tqdm) runs on stderr.
+    A progress bar (tqdm) runs on stderr. ``label_map`` (:func:`read_label_map`) renames
+    annotation labels per file, so that a condition means one thing across a dataset.
     """
     from joblib import delayed
     from tqdm import tqdm
@@ -642,7 +673,7 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
             name = f"{subject}_{name}"
         names.add(name)
         calls.append(delayed(_one)(str(path), subject, name, str(protocol) if protocol else None, baseline_label,
-                                   speed, str(out), mode))
+                                   speed, str(out), mode, labels_for(path, label_map)))
     results = []
     with tqdm(total=len(calls), desc="replay", unit="file", file=sys.stderr, disable=None) as bar:  # TTY only
         for item in _run_parallel(calls, jobs, scheduler):

@@ -148,6 +148,7 @@ def session_report(folder, out=None) -> Path:
 
 ERD_WINDOW_S = (-1.0, 4.0)  # around each event onset
 ERD_STEP_S = 0.04
+ERD_SMOOTH_S = 0.2  # centred moving average of each trial's course, for display and the numbers
 TFR_FREQS_HZ = np.arange(4.0, 36.0, 1.0)
 
 
@@ -165,7 +166,7 @@ def erd_trials(runs: list[Path]) -> tuple[np.ndarray, dict]:
     For every condition event (``summary.json`` ``events``) whose −1…+4 s window lies in the
     recording, the per-update mu power of ``feedback.tsv`` is interpolated onto a 0.04-s grid
     and expressed as percent change vs that recording's baseline power: 100·(P/P_base − 1)
-    (negative = ERD, positive = ERS).
+    (negative = ERD, positive = ERS), smoothed with a centred 0.2-s moving average.
 
     Returns
     -------
@@ -176,6 +177,7 @@ def erd_trials(runs: list[Path]) -> tuple[np.ndarray, dict]:
     """
     t_s = np.arange(ERD_WINDOW_S[0], ERD_WINDOW_S[1] + ERD_STEP_S / 2, ERD_STEP_S)
     trials: dict = {}
+    k = max(1, int(round(ERD_SMOOTH_S / ERD_STEP_S))) | 1  # odd, so the average is centred
     for run in runs:
         summary = json.loads((run / "summary.json").read_text())
         base = summary.get("baseline_uv2") or {}
@@ -190,6 +192,7 @@ def erd_trials(runs: list[Path]) -> tuple[np.ndarray, dict]:
                 if col not in data.dtype.names or not b:
                     continue
                 p = np.interp(t, times, data[col])
+                p = np.convolve(np.pad(p, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
                 trials.setdefault(ev["label"], {}).setdefault(target, []).append(100.0 * (p / b - 1.0))
     return t_s, {lab: {t: np.array(v) for t, v in d.items()} for lab, d in trials.items()}
 
@@ -274,8 +277,10 @@ def replay_epochs(runs: list[Path], picks=None):
         sf = raw.info["sfreq"]
         events = np.array([[int(round(e["onset_s"] * sf)), 0, event_id[e["label"]]] for e in s["events"]])
         ids = {k: v for k, v in event_id.items() if v in set(events[:, 2])}
-        parts.append(mne.Epochs(raw, events, ids, tmin=ERD_WINDOW_S[0], tmax=ERD_WINDOW_S[1], baseline=None,
-                                preload=True, reject_by_annotation=False, on_missing="ignore", verbose="error"))
+        ep = mne.Epochs(raw, events, ids, tmin=ERD_WINDOW_S[0], tmax=ERD_WINDOW_S[1], baseline=None, preload=True,
+                        reject_by_annotation=False, on_missing="ignore", verbose="error")
+        if len(ep):  # a recording whose only event starts at 0 s (a resting run) has none
+            parts.append(ep)
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else mne.concatenate_epochs(parts, verbose="error")
@@ -289,8 +294,8 @@ def tfr_figure(epochs, targets, out: Path) -> list[str]:
     targets = [t for t in targets if t in epochs.ch_names]
     if not labels or not targets:
         return []
-    fig, axes = plt.subplots(len(labels), len(targets), figsize=(5 * len(targets), 2.6 * len(labels)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(labels), len(targets), figsize=(5 * len(targets), 2.4 * len(labels) + 0.6),
+                             squeeze=False, layout="constrained", sharex=True, sharey=True)
     for i, lab in enumerate(labels):
         ep = epochs[lab].copy().pick(targets)
         tfr = ep.compute_tfr("morlet", freqs=TFR_FREQS_HZ, n_cycles=TFR_FREQS_HZ / 2.0, return_itc=False,
@@ -303,7 +308,7 @@ def tfr_figure(epochs, targets, out: Path) -> list[str]:
             ax.axvline(0, color="k", lw=0.8, ls=":")
             ax.set_title(f"{lab} at {t} (n={len(ep)})", fontsize=9)
             ax.set_ylabel("Hz")
-        axes[i, 0].figure.colorbar(im, ax=axes[i, :].tolist(), label="% vs −1…0 s")
+    fig.colorbar(im, ax=axes.ravel().tolist(), label="power change (%) vs −1…0 s", shrink=0.6)
     for ax in axes[-1]:
         ax.set_xlabel("time from event onset (s)")
     fig.savefig(out / "tfr.png", dpi=110)

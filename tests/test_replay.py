@@ -154,3 +154,21 @@ def test_bids_dataset_is_found_with_mne_bids(tmp_path):
     assert sorted(g["subjects"]) == ["01", "02"] and g["group"]["T1"]["n_subjects"] == 2
     lo, hi = g["group"]["T1"]["ci95"]
     assert lo <= g["group"]["T1"]["combined"] <= hi
+
+
+def test_label_map_names_conditions_per_file(tmp_path, s001):
+    from neurofeed.replay import labels_for, read_label_map
+
+    f = tmp_path / "labels.json"
+    f.write_text(json.dumps({"*R0[34].edf": {"T1": "left-fist", "T2": "right-fist"},
+                             "*R0[56].edf": {"T0": "rest", "T1": "fists", "T2": "feet"}}))
+    m = read_label_map(f)
+    assert labels_for(DATA / "S001R03.edf", m) == {"T1": "left-fist", "T2": "right-fist"}
+    assert labels_for(DATA / "S001R01.edf", m) is None
+    proto = load_protocol(PROTOCOLS / "action-observation-research.toml")
+    res = replay_file(DATA / "S001R05.edf", proto, "rest", mode="offline", label_map=labels_for(DATA / "S001R05.edf", m))
+    assert sorted(res["conditions"]) == ["feet", "fists", "rest"]
+    assert res["conditions"]["feet"]["si"] == pytest.approx(s001["offline"]["05"]["T2"]["si"])
+    f.write_text('{"*.edf": ["T1", "fists"]}')
+    with pytest.raises(Exception, match="label-map .*labels.json: expected"):
+        read_label_map(f)
