@@ -470,14 +470,31 @@ def write_outputs(result: dict, out_dir) -> dict:
 
 
 def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="causal", label_map=None) -> dict:
-    """Replay one path (session folder or file) and return the raw result."""
-    if is_journal(path):
+    """Replay one path (session folder or file) and return the raw result.
+
+    A session folder replays its journal (bit-exact); a file replays in ``mode``, with
+    ``protocol``, else (a session's own BDF) the session's protocol, else the default.
+    """
+    p = Path(path)
+    if p.is_dir() and is_journal(p):
         res = replay_journal(path, load_protocol(protocol) if protocol else None, speed)
         res.setdefault("source", str(path))
         res["mode"] = "journal"
         return res
+    if protocol is None and is_journal(p):  # a BDF inside its session folder: the session's protocol
+        header = read_journal_header(p.parent)
+        proto = parse_protocol(header["protocol_text"], f"{p.parent}/header.json:protocol_text")
+        return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map)
     proto = load_protocol(protocol or DEFAULT_REPLAY_PROTOCOL)
     return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map)
+
+
+def read_journal_header(folder) -> dict:
+    """A session folder's ``header.json`` (protocol text, rate, channels) without its data."""
+    try:
+        return json.loads((Path(folder) / "header.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise NeurofeedError(f"{folder}/header.json: unreadable ({err}).") from None
 
 
 def _one(path, subject, name, protocol, baseline_label, speed, out, mode, label_map=None) -> tuple[str, str, dict]:
@@ -515,8 +532,8 @@ def find_recordings(path) -> list[tuple[Path, str]]:
     p = Path(path)
     if not p.exists():
         raise NeurofeedError(f"{p}: no such file or session folder.")
-    if is_journal(p):
-        return [(p, str(read_journal(p).header.get("participant", p.parent.name)))]
+    if p.is_dir() and is_journal(p):
+        return [(p, str(read_journal_header(p).get("participant", p.parent.name)))]
     if p.is_file():
         return [(p, _subject_of(p, p.parent))]
     if (p / "dataset_description.json").exists():
@@ -532,7 +549,7 @@ def find_recordings(path) -> list[tuple[Path, str]]:
     for d in sorted(p.rglob("*")):
         if d.is_dir() and is_journal(d):
             sessions.add(d)
-            out.append((d, str(read_journal(d).header.get("participant", d.parent.name))))
+            out.append((d, str(read_journal_header(d).get("participant", d.parent.name))))
     for f in sorted(p.rglob("*")):
         if f.is_file() and f.name.lower().endswith(EEG_SUFFIXES) and f.parent not in sessions:
             out.append((f, _subject_of(f, p)))
@@ -668,7 +685,7 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
     found = [r for f in files for r in find_recordings(f)]
     names, calls = set(), []
     for path, subject in found:
-        name = path.resolve().name if is_journal(path) else path.name.replace(".", "_")
+        name = path.resolve().name if path.is_dir() else path.name.replace(".", "_")
         if name in names:
             name = f"{subject}_{name}"
         names.add(name)

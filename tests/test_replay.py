@@ -83,6 +83,13 @@ def test_live_session_bdf_replayed_causally_gives_the_live_si(tmp_path):
         i = cols.index(f"si_{t}")
         assert np.nanmax(np.abs(a[:, i] - b[:, i])) < 0.01
     assert [r[2] for r in res["labels"]] == ["baseline", "observe-hands", "rest", "observe-hands-2", "transfer"]
+    # the command's way: the BDF inside its session folder replays with the session's own protocol
+    bdf_run = replay_many([next(rec.folder.glob("*.bdf"))], out=tmp_path / "bdf")
+    journal_run = replay_many([rec.folder], out=tmp_path / "journal")
+    (b,), (j,) = bdf_run.values(), journal_run.values()
+    assert b["mode"] == "causal" and j["mode"] == "journal" and set(b["conditions"]) == set(j["conditions"])
+    for label, c in j["conditions"].items():
+        assert b["conditions"][label]["combined"] == pytest.approx(c["combined"], abs=0.01), label
 
 
 def _bdf_2048(path, seconds=13.0, sfreq=2048):
