@@ -2,7 +2,6 @@
 on joblib and on a Dask cluster."""
 
 import json
-import shutil
 
 import mne
 import numpy as np
