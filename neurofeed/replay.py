@@ -184,9 +184,8 @@ def engine_inputs(rec: RecordedFile, spans) -> list[tuple[int, str, tuple]]:
         sf = rec.sfreq
         for onset, _, text in rec.annotations:
             s = int(round(onset * sf))
-            if text.startswith("block_start/"):
-                parts = text.split("/")
-                out.append((s, "start_block", (parts[1], parts[2] if len(parts) > 2 else None)))
+            if text.startswith("block_start/"):  # block_start/<label>/<kind>: the protocol's block of that label
+                out.append((s, "start_block", (text.split("/")[1],)))
             elif text.startswith("block_end/"):
                 out.append((s, "end_block", ()))
             elif text in ("pause", "resume"):
@@ -420,8 +419,10 @@ def write_feedback_tsv(path, feedback: np.ndarray, columns, sfreq: float, target
     """``feedback.tsv``: one row per update (time_s, SI per target, combined SI, threshold,
     reward, gate, feedback, mu power per target in µV²).
 
-    The one place replay writes per-update values (it will derive from the shared feedback
-    record, neurofeed/record.py, once that exists).
+    The one place replay writes per-update values. With the shared feedback record
+    (neurofeed/record.py, on main) its body becomes one line:
+    ``Path(path).write_text(record_table(feedback, columns, sfreq))`` (reports read columns by
+    name: ``time_s``, ``si_combined``, ``threshold``, ``power_<target>_uv2``).
     """
     names = ["time_s", *[f"si_{t}" for t in targets], "si_combined", "threshold", "reward", "gate", "feedback",
              *[f"power_{t}_uv2" for t in targets]]
