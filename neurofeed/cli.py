@@ -103,15 +103,28 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--figure", metavar="DIR", help="write a placement figure per montage to "
                                                    "DIR/montage-<board>-<name>.png")
 
+    # -- replay (owner: replay helper) --
     r = sub.add_parser("replay", help="run recorded files through the same pipeline",
-                       description="Replay EDF/BDF/FIF files or neurofeed session folders through the live pipeline.")
-    r.add_argument("files", nargs="+", help="EDF/BDF/FIF files or neurofeed session folders")
+                       description="Replay EDF/BDF/FIF files, neurofeed session folders, folders of them or BIDS "
+                                   "datasets through the live pipeline. --mode causal (default) shows what the live "
+                                   "loop would have shown (baseline from the first baseline segment, at its time); "
+                                   "--mode offline pools the baseline over every baseline segment (two passes).")
+    r.add_argument("files", nargs="+", metavar="PATH",
+                   help="EDF/BDF/FIF files, neurofeed session folders, folders of them or a BIDS root")
     r.add_argument("--protocol", help="protocol (default: a session's own; for other files action-observation-research)")
+    r.add_argument("--mode", choices=("causal", "offline"), default="causal",
+                   help="causal: as live (default); offline: pooled baseline, estimator pre-fitted")
     r.add_argument("--speed", choices=("max", "1"), default="max", help="as fast as possible (max) or real time (1)")
     r.add_argument("--display", action="store_true", help="show the views while replaying (with --speed 1)")
     r.add_argument("--baseline-label", help="annotation label whose segments form the baseline (e.g. T0)")
-    r.add_argument("--out", default="replay-out", help="output folder (feedback.tsv, summary.json per file)")
-    r.add_argument("--jobs", type=int, default=1, help="files in parallel (joblib)")
+    r.add_argument("--out", default="replay-out", help="output folder (feedback.tsv, summary.json per file; group.json)")
+    r.add_argument("--jobs", type=int, default=1, help="files in parallel on this machine (joblib)")
+    r.add_argument("--label-map", metavar="FILE.json",
+                   help='rename annotation labels per file, e.g. {"*R0[56].edf": {"T1": "fists", "T2": "feet"}}')
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a Dask distributed scheduler (tcp://HOST:PORT) to replay on; workers must see the files "
+                        "and --out")
+    # -- end replay --
 
     rc = sub.add_parser("recover", help="turn an interrupted session's journal into a BDF+ file")
     rc.add_argument("path", help="the session folder")
@@ -119,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="HTML report of a session, a replay or a participant folder")
     rp.add_argument("path")
     rp.add_argument("--out", help="output folder (default: <path>/report)")
+    rp.add_argument("--epochs-out", metavar="FILE-epo.fif",
+                    help="replay outputs: also write the event-locked EEG epochs (-1…+4 s) as MNE Epochs")
 
     eb = sub.add_parser("export-bids", help="write a session into a BIDS dataset (mne-bids)")
     eb.add_argument("path", help="the session folder")
@@ -387,10 +402,14 @@ def cmd_emulate(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from .replay import replay_many
+    from .replay import read_label_map, replay_many
 
+    if args.jobs < 1:
+        raise NeurofeedError(f"--jobs must be 1 or more, not {args.jobs}.")
     replay_many(args.files, protocol=resolve_protocol(args.protocol) if args.protocol else None, speed=args.speed,
-                baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display)
+                baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display,
+                mode=args.mode, scheduler=args.scheduler,
+                label_map=read_label_map(args.label_map) if args.label_map else None)
     return 0
 
 
@@ -405,7 +424,7 @@ def cmd_recover(args) -> int:
 def cmd_report(args) -> int:
     from .report import make_report
 
-    out = make_report(args.path, args.out)
+    out = make_report(args.path, args.out, epochs_out=args.epochs_out)
     print(f"report: {out}")
     return 0
 

@@ -2,15 +2,31 @@
 
 - A neurofeed session folder is replayed with its own protocol, chunk sizes and operator
   events (pause, marker, signal lost): the feedback values come out bit for bit as recorded.
-- A file from another system (EDF/BDF/FIF) is replayed in live-sized chunks; its annotation
-  labels become conditions (blocks driven like external markers) and ``baseline_label``
-  takes that label's segments as the baseline.
+- A file (EDF/BDF/FIF) is replayed in one of two modes:
+
+  ``causal`` (default)
+      What the live loop would have shown: the file's samples go through the same
+      :class:`~neurofeed.pipeline.Processor` in live-sized chunks (0.04 s), blocks start and end
+      at the annotations' samples as external markers would start them, the baseline is the
+      first baseline-label block (taken and fitted at its end, as live), thresholds as live.
+      A neurofeed BDF is driven by its own events (``block_start/<label>/<kind>``, pauses,
+      markers), so it replays what the session showed (24-bit quantisation aside).
+  ``offline``
+      A two-pass analysis: the DSP chain runs chunk by chunk, the estimator is fitted on, and
+      the baseline pooled over, every baseline-label segment of the file (before and after the
+      task), then the engine runs over the same power. Conditions compare with the whole
+      file's baseline; this is not what a participant would have seen.
+
+- A folder or a BIDS dataset is replayed file by file, in parallel (joblib, or a Dask
+  distributed cluster), with a group summary (``group.json``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +41,9 @@ from .record import new_row, state_to_row
 from .recording.journal import feedback_columns, is_journal, read_journal
 
 DEFAULT_REPLAY_PROTOCOL = PROTOCOL_DIR / "action-observation-research.toml"
+MODES = ("causal", "offline")
+CHUNK_S = 0.04  # live chunk length (10 samples at 250 Hz); chunk sizes scale with the rate
+_FLOOR_UV2 = 1e-12
 
 
 def _state_row(st) -> np.ndarray:
@@ -79,70 +98,224 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max") -
             "labels": None, "power": None}
 
 
-def _label_per_sample(annotations, n: int, sfreq: float) -> list:
-    """(start, end, label) spans in samples from (onset_s, duration_s, label) annotations."""
-    spans = []
-    for onset, dur, label in annotations:
-        s = int(round(onset * sfreq))
-        e = min(n, int(round((onset + dur) * sfreq))) if dur > 0 else s
-        if e > s:
-            spans.append((s, e, label))
-    return spans
+# -- files -------------------------------------------------------------------------------
 
+class RecordedFile:
+    """An EEG file read for replay: data (n_channels × n_samples, µV), rate, names, range,
+    annotations ``(onset_s, duration_s, text)`` and whether it is a neurofeed BDF.
 
-def replay_file(path, protocol: Protocol, baseline_label: str | None = None, speed: str = "max",
-                chunk_size: int | None = None) -> dict:
-    """Replay an EDF/BDF/FIF file in live-sized chunks; conditions from its annotations.
-
-    Pass 1 runs the DSP chain chunk by chunk (as live) and keeps the mu power per sample;
-    the baseline is the mean power over ``baseline_label`` segments. Pass 2 runs the engine
-    over the same chunks, with blocks switched at annotation boundaries.
+    A neurofeed BDF carries the feedback values as extra signals (SI, Threshold, Reward,
+    Feedback): they are dropped, and the amplifier range is the one recorded in the header
+    (the live railing threshold), not the data's own maximum.
     """
-    import copy
 
-    from .sources.edf import FileSource
+    def __init__(self, path, chunk_size: int | None = None, label_map: dict | None = None):
+        from .recording.bdf import FEEDBACK_SIGNALS
+        from .sources.edf import FileSource
 
-    protocol = copy.deepcopy(protocol)  # the baseline label is set below: never on the caller's object
-    src = FileSource(path, chunk_size=chunk_size)
-    proc = Processor(protocol, src.sfreq, src.ch_names, src.range_uv, external=True)
-    n_total = src.data.shape[1]
-    spans = _label_per_sample(src.annotations, n_total, src.sfreq)
-    labels = sorted({lab for _, _, lab in spans})
-    base = baseline_label or protocol.baseline.block
-    base_spans = [(s, e) for s, e, lab in spans if lab == base]
-    if not base_spans:
-        raise NeurofeedError(f"{path}: no annotated segments labelled {base!r} for the baseline; pass --baseline-label "
-                             f"with one of: {', '.join(labels) or '(the file has no annotations)'}.")
+        self.path = Path(path)
+        src = FileSource(self.path, chunk_size=chunk_size)
+        self.sfreq = float(src.sfreq)
+        if self.sfreq > 4096.0:  # below 100 Hz the protocol's band check names the Nyquist limit
+            raise NeurofeedError(f"{self.path}: sampling rate {self.sfreq:g} Hz is above 4096 Hz, the most neurofeed "
+                                 f"processes; resample the file first (e.g. MNE's raw.resample(2048)).")
+        self.chunk_size = int(chunk_size or max(1, round(CHUNK_S * self.sfreq)))
+        self.neurofeed = any(text.startswith("block_start/") for _, _, text in src.annotations)
+        rename = {} if self.neurofeed else (label_map or {})  # a neurofeed BDF keeps its block labels
+        self.annotations = [(on, dur, rename.get(text, text)) for on, dur, text in src.annotations]
+        feedback_labels = {label for label, _, _ in FEEDBACK_SIGNALS}
+        keep = [i for i, n in enumerate(src.ch_names) if not (self.neurofeed and n in feedback_labels)]
+        self.ch_names = [src.ch_names[i] for i in keep]
+        self.data = np.ascontiguousarray(src.data[keep]) if len(keep) < len(src.ch_names) else src.data
+        self.range_uv = src.range_uv
+        if self.neurofeed and self.path.suffix.lower() == ".bdf":
+            from edfio import read_bdf
+
+            self.range_uv = float(read_bdf(self.path).signals[0].physical_max)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.data.shape[1])
+
+    def condition_spans(self) -> list[tuple[int, int, str]]:
+        """(start, end, label) in samples: annotated segments, or a neurofeed BDF's blocks."""
+        n, sf = self.n_samples, self.sfreq
+        spans = []
+        if self.neurofeed:
+            open_ = None
+            for onset, _, text in self.annotations:
+                s = min(n, int(round(onset * sf)))
+                if text.startswith(("block_start/", "block_end/")) and open_ is not None:
+                    if s > open_[0]:
+                        spans.append((open_[0], s, open_[1]))
+                    open_ = None
+                if text.startswith("block_start/"):
+                    open_ = (s, text.split("/")[1])
+            if open_ is not None and n > open_[0]:
+                spans.append((open_[0], n, open_[1]))
+            return spans
+        for onset, dur, label in self.annotations:
+            if label.upper().startswith(("BAD", "EDGE")):
+                continue  # MNE's marks of bad or skipped data, not conditions
+            s = int(round(onset * sf))
+            e = min(n, int(round((onset + dur) * sf))) if dur > 0 else s
+            if e > s:
+                spans.append((s, e, label))
+        return spans
+
+
+_OWN_ENDS = ("session_end/schedule complete", "session_end/maximum session duration reached")
+
+
+def engine_inputs(rec: RecordedFile, spans) -> list[tuple[int, str, tuple]]:
+    """The engine inputs a file implies, ``(sample, method, args)`` in time order.
+
+    Annotated segments start a block at their onset and end it at their end unless another
+    starts there (external-marker style). A neurofeed BDF's own events are re-fed instead:
+    block starts and ends, pauses, operator markers, signal loss and operator stops (the
+    outputs — rewards, gates, the baseline — are what the replay recomputes).
+    """
+    out = []
+    if not rec.neurofeed:
+        for s, e, label in spans:
+            out.append((s, "start_block", (label,)))
+            out.append((e, "end_block", ()))
+    else:
+        sf = rec.sfreq
+        for onset, _, text in rec.annotations:
+            s = int(round(onset * sf))
+            if text.startswith("block_start/"):  # block_start/<label>/<kind>: the protocol's block of that label
+                out.append((s, "start_block", (text.split("/")[1],)))
+            elif text.startswith("block_end/"):
+                out.append((s, "end_block", ()))
+            elif text in ("pause", "resume"):
+                out.append((s, "set_paused", (text == "pause",)))
+            elif text in ("signal_lost", "signal_restored"):
+                out.append((s, "set_signal_lost", (text == "signal_lost",)))
+            elif text.startswith("marker/"):
+                out.append((s, "marker", (text[len("marker/"):],)))
+            elif text.startswith("session_end/") and text not in _OWN_ENDS:
+                out.append((s, "stop", (text.split("/", 1)[1],)))
+    out.sort(key=lambda x: x[0])  # stable: events at one sample keep their order
+    return out
+
+
+class _ReplayProcessor(Processor):
+    """The live :class:`Processor`; inputs applied between chunks settle the baseline at once.
+
+    A baseline block ended by a marker between two chunks leaves the engine with a pending
+    baseline that ``Processor.step`` finishes only after the next chunk; a session on the
+    internal schedule finishes it at the baseline's last chunk. ``settle`` finishes it right
+    away, so the next update has its SI, as in the recorded session.
+    """
+
+    def settle(self) -> None:
+        if self.engine.baseline_pending:
+            self._refit_after_baseline()
+
+
+def _apply_inputs(proc: _ReplayProcessor, inputs, k: int, pos: int, base: str) -> int:
+    """Apply every input at or before sample ``pos``; returns the index of the next one."""
+    eng = proc.engine
+    group_end = k
+    while group_end < len(inputs) and inputs[group_end][0] <= pos:
+        group_end += 1
+    group = inputs[k:group_end]
+    starts = any(m == "start_block" for _, m, _ in group)
+    for _, method, args in group:
+        if method == "end_block":
+            if starts or eng.block is None:
+                continue  # a start at the same sample ends the running block itself
+            eng.end_block()
+        elif method == "start_block":
+            running = eng.block.label if eng.block is not None else None
+            if running == args[0] == base and eng.baseline_uv2 is None:
+                continue  # consecutive baseline segments form one baseline, as one live block would
+            eng.start_block(*args)
+        else:
+            getattr(eng, method)(*args)
+    proc.settle()
+    return group_end
+
+
+def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str) -> dict:
+    proc = _ReplayProcessor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True)
+    eng = proc.engine
+    spans = rec.condition_spans()
+    inputs = engine_inputs(rec, spans)
+    n_total, step = rec.n_samples, rec.chunk_size
+    rows, k, pos = [], 0, 0
+    t0 = time.perf_counter()
+    while pos < n_total:
+        k = _apply_inputs(proc, inputs, k, pos, base)
+        if eng.finished:
+            break
+        end = min(pos + step, n_total)
+        if k < len(inputs) and inputs[k][0] < end:
+            end = inputs[k][0]  # an input inside the chunk: hand the chunk over in two parts, split at it
+        st = proc.step(rec.data[:, pos:end])
+        rows.append(_state_row(st))
+        pos = end
+        if speed == "1":
+            _pace(t0, pos, rec.sfreq)
+    _apply_inputs(proc, inputs, k, pos, base)
+    eng.stop("end of file")
+    proc.settle()
+    return {"proc": proc, "rows": rows, "spans": spans, "power": None,
+            "conditions": _block_conditions(eng, protocol.signal.combine, rec.sfreq)}
+
+
+def _block_conditions(eng, combine: str, sfreq: float) -> dict:
+    """Per block label: SI of the pooled power of its blocks vs the engine's baseline."""
+    out = {}
+    base = eng.baseline_uv2
+    for label in sorted({b.label for b in eng.blocks}):
+        blocks = [b for b in eng.blocks if b.label == label]
+        n = sum(b.n_power for b in blocks)
+        seconds = sum(max(b.end_sample, b.start_sample) - b.start_sample for b in blocks) / sfreq
+        d = {"segments": len(blocks), "seconds": float(seconds), "si": None, "combined": None}
+        if base is not None and n:
+            mean = np.maximum(sum(b.power_sum for b in blocks) / n, _FLOOR_UV2)
+            si = np.log10(mean / base)
+            d["si"] = dict(zip(eng.targets, si.tolist()))
+            d["combined"] = combine_si(si, combine)
+        out[label] = d
+    return out
+
+
+def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str) -> dict:
+    """Two passes: DSP chunk by chunk (power per sample), then the engine over the same chunks
+    with the baseline pooled over every ``base`` segment (the estimator fitted on them first)."""
+    proc = Processor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True)
+    spans = rec.condition_spans()
+    n_total, step = rec.n_samples, rec.chunk_size
     base_mask = np.zeros(n_total, dtype=bool)
-    for s, e in base_spans:
-        base_mask[s:e] = True
+    for s, e, lab in spans:
+        if lab == base:
+            base_mask[s:e] = True
     if proc.refit:  # fit the band / weighted cFIR on the baseline segments before streaming
-        proc.fit_to_baseline(proc.chain.spatial(src.data)[:, base_mask])
-    step = src.chunk_size
+        proc.fit_to_baseline(proc.chain.spatial(rec.data)[:, base_mask])
     bounds = list(range(0, n_total, step))
     power = np.zeros((len(proc.chain.targets), n_total))
     gated = np.zeros(len(bounds), dtype=bool)
     reasons = []
     t0 = time.perf_counter()
     for i, s in enumerate(bounds):  # pass 1: DSP, exactly as live
-        p = proc.chain.process(src.data[:, s:s + step])
+        p = proc.chain.process(rec.data[:, s:s + step])
         power[:, s:s + p.shape[1]] = p
         gated[i] = proc.chain.gated
         reasons.append(proc.chain.quality.gate_reasons)
         if speed == "1":
-            _pace(t0, s + p.shape[1], src.sfreq)
+            _pace(t0, s + p.shape[1], rec.sfreq)
     baseline_uv2 = power[:, base_mask].mean(axis=1)
     eng = proc.engine
-    eng.p.baseline.block = base
     ends = np.minimum(np.array(bounds) + step, n_total) - 1
-    base_logs = np.log10(np.maximum(power[:, ends[base_mask[ends]]].T, 1e-12))
+    base_logs = np.log10(np.maximum(power[:, ends[base_mask[ends]]].T, _FLOOR_UV2))
     eng.finish_baseline(baseline_uv2, base_logs)
     # blocks switch between chunks, as markers would: at the chunk holding an annotation's onset
-    onsets = np.array([s for s, _, _ in spans], dtype=np.int64)
-    chunk_of = onsets // step
     starts_at = {}
-    for k, c in enumerate(chunk_of):
-        starts_at[int(c)] = spans[k][2]  # the last onset within a chunk wins
+    for s, _, label in spans:
+        starts_at[s // step] = label  # the last onset within a chunk wins
     rows = []
     for i, s in enumerate(bounds):  # pass 2: the engine over the same chunks
         label = starts_at.get(i)
@@ -151,71 +324,391 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
         st = eng.update(power[:, s:s + step], bool(gated[i]), reasons[i])
         rows.append(_state_row(st))
     eng.stop("end of file")
-    fb = np.array(rows, dtype=np.float64)
-    return {"feedback": fb, "recorded": None, "columns": feedback_columns(proc.chain.targets),
-            "events": eng.drain_events(), "summary": eng.summary(), "sfreq": src.sfreq,
-            "targets": proc.chain.targets, "labels": spans, "power": power, "baseline_uv2": baseline_uv2,
-            "combine": protocol.signal.combine}
+    return {"proc": proc, "rows": rows, "spans": spans, "power": power,
+            "conditions": _pooled_conditions(power, baseline_uv2, spans, rec.sfreq, proc.chain.targets,
+                                             protocol.signal.combine)}
 
 
-def condition_summary(result: dict) -> dict:
-    """Per condition label: pooled SI per target and combined, number of segments, seconds."""
-    if result.get("labels") is None:
-        out = {}
-        for b in result["summary"]["blocks"]:
-            d = out.setdefault(b["label"], {"segments": 0, "si": None})
-            d["segments"] += 1
-            d["si"] = b["si_pooled"]
-        return out
-    power, base, targets = result["power"], result["baseline_uv2"], result["targets"]
+def _pooled_conditions(power, base, spans, sfreq, targets, combine) -> dict:
+    """Per label: SI of the power pooled over all its segments vs the pooled baseline."""
     out = {}
-    for label in sorted({lab for *_, lab in result["labels"]}):
+    for label in sorted({lab for *_, lab in spans}):
         mask = np.zeros(power.shape[1], dtype=bool)
-        segs = [(s, e) for s, e, lab in result["labels"] if lab == label]
+        segs = [(s, e) for s, e, lab in spans if lab == label]
         for s, e in segs:
             mask[s:e] = True
-        si = np.log10(power[:, mask].mean(axis=1) / base)
-        out[label] = {"segments": len(segs), "seconds": float(mask.sum() / result["sfreq"]),
-                      "si": dict(zip(targets, si.tolist())),
-                      "combined": combine_si(si, result["combine"])}
+        si = np.log10(np.maximum(power[:, mask].mean(axis=1), _FLOOR_UV2) / base)
+        out[label] = {"segments": len(segs), "seconds": float(mask.sum() / sfreq),
+                      "si": dict(zip(targets, si.tolist())), "combined": combine_si(si, combine)}
     return out
 
 
+def replay_file(path, protocol: Protocol, baseline_label: str | None = None, speed: str = "max",
+                chunk_size: int | None = None, mode: str = "causal", label_map: dict | None = None) -> dict:
+    """Replay an EDF/BDF/FIF file in live-sized chunks (``mode`` ``"causal"`` or ``"offline"``).
+
+    Parameters
+    ----------
+    path : str or Path
+    protocol : Protocol
+        Not modified (the baseline label is set on a copy).
+    baseline_label : str, optional
+        Annotation label (block label for a neurofeed BDF) of the baseline; default the
+        protocol's baseline block.
+    speed : {"max", "1"}
+        As fast as possible, or paced at real time.
+    chunk_size : int, optional
+        Samples per chunk; default 0.04 s of samples (10 at 250 Hz, 82 at 2048 Hz).
+    mode : {"causal", "offline"}
+        See the module docstring.
+    label_map : dict, optional
+        Annotation label → condition name (e.g. ``{"T2": "feet"}``), applied before anything
+        else (``baseline_label`` names a condition after renaming).
+
+    Returns
+    -------
+    dict
+        ``feedback`` (n_updates × columns, as ``feedback.f64``), ``columns``, ``events``,
+        ``summary`` (the engine's), ``conditions`` (per label: ``si`` per target, ``combined``,
+        ``segments``, ``seconds``), ``mode``, ``sfreq``, ``targets``, ``labels`` (segments as
+        ``(start, end, label)`` samples), ``power`` (per sample, offline mode only),
+        ``baseline_uv2`` and ``process_s`` (wall-clock seconds of the replay, reading excluded).
+    """
+    if mode not in MODES:
+        raise NeurofeedError(f"replay mode {mode!r} is not one of {', '.join(MODES)}.")
+    protocol = copy.deepcopy(protocol)  # the baseline label is set below: never on the caller's object
+    rec = RecordedFile(path, chunk_size, label_map)
+    base = baseline_label or protocol.baseline.block
+    labels = sorted({lab for *_, lab in rec.condition_spans()})
+    if base not in labels:
+        what = "blocks" if rec.neurofeed else "annotated segments"
+        raise NeurofeedError(f"{path}: no {what} labelled {base!r} for the baseline; pass --baseline-label "
+                             f"with one of: {', '.join(labels) or '(the file has no annotations)'}.")
+    protocol.baseline.block = base
+    t0 = time.perf_counter()
+    out = (_replay_causal if mode == "causal" else _replay_offline)(rec, protocol, base, speed)
+    process_s = time.perf_counter() - t0
+    proc = out["proc"]
+    eng = proc.engine
+    targets = list(proc.chain.targets)
+    fb = np.array(out["rows"], dtype=np.float64).reshape(-1, len(feedback_columns(targets)))
+    return {"feedback": fb, "recorded": None, "columns": feedback_columns(targets), "events": eng.drain_events(),
+            "summary": eng.summary(), "sfreq": rec.sfreq, "targets": targets, "labels": out["spans"],
+            "power": out["power"], "conditions": out["conditions"], "mode": mode, "baseline_label": base,
+            "baseline_uv2": eng.baseline_uv2, "combine": protocol.signal.combine, "source": str(path),
+            "neurofeed_bdf": rec.neurofeed, "process_s": process_s, "data_s": rec.n_samples / rec.sfreq}
+
+
+def condition_summary(result: dict) -> dict:
+    """Per condition label: SI per target and combined, number of segments, seconds."""
+    if result.get("conditions") is not None:
+        return result["conditions"]
+    out = {}  # a session journal: its blocks as the engine ran them
+    for b in result["summary"]["blocks"]:
+        d = out.setdefault(b["label"], {"segments": 0, "si": None, "combined": None})
+        d["segments"] += 1
+        if b["si_pooled"] is not None:
+            d["si"] = dict(zip(result["targets"], b["si_pooled"]))
+            d["combined"] = combine_si(np.array(b["si_pooled"]), result.get("combine", "mean"))
+    return out
+
+
+# -- outputs -----------------------------------------------------------------------------
+
+def write_feedback_tsv(path, feedback: np.ndarray, columns, sfreq: float, targets) -> None:
+    """``feedback.tsv``: one row per update (time_s, SI per target, combined SI, threshold,
+    reward, gate, feedback, mu power per target in µV²).
+
+    The one place replay writes per-update values. With the shared feedback record
+    (neurofeed/record.py, on main) its body becomes one line:
+    ``Path(path).write_text(record_table(feedback, columns, sfreq))`` (reports read columns by
+    name: ``time_s``, ``si_combined``, ``threshold``, ``power_<target>_uv2``).
+    """
+    names = ["time_s", *[f"si_{t}" for t in targets], "si_combined", "threshold", "reward", "gate", "feedback",
+             *[f"power_{t}_uv2" for t in targets]]
+    ix = {c: i for i, c in enumerate(columns)}
+    src = [None, *[ix[f"si_{t}"] for t in targets], ix["si_combined"], ix["threshold"], ix["reward"], ix["gated"],
+           ix["feedback"], *[ix[f"power_{t}_uv2"] for t in targets]]
+    ints = {names.index("reward"), names.index("gate")}
+
+    def fmt(i, v):
+        if i in ints:
+            return str(int(v))
+        return "nan" if math.isnan(v) else f"{v:.6g}"
+
+    with open(path, "w") as f:
+        f.write("\t".join(names) + "\n")
+        for r in feedback:
+            vals = [r[0] / sfreq, *[r[c] for c in src[1:]]]
+            f.write("\t".join(fmt(i, float(v)) for i, v in enumerate(vals)) + "\n")
+
+
 def write_outputs(result: dict, out_dir) -> dict:
-    """``feedback.tsv`` and ``summary.json`` for one replay; returns the summary."""
+    """``feedback.tsv`` and ``summary.json`` for one replay; returns the summary.
+
+    ``summary.json`` holds ``mode``, ``conditions.<label>.si.<target>``,
+    ``conditions.<label>.combined``, the baseline, the condition ``events`` (onset in s and
+    label, for event-locked reports) and the ``source`` it replayed.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fb, cols, sfreq = result["feedback"], result["columns"], result["sfreq"]
-    targets = result["targets"]
-    with open(out / "feedback.tsv", "w") as f:
-        f.write("\t".join(["time_s", *[f"si_{t}" for t in targets], "si_combined", "threshold", "reward", "gate",
-                           "feedback"]) + "\n")
-        ix = {c: i for i, c in enumerate(cols)}
-        for r in fb:
-            vals = [r[0] / sfreq, *[r[ix[f"si_{t}"]] for t in targets], r[ix["si_combined"]], r[ix["threshold"]],
-                    int(r[ix["reward"]]), int(r[ix["gated"]]), r[ix["feedback"]]]
-            f.write("\t".join("nan" if isinstance(v, float) and math.isnan(v) else (f"{v:.6g}" if isinstance(v, float) else str(v))
-                              for v in vals) + "\n")
+    fb, sfreq, targets = result["feedback"], result["sfreq"], result["targets"]
+    write_feedback_tsv(out / "feedback.tsv", fb, result["columns"], sfreq, targets)
     s = result["summary"]
-    summary = {"conditions": condition_summary(result), "reward_rate": s["reward_rate"], "gated_s": s["gated_s"],
+    events = [{"onset_s": s0 / sfreq, "duration_s": (e - s0) / sfreq, "label": lab}
+              for s0, e, lab in (result.get("labels") or [])]
+    if result.get("labels") is None:  # a session journal: its blocks
+        events = [{"onset_s": b["start_s"], "duration_s": b["end_s"] - b["start_s"], "label": b["label"]}
+                  for b in s["blocks"]]
+    summary = {"mode": result.get("mode", "journal"), "source": str(result.get("source", "")),
+               "sfreq": sfreq, "targets": list(targets), "baseline_label": result.get("baseline_label"),
+               "conditions": condition_summary(result), "reward_rate": s["reward_rate"], "gated_s": s["gated_s"],
                "baseline_uv2": s["baseline_uv2"], "threshold_final": s["threshold_final"],
-               "updates": int(len(fb)), "duration_s": float(fb[-1, 0] / sfreq) if len(fb) else 0.0}
+               "updates": int(len(fb)), "duration_s": float(fb[-1, 0] / sfreq) if len(fb) else 0.0,
+               "events": events}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
-def replay_path(path, protocol=None, baseline_label=None, speed="max") -> dict:
-    """Replay one path (session folder or file) and return the raw result."""
-    if is_journal(path):
-        return replay_journal(path, load_protocol(protocol) if protocol else None, speed)
+def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="causal", label_map=None) -> dict:
+    """Replay one path (session folder or file) and return the raw result.
+
+    A session folder replays its journal (bit-exact); a file replays in ``mode``, with
+    ``protocol``, else (a session's own BDF) the session's protocol, else the default.
+    """
+    p = Path(path)
+    if p.is_dir() and is_journal(p):
+        res = replay_journal(path, load_protocol(protocol) if protocol else None, speed)
+        res.setdefault("source", str(path))
+        res["mode"] = "journal"
+        return res
+    if protocol is None and is_journal(p):  # a BDF inside its session folder: the session's protocol
+        header = read_journal_header(p.parent)
+        proto = parse_protocol(header["protocol_text"], f"{p.parent}/header.json:protocol_text")
+        return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map)
     proto = load_protocol(protocol or DEFAULT_REPLAY_PROTOCOL)
-    return replay_file(path, proto, baseline_label, speed)
+    return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map)
 
 
-def _one(path, protocol, baseline_label, speed, out) -> tuple[str, dict]:
-    res = replay_path(path, protocol, baseline_label, speed)
-    name = Path(path).name.replace(".", "_") if not is_journal(path) else Path(path).resolve().name
-    return str(path), write_outputs(res, Path(out) / name)
+def read_journal_header(folder) -> dict:
+    """A session folder's ``header.json`` (protocol text, rate, channels) without its data."""
+    try:
+        return json.loads((Path(folder) / "header.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise NeurofeedError(f"{folder}/header.json: unreadable ({err}).") from None
+
+
+def _one(path, subject, name, protocol, baseline_label, speed, out, mode, label_map=None) -> tuple[str, str, dict]:
+    """Replay one recording into ``out/name`` (runs in a worker: joblib or a Dask worker)."""
+    res = replay_path(path, protocol, baseline_label, speed, mode, label_map)
+    summary = write_outputs(res, Path(out) / name)
+    summary["realtime_factor"] = res.get("data_s", 0.0) / res["process_s"] if res.get("process_s") else None
+    return str(path), subject, summary
+
+
+# -- datasets ----------------------------------------------------------------------------
+
+EEG_SUFFIXES = (".edf", ".bdf", ".fif", ".fif.gz")
+
+
+def _subject_of(path: Path, root: Path) -> str:
+    """A subject for a file of a plain folder: its first sub-folder under ``root`` if any, else
+    the file name without a trailing run number (``S001R03`` → ``S001``, ``P01_run-2`` → ``P01``)."""
+    rel = path.relative_to(root)
+    if len(rel.parts) > 1:
+        return rel.parts[0]
+    stem = path.name.split(".")[0]
+    m = re.match(r"^(.+?)[_-]?(?:R|run-?)\d+$", stem, flags=re.IGNORECASE)
+    return m.group(1) if m else stem
+
+
+def find_recordings(path) -> list[tuple[Path, str]]:
+    """The recordings under ``path`` as ``(path, subject)``, sorted.
+
+    ``path`` may be one file or session folder, a BIDS root (``dataset_description.json``;
+    EEG files found with mne-bids, the subject from the BIDS entity) or a plain folder (EEG
+    files and neurofeed session folders anywhere below; a session's own BDF is not counted
+    twice).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise NeurofeedError(f"{p}: no such file or session folder.")
+    if p.is_dir() and is_journal(p):
+        return [(p, str(read_journal_header(p).get("participant", p.parent.name)))]
+    if p.is_file():
+        return [(p, _subject_of(p, p.parent))]
+    if (p / "dataset_description.json").exists():
+        from mne_bids import find_matching_paths
+
+        found = find_matching_paths(p, datatypes="eeg", suffixes="eeg",
+                                    extensions=[".edf", ".bdf", ".fif"])
+        out = sorted((Path(bp.fpath), str(bp.subject)) for bp in found)
+        if not out:
+            raise NeurofeedError(f"{p}: a BIDS dataset without EDF/BDF/FIF EEG recordings.")
+        return out
+    out, sessions = [], set()
+    for d in sorted(p.rglob("*")):
+        if d.is_dir() and is_journal(d):
+            sessions.add(d)
+            out.append((d, str(read_journal_header(d).get("participant", d.parent.name))))
+    for f in sorted(p.rglob("*")):
+        if f.is_file() and f.name.lower().endswith(EEG_SUFFIXES) and f.parent not in sessions:
+            out.append((f, _subject_of(f, p)))
+    if not out:
+        raise NeurofeedError(f"{p}: no EDF/BDF/FIF files or neurofeed session folders inside.")
+    return sorted(out)
+
+
+def _mean_ci(values) -> tuple[float | None, list | None]:
+    """Mean and 95 % t-interval of the finite values (interval None with fewer than two)."""
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return None, None
+    m = float(v.mean())
+    if v.size < 2:
+        return m, None
+    h = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    return m, [m - h, m + h]
+
+
+def group_summary(results: list[tuple[str, str, dict]]) -> dict:
+    """Per subject (mean over its recordings) and group (mean over subjects) SI per condition.
+
+    Parameters
+    ----------
+    results : list of (path, subject, summary)
+
+    Returns
+    -------
+    dict
+        ``subjects.<subject>.<condition>``: ``combined`` and ``si.<target>`` (mean over the
+        subject's recordings), ``ci95`` of the combined SI over recordings, ``n_recordings``;
+        ``group.<condition>``: the same over subjects (``n_subjects``; ``ci95`` is None with
+        one subject). SI is log10(power / baseline), dimensionless.
+    """
+    by_sub: dict = {}
+    for path, subject, s in sorted(results):
+        for label, c in s["conditions"].items():
+            by_sub.setdefault(subject, {}).setdefault(label, []).append(c)
+    subjects = {}
+    for sub, conds in sorted(by_sub.items()):
+        subjects[sub] = {}
+        for label, cs in sorted(conds.items()):
+            targets = sorted({t for c in cs for t in (c["si"] or {})})
+            m, ci = _mean_ci([c["combined"] for c in cs])
+            subjects[sub][label] = {"n_recordings": len(cs), "combined": m, "ci95": ci,
+                                    "si": {t: _mean_ci([(c["si"] or {}).get(t) for c in cs])[0] for t in targets}}
+    group = {}
+    for label in sorted({lab for conds in subjects.values() for lab in conds}):
+        rows = [conds[label] for conds in subjects.values() if label in conds]
+        targets = sorted({t for r in rows for t in r["si"]})
+        m, ci = _mean_ci([r["combined"] for r in rows])
+        group[label] = {"n_subjects": len(rows), "combined": m, "ci95": ci,
+                        "si": {t: dict(zip(("mean", "ci95"), _mean_ci([r["si"].get(t) for r in rows])))
+                               for t in targets}}
+    return {"units": "SI = log10(mu power / baseline power)", "n_recordings": len(results),
+            "subjects": subjects, "group": group}
+
+
+def _run_parallel(calls: list, jobs: int, scheduler: str | None):
+    """Yield the results of joblib ``delayed`` calls in order: sequentially, on ``jobs`` local
+    processes, or on a Dask distributed cluster at ``scheduler`` (joblib's Dask backend)."""
+    from joblib import Parallel, parallel_config
+
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError:  # pragma: no cover - a declared dependency
+            raise NeurofeedError("--scheduler needs dask.distributed: pip install distributed.") from None
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as err:
+            raise NeurofeedError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({err}); "
+                                 f"start one with `dask scheduler` or give its tcp://HOST:PORT.") from None
+        with client, parallel_config(backend="dask"):
+            yield from Parallel(return_as="generator")(calls)
+        return
+    if jobs > 1 and len(calls) > 1:
+        yield from Parallel(n_jobs=jobs, return_as="generator")(calls)
+    else:
+        for fn, args, kwargs in calls:
+            yield fn(*args, **kwargs)
+
+
+def read_label_map(path) -> dict:
+    """A label map file (JSON): file-name pattern → {annotation label: condition name}, e.g.
+    ``{"S*R0[34].edf": {"T1": "left-fist", "T2": "right-fist"}, "S*R0[56].edf": {"T1": "fists",
+    "T2": "feet"}}``. The first pattern (fnmatch) that matches a file's name applies to it."""
+    p = Path(path)
+    try:
+        m = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise NeurofeedError(f"--label-map {p}: cannot read it as JSON ({err}).") from None
+    if not isinstance(m, dict) or not all(isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str)
+                                                                        for a, b in v.items()) for v in m.values()):
+        raise NeurofeedError(f"--label-map {p}: expected {{\"FILE PATTERN\": {{\"LABEL\": \"CONDITION\"}}}}, "
+                             f"e.g. {{\"*R05.edf\": {{\"T2\": \"feet\"}}}}.")
+    return m
+
+
+def labels_for(path, label_map: dict | None) -> dict | None:
+    """The renaming that applies to ``path``: the first pattern of ``label_map`` matching its name."""
+    from fnmatch import fnmatch
+
+    for pattern, mapping in (label_map or {}).items():
+        if fnmatch(Path(path).name, pattern):
+            return mapping
+    return None
+
+
+def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
+                display=False, mode="causal", scheduler=None, label_map: dict | None = None) -> dict:
+    """Replay files, session folders, folders of them or BIDS datasets.
+
+    Each recording goes to ``out/<name>/`` (``feedback.tsv``, ``summary.json``); ``out``
+    gets ``summary.json`` (every recording's summary by path) and ``group.json``
+    (:func:`group_summary`). ``jobs`` > 1 replays in local processes; ``scheduler`` (a Dask
+    scheduler address) on a distributed cluster whose workers see the same file system.
+    A progress bar (tqdm) runs on stderr. ``label_map`` (:func:`read_label_map`) renames
+    annotation labels per file, so that a condition means one thing across a dataset.
+    """
+    from joblib import delayed
+    from tqdm import tqdm
+
+    if mode not in MODES:
+        raise NeurofeedError(f"--mode {mode!r} is not one of {', '.join(MODES)}.")
+    if display:
+        if len(files) != 1:
+            raise NeurofeedError("--display shows one file at a time; name a single file.")
+        return {str(files[0]): replay_with_display(files[0], protocol, baseline_label, speed)}
+    found = [r for f in files for r in find_recordings(f)]
+    names, calls = set(), []
+    for path, subject in found:
+        name = path.resolve().name if path.is_dir() else path.name.replace(".", "_")
+        if name in names:
+            name = f"{subject}_{name}"
+        names.add(name)
+        calls.append(delayed(_one)(str(path), subject, name, str(protocol) if protocol else None, baseline_label,
+                                   speed, str(out), mode, labels_for(path, label_map)))
+    results = []
+    with tqdm(total=len(calls), desc="replay", unit="file", file=sys.stderr, disable=None) as bar:  # TTY only
+        for item in _run_parallel(calls, jobs, scheduler):
+            results.append(item)
+            bar.set_postfix_str(Path(item[0]).name)
+            bar.update(1)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    summaries = {path: s for path, _, s in results}
+    (Path(out) / "summary.json").write_text(json.dumps(summaries, indent=1))
+    (Path(out) / "group.json").write_text(json.dumps(group_summary(results), indent=1))
+    for path, s in summaries.items():
+        print(f"{path} ({s['mode']}):")
+        for label, c in s["conditions"].items():
+            si = c["si"]
+            si_text = " ".join(f"{k} {v:+.3f}" for k, v in si.items()) if isinstance(si, dict) else "—"
+            print(f"  {label:<18s} n={c['segments']:<3d} SI {si_text}")
+    return summaries
 
 
 class AnnotationMarkers:
@@ -239,8 +732,6 @@ def replay_with_display(path, protocol=None, baseline_label=None, speed="1") -> 
     Blocks follow the annotations as they are reached; the baseline is the first segment with
     ``baseline_label`` (causal, as live; the offline replay pools all of them).
     """
-    import copy
-
     from .feedback.display import run_windows
     from .pipeline import Pipeline
     from .sources.edf import FileSource
@@ -255,39 +746,3 @@ def replay_with_display(path, protocol=None, baseline_label=None, speed="1") -> 
     pipe = Pipeline(src, proc, marker_inlet=AnnotationMarkers(src, src.annotations))
     run_windows(pipe)
     return pipe.engine.summary()
-
-
-def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
-                display=False) -> dict:
-    """Replay several files (in parallel with ``jobs`` > 1), with a progress line per file."""
-    if display:
-        if len(files) != 1:
-            raise NeurofeedError("--display shows one file at a time; name a single file.")
-        return {str(files[0]): replay_with_display(files[0], protocol, baseline_label, speed)}
-    for f in files:
-        if not Path(f).exists():
-            raise NeurofeedError(f"{f}: no such file or session folder.")
-    results = {}
-    n = len(files)
-    if jobs > 1 and n > 1:
-        from joblib import Parallel, delayed
-
-        gen = Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(_one)(f, protocol, baseline_label, speed, out) for f in files)
-    else:
-        gen = (_one(f, protocol, baseline_label, speed, out) for f in files)
-    for i, (path, summary) in enumerate(gen, 1):
-        results[path] = summary
-        bar = "#" * int(30 * i / n)
-        sys.stderr.write(f"\r[{bar:<30s}] {i}/{n} {Path(path).name}")
-        sys.stderr.flush()
-    sys.stderr.write("\n")
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "summary.json").write_text(json.dumps(results, indent=1))
-    for path, s in results.items():
-        print(f"{path}:")
-        for label, c in s["conditions"].items():
-            si = c["si"]
-            si_text = " ".join(f"{k} {v:+.3f}" for k, v in si.items()) if isinstance(si, dict) else str(si)
-            print(f"  {label:<18s} n={c['segments']:<3d} SI {si_text}")
-    return results

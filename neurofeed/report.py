@@ -34,7 +34,9 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} img{{max-width:1
 
 def _table(rows: list[dict], cols: list[str]) -> str:
     def cell(v):
-        if isinstance(v, float):
+        if isinstance(v, (dict, list, tuple, np.ndarray)):
+            raise TypeError(f"a table cell must be a scalar, not {type(v).__name__} ({v!r:.60})")
+        if isinstance(v, (float, np.floating)):
             return "—" if np.isnan(v) else f"{v:.3f}"
         return html.escape("—" if v is None else str(v))
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
@@ -115,17 +117,24 @@ def session_report(folder, out=None) -> Path:
     plt.close(fig)
     timing = side.get("timing", {})
     lat = timing.get("sample_to_feedback_ms", {})
-    rows = [{"block": b["label"], "kind": b["kind"], "start_s": b["start_s"], "end_s": b["end_s"],
-             "mean SI": float(np.mean(b["si_pooled"])) if b.get("si_pooled") else None,
-             "reward rate": b.get("reward_rate"), "gated_s": b.get("gated_s")} for b in blocks]
+    rows = [{"block": b["label"], "kind": b["kind"], "start (s)": b["start_s"], "end (s)": b["end_s"],
+             "mean SI (log10 ratio)": float(np.mean(b["si_pooled"])) if b.get("si_pooled") else None,
+             "reward rate (%)": None if b.get("reward_rate") is None else 100 * b["reward_rate"],
+             "gated (s)": b.get("gated_s")} for b in blocks]
+    est = j.header.get("estimator") or {}
+    est_rows = [{"estimator setting": k, "value": v if not isinstance(v, (dict, list, tuple)) else json.dumps(v)}
+                for k, v in est.items()] if isinstance(est, dict) else [{"estimator setting": "name", "value": est}]
+    base = side.get("baseline_uv2") or {}
+    rr = side.get("reward_rate")
     sections = [
         ("Session", f"<p>participant <b>{html.escape(str(j.header.get('participant')))}</b> · protocol "
                     f"<b>{html.escape(str(j.header.get('protocol')))}</b> · {j.header.get('started', '')} · "
                     f"{j.data.shape[1] / j.sfreq:.0f} s · board {html.escape(str(j.header.get('source', {}).get('source')))}"
-                    f" · estimator {html.escape(json.dumps(j.header.get('estimator')))}</p>"
-                    f"<p>reward rate {side.get('reward_rate')} · gated time {side.get('gated_s', 0):.1f} s · "
-                    f"baseline {html.escape(json.dumps(side.get('baseline_uv2')))}"
-                    f"{' · <b>recovered after an interruption</b>' if side.get('recovered') else ''}</p>"),
+                    f"{' · <b>recovered after an interruption</b>' if side.get('recovered') else ''}</p>"
+                    + _table([{"reward rate (%)": None if rr is None else 100 * rr, "gated (s)": side.get("gated_s"),
+                               **{f"baseline {t} (µV²)": v for t, v in base.items()}}],
+                             ["reward rate (%)", "gated (s)", *[f"baseline {t} (µV²)" for t in base]])
+                    + _table(est_rows, ["estimator setting", "value"])),
         ("SI over time (blocks shaded by kind)", '<img src="si_over_time.png">'),
         ("Blocks by kind", '<img src="blocks_by_kind.png">' + _table(rows, list(rows[0]) if rows else [])),
         ("Baseline vs training spectra", '<img src="spectra.png">'),
@@ -137,40 +146,270 @@ def session_report(folder, out=None) -> Path:
     return _page(f"neurofeed session report — {j.path.name}", sections, out / "index.html")
 
 
-def replay_report(folder, out=None) -> Path:
-    """Report of a replay output folder (``feedback.tsv`` + ``summary.json``)."""
+ERD_WINDOW_S = (-1.0, 4.0)  # around each event onset
+ERD_STEP_S = 0.04
+ERD_SMOOTH_S = 0.2  # centred moving average of each trial's course, for display and the numbers
+TFR_FREQS_HZ = np.arange(4.0, 36.0, 1.0)
+
+
+def _replay_runs(folder: Path) -> list[Path]:
+    """Replay output folders under ``folder`` (itself, or its sub-folders for a dataset)."""
+    if (folder / "feedback.tsv").exists():
+        return [folder]
+    return sorted(d for d in folder.iterdir() if d.is_dir() and (d / "feedback.tsv").exists()
+                  and (d / "summary.json").exists())
+
+
+def erd_trials(runs: list[Path]) -> tuple[np.ndarray, dict]:
+    """Event-locked mu power change vs the replay's baseline, per condition and target.
+
+    For every condition event (``summary.json`` ``events``) whose −1…+4 s window lies in the
+    recording, the per-update mu power of ``feedback.tsv`` is interpolated onto a 0.04-s grid
+    and expressed as percent change vs that recording's baseline power: 100·(P/P_base − 1)
+    (negative = ERD, positive = ERS), smoothed with a centred 0.2-s moving average.
+
+    Returns
+    -------
+    t_s : ndarray, shape (n_times,)
+        Seconds from the event onset.
+    trials : dict
+        ``trials[label][target]`` → ndarray (n_trials, n_times), percent.
+    """
+    t_s = np.arange(ERD_WINDOW_S[0], ERD_WINDOW_S[1] + ERD_STEP_S / 2, ERD_STEP_S)
+    trials: dict = {}
+    k = max(1, int(round(ERD_SMOOTH_S / ERD_STEP_S))) | 1  # odd, so the average is centred
+    for run in runs:
+        summary = json.loads((run / "summary.json").read_text())
+        base = summary.get("baseline_uv2") or {}
+        data = np.genfromtxt(run / "feedback.tsv", delimiter="\t", names=True)
+        times = np.atleast_1d(data["time_s"])
+        for ev in summary.get("events", []):
+            t = ev["onset_s"] + t_s
+            if len(times) < 2 or t[0] < times[0] or t[-1] > times[-1]:
+                continue
+            for target, b in base.items():
+                col = f"power_{target}_uv2"
+                if col not in data.dtype.names or not b:
+                    continue
+                p = np.interp(t, times, data[col])
+                p = np.convolve(np.pad(p, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
+                trials.setdefault(ev["label"], {}).setdefault(target, []).append(100.0 * (p / b - 1.0))
+    return t_s, {lab: {t: np.array(v) for t, v in d.items()} for lab, d in trials.items()}
+
+
+def _mean_ci95(x: np.ndarray):
+    """Mean over axis 0 and the 95 % t-interval half-width (NaN with one trial)."""
+    from scipy import stats
+
+    n = x.shape[0]
+    m = x.mean(axis=0)
+    if n < 2:
+        return m, np.full_like(m, np.nan)
+    return m, stats.t.ppf(0.975, n - 1) * x.std(axis=0, ddof=1) / np.sqrt(n)
+
+
+def erd_figure(t_s, trials, out: Path) -> dict:
+    """``erd.png`` (mean ± 95 % CI per condition, one panel per target) and the numbers behind it.
+
+    Returns ``{label: {target: {"n_trials", "mean_pct_0.5_4s", "ci95_pct_0.5_4s", "t_s",
+    "mean_pct", "ci95_pct"}}}`` (also written to ``erd.json``).
+    """
+    plt = _plt()
+    targets = sorted({t for d in trials.values() for t in d})
+    fig, axes = plt.subplots(1, max(1, len(targets)), figsize=(5.5 * max(1, len(targets)), 3.8), squeeze=False,
+                             sharey=True)
+    numbers: dict = {}
+    colours = plt.get_cmap("tab10")
+    late = (t_s >= 0.5) & (t_s <= 4.0)
+    for i, target in enumerate(targets):
+        ax = axes[0, i]
+        for k, label in enumerate(sorted(trials)):
+            x = trials[label].get(target)
+            if x is None or not len(x):
+                continue
+            m, h = _mean_ci95(x)
+            ax.plot(t_s, m, color=colours(k), lw=1.4, label=f"{label} (n={len(x)})")
+            ax.fill_between(t_s, m - h, m + h, color=colours(k), alpha=0.2, lw=0)
+            per_trial = x[:, late].mean(axis=1)
+            pm, ph = _mean_ci95(per_trial[:, None])
+            numbers.setdefault(label, {})[target] = {
+                "n_trials": int(len(x)), "mean_pct_0.5_4s": float(pm[0]),
+                "ci95_pct_0.5_4s": None if np.isnan(ph[0]) else [float(pm[0] - ph[0]), float(pm[0] + ph[0])],
+                "t_s": t_s.round(3).tolist(), "mean_pct": m.tolist(), "ci95_pct": np.nan_to_num(h).tolist()}
+        ax.axhline(0, color="#888", lw=0.8)
+        ax.axvline(0, color="#555", lw=0.8, ls=":")
+        ax.set_title(f"{target}: mu power vs baseline")
+        ax.set_xlabel("time from event onset (s)")
+        ax.legend(fontsize=8, title="condition (trials)", title_fontsize=8)
+    axes[0, 0].set_ylabel("power change (%)  ERD < 0 < ERS")
+    fig.tight_layout()
+    fig.savefig(out / "erd.png", dpi=120)
+    plt.close(fig)
+    (out / "erd.json").write_text(json.dumps(numbers, indent=1))
+    return numbers
+
+
+def replay_epochs(runs: list[Path], picks=None):
+    """MNE Epochs (−1…+4 s around each condition event) of the EEG files the replays read.
+
+    Event ids are the condition labels (sorted, numbered from 1). Only replays of EEG files
+    take part (not session journals). Returns None when there is none.
+    """
+    import mne
+
+    from .recording.bdf import FEEDBACK_SIGNALS
+    from .sources.edf import read_raw
+
+    summaries = [json.loads((r / "summary.json").read_text()) for r in runs]
+    labels = sorted({e["label"] for s in summaries for e in s.get("events", [])})
+    event_id = {lab: i + 1 for i, lab in enumerate(labels)}
+    parts = []
+    for s in summaries:
+        src = Path(s.get("source") or "")
+        if not src.is_file() or not s.get("events"):
+            continue
+        raw = read_raw(src)
+        drop = [c for c in raw.ch_names if c in {lab for lab, _, _ in FEEDBACK_SIGNALS}]
+        if drop:
+            raw.drop_channels(drop)
+        if picks is not None:
+            raw.pick([c for c in picks if c in raw.ch_names])
+        sf = raw.info["sfreq"]
+        events = np.array([[int(round(e["onset_s"] * sf)), 0, event_id[e["label"]]] for e in s["events"]])
+        ids = {k: v for k, v in event_id.items() if v in set(events[:, 2])}
+        ep = mne.Epochs(raw, events, ids, tmin=ERD_WINDOW_S[0], tmax=ERD_WINDOW_S[1], baseline=None, preload=True,
+                        reject_by_annotation=False, on_missing="ignore", verbose="error")
+        if len(ep):  # a recording whose only event starts at 0 s (a resting run) has none
+            parts.append(ep)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else mne.concatenate_epochs(parts, verbose="error")
+
+
+def tfr_figure(epochs, targets, out: Path) -> list[str]:
+    """``tfr.png``: Morlet time–frequency power per condition (rows) and target (columns), as
+    percent change vs the −1…0 s pre-event interval (MNE ``compute_tfr``, n_cycles = f/2)."""
+    plt = _plt()
+    labels = [lab for lab in sorted(epochs.event_id) if len(epochs[lab])]
+    targets = [t for t in targets if t in epochs.ch_names]
+    if not labels or not targets:
+        return []
+    fig, axes = plt.subplots(len(labels), len(targets), figsize=(5 * len(targets), 2.4 * len(labels) + 0.6),
+                             squeeze=False, layout="constrained", sharex=True, sharey=True)
+    for i, lab in enumerate(labels):
+        ep = epochs[lab].copy().pick(targets)
+        tfr = ep.compute_tfr("morlet", freqs=TFR_FREQS_HZ, n_cycles=TFR_FREQS_HZ / 2.0, return_itc=False,
+                             average=True, decim=2, verbose="error")
+        tfr.apply_baseline((ERD_WINDOW_S[0], 0.0), mode="percent", verbose="error")
+        for j, t in enumerate(targets):
+            ax = axes[i, j]
+            im = ax.pcolormesh(tfr.times, tfr.freqs, 100 * tfr.data[j], cmap="RdBu_r", vmin=-100, vmax=100,
+                               shading="auto")
+            ax.axvline(0, color="k", lw=0.8, ls=":")
+            ax.set_title(f"{lab} at {t} (n={len(ep)})", fontsize=9)
+            ax.set_ylabel("Hz")
+    fig.colorbar(im, ax=axes.ravel().tolist(), label="power change (%) vs −1…0 s", shrink=0.6)
+    for ax in axes[-1]:
+        ax.set_xlabel("time from event onset (s)")
+    fig.savefig(out / "tfr.png", dpi=110)
+    plt.close(fig)
+    return labels
+
+
+def _si_rows(conds: dict, name=None) -> tuple[list[dict], list[str]]:
+    targets = sorted({t for c in conds.values() for t in (c.get("si") or {})})
+    rows = []
+    for label, c in conds.items():
+        row = {"recording": name} if name else {}
+        row.update({"condition": label, "segments": c.get("segments"), "time (s)": c.get("seconds"),
+                    **{f"SI {t} (log10 ratio)": (c.get("si") or {}).get(t) for t in targets},
+                    "SI combined (log10 ratio)": c.get("combined")})
+        rows.append(row)
+    return rows, list(rows[0]) if rows else []
+
+
+def replay_report(folder, out=None, epochs_out=None) -> Path:
+    """Report of a replay output: one recording (``feedback.tsv`` + ``summary.json``) or a
+    dataset replay (per-recording sub-folders + ``group.json``).
+
+    Sections: event-locked ERD/ERS per condition at the targets (mean ± 95 % CI over trials,
+    trial counts), time–frequency maps (MNE), SI per condition (tables with units), the group
+    summary, and for one recording the SI over time. ``epochs_out`` (``*-epo.fif``) also
+    writes the event-locked EEG epochs as MNE Epochs.
+    """
     plt = _plt()
     folder = Path(folder)
     out = Path(out or folder / "report")
     out.mkdir(parents=True, exist_ok=True)
-    summary = json.loads((folder / "summary.json").read_text())
-    data = np.genfromtxt(folder / "feedback.tsv", delimiter="\t", names=True)
-    fig, ax = plt.subplots(figsize=(11, 3.4))
-    ax.plot(data["time_s"], data["si_combined"], lw=0.7, label="SI (combined)")
-    ax.plot(data["time_s"], data["threshold"], ls="--", lw=1.0, label="threshold")
-    ax.set_xlabel("s")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "si_over_time.png", dpi=110)
-    plt.close(fig)
-    conds = summary["conditions"]
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    labels = list(conds)
-    targets = list(next(iter(conds.values()))["si"]) if conds and isinstance(next(iter(conds.values()))["si"], dict) else []
-    for i, tname in enumerate(targets):
-        ax.bar(np.arange(len(labels)) + i * 0.35, [conds[c]["si"][tname] for c in labels], width=0.35, label=tname)
-    ax.set_xticks(np.arange(len(labels)) + 0.175, labels)
-    ax.axhline(0, color="#888", lw=0.8)
-    ax.set_ylabel("SI vs baseline")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "conditions.png", dpi=110)
-    plt.close(fig)
-    rows = [{"condition": c, "segments": v["segments"], **{f"SI {k}": x for k, x in (v["si"] or {}).items()},
-             "combined": v.get("combined")} for c, v in conds.items()]
-    sections = [("SI over time", '<img src="si_over_time.png">'),
-                ("Conditions", '<img src="conditions.png">' + _table(rows, list(rows[0]) if rows else [])),
-                ("Summary", f"<pre>{html.escape(json.dumps({k: v for k, v in summary.items() if k != 'conditions'}, indent=1))}</pre>")]
+    runs = _replay_runs(folder)
+    if not runs:
+        raise NeurofeedError(f"{folder}: no replay outputs (feedback.tsv + summary.json) inside.")
+    summaries = {r: json.loads((r / "summary.json").read_text()) for r in runs}
+    first = summaries[runs[0]]
+    targets = list(first.get("targets") or [])
+    sections = []
+    modes = sorted({s.get("mode", "?") for s in summaries.values()})
+    sections.append(("Replay", _table([{"recordings": len(runs), "mode": ", ".join(modes),
+                                        "baseline label": first.get("baseline_label"),
+                                        "sampling rate (Hz)": first.get("sfreq")}],
+                                      ["recordings", "mode", "baseline label", "sampling rate (Hz)"])
+                     + "<p>causal: what the live loop would have shown (baseline from the first baseline segment, "
+                       "taken at its time); offline: baseline pooled over every baseline segment of the recording."
+                       "</p>"))
+    t_s, trials = erd_trials(runs)
+    if trials:
+        numbers = erd_figure(t_s, trials, out)
+        rows = [{"condition": lab, "target": t, "trials": d["n_trials"], "mean 0.5–4 s (%)": d["mean_pct_0.5_4s"],
+                 "95 % CI low (%)": (d["ci95_pct_0.5_4s"] or [np.nan])[0],
+                 "95 % CI high (%)": (d["ci95_pct_0.5_4s"] or [np.nan, np.nan])[1]}
+                for lab, per in numbers.items() for t, d in per.items()]
+        sections.append(("Event-locked ERD/ERS (mu power vs baseline, mean ± 95 % CI over trials)",
+                         '<img src="erd.png" alt="ERD/ERS time courses">' + _table(rows, list(rows[0]))))
+    epochs = replay_epochs(runs) if (epochs_out or any(Path(s.get("source") or "").is_file()
+                                                        for s in summaries.values())) else None
+    if epochs is not None:
+        shown = tfr_figure(epochs, targets, out)
+        if shown:
+            sections.append(("Time–frequency (Morlet, % vs −1…0 s, EEG at the file's own reference)",
+                             '<img src="tfr.png" alt="time-frequency maps">'))
+        if epochs_out:
+            epochs.save(epochs_out, overwrite=True, verbose="error")
+            counts = [{"condition": k, "epochs": int(len(epochs[k]))} for k in sorted(epochs.event_id)]
+            sections.append((f"Epochs written to {Path(epochs_out).name}", _table(counts, ["condition", "epochs"])))
+    group_file = folder / "group.json"
+    if group_file.exists():
+        g = json.loads(group_file.read_text())
+        rows = [{"condition": lab, "subjects": d["n_subjects"], "SI combined (log10 ratio)": d["combined"],
+                 "95 % CI low": (d["ci95"] or [np.nan])[0], "95 % CI high": (d["ci95"] or [np.nan, np.nan])[1],
+                 **{f"SI {t}": v.get("mean") for t, v in d["si"].items()}} for lab, d in g["group"].items()]
+        sections.append(("Group (mean over subjects)", _table(rows, list(rows[0]) if rows else [])))
+        rows = [{"subject": sub, "condition": lab, "recordings": d["n_recordings"],
+                 "SI combined (log10 ratio)": d["combined"], **{f"SI {t}": v for t, v in d["si"].items()}}
+                for sub, conds in g["subjects"].items() for lab, d in conds.items()]
+        sections.append(("Subjects (mean over recordings)", _table(rows, list(rows[0]) if rows else [])))
+    rows = []
+    for r, s in summaries.items():
+        rows += _si_rows(s["conditions"], r.name if len(runs) > 1 else None)[0]
+    sections.append(("SI per condition (pooled power vs baseline)", _table(rows, list(rows[0]) if rows else [])))
+    if len(runs) == 1:
+        data = np.genfromtxt(runs[0] / "feedback.tsv", delimiter="\t", names=True)
+        fig, ax = plt.subplots(figsize=(11, 3.4))
+        ax.plot(data["time_s"], data["si_combined"], lw=0.7, label="SI (combined)")
+        ax.plot(data["time_s"], data["threshold"], ls="--", lw=1.0, label="threshold")
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("log10(power / baseline)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "si_over_time.png", dpi=110)
+        plt.close(fig)
+        s = first
+        base = s.get("baseline_uv2") or {}
+        sections.append(("SI over time", '<img src="si_over_time.png" alt="SI over time">'))
+        sections.append(("Session figures", _table(
+            [{"duration (s)": s.get("duration_s"), "updates": s.get("updates"),
+              "reward rate (%)": None if s.get("reward_rate") is None else 100 * s["reward_rate"],
+              "gated (s)": s.get("gated_s"), **{f"baseline {t} (µV²)": v for t, v in base.items()}}],
+            ["duration (s)", "updates", "reward rate (%)", "gated (s)", *[f"baseline {t} (µV²)" for t in base]])))
     return _page(f"neurofeed replay report — {folder.name}", sections, out / "index.html")
 
 
@@ -205,22 +444,26 @@ def participant_report(folder, out=None) -> Path:
     fig.tight_layout()
     fig.savefig(out / "progress.png", dpi=110)
     plt.close(fig)
-    rows = [{"session": n, "median SI": float(np.median(d)), "IQR": float(np.subtract(*np.percentile(d, [75, 25]))),
-             "reward %": r} for n, d, r in zip(names, dists, rates)]
+    rows = [{"session": n, "median SI (log10 ratio)": float(np.median(d)),
+             "IQR (log10 ratio)": float(np.subtract(*np.percentile(d, [75, 25]))), "reward (%)": r}
+            for n, d, r in zip(names, dists, rates)]
     return _page(f"neurofeed progress — {folder.name}",
                  [("Progress across sessions", '<img src="progress.png">' + _table(rows, list(rows[0])))],
                  out / "index.html")
 
 
-def make_report(path, out=None) -> Path:
-    """Dispatch on what ``path`` is: a session folder, a replay output or a participant folder."""
+def make_report(path, out=None, epochs_out=None) -> Path:
+    """Dispatch on what ``path`` is: a session folder, a replay output (one recording or a
+    dataset with ``group.json``) or a participant folder. ``epochs_out`` applies to replays."""
     p = Path(path)
     if not p.exists():
         raise NeurofeedError(f"{p}: no such file or folder.")
+    if epochs_out and not str(epochs_out).endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
+        raise NeurofeedError(f"--epochs-out {epochs_out}: MNE Epochs files end in -epo.fif (e.g. S001-epo.fif).")
     if is_journal(p):
         return session_report(p, out)
-    if (p / "feedback.tsv").exists() and (p / "summary.json").exists():
-        return replay_report(p, out)
+    if ((p / "feedback.tsv").exists() and (p / "summary.json").exists()) or (p / "group.json").exists():
+        return replay_report(p, out, epochs_out=epochs_out)
     if p.is_dir() and any(is_journal(c) for c in p.iterdir() if c.is_dir()):
         return participant_report(p, out)
     raise NeurofeedError(f"{p}: not a session folder, a replay output (feedback.tsv + summary.json) or a "

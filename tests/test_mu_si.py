@@ -28,7 +28,7 @@ def pooled(data_dir=None):
     welch = {k: [] for k in ("rest", "fist", "feet")}
     for run in RUNS:
         path = DATA / f"S001R{run}.edf"
-        res = replay_file(path, proto, baseline_label="T0")  # the pipeline, chunk by chunk as live
+        res = replay_file(path, proto, baseline_label="T0", mode="offline")  # pooled baseline, per-sample power
         power, sfreq = res["power"], res["sfreq"]
         raw = mne.io.read_raw_edf(path, preload=True, verbose="error")
         x = raw.get_data(picks=["C3..", "C4.."]) * 1e6

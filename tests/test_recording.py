@@ -154,7 +154,7 @@ def test_disk_full_during_session_stops_with_a_clear_line_and_keeps_the_data(tmp
 
 def test_replay_eegmmidb_fist_vs_feet_pinned(tmp_path):
     files = [DATA / f"S001R0{i}.edf" for i in (3, 4, 5, 6)]
-    r = run_cli("replay", *files, "--baseline-label", "T0", "--out", tmp_path, "--jobs", "2")
+    r = run_cli("replay", *files, "--baseline-label", "T0", "--mode", "offline", "--out", tmp_path, "--jobs", "2")
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     fist, feet = [], []

@@ -52,3 +52,36 @@ def test_replay_report_and_bids_export(tmp_path):
 def test_report_on_something_else_is_one_line(tmp_path):
     r = run_cli("report", tmp_path)
     assert r.returncode == 2 and "not a session folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_replay_report_of_s001_shows_fist_erd_with_ci_and_exports_epochs(tmp_path):
+    import mne
+    import numpy as np
+
+    from neurofeed.replay import replay_many
+    from neurofeed.report import make_report
+
+    files = [DATA / f"S001R0{i}.edf" for i in (3, 4, 5, 6)]
+    replay_many(files, protocol=PROTOCOLS / "action-observation-research.toml", baseline_label="T0",
+                out=tmp_path / "A", mode="offline")
+    page = make_report(tmp_path / "A", epochs_out=tmp_path / "s001-epo.fif")
+    html = page.read_text()
+    for png in ("erd.png", "tfr.png"):
+        assert f'src="{png}"' in html and (page.parent / png).stat().st_size > 20000
+    assert "{" not in html.split("<body>")[1]  # tables, never Python dicts
+    erd = json.loads((page.parent / "erd.json").read_text())
+    for site in ("C3", "C4"):  # T1 is a fist condition in every run (left fist; both fists)
+        d = erd["T1"][site]
+        assert d["n_trials"] >= 28 and d["mean_pct_0.5_4s"] < -20 and d["ci95_pct_0.5_4s"][1] < 0, d
+        assert f"T1 (n={d['n_trials']})" not in html  # the count is in the figure legend, and in the table:
+        assert f"<td>{d['n_trials']}</td>" in html
+    epochs = mne.read_epochs(tmp_path / "s001-epo.fif", verbose="error")
+    expected = {}
+    for f in files:
+        raw = mne.io.read_raw_edf(f, verbose="error")
+        for a in raw.annotations:  # MNE keeps an epoch whose −1…+4 s window lies inside the recording
+            s = int(round(a["onset"] * raw.info["sfreq"]))
+            if s - raw.info["sfreq"] >= 0 and s + 4 * raw.info["sfreq"] < raw.n_times:
+                expected[a["description"]] = expected.get(a["description"], 0) + 1
+    assert {k: len(epochs[k]) for k in epochs.event_id} == expected
+    assert np.allclose(epochs.tmin, -1.0) and np.isclose(epochs.tmax, 4.0, atol=0.01)

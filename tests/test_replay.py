@@ -1,0 +1,180 @@
+"""File and dataset replay: causal vs offline modes, a live session's BDF, 2048 Hz, datasets
+on joblib and on a Dask cluster."""
+
+import json
+
+import mne
+import numpy as np
+import pytest
+
+from neurofeed.protocol.schema import load_protocol
+from neurofeed.recording.journal import read_journal
+from neurofeed.replay import replay_file, replay_many
+from neurofeed.session import build_session, finish_session
+from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from tests.conftest import DATA, PROTOCOLS
+
+RUNS = ("03", "04", "05", "06")
+
+
+@pytest.fixture(scope="module")
+def s001():
+    """Both modes on S001 R03–R06 (T0 rest as the baseline)."""
+    proto = load_protocol(PROTOCOLS / "action-observation-research.toml")
+    return {mode: {run: replay_file(DATA / f"S001R{run}.edf", proto, "T0", mode=mode)["conditions"]
+                   for run in RUNS} for mode in ("causal", "offline")}
+
+
+def _fist_feet(conds):
+    """SI at (C3, C4) of every fist condition and every feet condition (T1/T2 of R03/R04 are
+    left/right fist; of R05/R06 both fists / both feet)."""
+    fist, feet = [], []
+    for run, c in conds.items():
+        fist.append([c["T1"]["si"]["C3"], c["T1"]["si"]["C4"]])
+        (feet if run in ("05", "06") else fist).append([c["T2"]["si"]["C3"], c["T2"]["si"]["C4"]])
+    return np.array(fist), np.array(feet)
+
+
+def test_offline_mode_fists_suppress_mu_feet_do_not(s001):
+    fist, feet = _fist_feet(s001["offline"])
+    assert np.all(fist.mean(axis=0) < 0), fist  # C3 and C4
+    assert np.all(fist < 0), fist  # every fist condition, both sites
+    assert np.all(feet.mean(axis=0) >= -0.03), feet
+    assert all(c["T0"]["si"]["C3"] == pytest.approx(0.0, abs=1e-9) for c in s001["offline"].values())
+
+
+def test_causal_mode_fists_below_feet_within_each_run(s001):
+    # Causal: each run's baseline is its first T0 (4.2 s, as live would take it). Later rest
+    # periods carry the post-movement mu rebound, so absolute SI sits higher than offline; the
+    # within-run contrast (same baseline) is what a participant's bar would show: fists below feet.
+    causal = s001["causal"]
+    for run in ("05", "06"):
+        fists, feet = causal[run]["T1"]["si"], causal[run]["T2"]["si"]
+        assert fists["C3"] < feet["C3"] - 0.2 and fists["C4"] < feet["C4"] - 0.2, (run, fists, feet)
+        assert feet["C3"] >= -0.03 and feet["C4"] >= -0.03
+    fist, feet = _fist_feet(causal)
+    assert np.all(fist.mean(axis=0) < feet.mean(axis=0) - 0.2), (fist, feet)
+    assert np.all(fist[:, 1] < 0.05)  # C4 (the side that is not the first baseline's low outlier)
+    # and the modes differ only by the baseline: the causal one is the first T0 alone
+    assert causal["04"]["T0"]["segments"] == 15 and causal["04"]["T0"]["si"]["C3"] > 0.1
+
+
+def test_live_session_bdf_replayed_causally_gives_the_live_si(tmp_path):
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    script = SimulationScript.alternating(60, emg_every_s=7, blink_every_s=5)
+    src = SimulatedSource(MuSimulator(script=script, seed=5), realtime=False)
+    pipe, rec = build_session(src, proto, "P09", tmp_path, seconds_scale=0.3, lsl=False)
+    pipe.run()
+    finish_session(pipe, rec)
+    live = read_journal(rec.folder)
+    res = replay_file(next(rec.folder.glob("*.bdf")), proto, mode="causal")  # blocks from the BDF's events
+    cols = live.columns
+    at = {int(r[0]): i for i, r in enumerate(live.feedback)}
+    pairs = [(at[int(r[0])], k) for k, r in enumerate(res["feedback"]) if int(r[0]) in at]
+    assert len(pairs) == len(res["feedback"]) >= 0.95 * len(live.feedback)  # every replayed update is a live one
+    a = live.feedback[[i for i, _ in pairs]]
+    b = res["feedback"][[k for _, k in pairs]]
+    c = cols.index("si_combined")
+    assert np.array_equal(np.isnan(a[:, c]), np.isnan(b[:, c]))  # SI starts at the same update
+    assert np.isfinite(a[:, c]).sum() > 300
+    assert np.nanmax(np.abs(a[:, c] - b[:, c])) < 0.01  # 24-bit quantisation is the only difference
+    for t in ("C3", "C4"):
+        i = cols.index(f"si_{t}")
+        assert np.nanmax(np.abs(a[:, i] - b[:, i])) < 0.01
+    assert [r[2] for r in res["labels"]] == ["baseline", "observe-hands", "rest", "observe-hands-2", "transfer"]
+    # the command's way: the BDF inside its session folder replays with the session's own protocol
+    bdf_run = replay_many([next(rec.folder.glob("*.bdf"))], out=tmp_path / "bdf")
+    journal_run = replay_many([rec.folder], out=tmp_path / "journal")
+    (b,), (j,) = bdf_run.values(), journal_run.values()
+    assert b["mode"] == "causal" and j["mode"] == "journal" and set(b["conditions"]) == set(j["conditions"])
+    for label, c in j["conditions"].items():
+        assert b["conditions"][label]["combined"] == pytest.approx(c["combined"], abs=0.01), label
+
+
+def _bdf_2048(path, seconds=13.0, sfreq=2048):
+    raw = mne.io.read_raw_edf(DATA / "S001R04.edf", preload=True, verbose="error")
+    raw.crop(0, seconds).pick(["C3..", "C4..", "Cz..", "C1..", "C2..", "C5..", "C6..", "Fc3.", "Fc4.", "Cp3.", "Cp4."])
+    raw.resample(sfreq, verbose="error")
+    mne.export.export_raw(path, raw, fmt="bdf", overwrite=True, verbose="error")
+    return path
+
+
+@pytest.mark.parametrize("sfreq", [100, 2048, 4096])
+def test_any_rate_replays_in_scaled_chunks(tmp_path, sfreq):
+    path = _bdf_2048(tmp_path / f"rate-{sfreq}.bdf", seconds=13.0, sfreq=sfreq)
+    proto = load_protocol(PROTOCOLS / "action-observation-research.toml")
+    proto.signal.estimator = "iir"  # the replay side: chunking, blocks and baseline at any rate
+    res = replay_file(path, proto, "T0")
+    assert res["sfreq"] == sfreq
+    steps = np.diff(np.r_[0, res["feedback"][:, 0]])
+    assert np.median(steps) == round(0.04 * sfreq)  # 0.04-s chunks as live: 4, 82, 164 samples
+    assert set(res["conditions"]) == {"T0", "T1", "T2"}  # MNE's BAD_ACQ_SKIP edge is not a condition
+    assert all(np.isfinite(v) for c in res["conditions"].values() for v in c["si"].values())
+
+
+def test_2048_hz_bdf_replays_with_the_default_estimator(tmp_path):
+    # the weighted cFIR's taps at 2048 Hz (the dsp helper's fix: 2-s taps vs a 2048-point grid)
+    path = _bdf_2048(tmp_path / "biosemi-2048.bdf", seconds=9.0)
+    res = replay_file(path, load_protocol(PROTOCOLS / "action-observation-research.toml"), "T0")
+    assert res["sfreq"] == 2048.0 and np.isfinite(res["conditions"]["T2"]["si"]["C3"])
+
+
+def _two_short_files(folder):
+    folder.mkdir()
+    for run in ("03", "05"):
+        raw = mne.io.read_raw_edf(DATA / f"S001R{run}.edf", preload=True, verbose="error").crop(0, 40)
+        mne.export.export_raw(folder / f"S001R{run}.edf", raw, fmt="edf", overwrite=True, verbose="error")
+    return folder
+
+
+def test_dataset_on_joblib_and_on_a_dask_cluster_give_the_same_group_json(tmp_path):
+    from distributed import LocalCluster
+
+    data = _two_short_files(tmp_path / "eegmmidb")
+    common = dict(protocol=PROTOCOLS / "action-observation-research.toml", baseline_label="T0")
+    a = replay_many([data], out=tmp_path / "A", jobs=2, **common)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        b = replay_many([data], out=tmp_path / "B", scheduler=cluster.scheduler_address, **common)
+    ga = json.loads((tmp_path / "A" / "group.json").read_text())
+    gb = json.loads((tmp_path / "B" / "group.json").read_text())
+    assert ga == gb
+    assert list(ga["subjects"]) == ["S001"] and ga["n_recordings"] == 2
+    assert ga["subjects"]["S001"]["T1"]["n_recordings"] == 2 and ga["group"]["T1"]["n_subjects"] == 1
+    assert ga["group"]["T1"]["combined"] == pytest.approx(np.mean([s["conditions"]["T1"]["combined"]
+                                                                   for s in a.values()]))
+    assert sorted(p.name for p in (tmp_path / "B").iterdir()) == ["S001R03_edf", "S001R05_edf", "group.json",
+                                                                 "summary.json"]
+    assert {s["mode"] for s in b.values()} == {"causal"}
+
+
+def test_bids_dataset_is_found_with_mne_bids(tmp_path):
+    from mne_bids import BIDSPath, write_raw_bids
+
+    for sub, run in (("01", "03"), ("02", "05")):
+        raw = mne.io.read_raw_edf(DATA / f"S001R{run}.edf", preload=True, verbose="error").crop(0, 30)
+        write_raw_bids(raw, BIDSPath(subject=sub, task="motor", root=tmp_path / "bids", datatype="eeg"),
+                       overwrite=True, verbose=False, allow_preload=True, format="EDF")
+    replay_many([tmp_path / "bids"], protocol=PROTOCOLS / "action-observation-research.toml",
+                baseline_label="T0", out=tmp_path / "out", mode="offline")
+    g = json.loads((tmp_path / "out" / "group.json").read_text())
+    assert sorted(g["subjects"]) == ["01", "02"] and g["group"]["T1"]["n_subjects"] == 2
+    lo, hi = g["group"]["T1"]["ci95"]
+    assert lo <= g["group"]["T1"]["combined"] <= hi
+
+
+def test_label_map_names_conditions_per_file(tmp_path, s001):
+    from neurofeed.replay import labels_for, read_label_map
+
+    f = tmp_path / "labels.json"
+    f.write_text(json.dumps({"*R0[34].edf": {"T1": "left-fist", "T2": "right-fist"},
+                             "*R0[56].edf": {"T0": "rest", "T1": "fists", "T2": "feet"}}))
+    m = read_label_map(f)
+    assert labels_for(DATA / "S001R03.edf", m) == {"T1": "left-fist", "T2": "right-fist"}
+    assert labels_for(DATA / "S001R01.edf", m) is None
+    proto = load_protocol(PROTOCOLS / "action-observation-research.toml")
+    res = replay_file(DATA / "S001R05.edf", proto, "rest", mode="offline", label_map=labels_for(DATA / "S001R05.edf", m))
+    assert sorted(res["conditions"]) == ["feet", "fists", "rest"]
+    assert res["conditions"]["feet"]["si"] == pytest.approx(s001["offline"]["05"]["T2"]["si"])
+    f.write_text('{"*.edf": ["T1", "fists"]}')
+    with pytest.raises(Exception, match="label-map .*labels.json: expected"):
+        read_label_map(f)
