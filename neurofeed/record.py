@@ -84,6 +84,21 @@ def record_fields(targets) -> list[tuple[str, Field]]:
     return [(f.column.format(t=t), f) for f in active_fields() for t in (targets if f.per_target else (None,))]
 
 
+def field_of(column: str) -> Field | None:
+    """The field a column belongs to (``"si_C3"`` -> the ``si_{t}`` field), or None if it is not a
+    record column; BDF labels cut to 16 characters match the start of a column."""
+    for f in FIELDS:
+        if not f.per_target:
+            if column == f.column or (len(column) == 16 and f.column.startswith(column)):
+                return f
+        else:
+            pre, post = f.column.split("{t}")
+            if column.startswith(pre) and len(column) > len(pre) + len(post) and (
+                    column.endswith(post) or len(column) == 16):
+                return f
+    return None
+
+
 def record_dtype(targets) -> np.dtype:
     """The record as a numpy structured dtype (all float64, same byte layout as a row)."""
     return np.dtype([(c, np.float64) for c in record_columns(targets)])

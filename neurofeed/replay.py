@@ -110,7 +110,7 @@ class RecordedFile:
     """
 
     def __init__(self, path, chunk_size: int | None = None, label_map: dict | None = None):
-        from .recording.bdf import FEEDBACK_SIGNALS
+        from .record import field_of
         from .sources.edf import FileSource
 
         self.path = Path(path)
@@ -123,8 +123,7 @@ class RecordedFile:
         self.neurofeed = any(text.startswith("block_start/") for _, _, text in src.annotations)
         rename = {} if self.neurofeed else (label_map or {})  # a neurofeed BDF keeps its block labels
         self.annotations = [(on, dur, rename.get(text, text)) for on, dur, text in src.annotations]
-        feedback_labels = {label for label, _, _ in FEEDBACK_SIGNALS}
-        keep = [i for i, n in enumerate(src.ch_names) if not (self.neurofeed and n in feedback_labels)]
+        keep = [i for i, n in enumerate(src.ch_names) if not (self.neurofeed and field_of(n) is not None)]
         self.ch_names = [src.ch_names[i] for i in keep]
         self.data = np.ascontiguousarray(src.data[keep]) if len(keep) < len(src.ch_names) else src.data
         self.range_uv = src.range_uv

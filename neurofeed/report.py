@@ -257,7 +257,7 @@ def replay_epochs(runs: list[Path], picks=None):
     """
     import mne
 
-    from .recording.bdf import FEEDBACK_SIGNALS
+    from .record import field_of
     from .sources.edf import read_raw
 
     summaries = [json.loads((r / "summary.json").read_text()) for r in runs]
@@ -269,7 +269,7 @@ def replay_epochs(runs: list[Path], picks=None):
         if not src.is_file() or not s.get("events"):
             continue
         raw = read_raw(src)
-        drop = [c for c in raw.ch_names if c in {lab for lab, _, _ in FEEDBACK_SIGNALS}]
+        drop = [c for c in raw.ch_names if field_of(c) is not None]
         if drop:
             raw.drop_channels(drop)
         if picks is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RecordingError
-from ..record import NOT_STREAMED, active_fields
+from ..record import NOT_STREAMED, field_of
 from .journal import SIDECAR, read_journal
 
 MERGE_S = 0.1  # runs of bad samples closer than this share one annotation (a crackling lead is one event)
@@ -101,12 +101,10 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
                for i, name in enumerate(j.ch_names)]
     # the feedback record's values as extra signals (each update's value held until the next)
     cols = j.columns
-    fields = active_fields()
-    ranges = {f.column: f for f in fields}
     for i, col in enumerate(cols):
         if col in NOT_STREAMED:
             continue
-        f = ranges.get(col) or next((f for f in fields if f.per_target and _matches(f.column, col)), None)
+        f = field_of(col)
         lo, hi = f.range if f else (-1e6, 1e6)
         values = hold_feedback(j.feedback, i, n) if len(j.feedback) else np.zeros(n)
         signals.append(BdfSignal(np.clip(values, lo, hi), sfreq, label=col[:16], physical_range=(lo, hi),
@@ -133,11 +131,6 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     if recovered and not (folder / SIDECAR).exists():
         (folder / SIDECAR).write_text(json.dumps(dict(j.header, recovered=True, samples=int(n)), indent=1))
     return out
-
-
-def _matches(pattern: str, column: str) -> bool:
-    pre, post = pattern.split("{t}")
-    return column.startswith(pre) and column.endswith(post) and len(column) > len(pre) + len(post)
 
 
 def recover(path) -> Path:
