@@ -36,6 +36,7 @@ from .errors import NeurofeedError
 # (ADS1299 datasheet; the OpenBCI GUI's impedance formula).
 LEADOFF_CURRENT_A = 6e-9
 LEADOFF_SERIES_OHM = 2200.0
+LEADOFF_HZ = 31.25  # the ADS1299's AC lead-off frequency, whatever the data rate (Cyton 250 Hz, Daisy 125 Hz)
 # Cyton channel keys for the lead-off command "z <ch> <P> <N> Z": 1–8 on the Cyton, Q…I on the Daisy.
 CYTON_CHANNEL_KEYS = "12345678QWERTYUI"
 
@@ -185,7 +186,7 @@ def cyton_impedance_kohm(source, ch_names, seconds: float = 2.0) -> dict:
     (the OpenBCI GUI's formula), then ``"z<ch>00Z"`` switches it off. Returns name -> kΩ.
     """
     fs = source.sfreq
-    f0 = fs / 8.0  # fDR/4 with the ADS1299's 4x decimation is 31.25 Hz at 250 Hz
+    f0 = LEADOFF_HZ
     sos = signal.butter(2, [f0 - 2.0, f0 + 2.0], btype="bandpass", fs=fs, output="sos")
     out = {}
     for i, name in enumerate(ch_names[: len(CYTON_CHANNEL_KEYS)]):
