@@ -118,7 +118,9 @@ def edf_signal(path, ch_names, sfreq: float) -> np.ndarray:
     missing = [c for c in ch_names if c not in raw.ch_names]
     if missing:
         raise SourceError(f"{path}: no channel {', '.join(missing)} for the emulated montage "
-                          f"(the file has {', '.join(raw.ch_names[:12])}{' ...' if len(raw.ch_names) > 12 else ''}).")
+                          f"({' '.join(ch_names)}); the file has {', '.join(raw.ch_names[:12])}"
+                          f"{' ...' if len(raw.ch_names) > 12 else ''}: use another --montage or a file with "
+                          f"those 10-10 channels (e.g. EEGMMIDB).")
     raw.pick(list(ch_names))
     if raw.info["sfreq"] != sfreq:
         raw.resample(sfreq, verbose="error")  # MNE's anti-aliased resampling
