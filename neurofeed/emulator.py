@@ -49,9 +49,10 @@ RAIL_UV = COUNT_MAX * UV_PER_COUNT
 START_BYTE = 0xA0
 END_BYTE = 0xC0
 
-# The channel sets the emulator can put on the board (CONTRACTS.md, "Montages and references"):
-# names are 10-10 sites picked from the EDF, in the board's channel order.
-MONTAGES = {
+# The montages are the board configs' (``[montages.NAME]`` in data/boards/*.toml, owned by the
+# montage code); this table only stands in for configs that predate named montages, with the
+# lists agreed in CONTRACTS.md.
+_FALLBACK_MONTAGES = {
     "cyton": {
         "default": ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"],  # BrainFlow's eeg_names
         "mu": ["Fp1", "FC3", "C3", "CP3", "Cz", "FC4", "C4", "CP4"],
@@ -461,12 +462,20 @@ class CytonEmulator:
 
 
 def montage_names(board: str, montage: str = "default") -> list[str]:
-    """The 10-10 names the emulator puts on ``board`` ("cyton" or "cyton-daisy") for ``montage``."""
+    """The 10-10 names the emulator puts on ``board`` ("cyton" or "cyton-daisy") for ``montage``,
+    from the board config's montages (one error line listing them for an unknown name)."""
+    from .boards import get_board
+
+    if board not in _FALLBACK_MONTAGES:
+        raise SourceError(f"No emulator for board {board!r}; choose cyton or cyton-daisy.")
+    cfg = get_board(board)
+    if hasattr(cfg, "montage"):  # board configs with named montages
+        return list(cfg.montage(montage))
     try:
-        return list(MONTAGES[board][montage])
+        return list(_FALLBACK_MONTAGES[board][montage])
     except KeyError:
-        choices = ", ".join(MONTAGES.get(board, {})) or ", ".join(MONTAGES)
-        raise SourceError(f"No emulated montage {montage!r} for {board}; choose one of: {choices}.") from None
+        raise SourceError(f"No montage {montage!r} for {board}; choose one of: "
+                          f"{', '.join(_FALLBACK_MONTAGES[board])}.") from None
 
 
 def from_edf(path, board: str = "cyton", montage: str = "default", **kwargs) -> CytonEmulator:
