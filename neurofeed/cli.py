@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--file", help="EDF/BDF to send (channels picked by 10-10 name, resampled); "
                                    "default: the simulated headset")
     em.add_argument("--montage", default="default",
-                    help="which sites the board's channels carry: a montage of the board config, e.g. mu "
-                         "(default: BrainFlow's channel names)")
+                    help="which sites the board's channels carry: a montage of the board config (`neurofeed "
+                         "montages`), e.g. mu; default: BrainFlow's")
     em.add_argument("--offset-uv", type=float, default=0.0, help="DC electrode offsets, +X/-X alternating (µV)")
     em.add_argument("--drift-uv-per-s", type=float, default=0.0, help="offset drift (µV/s), signs as the offsets")
     em.add_argument("--drop-every", type=int, default=None, help="skip every N-th sample number (dropped packets)")

@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import SourceError
+from .errors import NeurofeedError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +56,6 @@ LEADOFF_SERIES_OHM = 2200.0
 """The Cyton's 6-nA lead-off current flows through the electrode and a 2.2-kΩ series resistor."""
 CHANNEL_KEYS = "12345678QWERTYUI"
 """Channel keys in the Cyton's ``x...X`` / ``z...Z`` commands: 1-8, then Q-I on the Daisy."""
-
-# The montages are the board configs' (``[montages.NAME]`` in data/boards/*.toml, owned by the
-# montage code); this table only stands in for configs that predate named montages, with the
-# lists agreed in CONTRACTS.md.
-_FALLBACK_MONTAGES = {
-    "cyton": {
-        "default": ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"],  # BrainFlow's eeg_names
-        "mu": ["Fp1", "FC3", "C3", "CP3", "Cz", "FC4", "C4", "CP4"],
-    },
-    "cyton-daisy": {
-        "default": ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2",
-                    "F7", "F8", "F3", "F4", "T7", "T8", "P3", "P4"],  # BrainFlow's eeg_names
-        "mu": ["Fp1", "Fp2", "FC3", "FC4", "C5", "C3", "C1", "Cz",
-               "C2", "C4", "C6", "CP3", "CP4", "FCz", "CPz", "Pz"],
-    },
-}
 
 _VERSION_TEXT = ("OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\n{daisy}"
                  "LIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$")
@@ -482,20 +466,15 @@ class CytonEmulator:
 
 
 def montage_names(board: str, montage: str = "default") -> list[str]:
-    """The 10-10 names the emulator puts on ``board`` ("cyton" or "cyton-daisy") for ``montage``,
-    from the board config's montages (one error line listing them for an unknown name)."""
+    """The 10-10 names the emulator puts on ``board`` ("cyton" or "cyton-daisy") for ``montage``:
+    the board config's montage (``neurofeed montages``), so the emulated electrodes sit where a
+    session with ``--montage`` expects them."""
     from .boards import get_board
 
-    if board not in _FALLBACK_MONTAGES:
-        raise SourceError(f"No emulator for board {board!r}; choose cyton or cyton-daisy.")
-    cfg = get_board(board)
-    if hasattr(cfg, "montage"):  # board configs with named montages
-        return list(cfg.montage(montage))
     try:
-        return list(_FALLBACK_MONTAGES[board][montage])
-    except KeyError:
-        raise SourceError(f"No montage {montage!r} for {board}; choose one of: "
-                          f"{', '.join(_FALLBACK_MONTAGES[board])}.") from None
+        return list(get_board(board).montage(montage))
+    except NeurofeedError as err:
+        raise SourceError(str(err)) from None
 
 
 def from_edf(path, board: str = "cyton", montage: str = "default", **kwargs) -> CytonEmulator:
