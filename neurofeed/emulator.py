@@ -49,14 +49,6 @@ RAIL_UV = COUNT_MAX * UV_PER_COUNT
 START_BYTE = 0xA0
 END_BYTE = 0xC0
 
-LEADOFF_HZ = 2.048e6 / 2 ** 16
-"""The ADS1299's AC lead-off frequency (fCLK / 2^16 = 31.25 Hz), whatever the data rate."""
-LEADOFF_CURRENT_A = 6e-9
-LEADOFF_SERIES_OHM = 2200.0
-"""The Cyton's 6-nA lead-off current flows through the electrode and a 2.2-kΩ series resistor."""
-CHANNEL_KEYS = "12345678QWERTYUI"
-"""Channel keys in the Cyton's ``x...X`` / ``z...Z`` commands: 1-8, then Q-I on the Daisy."""
-
 _VERSION_TEXT = ("OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\n{daisy}"
                  "LIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$")
 
@@ -118,6 +110,15 @@ def edf_signal(path, ch_names, sfreq: float) -> np.ndarray:
     if raw.info["sfreq"] != sfreq:
         raw.resample(sfreq, verbose="error")  # MNE's anti-aliased resampling
     return np.ascontiguousarray(raw.get_data() * 1e6)
+
+
+LEADOFF_HZ = 2.048e6 / 2 ** 16
+"""The ADS1299's AC lead-off frequency (fCLK / 2^16 = 31.25 Hz), whatever the data rate."""
+LEADOFF_CURRENT_A = 6e-9
+LEADOFF_SERIES_OHM = 2200.0
+"""The Cyton's 6-nA lead-off current flows through the electrode and a 2.2-kΩ series resistor."""
+CHANNEL_KEYS = "12345678QWERTYUI"
+"""Channel keys in the Cyton's ``x...X`` / ``z...Z`` commands: 1-8, then Q-I on the Daisy."""
 
 
 class CytonEmulator:
