@@ -218,3 +218,30 @@ def test_lead_off_command_puts_the_impedance_voltage_on_that_channel_only():
     vrms = np.std(seg) * 1e-6
     assert (np.sqrt(2) * vrms / LEADOFF_CURRENT_A - LEADOFF_SERIES_OHM) / 1e3 == pytest.approx(z_kohm[2], rel=0.05)
     assert LEADOFF_HZ == 31.25
+
+
+def test_dropped_packets_reach_the_recording_as_annotated_gaps(data_dir, tmp_path):
+    # Needs the recorder's gap journal and BDF annotations (reliability) and the chain's NaN hold (dsp).
+    import mne
+
+    from neurofeed.session import build_session, finish_session
+
+    x = _eeg(data_dir, montage="mu", seconds=60)
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    with CytonEmulator(x, speed=10, drop_every=100) as emu:
+        src = _source(emu, channel_names=montage_names("cyton", "mu"))
+        pipe, rec = build_session(src, proto, "P01", tmp_path, seconds_scale=0.1, lsl=False)
+        pipe.start()
+        try:
+            ended = pipe.wait(600)
+        finally:
+            pipe.stop()
+        summary = finish_session(pipe, rec)
+    assert ended and pipe.error is None, pipe.error
+    n = summary["samples"]
+    raw = mne.io.read_raw_bdf(summary["bdf"], preload=True, verbose="error")
+    assert n - 250 < raw.n_times <= n and np.isfinite(raw.get_data()).all()  # whole 1-s records
+    onsets = [round(a["onset"] * 250) for a in raw.annotations if a["description"] == "gap"]
+    onsets = [k for k in onsets if k < raw.n_times]
+    assert onsets == list(range(99, raw.n_times, 100))  # each skipped packet, at its true place on the timeline
+    assert summary["dropped_samples"] >= len(onsets) > 0
