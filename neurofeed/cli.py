@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--drift-uv-per-s", type=float, default=0.0, help="offset drift (µV/s), signs as the offsets")
     em.add_argument("--drop-every", type=int, default=None, help="skip every N-th sample number (dropped packets)")
     em.add_argument("--railed-channel", type=int, default=None, help="this channel (1-based) sits at the rail")
+    em.add_argument("--impedance-kohm", type=float, default=5.0,
+                    help="electrode impedance shown by a lead-off measurement (kΩ, default 5)")
     em.add_argument("--speed", type=float, default=1.0, help="time compression (> 1 streams faster than real time)")
     return parser
 
@@ -371,8 +373,10 @@ def cmd_emulate(args) -> int:
     n_ch = 16 if args.board == "cyton-daisy" else 8
     if args.railed_channel is not None and not 1 <= args.railed_channel <= n_ch:
         raise NeurofeedError(f"--railed-channel must be 1..{n_ch}, not {args.railed_channel}.")
+    if args.impedance_kohm < 0:
+        raise NeurofeedError(f"--impedance-kohm must be >= 0, not {args.impedance_kohm}.")
     opts = dict(speed=args.speed, offsets_uv=args.offset_uv, drift_uv_per_s=args.drift_uv_per_s,
-                drop_every=args.drop_every,
+                drop_every=args.drop_every, impedance_kohm=args.impedance_kohm,
                 railed_channel=None if args.railed_channel is None else args.railed_channel - 1)
     names = montage_names(args.board, args.montage)
     if args.file:

@@ -103,11 +103,22 @@ def edf_signal(path, ch_names, sfreq: float) -> np.ndarray:
     missing = [c for c in ch_names if c not in raw.ch_names]
     if missing:
         raise SourceError(f"{path}: no channel {', '.join(missing)} for the emulated montage "
-                          f"(the file has {', '.join(raw.ch_names[:12])}{' ...' if len(raw.ch_names) > 12 else ''}).")
+                          f"({' '.join(ch_names)}); the file has {', '.join(raw.ch_names[:12])}"
+                          f"{' ...' if len(raw.ch_names) > 12 else ''}: use another --montage or a file with "
+                          f"those 10-10 channels (e.g. EEGMMIDB).")
     raw.pick(list(ch_names))
     if raw.info["sfreq"] != sfreq:
         raw.resample(sfreq, verbose="error")  # MNE's anti-aliased resampling
     return np.ascontiguousarray(raw.get_data() * 1e6)
+
+
+LEADOFF_HZ = 2.048e6 / 2 ** 16
+"""The ADS1299's AC lead-off frequency (fCLK / 2^16 = 31.25 Hz), whatever the data rate."""
+LEADOFF_CURRENT_A = 6e-9
+LEADOFF_SERIES_OHM = 2200.0
+"""The Cyton's 6-nA lead-off current flows through the electrode and a 2.2-kΩ series resistor."""
+CHANNEL_KEYS = "12345678QWERTYUI"
+"""Channel keys in the Cyton's ``x...X`` / ``z...Z`` commands: 1-8, then Q-I on the Daisy."""
 
 
 class CytonEmulator:
@@ -134,6 +145,10 @@ class CytonEmulator:
         Also drop every ``drop_every``-th sample (indices ``drop_every - 1, 2 * drop_every - 1, ...``).
     railed_channel : int, optional
         This channel (0-based) sits at the positive rail (``COUNT_MAX``: +187500 µV).
+    impedance_kohm : float or array of n_channels
+        Electrode impedance. While lead-off is on for a channel (``z<ch>10Z``, as BrainFlow's
+        ``config_board`` sends it), the channel carries the 31.25-Hz lead-off voltage
+        ``(Z + 2.2 kΩ) · 6 nA`` (peak), which the OpenBCI GUI turns back into Z.
     daisy : bool
         Emulate a Cyton + Daisy (16 channels, 125 Hz, two packets per sample).
     loop : bool
@@ -167,8 +182,8 @@ class CytonEmulator:
     """
 
     def __init__(self, signal, speed: float = 1.0, offsets_uv=None, drift_uv_per_s=None, drop_packets=(),
-                 drop_every: int | None = None, railed_channel: int | None = None, daisy: bool = False,
-                 loop: bool = True, log_samples: int = 250 * 600):
+                 drop_every: int | None = None, railed_channel: int | None = None, impedance_kohm=5.0,
+                 daisy: bool = False, loop: bool = True, log_samples: int = 250 * 600):
         self.daisy = bool(daisy)
         self.n_channels = 16 if self.daisy else 8
         self.sfreq = 125.0 if self.daisy else 250.0
@@ -195,6 +210,8 @@ class CytonEmulator:
         if railed_channel is not None and not 0 <= int(railed_channel) < self.n_channels:
             raise ValueError(f"railed_channel must be 0..{self.n_channels - 1}, not {railed_channel!r}.")
         self.railed_channel = None if railed_channel is None else int(railed_channel)
+        self.impedance_kohm = np.broadcast_to(np.asarray(impedance_kohm, dtype=np.float64), (self.n_channels,)).copy()
+        self.leadoff = np.zeros(self.n_channels, dtype=bool)  # lead-off current on, per channel
         # the send log, a ring indexed by sample index
         self.log_samples = int(log_samples)
         self._log_counts = np.zeros((self.log_samples, self.n_channels), dtype=np.int32)
@@ -309,6 +326,9 @@ class CytonEmulator:
             x = self._array[:, idx % total]
         t = (k0 + np.arange(n)) / self.sfreq
         x = x + self.offsets_uv[:, None] + self.drift_uv_per_s[:, None] * t
+        if self.leadoff.any():
+            peak_uv = (self.impedance_kohm[self.leadoff] * 1e3 + LEADOFF_SERIES_OHM) * LEADOFF_CURRENT_A * 1e6
+            x[self.leadoff] += peak_uv[:, None] * np.sin(2 * np.pi * LEADOFF_HZ * t)
         if self.railed_channel is not None:
             x[self.railed_channel] = RAIL_UV
         return x
@@ -328,6 +348,9 @@ class CytonEmulator:
                 self._setting += ch
                 if ch in "XZ":
                     what = "Channel set" if ch == "X" else "Lead off set"
+                    key = self._setting[1:2]
+                    if ch == "Z" and len(self._setting) == 5 and key in CHANNEL_KEYS[: self.n_channels]:
+                        self.leadoff[CHANNEL_KEYS.index(key)] = "1" in self._setting[2:4]
                     if not self.streaming.is_set():
                         self._reply(f"Success: {what} for {self._setting[1]}$$$")
                     self._setting = ""

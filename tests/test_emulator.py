@@ -181,3 +181,67 @@ def test_emulate_command_prints_the_port_and_stops_cleanly_on_sigterm(data_dir):
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "stopped after" in err and "Traceback" not in err
+
+
+def test_lead_off_command_puts_the_impedance_voltage_on_that_channel_only():
+    from neurofeed.emulator import LEADOFF_CURRENT_A, LEADOFF_HZ, LEADOFF_SERIES_OHM
+
+    z_kohm = np.arange(1.0, 9.0) * 5  # 5 .. 40 kΩ
+    with CytonEmulator(np.zeros((8, 250)), speed=4, impedance_kohm=z_kohm) as emu:
+        src = _source(emu)
+        src.start()
+        try:
+            n0 = len(emu.commands)
+            src.board.config_board("z310Z")  # lead-off current into channel 3's P input (BrainFlow sends it as is)
+            chunks = _read_samples(src, 250)
+            src.board.config_board("z300Z")
+            while len(emu.commands) < n0 + 10:  # wait for the emulator to take "z300Z"
+                c = src.read()
+                if c is not None:
+                    chunks.append(c)
+            start = emu.clocked_samples + 10  # samples clocked after the switch-off
+            while sum(c.n_samples for c in chunks) < start + 100:
+                c = src.read()
+                if c is not None:
+                    chunks.append(c)
+        finally:
+            src.stop()
+    data = np.concatenate([c.data for c in chunks], axis=1)
+    on = emu.leadoff.copy()
+    assert not on.any()  # switched off again
+    sent = emu.sent_uv(0, data.shape[1])
+    np.testing.assert_array_equal(data, sent)
+    lit = np.flatnonzero(np.abs(data[2]) > 1.0)
+    assert lit.size > 100 and (data[[0, 1, 3, 4, 5, 6, 7]] == 0).all()  # only channel 3
+    assert (data[2, start:start + 100] == 0).all()  # off after z300Z
+    seg = data[2, lit[0] + 1: lit[0] + 201]
+    vrms = np.std(seg) * 1e-6
+    assert (np.sqrt(2) * vrms / LEADOFF_CURRENT_A - LEADOFF_SERIES_OHM) / 1e3 == pytest.approx(z_kohm[2], rel=0.05)
+    assert LEADOFF_HZ == 31.25
+
+
+def test_dropped_packets_reach_the_recording_as_annotated_gaps(data_dir, tmp_path):
+    # Needs the recorder's gap journal and BDF annotations (reliability) and the chain's NaN hold (dsp).
+    import mne
+
+    from neurofeed.session import build_session, finish_session
+
+    x = _eeg(data_dir, montage="mu", seconds=60)
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    with CytonEmulator(x, speed=10, drop_every=100) as emu:
+        src = _source(emu, channel_names=montage_names("cyton", "mu"))
+        pipe, rec = build_session(src, proto, "P01", tmp_path, seconds_scale=0.1, lsl=False)
+        pipe.start()
+        try:
+            ended = pipe.wait(600)
+        finally:
+            pipe.stop()
+        summary = finish_session(pipe, rec)
+    assert ended and pipe.error is None, pipe.error
+    n = summary["samples"]
+    raw = mne.io.read_raw_bdf(summary["bdf"], preload=True, verbose="error")
+    assert n - 250 < raw.n_times <= n and np.isfinite(raw.get_data()).all()  # whole 1-s records
+    onsets = [round(a["onset"] * 250) for a in raw.annotations if a["description"] == "gap"]
+    onsets = [k for k in onsets if k < raw.n_times]
+    assert onsets == list(range(99, raw.n_times, 100))  # each skipped packet, at its true place on the timeline
+    assert summary["dropped_samples"] >= len(onsets) > 0

@@ -286,20 +286,20 @@ def test_channel_map_renames_lsl_channels_and_rejects_unknown_names():
     del outlet
 
 
-def test_muse_aux_electrode_is_read_from_other_channels_when_mapped():
+def test_muse_aux_electrode_is_read_from_other_channels():
     from brainflow.board_shim import BoardIds, BoardShim
 
-    from neurofeed.session import open_source
-    from neurofeed.sources.brainflow import aux_rows
+    from neurofeed.sources.brainflow import AUX_ENABLE_COMMAND, aux_rows
 
     for board in (BoardIds.MUSE_2_BOARD, BoardIds.MUSE_S_BOARD):
         assert aux_rows(board.value) == {"AUX": BoardShim.get_other_channels(board.value)[0]}
     assert aux_rows(BoardIds.CYTON_BOARD.value) == {}
-    src = open_source("muse-2", channel_map={"AUX": "C3"})
+    # the mechanism a montage uses: the AUX row appended as a named EEG channel, "p50" sent at start
+    src = BrainFlowSource(get_board("muse-2"), extra_rows=aux_rows(BoardIds.MUSE_2_BOARD.value),
+                          config_commands=[AUX_ENABLE_COMMAND], channel_map={"AUX": "C3"})
     assert src.ch_names == ["TP9", "AF7", "AF8", "TP10", "C3"]
     assert src.rows.tolist() == [1, 2, 3, 4, 5] and src.config_commands == ["p50"]
-    plain = open_source("muse-2")
-    assert plain.ch_names == ["TP9", "AF7", "AF8", "TP10"] and plain.config_commands == []
+    assert src.describe()["extra_rows"] == {"AUX": 5}
 
 
 def test_session_without_a_board_is_one_line_naming_one(tmp_path):
