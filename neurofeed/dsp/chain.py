@@ -18,8 +18,11 @@ __all__ = ["MuChain", "DC_REJECTION_DB", "LINE_REJECTION_DB", "OCULAR_BAND_HZ"]
 
 #: Required rejection of the whole chain (input → mu power, amplitude dB relative to the band centre).
 DC_REJECTION_DB, LINE_REJECTION_DB = 60.0, 40.0
-#: Band in which blinks reach the targets and in which the ocular regression is fitted (Hz).
+#: Band in which blinks reach the targets (Hz); the regression is fitted from FIT_LOW_HZ up.
 OCULAR_BAND_HZ = (0.5, 7.0)
+FIT_LOW_HZ = 1.0
+#: Seconds at the start of the baseline left out of the fits (the conditioning settling on drift).
+SETTLE_S = 2.0
 
 
 class MuChain:
@@ -317,16 +320,20 @@ class MuChain:
             self.ocular, self.residual_gate = None, False
             self.quality.set_blink_gates(True)
             return
-        lp = signal.butter(4, OCULAR_BAND_HZ[1], btype="lowpass", fs=self.sfreq, output="sos")
-        f_lp = signal.sosfiltfilt(lp, conditioned[frontal], axis=1)
-        t_lp = signal.sosfiltfilt(lp, self.base_weights @ conditioned, axis=1)
-        coef, *_ = np.linalg.lstsq(f_lp.T, t_lp.T, rcond=None)  # (n_frontal, n_targets)
+        # fitted at 1–7 Hz, zero-phase (offline, on the baseline): below 1 Hz what is left of the
+        # electrode drift after the conditioning high-pass would bias the coefficients; the first
+        # 2 s (the conditioning's settling on a drifting electrode) are left out
+        bp = signal.butter(4, [FIT_LOW_HZ, OCULAR_BAND_HZ[1]], btype="bandpass", fs=self.sfreq, output="sos")
+        sl = slice(int(round(SETTLE_S * self.sfreq)), None)
+        f_bp = signal.sosfiltfilt(bp, conditioned[frontal], axis=1)[:, sl]
+        t_bp = signal.sosfiltfilt(bp, self.base_weights @ conditioned, axis=1)[:, sl]
+        coef, *_ = np.linalg.lstsq(f_bp.T, t_bp.T, rcond=None)  # (n_frontal, n_targets)
         self.weights[:, frontal] -= coef.T
         self.weights = np.ascontiguousarray(self.weights)
         self.ocular = {"rows": frontal, "coef": coef.T}
         # what remains on the targets in the ocular band, causally as live: its own robust threshold
         resid = signal.sosfilt(self.resid_sos, self.weights @ conditioned, axis=1)
-        skip = int(round(0.5 * self.sfreq))
+        skip = int(round(SETTLE_S * self.sfreq))
         self.resid_uv = np.array([robust_threshold(np.abs(r[skip:]), BLINK_K, self.qcfg.blink_uv) for r in resid])
         self.residual_gate = bool(self.qcfg.blink_uv > 0)
         self._resid_seeded = False
@@ -342,7 +349,7 @@ class MuChain:
         t = self.weights @ conditioned
         e = signal.sosfilt(q.emg_sos, t, axis=1, zi=q.emg_zi_unit[:, None, :] * t[None, :, 0, None])[0]
         pw = signal.lfilter([q.emg_alpha], [1.0, q.emg_alpha - 1.0], e * e, axis=1)
-        skip = int(round(0.5 * self.sfreq))
+        skip = int(round(SETTLE_S * self.sfreq))
         self.t_emg_uv = np.array([robust_threshold(np.sqrt(np.maximum(r[skip:], 0)), EMG_K, self.qcfg.emg_uv)
                                   for r in pw])
         self.t_emg_p[:] = pw[:, -1]

@@ -181,7 +181,7 @@ class QualityMonitor:
         thresholds : dict
             ``{"emg_uv": float, "blink_uv": float}`` now in use.
         """
-        skip = int(round(0.5 * self.sfreq))  # the detectors' own settling at the start
+        skip = int(round(2.0 * self.sfreq))  # the detectors' settling at the start (a drifting electrode)
         emg, blink = self.detectors(raw)
         if self.emg_rows.size:
             self.emg_uv = robust_threshold(emg[:, skip:], emg_k, self.cfg.emg_uv)
