@@ -115,6 +115,25 @@ class MuChain:
         self.kept: list[np.ndarray] = []  # referenced target chunks of the baseline
         self.kept_raw: list[np.ndarray] = []  # the same chunks as they arrived (for calibrate)
         self._after_new_estimator()
+        self._warm_kernels()
+
+    def _warm_kernels(self) -> None:
+        """Compile (or load from numba's cache) the kernels that first run after calibrate(), for
+        both layouts the chain hands them, so the end of the baseline does not wait for numba."""
+        zi = np.zeros_like(self.t_emg_zi)
+        p, r = np.zeros(len(self.targets)), np.zeros(len(self.targets))
+        for x in (self._out[:, :1], np.ascontiguousarray(self._out[:, :1])):
+            sos_peak_abs(self.resid_sos, x, np.zeros_like(self.resid_zi), r)
+            sos_rms_smooth(self.quality.emg_sos, x, zi, 0.5, p, r)
+
+    def describe(self) -> dict:
+        """What the chain is, for sidecars and reports: delays (s), response figures (dB),
+        the gate hold and, once calibrated, the person's thresholds and ocular coefficients."""
+        return {"estimator": self.estimator.describe(), "group_delay_s": self.group_delay_s,
+                "conditioning": {"highpass_hz": self.conditioner.highpass_hz, "line_hz": self.line_hz,
+                                 "delay_s": self.conditioning_delay_s},
+                "response_db": self.response_db, "hold_s": self.hold_s, "bad_channels": sorted(self.bad),
+                "calibration": self.calibration}
 
     # construction helpers ---------------------------------------------------------------------
     def _spatial_weights(self) -> np.ndarray:

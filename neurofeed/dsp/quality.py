@@ -82,6 +82,13 @@ def emg_band(sfreq: float) -> tuple[float, float]:
 class QualityMonitor:
     """Per-chunk quality flags and a held artifact gate (one numba pass per chunk).
 
+    Delays of the detectors (how late an artifact is seen): railed, flat and non-finite samples
+    at once (flatness over 1-s windows); EMG through a 2nd-order Butterworth band-pass
+    (:func:`emg_band`, a few ms) and a 0.1-s one-pole power smoother (its RMS crosses a threshold
+    twice its baseline within ~30 ms of a burst's onset); blinks through a first-order 0.5-Hz
+    high-pass (phase lead: no delay at blink frequencies). The gate then holds ``hold_s`` (set
+    by ``MuChain`` from the estimator's impulse response).
+
     Parameters
     ----------
     sfreq : float
