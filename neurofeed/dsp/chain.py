@@ -314,6 +314,10 @@ class MuChain:
         """
         chunks = [np.asarray(c, dtype=float) for c in baseline_raw] if isinstance(baseline_raw, (list, tuple)) \
             else [np.asarray(baseline_raw, dtype=float)]
+        chunks = [c for c in chunks if c.ndim == 2 and c.shape[1] > 0]
+        if not chunks:  # no baseline samples: keep the caps and the reference as they are
+            self.kept_raw = []
+            return self.calibration
         sizes = [c.shape[1] for c in chunks]
         raw = _hold_nonfinite(np.concatenate(chunks, axis=1))
         thr = self.quality.calibrate(raw)

@@ -48,7 +48,7 @@ def design_conditioning(sfreq: float, line_hz: float | None, highpass_hz: float 
     nyq = sfreq / 2.0
     if not 0 < highpass_hz < nyq:
         raise NeurofeedError(f"Conditioning high-pass corner {highpass_hz} Hz must lie in (0, {nyq:g}) Hz.")
-    if line_hz is not None and line_hz not in (50, 60, 50.0, 60.0):
+    if line_hz and line_hz not in (50, 60, 50.0, 60.0):
         raise NeurofeedError(f"line_hz {line_hz!r} is invalid; the mains frequency is 50 or 60 Hz.")
     hp = signal.butter(highpass_order, highpass_hz, btype="highpass", fs=sfreq, output="sos")
     notch = design_notch(sfreq, line_hz, notch_q) if line_hz else None
