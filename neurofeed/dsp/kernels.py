@@ -99,7 +99,7 @@ def square_smooth_inplace(x, alpha, state):
     return x
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)  # lets LLVM vectorise the two dot products (9 → 6 µs per chunk; same to 2e-15)
 def cfir_power_inplace(x, h_re, h_im, hist, pos, alpha, pstate):
     """Complex FIR (analytic-signal estimate) -> |y|**2 -> one-pole smoothing, in place.
 
