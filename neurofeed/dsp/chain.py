@@ -63,6 +63,11 @@ class MuChain:
     ocular regression once calibrated) form the target signals, and the estimator turns them
     into mu power. Delay: :attr:`group_delay_s` (conditioning + estimator).
 
+    After :meth:`calibrate`, two detectors run on the target signals: the ocular residual
+    (2nd-order Butterworth 7-Hz low-pass of the conditioned, regressed targets; group delay
+    ≈ 32 ms at 1–5 Hz) and the EMG-band RMS (the quality monitor's band-pass and 0.1-s smoother).
+    Either one re-arms the gate for :attr:`hold_s`.
+
     At construction (and after each :meth:`retune`) the response from input to mu power is
     checked: DC must be rejected by at least 60 dB and the line frequency by at least 40 dB
     relative to the band centre, or a :class:`NeurofeedError` names the filter and the figure.

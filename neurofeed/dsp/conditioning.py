@@ -12,8 +12,7 @@ from scipy import signal
 
 from ..errors import NeurofeedError
 from .analysis import sos_group_delay_s, sos_response
-from .filters import cascade, design_notch
-from .kernels import sosfilt_inplace
+from .filters import SOSFilter, cascade, design_notch
 
 __all__ = ["HIGHPASS_HZ", "design_conditioning", "Conditioner"]
 
@@ -85,25 +84,34 @@ class Conditioner:
         self.sfreq = float(sfreq)
         self.line_hz = line_hz
         self.highpass_hz = float(highpass_hz)
-        self.sos = design_conditioning(self.sfreq, line_hz, self.highpass_hz)
-        self.zi_unit = signal.sosfilt_zi(self.sos)  # (n_sections, 2), steady state for a unit step
-        self.zi = np.zeros((n_channels, self.sos.shape[0], 2))
-        self.seeded = False
+        self.filter = SOSFilter(design_conditioning(self.sfreq, line_hz, self.highpass_hz), n_channels,
+                                seed_first=True)
+
+    @property
+    def sos(self) -> np.ndarray:
+        """The cascade (n_sections × 6): high-pass sections, then the notch."""
+        return self.filter.sos
+
+    @sos.setter
+    def sos(self, sos) -> None:
+        self.filter = SOSFilter(sos, self.filter.zi.shape[0], seed_first=True)
+
+    @property
+    def zi(self) -> np.ndarray:
+        """State per channel (n_channels × n_sections × 2)."""
+        return self.filter.zi
 
     def seed(self, x0: np.ndarray) -> None:
         """Start the state at the steady state of a constant input ``x0`` (n_channels,) µV."""
-        self.zi[:] = np.asarray(x0, dtype=float)[:, None, None] * self.zi_unit[None]
-        self.seeded = True
+        self.filter.seed(x0)
 
     def reset(self) -> None:
         """Forget the state; the next chunk seeds it again from its first sample."""
-        self.seeded = False
+        self.filter.reset()
 
     def process_inplace(self, x: np.ndarray) -> np.ndarray:
         """Condition ``x`` (n_channels × n_samples µV, finite) in place and return it."""
-        if not self.seeded:
-            self.seed(x[:, 0])
-        return sosfilt_inplace(self.sos, x, self.zi)
+        return self.filter.process_inplace(x)
 
     def response(self, freqs_hz) -> np.ndarray:
         """Complex response at ``freqs_hz`` (see :func:`neurofeed.dsp.analysis.sos_response`)."""
