@@ -49,6 +49,8 @@ def test_calibration_on_s001_regresses_blinks_and_keeps_the_gate_mostly_open(s00
     assert cal["emg_uv"] <= 10.0 and cal["blink_uv"] <= 80.0  # thresholds never above the caps
     assert set(cal["ocular"]) == {"C3", "C4"} and set(cal["ocular"]["C3"]) == {"Fp1", "Fp2"}
     assert 0.1 <= cal["hold_s"] <= 0.6  # from the estimator's impulse response, not a fixed 0.5 s
+    # the baseline judged again by the calibrated gates (for excluding its artifacts)
+    assert chain.baseline_gated.shape == (nb,) and cal["baseline_gated_fraction"] <= 0.15
     _, gated = _run(chain, x[:, nb:])
     assert gated.mean() <= 0.15 < gated_fixed[nb:].mean()  # the goal; fixed 80 µV gates most of the run
     # out of sample (after the baseline): the corrected targets no longer follow the frontal channels at 0.5–7 Hz

@@ -65,7 +65,7 @@ class MuChain:
 
     After :meth:`calibrate`, two detectors run on the target signals: the ocular residual
     (2nd-order Butterworth 7-Hz low-pass of the conditioned, regressed targets; group delay
-    ≈ 32 ms at 1–5 Hz) and the EMG-band RMS (the quality monitor's band-pass and 0.1-s smoother).
+    33–39 ms at 1–5 Hz) and the EMG-band RMS (the quality monitor's band-pass and 0.1-s smoother).
     Either one re-arms the gate for :attr:`hold_s`.
 
     At construction (and after each :meth:`retune`) the response from input to mu power is
@@ -112,6 +112,7 @@ class MuChain:
         self.target_emg_gate = False
         self._cal_conditioned: np.ndarray | None = None  # the conditioned baseline, kept for refits
         self.calibration: dict = {}
+        self.baseline_gated = np.zeros(0, dtype=bool)  # per baseline sample, the calibrated gates' verdict
         self._raw = np.zeros((len(self.ch_names), 64))
         self._out = np.zeros((len(self.targets), 64))
         self.last_power = np.zeros(len(self.targets))
@@ -336,9 +337,37 @@ class MuChain:
             x = self.weights @ conditioned
             self.kept = np.split(x, np.cumsum(sizes)[:-1], axis=1)
         self.kept_raw = []
+        self.baseline_gated = self._replay_gate(chunks)
         self.calibration = {**thr, "ocular": self._describe_ocular(), "residual_uv": self.resid_uv.tolist(),
-                            "target_emg_uv": self.t_emg_uv.tolist(), "hold_s": self.hold_s}
+                            "target_emg_uv": self.t_emg_uv.tolist(), "hold_s": self.hold_s,
+                            "baseline_gated_fraction": float(self.baseline_gated.mean())}
         return self.calibration
+
+    def _replay_gate(self, chunks) -> np.ndarray:
+        """Which baseline samples the calibrated gates would have closed (bool, n_samples): a
+        copy of the calibrated chain run causally over the same chunks, state seeded at the first.
+        During the baseline itself only the caps were in force; this is the verdict to exclude
+        artifacts from the baseline with."""
+        import copy
+
+        probe = copy.copy(self)  # shares the (read-only) designs; the states below are fresh
+        probe.keep_spatial = False
+        probe.quality = copy.deepcopy(self.quality)
+        probe.quality.seeded = False
+        probe.quality._gate_left = 0
+        probe.conditioner = Conditioner(self.sfreq, len(self.ch_names), self.line_hz, self.conditioner.highpass_hz)
+        probe.estimator = copy.deepcopy(self.estimator)
+        probe.resid_zi, probe.t_emg_zi = np.zeros_like(self.resid_zi), np.zeros_like(self.t_emg_zi)
+        probe.resid_peak, probe.t_emg_p = np.zeros_like(self.resid_peak), self.t_emg_p.copy()
+        probe.target_emg_rms_uv = np.zeros_like(self.target_emg_rms_uv)
+        probe._resid_seeded = False
+        probe._raw, probe._out = np.zeros_like(self._raw), np.zeros_like(self._out)
+        probe.last_power = np.zeros_like(self.last_power)
+        out = []
+        for c in chunks:
+            probe.process(c)
+            out.append(np.full(c.shape[1], probe.gated))
+        return np.concatenate(out)
 
     def _fit_ocular(self, conditioned: np.ndarray) -> None:
         """Regress the targets on the frontal channels in the ocular band; fold into the weights."""
