@@ -95,7 +95,11 @@ class Processor:
         self.engine.emit(f"reference/{self.reference_used}")
         self.individual = s.band_mode == "individual"
 
-        self.refit = self.individual or self.chain.needs_baseline_fit
+        # [dsp] the chain calibrates at the end of every baseline (artifact thresholds, ocular
+        # regression folded into the spatial weights), so the baseline is always recomputed
+        # with the final weights and estimator
+        self.refit = True
+        # [/dsp]
         self.engine.defer_baseline = self.refit
         self.individual_band_hz = None
         self._warm_up()
@@ -144,6 +148,7 @@ class Processor:
         fit the weighted cFIR to the baseline, then recompute baseline and threshold with the
         new estimator over the same samples, in the same chunks."""
         s = self.protocol.signal
+        self.chain.calibrate(self.chain.kept_raw)  # [dsp] thresholds + ocular regression; recomputes chain.kept
         kept, self.chain.kept = self.chain.kept, []
         x = np.concatenate(kept, axis=1)
         sizes = [c.shape[1] for c in kept]

@@ -8,7 +8,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "eegmmidb-S001"
+DATA = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if (p / "data").is_dir()),
+            ROOT.parent / "shared") / "data" / "eegmmidb-S001"  # also from a worktree in /work/wt/NAME
 PROTOCOLS = ROOT / "neurofeed" / "data" / "protocols"
 
 

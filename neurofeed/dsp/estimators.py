@@ -29,8 +29,14 @@ def smoothing_delay_s(sfreq: float, alpha: float) -> float:
     return (1.0 - alpha) / alpha / sfreq
 
 
+def grid_size(n_taps: int) -> int:
+    """Frequency-grid size for a cFIR of ``n_taps``: a power of two, at least 2048 and at least
+    twice the taps (so 2-s taps fit at any rate up to 4096 Hz)."""
+    return int(max(2048, 1 << int(np.ceil(np.log2(max(2, 2 * int(n_taps)))))))
+
+
 def design_cfir(sfreq: float, band_hz, delay_s: float, n_taps: int | None = None,
-                weights=None, n_fft: int = 2048) -> np.ndarray:
+                weights=None, n_fft: int | None = None) -> np.ndarray:
     """Complex FIR whose output approximates the analytic band signal delayed by ``delay_s``.
 
     Least-squares design on a dense frequency grid (the cFIR of Smetanin et al. 2020):
@@ -49,14 +55,16 @@ def design_cfir(sfreq: float, band_hz, delay_s: float, n_taps: int | None = None
         Weight of each grid frequency (``np.fft.fftfreq(n_fft, 1/sfreq)`` order) in the
         least-squares fit; uniform by default. Weighting by the signal's power spectrum gives
         the weighted cFIR (wcFIR).
-    n_fft : int
-        Size of the frequency grid.
+    n_fft : int, optional
+        Size of the frequency grid; default :func:`grid_size` of ``n_taps`` (``weights`` must
+        have this length).
 
     Returns
     -------
     h : ndarray of complex128, shape (n_taps,)
     """
     n_taps = int(n_taps or round(sfreq))
+    n_fft = int(n_fft or grid_size(n_taps))
     if n_taps > n_fft:
         raise ValueError(f"n_taps ({n_taps}) must not exceed the grid size n_fft ({n_fft}).")
     freqs = np.fft.fftfreq(n_fft, 1.0 / sfreq)
@@ -76,6 +84,7 @@ def design_cfir(sfreq: float, band_hz, delay_s: float, n_taps: int | None = None
 
 
 def psd_weights(x: np.ndarray, sfreq: float, n_fft: int = 2048) -> np.ndarray:
+    # n_fft must equal the design grid (grid_size(n_taps) in WCFIREnvelope.fit)
     """Welch power spectrum of ``x`` on the ``design_cfir`` grid, for the weighted cFIR."""
     nper = int(min(len(x), 2 * round(sfreq)))
     f, pxx = signal.welch(x, fs=sfreq, nperseg=nper, return_onesided=False)
@@ -106,10 +115,40 @@ class Estimator:
         raise NotImplementedError
 
     def reset(self) -> None:
-        """Clear the state (history, smoother) as if no sample had been seen."""
+        """Clear the state (history, smoother) as if no sample had been seen; the next chunk
+        seeds it again from its first sample."""
         for name in ("zi", "hist", "pstate", "pos"):
             if hasattr(self, name):
                 getattr(self, name)[...] = 0
+        self.seeded = False
+
+    def seed(self, x0: np.ndarray) -> None:
+        """Start the filter state at the steady state of a constant input ``x0`` (n_channels,)."""
+        self.seeded = True
+
+    def power_response(self, freqs_hz) -> np.ndarray:
+        """Power gain of the estimator's linear part for a steady sinusoid at each of
+        ``freqs_hz`` (unitless, any common scale): what the chain's response check uses."""
+        raise NotImplementedError
+
+    def impulse_hold_s(self, fraction: float = 0.95) -> float:
+        """How long (s) the output stays measurably disturbed by a brief artifact: the time by
+        which ``fraction`` of the power output's response to a unit impulse has been delivered
+        (run on a fresh copy, from zero state). The artifact gate holds this long."""
+        import copy
+
+        from .analysis import impulse_settle_s
+
+        est = copy.deepcopy(self)
+        est.reset()
+        n = int(round(4.0 * self.sfreq))
+        x = np.zeros((self.n_channels, n))
+        x[:, 0] = 1.0
+        est.seeded = True  # from zero state: the response to the impulse alone
+        step = max(1, int(round(0.01 * self.sfreq)))  # live-sized chunks (the window estimator is per chunk)
+        out = np.concatenate([est.process_inplace(np.ascontiguousarray(x[:, i:i + step]))[0]
+                              for i in range(0, n, step)])
+        return impulse_settle_s(out, self.sfreq, fraction)
 
     def measure_step_delay_s(self) -> float:
         """The estimator's delay, as declared: the time its amplitude output takes to cross
@@ -129,6 +168,7 @@ class Estimator:
         for freq in (centre - 1.0, centre, centre + 1.0):
             est = copy.deepcopy(self)
             est.reset()
+            est.seeded = True  # from zero state, as the step's own start
             x = np.repeat((amp * np.cos(2 * np.pi * freq * t))[None], self.n_channels, axis=0)
             out = np.concatenate([est.process_inplace(x[:, i:i + 1].copy()) for i in range(x.shape[1])], axis=1)[0]
             out = np.sqrt(2 * np.maximum(out, 0))
@@ -170,11 +210,24 @@ class IIREnvelope(Estimator):
         band_sos = design_bandpass(self.sfreq, self.band_hz, order)
         self.sos = cascade(design_notch(self.sfreq, notch_hz) if notch_hz else None, band_sos)
         self.zi = np.zeros((self.n_channels, self.sos.shape[0], 2))
+        self.zi_unit = signal.sosfilt_zi(self.sos)
         self.alpha = smoothing_alpha(self.sfreq, smoothing_s)
         self.pstate = np.zeros(self.n_channels)
+        self.seeded = False
         self._delay_s = None
 
+    def seed(self, x0):
+        self.zi[:] = np.asarray(x0, dtype=float)[:, None, None] * self.zi_unit[None]
+        self.seeded = True
+
+    def power_response(self, freqs_hz):
+        from .analysis import sos_response
+
+        return np.abs(sos_response(self.sos, freqs_hz, self.sfreq)) ** 2
+
     def process_inplace(self, x):
+        if not self.seeded:
+            self.seed(x[:, 0])
         sosfilt_inplace(self.sos, x, self.zi)
         return square_smooth_inplace(x, self.alpha, self.pstate)
 
@@ -221,8 +274,33 @@ class CFIREnvelope(Estimator):
         self.hist = np.zeros((self.n_channels, 2 * self.n_taps))
         self.pos = np.zeros(1, dtype=np.int64)
         self.pstate = np.zeros(self.n_channels)
+        self.seeded = False
+
+    def seed(self, x0):
+        """Prefill the history with ``x0`` (n_channels,), as if it had been constant for ``n_taps``."""
+        self.hist[:] = np.asarray(x0, dtype=float)[:, None]
+        self.seeded = True
+
+    def taps(self) -> np.ndarray:
+        """The complex taps per channel (n_channels × n_taps) as designed or fitted."""
+        return (self.h_re + 1j * self.h_im) * np.sqrt(2.0)
+
+    def power_response(self, freqs_hz):
+        """|H(f)|² per channel, the worst (largest) over channels (an output magnitude
+        ``|y|`` of a real sinusoid at f is about ``|H(f)|`` times its amplitude; the mirror
+        frequency -f also leaks, so the larger of ``|H(f)|`` and ``|H(-f)|`` counts)."""
+        from .analysis import fir_response
+
+        f = np.atleast_1d(np.asarray(freqs_hz, dtype=float))
+        out = np.zeros(f.shape)
+        for h in self.taps():
+            out = np.maximum(out, np.maximum(np.abs(fir_response(h, f, self.sfreq)),
+                                             np.abs(fir_response(h, -f, self.sfreq))) ** 2)
+        return out
 
     def process_inplace(self, x):
+        if not self.seeded:
+            self.seed(x[:, 0])
         return cfir_power_inplace(x, self.h_re, self.h_im, self.hist, self.pos, self.alpha, self.pstate)
 
 
@@ -243,8 +321,9 @@ class WCFIREnvelope(CFIREnvelope):
 
     def fit(self, x: np.ndarray) -> None:
         """Fit the taps to ``x`` (n_channels × n_samples, the spatially filtered baseline)."""
+        n_fft = grid_size(self.n_taps)
         taps = np.array([design_cfir(self.sfreq, self.band_hz, self.delay_s, self.n_taps,
-                                     weights=psd_weights(row, self.sfreq)) for row in x])
+                                     weights=psd_weights(row, self.sfreq, n_fft), n_fft=n_fft) for row in x])
         self.set_taps(taps)
         self.fitted = True
         self._delay_s = None
@@ -268,9 +347,27 @@ class WindowBandPower(Estimator):
         self.basis = band_power_basis(self.n, self.sfreq, self.band_hz[0], self.band_hz[1], self.window)
         self._p = np.zeros(self.n_channels)
         self.bandwidth = self.band_hz[1] - self.band_hz[0]
+        self.seeded = False
         self._delay_s = None  # about window_s / 2
 
+    def seed(self, x0):
+        self.hist[:] = np.asarray(x0, dtype=float)[:, None]
+        self.seeded = True
+
+    def power_response(self, freqs_hz):
+        """Sum over the band's bins of |tapered DFT row at f|² (the periodogram of a tone at f)."""
+        from .analysis import fir_response
+
+        re, im = self.basis[0], self.basis[1]
+        f = np.atleast_1d(np.asarray(freqs_hz, dtype=float))
+        out = np.zeros(f.shape)
+        for row in re + 1j * im:  # the mean removal in band_power_dft only lowers DC further
+            out += np.abs(fir_response(row[::-1], f, self.sfreq)) ** 2
+        return out
+
     def process_inplace(self, x):
+        if not self.seeded:
+            self.seed(x[:, 0])
         n = x.shape[1]
         if n >= self.n:
             self.hist[:] = x[:, n - self.n:]

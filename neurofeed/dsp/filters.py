@@ -48,16 +48,31 @@ class SOSFilter:
     ----------
     sos : ndarray, shape (n_sections, 6)
     n_channels : int
+    seed_first : bool
+        Start the state at the steady state of a constant input equal to each channel's first
+        sample (``scipy.signal.sosfilt_zi`` × x0, as MNE-LSL does), so an offset makes no
+        start-up transient; False starts from zero state (``scipy.signal.sosfilt`` default).
     """
 
-    def __init__(self, sos: np.ndarray, n_channels: int):
+    def __init__(self, sos: np.ndarray, n_channels: int, seed_first: bool = False):
         self.sos = np.ascontiguousarray(sos, dtype=np.float64)
         self.zi = np.zeros((n_channels, self.sos.shape[0], 2))
+        self.zi_unit = signal.sosfilt_zi(self.sos)  # (n_sections, 2): steady state for a unit step
+        self.seed_first = seed_first
+        self.seeded = not seed_first
+
+    def seed(self, x0: np.ndarray) -> None:
+        """Set the state to the steady state of a constant input ``x0`` (n_channels,)."""
+        self.zi[:] = np.asarray(x0, dtype=float)[:, None, None] * self.zi_unit[None]
+        self.seeded = True
 
     def reset(self) -> None:
-        """Zero the state."""
+        """Zero the state (or, with ``seed_first``, seed it again from the next chunk)."""
         self.zi[:] = 0.0
+        self.seeded = not self.seed_first
 
     def process_inplace(self, x: np.ndarray) -> np.ndarray:
         """Filter ``x`` (n_channels × n_samples, C-contiguous float64) in place."""
+        if not self.seeded:
+            self.seed(x[:, 0])
         return sosfilt_inplace(self.sos, x, self.zi)
