@@ -36,7 +36,7 @@ from .errors import NeurofeedError
 # (ADS1299 datasheet; the OpenBCI GUI's impedance formula).
 LEADOFF_CURRENT_A = 6e-9
 LEADOFF_SERIES_OHM = 2200.0
-LEADOFF_HZ = 31.25  # the ADS1299's AC lead-off frequency, whatever the data rate (Cyton 250 Hz, Daisy 125 Hz)
+LEADOFF_HZ = 2.048e6 / 2 ** 16  # the ADS1299's AC lead-off, fCLK / 2^16 = 31.25 Hz whatever the data rate
 # Cyton channel keys for the lead-off command "z <ch> <P> <N> Z": 1–8 on the Cyton, Q…I on the Daisy.
 CYTON_CHANNEL_KEYS = "12345678QWERTYUI"
 

@@ -112,13 +112,10 @@ def edf_signal(path, ch_names, sfreq: float) -> np.ndarray:
     return np.ascontiguousarray(raw.get_data() * 1e6)
 
 
-LEADOFF_HZ = 2.048e6 / 2 ** 16
-"""The ADS1299's AC lead-off frequency (fCLK / 2^16 = 31.25 Hz), whatever the data rate."""
-LEADOFF_CURRENT_A = 6e-9
-LEADOFF_SERIES_OHM = 2200.0
-"""The Cyton's 6-nA lead-off current flows through the electrode and a 2.2-kΩ series resistor."""
-CHANNEL_KEYS = "12345678QWERTYUI"
-"""Channel keys in the Cyton's ``x...X`` / ``z...Z`` commands: 1-8, then Q-I on the Daisy."""
+# The Cyton's lead-off (frequency, current, series resistor, channel keys) is defined once, with
+# the signal check that drives it.
+from .check import CYTON_CHANNEL_KEYS as CHANNEL_KEYS  # noqa: E402
+from .check import LEADOFF_CURRENT_A, LEADOFF_HZ, LEADOFF_SERIES_OHM  # noqa: E402,F401
 
 
 class CytonEmulator:
