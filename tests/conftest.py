@@ -91,6 +91,21 @@ def wait_for_signal_lost(pipe, timeout_s=60.0):
     assert pipe.lost_events == 1, "more than one 'signal lost' reported"
 
 
+def pull_until(inlet, done, timeout_s=60.0):
+    """Pull samples from a pylsl inlet until ``done(samples)`` holds; returns them. Polls with
+    ``timeout=0`` (liblsl's pull_chunk with a timeout waits for a full chunk, not for the first sample)."""
+    import time
+
+    samples, deadline = [], time.monotonic() + timeout_s
+    while not done(samples):
+        assert time.monotonic() < deadline, f"only {len(samples)} LSL samples within {timeout_s:g} s"
+        chunk, _ = inlet.pull_chunk(timeout=0.0)
+        samples += chunk
+        if not chunk:
+            time.sleep(0.005)
+    return samples
+
+
 @pytest.fixture
 def data_dir():
     assert DATA.exists(), f"the shared EEG data is missing at {DATA}"
