@@ -12,13 +12,35 @@ DATA = ROOT.parent / "shared" / "data" / "eegmmidb-S001"
 PROTOCOLS = ROOT / "neurofeed" / "data" / "protocols"
 
 
-def run_cli(*args, cwd=None, timeout=300):
-    """Run the real `neurofeed` console script; returns CompletedProcess."""
+def run_cli(*args, cwd=None, timeout=300, console=False):
+    """Run the `neurofeed` command; returns a CompletedProcess (returncode, stdout, stderr).
+
+    By default in-process (the same ``neurofeed.cli.main`` the console script calls, without
+    paying a new interpreter's imports on every call); ``console=True`` runs the installed
+    console script in a subprocess, as a user does."""
+    import contextlib
+    import io
     import subprocess
 
-    exe = Path(sys.executable).parent / "neurofeed"
-    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd or ROOT,
-                          timeout=timeout)
+    args = [str(a) for a in args]
+    if console:
+        exe = Path(sys.executable).parent / "neurofeed"
+        return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout)
+    from neurofeed.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    try:
+        if cwd:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(args)
+            except SystemExit as e:  # argparse
+                rc = e.code if isinstance(e.code, int) else 2
+    finally:
+        os.chdir(old)
+    return subprocess.CompletedProcess(["neurofeed", *args], rc, out.getvalue(), err.getvalue())
 
 
 def lsl_eeg_outlet(name, float32=False, labels=("C3", "Cz", "C4"), sfreq=250):

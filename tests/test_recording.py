@@ -117,7 +117,7 @@ def test_sigkill_then_recover_keeps_everything_that_reached_the_disk(tmp_path):
             proc.kill()
     folder = next(tmp_path.glob("P09/*"))
     assert not list(folder.glob("*.bdf"))  # killed before closing
-    r = run_cli("recover", folder)
+    r = run_cli("recover", folder, console=True)
     assert r.returncode == 0, r.stderr
     raw = mne.io.read_raw_bdf(next(folder.glob("*.bdf")), preload=True, verbose="error")
     assert before - record_samples(250) < raw.n_times <= on_disk()  # whole 0.1-s records of all that was written

@@ -227,11 +227,14 @@ def test_simulated_source_paces_in_real_time():
     (["--board", "cyton", "--serial-port", "/dev/ttyNOPE0"], "Serial port /dev/ttyNOPE0 does not exist"),
     (["--board", "file", "--file", "/nonexistent/x.edf"], "/nonexistent/x.edf: no such file"),
 ])
-def test_bad_source_is_one_clear_line(args, needle, tmp_path):
-    r = run_cli("session", "--protocol", "demo", "--participant", "P01", "--headless", "--out", tmp_path, *args)
-    assert r.returncode == 2
-    assert needle in r.stderr
-    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+def test_bad_source_is_one_clear_line(args, needle, tmp_path, capsys):
+    from neurofeed.cli import main  # in-process: the same main() the console script calls
+
+    rc = main(["session", "--protocol", "demo", "--participant", "P01", "--headless", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert needle in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_dropped_samples_from_package_counter_gaps():
