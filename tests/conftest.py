@@ -13,13 +13,35 @@ DATA = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") 
 PROTOCOLS = ROOT / "neurofeed" / "data" / "protocols"
 
 
-def run_cli(*args, cwd=None, timeout=300):
-    """Run the real `neurofeed` console script; returns CompletedProcess."""
+def run_cli(*args, cwd=None, timeout=300, console=False):
+    """Run the `neurofeed` command; returns a CompletedProcess (returncode, stdout, stderr).
+
+    By default in-process (the same ``neurofeed.cli.main`` the console script calls, without
+    paying a new interpreter's imports on every call); ``console=True`` runs the installed
+    console script in a subprocess, as a user does."""
+    import contextlib
+    import io
     import subprocess
 
-    exe = Path(sys.executable).parent / "neurofeed"
-    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd or ROOT,
-                          timeout=timeout)
+    args = [str(a) for a in args]
+    if console:
+        exe = Path(sys.executable).parent / "neurofeed"
+        return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout)
+    from neurofeed.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    try:
+        if cwd:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(args)
+            except SystemExit as e:  # argparse
+                rc = e.code if isinstance(e.code, int) else 2
+    finally:
+        os.chdir(old)
+    return subprocess.CompletedProcess(["neurofeed", *args], rc, out.getvalue(), err.getvalue())
 
 
 def lsl_eeg_outlet(name, float32=False, labels=("C3", "Cz", "C4"), sfreq=250):
@@ -90,6 +112,21 @@ def wait_for_signal_lost(pipe, timeout_s=60.0):
     """Wait until the pipeline reports "signal lost" (an event; the timeout only stops a hung test)."""
     wait_until(lambda: pipe.lost_events > 0, timeout_s, "'signal lost'")
     assert pipe.lost_events == 1, "more than one 'signal lost' reported"
+
+
+def pull_until(inlet, done, timeout_s=60.0):
+    """Pull samples from a pylsl inlet until ``done(samples)`` holds; returns them. Polls with
+    ``timeout=0`` (liblsl's pull_chunk with a timeout waits for a full chunk, not for the first sample)."""
+    import time
+
+    samples, deadline = [], time.monotonic() + timeout_s
+    while not done(samples):
+        assert time.monotonic() < deadline, f"only {len(samples)} LSL samples within {timeout_s:g} s"
+        chunk, _ = inlet.pull_chunk(timeout=0.0)
+        samples += chunk
+        if not chunk:
+            time.sleep(0.005)
+    return samples
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from neurofeed.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol, parse_protocol
 from neurofeed.sources.simulated import SYNTHETIC_16, MuSimulator, SimulationScript
-from tests.conftest import PROTOCOLS, run_cli
+from tests.conftest import PROTOCOLS, pull_until, run_cli, wait_until
 
 TRAIN = """
 [protocol]
@@ -162,9 +162,9 @@ def test_lsl_outlets_reach_an_inlet_on_loopback():
     streams = pylsl.resolve_byprop("name", "nf-test-out-feedback", 1, 5.0)
     mstreams = pylsl.resolve_byprop("name", "nf-test-out-events", 1, 5.0)
     inlet, minlet = pylsl.StreamInlet(streams[0]), pylsl.StreamInlet(mstreams[0])
-    inlet.open_stream(5.0)
-    minlet.open_stream(5.0)
-    time.sleep(0.3)
+    inlet.open_stream(30.0)
+    minlet.open_stream(30.0)
+    wait_until(lambda: out.values.have_consumers() and out.markers.have_consumers(), what="the inlets")
     proto = parse_protocol(TRAIN.format(direction="up", mode="percentile", target=50, train_s=30))
     sim = MuSimulator()
     proc = Processor(proto, 250, sim.ch_names, 4000)
@@ -173,10 +173,8 @@ def test_lsl_outlets_reach_an_inlet_on_loopback():
         last = proc.step(sim.generate(10)[0])
         out.on_state(last)
         out.on_events(proc.engine.drain_events())
-    time.sleep(0.3)
-    samples, _ = inlet.pull_chunk(timeout=2.0, max_samples=5000)
-    markers, _ = minlet.pull_chunk(timeout=2.0)
-    assert len(samples) > 900
+    samples = pull_until(inlet, lambda got: len(got) >= 1000)  # every update pushed arrives (an event)
+    markers = pull_until(minlet, lambda got: any(m[0] == "block_start/train/integration" for m in got))
     assert samples[-1][0] == pytest.approx(last.si_combined, abs=1e-5)
     assert samples[-1][out.labels.index("threshold")] == pytest.approx(last.threshold, abs=1e-5)
     texts = [m[0] for m in markers]
@@ -204,18 +202,26 @@ def test_external_marker_mode_follows_an_lsl_marker_stream():
     info = pylsl.StreamInfo("nf-test-stimuli", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, "nf-stim-1")
     outlet = pylsl.StreamOutlet(info)
     inlet = MarkerInlet("nf-test-stimuli")
-    inlet.inlet.open_stream(5.0)
-    time.sleep(0.3)
+    inlet.inlet.open_stream(30.0)
+    wait_until(outlet.have_consumers, what="the marker inlet")
     src = SimulatedSource(MuSimulator(script=SimulationScript(), seed=1), realtime=True)
     pipe = Pipeline(src, Processor(proto, 250, src.ch_names, 4000), marker_inlet=inlet)
+    eng = pipe.engine
     pipe.start()
-    try:
-        for label, wait_s in (("baseline", 2.0), ("train", 1.5), ("end", 0.5)):
-            outlet.push_sample([label])
-            time.sleep(wait_s)
+    try:  # each marker is sent once the engine has done what the previous one asked (events, not sleeps)
+        outlet.push_sample(["baseline"])
+        wait_until(lambda: pipe.latest.block_label == "baseline", what="the baseline block")
+        n0 = eng.n
+        wait_until(lambda: eng.n > n0 + 2 * 250, what="2 s of baseline")
+        outlet.push_sample(["train"])
+        wait_until(lambda: len(eng.blocks) == 2 and eng.blocks[1].feedback_samples > 250, what="1 s of feedback")
+        outlet.push_sample(["end"])
+        wait_until(lambda: pipe.latest.block_label == "", what="the end of the block")
+        n_end = eng.n
+        wait_until(lambda: eng.n > n_end + 50, what="samples after the end")
         assert pipe.latest.block_label == ""  # "end" closed the block: nothing runs until the next start
         outlet.push_sample(["train"])
-        time.sleep(0.5)
+        wait_until(lambda: len(eng.blocks) == 3, what="the second train block")
     finally:
         pipe.stop()
     blocks = [b.label for b in pipe.engine.blocks]

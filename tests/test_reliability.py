@@ -159,7 +159,7 @@ def test_bad_inputs_give_one_clear_line(tmp_path, capsys):
         assert "Traceback" not in err and len(err.splitlines()) == 1, (args, err)
     # and once through the installed console script, as a user runs it
     args, needle = cases[1]
-    r = run_cli(*args, "--out", tmp_path / "out")
+    r = run_cli(*args, "--out", tmp_path / "out", console=True)
     assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
