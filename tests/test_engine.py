@@ -25,7 +25,7 @@ reference = "laplacian"
 mode = "{mode}"
 baseline_reward_pct = 50
 target_reward_pct = {target}
-adapt_step = 0.004
+adapt_rate_per_s = 0.1
 min_si = -2
 max_si = 2
 

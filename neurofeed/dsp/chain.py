@@ -50,6 +50,7 @@ class MuChain:
         self.delay_s = delay_s
         self.smoothing_s = smoothing_s
         self.line_hz = line_hz
+        self.bipolar_pairs, self.matrix = bipolar_pairs, matrix
         self.weights = np.ascontiguousarray(
             spatial_weights(self.ch_names, self.targets, reference, bipolar_pairs, matrix))
         index = {n: i for i, n in enumerate(self.ch_names)}
@@ -87,6 +88,18 @@ class MuChain:
         self.estimator = self._make_estimator(band_hz)
         if baseline is not None and getattr(self.estimator, "needs_fit", False):
             self.estimator.fit(baseline)
+
+    # --- engine helper: a stand-in until the dsp helper's set_bad_channels lands ---
+    def set_bad_channels(self, names) -> None:
+        """Recompute the spatial weights without the channels ``names`` (their columns get zero
+        weight; the Laplacian uses the remaining neighbours, the average the remaining channels).
+        Raises NeurofeedError if the reference cannot do without them."""
+        bad = set(names)
+        keep = [n for n in self.ch_names if n not in bad]
+        w_keep = spatial_weights(keep, self.targets, self.reference, self.bipolar_pairs, self.matrix)
+        w = np.zeros((len(self.targets), len(self.ch_names)))
+        w[:, [self.ch_names.index(n) for n in keep]] = w_keep
+        self.weights[:] = w
 
     def spatial(self, data: np.ndarray) -> np.ndarray:
         """The referenced target signals (n_targets × n_samples) of raw ``data``, a new array."""
