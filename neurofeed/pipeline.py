@@ -130,7 +130,13 @@ class Processor:
         if name not in INPUTS:
             raise NeurofeedError(f"Unknown control {name!r}; expected one of {', '.join(INPUTS)}.")
         if name == "mark_bad_channel":
-            self.mark_bad_channel(*args)
+            # the input is logged first and a refusal derived from it, so replay refuses it again
+            self.engine.emit(f"{'bad' if (args[1] if len(args) > 1 else True) else 'good'}_channel/{args[0]}")
+            try:
+                self.mark_bad_channel(*args, log_event=False)
+            except NeurofeedError as err:
+                log.error("control %s%r refused: %s", name, args, err)
+                self.engine.emit(f"control_refused/{name}/{err}")
         elif name == "carry":
             self.carry(*args)
         elif name == "signal_lost":
@@ -138,7 +144,7 @@ class Processor:
         else:
             getattr(self.engine, name)(*args)
 
-    def mark_bad_channel(self, name: str, bad: bool = True) -> None:
+    def mark_bad_channel(self, name: str, bad: bool = True, log_event: bool = True) -> None:
         """Mark a channel bad (or good again): the spatial filter is recomputed without it and
         the SI goes on. A target channel cannot be marked bad (its SI would have no signal)."""
         bad = bool(bad)
@@ -150,7 +156,8 @@ class Processor:
         new = (self.bad_channels | {name}) if bad else (self.bad_channels - {name})
         self.chain.set_bad_channels(sorted(new))  # raises if the reference cannot do without it
         self.bad_channels = new
-        self.engine.emit(f"{'bad' if bad else 'good'}_channel/{name}")
+        if log_event:
+            self.engine.emit(f"{'bad' if bad else 'good'}_channel/{name}")
 
     def carry(self, previous: dict) -> None:
         """Start from a previous session of the participant (see :func:`last_session_carry`):
@@ -434,11 +441,7 @@ class Pipeline:
             with self._lock:
                 pending, self._pending = self._pending, []
             for name, args in pending:
-                try:
-                    self.processor.control(name, *args)
-                except NeurofeedError as err:  # e.g. a channel the reference cannot do without
-                    log.error("control %s%r refused: %s", name, args, err)
-                    self.engine.emit(f"control_refused/{name}/{err}")
+                self.processor.control(name, *args)
 
     def _poll_markers(self) -> None:
         """External block markers: each is mapped to the sample it was stamped at (its LSL
