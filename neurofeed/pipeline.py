@@ -86,7 +86,21 @@ class Processor:
         self.engine.defer_baseline = self.refit
         self.individual_band_hz = None
         self._carried_band = None
+        self._since_start = 0  # samples the estimator has seen since it started (or was refitted)
         self._warm_up()
+
+    def _memory_samples(self) -> int:
+        """How long the estimator takes to fill its memory after a (re)start, in samples: the
+        cFIR's taps, a window's length, or four declared delays for a recursive estimator. Its
+        output before then is a start-up transient, left out of the baseline."""
+        est = self.chain.estimator
+        mem = getattr(est, "memory_s", None)  # the estimator's own declaration, where it makes one
+        if mem is not None:
+            return int(round(mem * self.sfreq))
+        for attr in ("n_taps", "n"):
+            if isinstance(getattr(est, attr, None), int):
+                return int(getattr(est, attr))
+        return int(round(4 * est.group_delay_s * self.sfreq))
 
     def _chain_delay_s(self) -> float:
         """The chain's declared delay (conditioning + estimator where the chain declares it)."""
@@ -115,7 +129,9 @@ class Processor:
         self.chain.keep_spatial = self.refit and eng.collecting_baseline
         power = self.chain.process(data)
         q = self.chain.quality
-        st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv)
+        settling = self._since_start < self._memory_samples()
+        self._since_start += data.shape[1]
+        st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv, settling)
         if eng.baseline_pending:  # this update still belongs to the baseline; SI starts with the next
             self._refit_after_baseline()
         return st
@@ -169,6 +185,7 @@ class Processor:
             self._carried_band = (float(band[0]), float(band[1]))
             self.individual_band_hz = self._carried_band
             self.chain.retune(self._carried_band)
+            self._since_start = 0
 
     # -- baseline -------------------------------------------------------------------------------
     def fit_to_baseline(self, x: np.ndarray) -> None:
@@ -189,12 +206,14 @@ class Processor:
         kept, self.chain.kept = self.chain.kept, []
         x = np.concatenate(kept, axis=1)
         self.fit_to_baseline(x)
-        powers, pos = [], 0
+        powers, settling, pos, mem = [], [], 0, self._memory_samples()
         for c in kept:
             n = c.shape[1]
             powers.append(self.chain.estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n])))
+            settling.append(pos < mem)
             pos += n
-        self.engine.refit_baseline(powers)
+        self._since_start = pos  # the refitted estimator has seen the baseline
+        self.engine.refit_baseline(powers, settling)
 
     def summary(self) -> dict:
         """The engine's summary plus what the processor decided (band, bad channels)."""

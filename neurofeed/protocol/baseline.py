@@ -4,6 +4,9 @@ One :class:`BaselineModel` serves the live session, journal replay and file repl
 agree by construction. It collects the estimator's output once per update while the baseline
 runs, leaves out updates the artifact gate closed, and gives
 
+Updates while the estimator is still settling (its memory not yet filled since it started or
+was refitted) are left out as well.
+
 - the baseline power per target (µV²) by the protocol's ``statistic``: ``mean`` (mean power over
   the clean samples) or ``median`` (10 ** median of the clean updates' log10 power);
 - the SI thresholds per direction: percentiles of the baseline's combined SI as the bar sees it
@@ -73,9 +76,10 @@ class BaselineFit:
     thresholds : dict
         ``{"up": si, "down": si}``; NaN in ``fixed`` mode (the engine keeps its fixed value).
     n_used, n_excluded : int
-        Updates used, and updates left out because the artifact gate was closed.
-    used_s, excluded_s : float
-        The same in seconds of signal.
+        Updates used, and updates left out (artifact gate closed, or estimator settling).
+    used_s, excluded_s, settling_s : float
+        Seconds of signal used, left out because the gate was closed, and left out because the
+        estimator was still settling.
     """
 
     baseline_uv2: np.ndarray
@@ -84,6 +88,7 @@ class BaselineFit:
     n_excluded: int
     used_s: float
     excluded_s: float
+    settling_s: float = 0.0
 
 
 class BaselineModel:
@@ -119,6 +124,7 @@ class BaselineModel:
         self._log_last = np.zeros((cap, self.n_t))  # log10 power of each update's newest sample
         self._size = np.zeros(cap, dtype=np.int64)
         self._gated = np.zeros(cap, dtype=bool)
+        self._settling = np.zeros(cap, dtype=bool)  # the estimator's start-up transient
         self.n_updates = 0
 
     def clear(self) -> None:
@@ -127,14 +133,15 @@ class BaselineModel:
 
     def _grow(self) -> None:
         cap = 2 * self._size.size
-        for name in ("_sum", "_log_last", "_size", "_gated"):
+        for name in ("_sum", "_log_last", "_size", "_gated", "_settling"):
             old = getattr(self, name)
             new = np.zeros((cap,) + old.shape[1:], dtype=old.dtype)
             new[: old.shape[0]] = old
             setattr(self, name, new)
 
-    def add(self, power: np.ndarray, gated: bool) -> None:
-        """One update: ``power`` (n_targets × n_samples, µV²) and whether the gate was closed."""
+    def add(self, power: np.ndarray, gated: bool, settling: bool = False) -> None:
+        """One update: ``power`` (n_targets × n_samples, µV²), whether the gate was closed, and
+        whether the estimator was still settling (its memory not yet filled since it started)."""
         if self.n_updates == self._size.size:
             self._grow()
         i = self.n_updates
@@ -142,11 +149,13 @@ class BaselineModel:
         np.log10(np.maximum(power[:, -1], FLOOR_UV2), out=self._log_last[i])
         self._size[i] = power.shape[1]
         self._gated[i] = bool(gated)
+        self._settling[i] = bool(settling)
         self.n_updates += 1
 
-    def replace_power(self, powers) -> None:
+    def replace_power(self, powers, settling=None) -> None:
         """The refitted estimator's output for the same updates (a sequence of n_targets × n
-        arrays, one per update, same sizes); gate flags are kept."""
+        arrays, one per update, same sizes) and, optionally, its own settling flags; the gate
+        flags are kept."""
         powers = list(powers)
         if len(powers) != self.n_updates or any(p.shape[1] != s for p, s in zip(powers, self._size.tolist())):
             raise ValueError(f"replace_power needs {self.n_updates} updates of the same sizes as were added, "
@@ -154,12 +163,18 @@ class BaselineModel:
         for i, p in enumerate(powers):
             p.sum(axis=1, out=self._sum[i])
             np.log10(np.maximum(p[:, -1], FLOOR_UV2), out=self._log_last[i])
+        if settling is not None:
+            self._settling[: self.n_updates] = np.asarray(settling, dtype=bool)
 
     @property
     def clean(self) -> np.ndarray:
-        """Boolean mask of the updates used (gate open); all of them if every update was gated."""
-        g = self._gated[: self.n_updates]
-        return ~g if (~g).any() else np.ones_like(g)
+        """Boolean mask of the updates used (gate open, estimator settled); if none is, the
+        settled ones, and if none is settled, all of them."""
+        g, st = self._gated[: self.n_updates], self._settling[: self.n_updates]
+        for m in (~(g | st), ~st):
+            if m.any():
+                return m
+        return np.ones_like(g)
 
     def power_uv2(self) -> np.ndarray:
         """Baseline power per target (µV²) by the statistic, over the clean updates."""
@@ -202,8 +217,8 @@ class BaselineModel:
         """Baseline power and thresholds from the updates collected so far."""
         base = self.power_uv2()
         m = self.clean
-        sizes = self._size[: self.n_updates]
-        n_used = int(m.sum()) if (~self._gated[: self.n_updates]).any() else 0
-        return BaselineFit(base, self.thresholds(spec, base), n_used, int(self.n_updates - n_used),
-                           float(sizes[m].sum() / self.sfreq) if n_used else 0.0,
-                           float(sizes[self._gated[: self.n_updates]].sum() / self.sfreq))
+        k = self.n_updates
+        sizes, g, st = self._size[:k], self._gated[:k], self._settling[:k]
+        n_used = int(m.sum())
+        return BaselineFit(base, self.thresholds(spec, base), n_used, k - n_used, float(sizes[m].sum() / self.sfreq),
+                           float(sizes[g & ~st].sum() / self.sfreq), float(sizes[st].sum() / self.sfreq))

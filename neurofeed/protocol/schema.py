@@ -71,7 +71,7 @@ class ThresholdSpec:
     min_si: float = -1.0  # adaptive bounds
     max_si: float = 1.0
     # --- engine helper: adaptive speed in time units (#12), independent of the update rate ---
-    adapt_rate_per_s: float = 0.05  # adaptive: SI change per second per unit of reward-rate error
+    adapt_rate_per_s: float = 0.2  # adaptive: SI change per second per unit of reward-rate error
     hold_s: float = 0.0  # the condition must hold this long before reward
     refractory_s: float = 0.0  # no new reward this soon after one ends
 
