@@ -19,7 +19,8 @@ from .dsp.chain import MuChain
 from .dsp.quality import QualityConfig
 from .dsp.spatial import explain_reference
 from .state import FeedbackState
-from .protocol.engine import Engine
+from .errors import NeurofeedError
+from .protocol.engine import CONTROLS, INPUTS, Engine
 from .protocol.schema import Protocol, check_band
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ def keep_memory_flat() -> None:
 class Processor:
     """The per-chunk processing of one session: DSP chain + engine (no threads, no I/O).
 
-    Live sessions and replays use this same object, which is what makes replay exact.
+    Live sessions and replays use this same object, which is what makes replay exact. Every
+    input (operator control, external block marker, signal lost, carry-over) goes through
+    :meth:`control` between chunks and is logged by the engine as an event at that sample.
 
     Parameters
     ----------
@@ -89,20 +92,40 @@ class Processor:
                              hold_s=inh.hold_s, gate_railed=inh.railed, gate_flat=inh.flat)
         self.chain = MuChain(sfreq, ch_names, s.targets, self.reference_used, tuple(s.band_hz), s.estimator,
                              s.delay_s, s.smoothing_s, self.line_hz, qcfg, bipolar_pairs=s.bipolar)
-        self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external)
+        self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external,
+                             upstream_delay_s=self._chain_delay_s())
         why = "; ".join(f"{r}: {reason}" for r, reason in self.reference_skipped)
         log.info("reference: %s%s", self.reference_used, f" ({why})" if why else "")
         self.engine.emit(f"reference/{self.reference_used}")
         self.individual = s.band_mode == "individual"
-
-        # [dsp] the chain calibrates at the end of every baseline (artifact thresholds, ocular
+        self.bad_channels: set[str] = set()
+        # the chain calibrates at the end of every baseline (artifact thresholds, ocular
         # regression folded into the spatial weights), so the baseline is always recomputed
         # with the final weights and estimator
         self.refit = True
-        # [/dsp]
         self.engine.defer_baseline = self.refit
         self.individual_band_hz = None
+        self._carried_band = None
+        self._since_start = 0  # samples the estimator has seen since it started (or was refitted)
         self._warm_up()
+
+    def _memory_samples(self) -> int:
+        """How long the estimator takes to fill its memory after a (re)start, in samples: the
+        cFIR's taps, a window's length, or four declared delays for a recursive estimator. Its
+        output before then is a start-up transient, left out of the baseline."""
+        est = self.chain.estimator
+        mem = getattr(est, "memory_s", None)  # the estimator's own declaration, where it makes one
+        if mem is not None:
+            return int(round(mem * self.sfreq))
+        for attr in ("n_taps", "n"):
+            if isinstance(getattr(est, attr, None), int):
+                return int(getattr(est, attr))
+        return int(round(4 * est.group_delay_s * self.sfreq))
+
+    def _chain_delay_s(self) -> float:
+        """The chain's declared delay (conditioning + estimator where the chain declares it)."""
+        d = getattr(self.chain, "group_delay_s", None)
+        return float(d if d is not None else self.chain.estimator.group_delay_s)
 
     def _warm_up(self) -> None:
         """Compile (or load from numba's cache) every kernel of the step now, on copies, so
@@ -123,21 +146,74 @@ class Processor:
         """Process one chunk (n_channels × n_samples, µV) and return the new state."""
         eng = self.engine
         # keep the referenced baseline to fit the band / the weighted cFIR at its end
-        self.chain.keep_spatial = self.refit and eng.baseline_uv2 is None and not eng.baseline_pending \
-            and eng.block is not None and eng.block.label == self.protocol.baseline.block
+        self.chain.keep_spatial = self.refit and eng.collecting_baseline
         power = self.chain.process(data)
         q = self.chain.quality
-        st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv)
+        settling = self._since_start < self._memory_samples()
+        self._since_start += data.shape[1]
+        st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv, settling)
         if eng.baseline_pending:  # this update still belongs to the baseline; SI starts with the next
             self._refit_after_baseline()
         return st
 
+    # -- inputs -------------------------------------------------------------------------------
+    def control(self, name: str, *args) -> None:
+        """Apply one input now (between chunks): an operator control of CONTRACTS.md
+        (``pause``, ``pause_schedule``, ``marker``, ``note``, ``lock_threshold``,
+        ``nudge_threshold``, ``skip_block``, ``extend_block``, ``mark_bad_channel``) or one of
+        the pipeline's own inputs (``block_marker`` (onset_sample, label), ``signal_lost`` (bool),
+        ``stop`` (why), ``carry`` (dict)). The engine logs it as an event at this sample."""
+        if name not in INPUTS:
+            raise NeurofeedError(f"Unknown control {name!r}; expected one of {', '.join(INPUTS)}.")
+        if name == "mark_bad_channel":
+            # the input is logged first and a refusal derived from it, so replay refuses it again
+            self.engine.emit(f"{'bad' if (args[1] if len(args) > 1 else True) else 'good'}_channel/{args[0]}")
+            try:
+                self.mark_bad_channel(*args, log_event=False)
+            except NeurofeedError as err:
+                log.error("control %s%r refused: %s", name, args, err)
+                self.engine.emit(f"control_refused/{name}/{err}")
+        elif name == "carry":
+            self.carry(*args)
+        elif name == "signal_lost":
+            self.engine.set_signal_lost(*args)
+        else:
+            getattr(self.engine, name)(*args)
+
+    def mark_bad_channel(self, name: str, bad: bool = True, log_event: bool = True) -> None:
+        """Mark a channel bad (or good again): the spatial filter is recomputed without it and
+        the SI goes on. A target channel cannot be marked bad (its SI would have no signal)."""
+        bad = bool(bad)
+        if name not in self.ch_names:
+            raise NeurofeedError(f"mark_bad_channel: {name!r} is not in the montage ({', '.join(self.ch_names)}).")
+        if bad and name in self.chain.targets:
+            raise NeurofeedError(f"mark_bad_channel: {name} is a target channel; its SI needs it "
+                                 f"(end the session or re-seat the electrode).")
+        new = (self.bad_channels | {name}) if bad else (self.bad_channels - {name})
+        self.chain.set_bad_channels(sorted(new))  # raises if the reference cannot do without it
+        self.bad_channels = new
+        if log_event:
+            self.engine.emit(f"{'bad' if bad else 'good'}_channel/{name}")
+
+    def carry(self, previous: dict) -> None:
+        """Start from a previous session of the participant (see :func:`last_session_carry`):
+        its baseline and thresholds (engine), and its individual band (the estimator is retuned
+        to it now; the band is not searched again at the end of this session's baseline)."""
+        self.engine.carry(previous)
+        band = previous.get("band_hz")
+        if band and self.individual:
+            self._carried_band = (float(band[0]), float(band[1]))
+            self.individual_band_hz = self._carried_band
+            self.chain.retune(self._carried_band)
+            self._since_start = 0
+
+    # -- baseline -------------------------------------------------------------------------------
     def fit_to_baseline(self, x: np.ndarray) -> None:
         """Centre the band on the baseline's mu peak (individual band) and/or fit the weighted
         cFIR to the baseline ``x`` (targets × samples, referenced); the estimator restarts."""
         s = self.protocol.signal
         band = self.chain.band_hz
-        if self.individual:
+        if self.individual and self._carried_band is None:
             band = individual_band(x, self.sfreq, s.band_hz, s.individual_width_hz)
             self.individual_band_hz = band
             self.engine.emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz")
@@ -145,24 +221,58 @@ class Processor:
 
     def _refit_after_baseline(self) -> None:
         """At the end of the baseline: centre the band on the mu peak (individual band) and/or
-        fit the weighted cFIR to the baseline, then recompute baseline and threshold with the
-        new estimator over the same samples, in the same chunks."""
-        s = self.protocol.signal
-        self.chain.calibrate(self.chain.kept_raw)  # [dsp] thresholds + ocular regression; recomputes chain.kept
+        fit the weighted cFIR to the baseline, then hand the new estimator's output over the
+        same samples, in the same chunks, to the engine's baseline model."""
+        self.chain.calibrate(self.chain.kept_raw)  # thresholds + ocular regression; recomputes chain.kept
         kept, self.chain.kept = self.chain.kept, []
         x = np.concatenate(kept, axis=1)
-        sizes = [c.shape[1] for c in kept]
         self.fit_to_baseline(x)
-        logs, total, pos = [], np.zeros(len(s.targets)), 0
-        for n in sizes:
-            p = self.chain.estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n]))
-            total += p.sum(axis=1)
-            logs.append(np.log10(np.maximum(p[:, -1], 1e-12)))
+        powers, settling, pos, mem = [], [], 0, self._memory_samples()
+        for c in kept:
+            n = c.shape[1]
+            powers.append(self.chain.estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n])))
+            settling.append(pos < mem)
             pos += n
-        # the baseline block's own statistics, recomputed with the new estimator
-        base_rec = [r for r in self.engine.blocks if r.label == self.protocol.baseline.block][-1]
-        base_rec.power_sum, base_rec.n_power = total.copy(), pos
-        self.engine.finish_baseline(total / pos, np.array(logs))
+        self._since_start = pos  # the refitted estimator has seen the baseline
+        # the calibrated gates' verdict on the baseline (the caps in force during it gate far more)
+        mask = self.chain.baseline_gated
+        gated = None
+        if mask.size == pos:
+            bounds = np.cumsum([0] + [c.shape[1] for c in kept])
+            gated = [bool(mask[a:b].any()) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.engine.refit_baseline(powers, settling, gated)
+
+    def summary(self) -> dict:
+        """The engine's summary plus what the processor decided (band, bad channels)."""
+        out = self.engine.summary()
+        out["individual_band_hz"] = None if self.individual_band_hz is None else list(self.individual_band_hz)
+        out["bad_channels"] = sorted(self.bad_channels)
+        return out
+
+
+def last_session_carry(participant_dir, protocol: Protocol, targets) -> dict | None:
+    """What ``[baseline] carry = "last"`` takes from the participant's last finished session:
+    ``{"source", "baseline_uv2", "thresholds", "band_hz"}`` read from its ``sidecar.json``, or
+    None when there is no earlier session with a baseline for these targets."""
+    import json
+    from pathlib import Path
+
+    folder = Path(participant_dir)
+    if not folder.is_dir():
+        return None
+    for sess in sorted((p for p in folder.iterdir() if p.is_dir()), reverse=True):  # names start with the time
+        side = sess / "sidecar.json"
+        try:
+            doc = json.loads(side.read_text())
+        except (OSError, ValueError):
+            continue
+        base = doc.get("baseline_uv2") or {}
+        thr = doc.get("threshold_final") or {}
+        if all(t in base for t in targets) and {"up", "down"} <= set(thr):
+            return {"source": str(sess), "baseline_uv2": {t: float(base[t]) for t in targets},
+                    "thresholds": {"up": float(thr["up"]), "down": float(thr["down"])},
+                    "band_hz": doc.get("individual_band_hz")}
+    return None
 
 
 def individual_band(x: np.ndarray, sfreq: float, search_hz, width_hz: float) -> tuple[float, float]:
@@ -285,20 +395,43 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._pending: list = []  # control calls from other threads, applied between chunks
+        self._markers: list = []  # external block markers (onset_sample, label) not yet due
+        self._lsl_offset_s = None  # pylsl.local_clock() - time.perf_counter(), for marker timestamps
+        self._last_sample_s = None  # perf_counter time of the newest processed sample
         self.t0_ns = 0
         self.published = 0
 
     # controls, safe from any thread -------------------------------------------------------
-    def call(self, fn, *args) -> None:
-        """Run ``fn(*args)`` in the acquisition thread before the next chunk (pause, marker)."""
+    def control(self, name: str, *args) -> None:
+        """Queue an operator control; it is applied in the acquisition thread before the next
+        chunk and journaled at that sample. Safe from any thread.
+
+        Names and arguments (CONTRACTS.md): ``pause`` (bool), ``pause_schedule`` (bool),
+        ``marker`` (text), ``note`` (text), ``lock_threshold`` (bool), ``nudge_threshold``
+        (delta_si: float), ``skip_block`` (), ``extend_block`` (seconds: float),
+        ``mark_bad_channel`` (name: str, bad: bool = True).
+
+        Raises
+        ------
+        NeurofeedError
+            Unknown name or wrong number of arguments (at once, in the caller's thread).
+        """
+        if name not in CONTROLS:
+            raise NeurofeedError(f"Unknown control {name!r}; expected one of {', '.join(CONTROLS)}.")
+        lo, hi = CONTROLS[name]
+        if not lo <= len(args) <= hi:
+            raise NeurofeedError(f"Control {name!r} takes {lo}{'' if lo == hi else f'–{hi}'} argument(s), "
+                                 f"got {len(args)}: {args!r}.")
         with self._lock:
-            self._pending.append((fn, args))
+            self._pending.append((name, args))
 
     def pause(self, paused: bool) -> None:
-        self.call(self.engine.set_paused, paused)
+        """Shorthand for ``control("pause", paused)``."""
+        self.control("pause", paused)
 
     def marker(self, text: str = "marker") -> None:
-        self.call(self.engine.marker, text)
+        """Shorthand for ``control("marker", text)``."""
+        self.control("marker", text)
 
     # lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -315,7 +448,7 @@ class Pipeline:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
         if not self.engine.finished:
-            self.engine.stop(why)
+            self.processor.control("stop", why)
             self._dispatch_events()
         self.source.stop()
 
@@ -353,8 +486,36 @@ class Pipeline:
         if self._pending:
             with self._lock:
                 pending, self._pending = self._pending, []
-            for fn, args in pending:
-                fn(*args)
+            for name, args in pending:
+                self.processor.control(name, *args)
+
+    def _poll_markers(self) -> None:
+        """External block markers: each is mapped to the sample it was stamped at (its LSL
+        timestamp against the newest processed sample's acquisition time) and applied at the
+        first chunk boundary at or after that sample."""
+        inlet, eng = self.marker_inlet, self.engine
+        if hasattr(inlet, "pull_onsets"):  # a file's annotations: onsets already in samples
+            self._markers.extend(inlet.pull_onsets())
+        elif hasattr(inlet, "pull_stamped"):
+            for label, ts in inlet.pull_stamped():
+                self._markers.append((self._onset_sample(ts), label))
+        else:
+            self._markers.extend((eng.n, m) for m in inlet.pull())
+        while self._markers and self._markers[0][0] <= eng.n:
+            onset, label = self._markers.pop(0)
+            self.processor.control("block_marker", int(onset), label)
+
+    def _onset_sample(self, ts_lsl: float) -> int:
+        """The sample index an LSL timestamp falls on (host LSL clock)."""
+        eng = self.engine
+        if self._last_sample_s is None:
+            return eng.n
+        if self._lsl_offset_s is None:
+            import pylsl
+
+            self._lsl_offset_s = pylsl.local_clock() - time.perf_counter()
+        behind_s = self._last_sample_s + self._lsl_offset_s - ts_lsl  # > 0: stamped before the newest sample
+        return max(0, eng.n - 1 - int(round(behind_s * eng.sfreq)))
 
     def _run(self) -> None:
         src, proc, eng = self.source, self.processor, self.engine
@@ -366,8 +527,7 @@ class Pipeline:
             while not self._stop.is_set() and not eng.finished:
                 self._apply_pending()
                 if self.marker_inlet is not None:
-                    for m in self.marker_inlet.pull():
-                        eng.end_block() if m == "end" else eng.start_block(m)
+                    self._poll_markers()
                 chunk = src.read()
                 if chunk is None:
                     if src.finished:
@@ -376,7 +536,8 @@ class Pipeline:
                         lost = True
                         self.lost_events += 1
                         log.warning("signal lost: no samples for %.1f s", SIGNAL_LOST_S)
-                        self.latest = eng.set_signal_lost(True)
+                        proc.control("signal_lost", True)
+                        self.latest = eng.latest
                         self._dispatch_events()
                         for fn in state_sinks:
                             fn(self.latest)
@@ -385,7 +546,7 @@ class Pipeline:
                 if lost:
                     lost = False
                     log.warning("signal restored")
-                    eng.set_signal_lost(False)
+                    proc.control("signal_lost", False)
                 t_c = time.perf_counter_ns()
                 st = proc.step(chunk.data)
                 done = time.perf_counter_ns()
@@ -393,6 +554,8 @@ class Pipeline:
                 st.compute_ns = done - t_c
                 st.published_ns = done
                 self.latest = st  # publication: one reference assignment, atomic under the GIL
+                age = chunk.age_s if chunk.age_s == chunk.age_s else 0.0
+                self._last_sample_s = chunk.arrival_ns / 1e9 - age
                 self.published += 1
                 # after publication: nothing below delays the feedback
                 self.ring.write(chunk.data, chunk.timestamps)

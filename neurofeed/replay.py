@@ -35,7 +35,7 @@ import numpy as np
 
 from .errors import NeurofeedError
 from .pipeline import Processor
-from .protocol.engine import combine_si
+from .protocol.engine import combine_si, parse_input
 from .protocol.schema import PROTOCOL_DIR, Protocol, load_protocol, parse_protocol
 from .record import new_row, state_to_row
 from .recording.journal import feedback_columns, is_journal, read_journal
@@ -56,46 +56,55 @@ def _pace(t0: float, n_done: int, sfreq: float) -> None:
         time.sleep(wait)
 
 
-def replay_journal(path, protocol: Protocol | None = None, speed: str = "max") -> dict:
-    """Replay a neurofeed session folder with the same chunks and operator events.
+def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", keep_states: bool = False) -> dict:
+    """Replay a neurofeed session folder bit-exact: the same samples in the same chunks, with
+    every input the engine received (operator controls, external block markers, signal lost,
+    stop, carry-over; see :func:`neurofeed.protocol.engine.parse_input`) re-fed at the chunk
+    boundary where it was applied live.
 
     Returns a dict with ``feedback`` (n_updates × columns, as ``feedback.f64``), ``recorded``
-    (the journal's own rows), ``columns``, ``events`` and the engine ``summary``.
+    (the journal's own rows), ``columns``, ``events``, the engine ``summary`` and, with
+    ``keep_states``, ``states`` (every FeedbackState).
     """
     j = read_journal(path)
     h = j.header
     proto = protocol or parse_protocol(h["protocol_text"], f"{j.path}/header.json:protocol_text")
     proc = Processor(proto, j.sfreq, j.ch_names, h["range_uv"], h.get("seconds_scale", 1.0))
     eng = proc.engine
-    # what the operator or the hardware did (the engine reproduces its own block and session ends)
-    own_ends = ("session_end/schedule complete", "session_end/maximum session duration reached")
-    ops = [e for e in j.events if e["text"] in ("pause", "resume", "signal_lost", "signal_restored")
-           or e["text"].startswith("marker/") or (e["text"].startswith("session_end/") and e["text"] not in own_ends)]
-    rows, pos, k = [], 0, 0
+    inputs = []
+    for e in j.events:
+        parsed = parse_input(e["text"])
+        if parsed is not None:
+            inputs.append((int(e["sample"]), parsed))
+    rows, states, pos, k = [], [], 0, 0
+
+    def feed_due():
+        nonlocal k
+        while k < len(inputs) and inputs[k][0] <= eng.n:
+            name, args = inputs[k][1]
+            proc.control(name, *args)
+            k += 1
+
     t0 = time.perf_counter()
     for n in j.chunk_sizes:
-        while k < len(ops) and ops[k]["sample"] <= eng.n:
-            text = ops[k]["text"]
-            if text in ("pause", "resume"):
-                eng.set_paused(text == "pause")
-            elif text in ("signal_lost", "signal_restored"):
-                eng.set_signal_lost(text == "signal_lost")
-            elif text.startswith("marker/"):
-                eng.marker(text[len("marker/"):])
-            else:
-                eng.stop(text.split("/", 1)[1])
-            k += 1
+        feed_due()
         if eng.finished:
             break
         st = proc.step(j.data[:, pos:pos + n])
         rows.append(_state_row(st))
+        if keep_states:
+            states.append(st)
         pos += n
         if speed == "1":
             _pace(t0, pos, j.sfreq)
+    feed_due()  # inputs after the last chunk (an operator stop)
     fb = np.array(rows, dtype=np.float64).reshape(-1, len(feedback_columns(proc.chain.targets)))
-    return {"feedback": fb, "recorded": j.feedback, "columns": feedback_columns(proc.chain.targets),
-            "events": eng.drain_events(), "summary": eng.summary(), "sfreq": j.sfreq, "targets": proc.chain.targets,
-            "labels": None, "power": None}
+    out = {"feedback": fb, "recorded": j.feedback, "columns": feedback_columns(proc.chain.targets),
+           "events": eng.drain_events(), "summary": proc.summary(), "sfreq": j.sfreq, "targets": proc.chain.targets,
+           "labels": None, "power": None}
+    if keep_states:
+        out["states"] = states
+    return out
 
 
 # -- files -------------------------------------------------------------------------------
@@ -292,7 +301,8 @@ def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str
     for s, e, lab in spans:
         if lab == base:
             base_mask[s:e] = True
-    if proc.refit:  # fit the band / weighted cFIR on the baseline segments before streaming
+    if proc.refit:  # calibrate the artifact handling and fit the band / weighted cFIR on the baseline first
+        proc.chain.calibrate([rec.data[:, s:e] for s, e, lab in spans if lab == base])
         proc.fit_to_baseline(proc.chain.spatial(rec.data)[:, base_mask])
     bounds = list(range(0, n_total, step))
     power = np.zeros((len(proc.chain.targets), n_total))
@@ -306,11 +316,17 @@ def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str
         reasons.append(proc.chain.quality.gate_reasons)
         if speed == "1":
             _pace(t0, s + p.shape[1], rec.sfreq)
-    baseline_uv2 = power[:, base_mask].mean(axis=1)
     eng = proc.engine
-    ends = np.minimum(np.array(bounds) + step, n_total) - 1
-    base_logs = np.log10(np.maximum(power[:, ends[base_mask[ends]]].T, _FLOOR_UV2))
-    eng.finish_baseline(baseline_uv2, base_logs)
+    eng.p.baseline.block = base
+    # the one BaselineModel (the protocol's statistic) over every baseline chunk; this offline
+    # analysis pools gated chunks into the baseline as it pools them into the conditions (live and
+    # causal replay leave them out of both the baseline and the reward)
+    for i, s in enumerate(bounds):
+        m = base_mask[s:s + step]
+        if m.any():
+            eng.baseline.add(power[:, s:s + step][:, m], False)
+    eng.finish_baseline()
+    baseline_uv2 = eng.baseline_uv2
     # blocks switch between chunks, as markers would: at the chunk holding an annotation's onset
     starts_at = {}
     for s, _, label in spans:

@@ -13,7 +13,7 @@ from .boards import DEFAULT_MONTAGE, BoardConfig, check_line_freq, get_board
 from .sources.base import rename_channels
 from .errors import NeurofeedError, SourceError
 from .dsp.spatial import as_preferences
-from .pipeline import Pipeline, Processor
+from .pipeline import Pipeline, Processor, last_session_carry
 from .protocol.schema import Protocol
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,14 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     skipped = "; ".join(f"{r}: {why}" for r, why in proc.reference_skipped)
     log.info("reference %s on montage %s%s; mains %g Hz", proc.reference_used, montage,
                 f" ({skipped})" if skipped else "", line_hz)
+    # --- engine helper: [baseline] carry = "last" starts from the participant's last session ---
+    if protocol.baseline.carry == "last":
+        previous = last_session_carry(Path(out_root) / participant, protocol, protocol.signal.targets)
+        if previous is not None:
+            log.warning("carrying baseline, band and thresholds over from %s", previous["source"])
+            proc.control("carry", previous)  # an input: journaled at sample 0, re-fed by replay
+        else:
+            log.warning("carry = \"last\": no earlier session of %s with a baseline; starting afresh", participant)
     sinks = []
     recorder = None
     if record:
@@ -171,7 +179,7 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
 
 def finish_session(pipeline: Pipeline, recorder) -> dict:
     """Close the recording (sidecar + BDF) and return the session summary."""
-    summary = pipeline.engine.summary()
+    summary = pipeline.processor.summary()
     summary["timing"] = pipeline.probe.summary()
     summary["dropped_samples"] = getattr(pipeline.source, "dropped_samples", 0)
     summary["signal_lost_events"] = pipeline.lost_events
@@ -201,6 +209,8 @@ def print_summary(summary: dict, stream=None) -> None:
         si = "—" if b.get("si_pooled") is None else " ".join(f"{v:+.2f}" for v in b["si_pooled"])
         rate = "—" if b["reward_rate"] is None else f"{100 * b['reward_rate']:.0f} %"
         lines.append(f"  {b['label']:<16s} {b['kind']:<13s} SI {si:>14s}  reward {rate:>5s}  gated {b['gated_s']:.1f} s")
+    if summary.get("carried_from"):
+        lines.append(f"  carried over from: {summary['carried_from']} (its baseline and thresholds were used)")
     if summary.get("recording"):
         lines.append(f"  recording: {summary['recording']}")
     stream.write("\n".join(lines) + "\n")

@@ -11,6 +11,7 @@ import numpy as np
 class FeedbackState:
     """The latest update, published once per chunk by the pipeline.
 
+    ``feedback`` (the bar) and ``reward`` follow ``si_bar``; ``si_combined`` is the raw estimate.
     SI values are log10(power / baseline power): negative means suppression. Before the
     baseline is taken they are NaN and ``baseline_ready`` is False (views show a dash).
     """
@@ -21,7 +22,9 @@ class FeedbackState:
     targets: tuple = ()
     power_uv2: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mu power per target (µV²)
     si: np.ndarray = field(default_factory=lambda: np.zeros(0))  # SI per target
-    si_combined: float = float("nan")
+    si_combined: float = float("nan")  # combined SI, unsmoothed (the feedback outlet's first channel)
+    si_raw_combined: float = float("nan")  # the same unsmoothed combined SI (named for what it is)
+    si_bar: float = float("nan")  # combined SI smoothed with [feedback] smoothing_s: drives the bar and the reward
     feedback: float = 0.5  # 0..1 bar height; threshold sits at 0.5
     threshold: float = float("nan")  # SI threshold
     direction: str = "up"
@@ -38,6 +41,9 @@ class FeedbackState:
     cue: str = ""
     stimuli: str = ""
     paused: bool = False
+    schedule_paused: bool = False  # the block clock is frozen (and feedback with it)
+    threshold_locked: bool = False  # the operator froze the threshold (adaptive stops moving)
+    stimulus: str = ""  # the current stimulus id: the external marker that started the block ("" otherwise)
     baseline_ready: bool = False
     reward_rate: float = float("nan")  # realised share of rewarded feedback time in this block (0..1)
     signal_lost: bool = False

@@ -25,7 +25,7 @@ reference = "laplacian"
 mode = "{mode}"
 baseline_reward_pct = 50
 target_reward_pct = {target}
-adapt_step = 0.004
+adapt_rate_per_s = 0.1
 min_si = -2
 max_si = 2
 
@@ -250,3 +250,92 @@ direction = "up"
     assert {s.direction for s in states if s.block_label == "train-up"} == {"up"}
     rates = {b["label"]: b["reward_rate"] for b in eng.summary()["blocks"] if b["reward_rate"] is not None}
     assert 0.05 < rates["train"] < 0.95 and 0.05 < rates["train-up"] < 0.95  # both ways are trainable
+
+
+@pytest.mark.parametrize("chunk", [1, 10])
+def test_adaptive_threshold_speed_is_per_second_not_per_update(chunk):
+    # the same protocol at 250 updates/s and at 25 updates/s reaches the same target rate
+    proto = parse_protocol(TRAIN.format(direction="up", mode="adaptive", target=40, train_s=120))
+    script = SimulationScript.alternating(200, period_s=10, suppress_s=5, factor=0.6, start_s=34)
+    proc, states = run(proto, script, 151, seed=40, chunk=chunk)
+    block = [b for b in proc.engine.summary()["blocks"] if b["label"] == "train"][0]
+    assert abs(100 * block["reward_rate"] - 40) <= 5, (chunk, block["reward_rate"])
+
+
+def test_adaptive_threshold_holds_still_during_hold_refractory_and_gates():
+    text = TRAIN.format(direction="up", mode="adaptive", target=50, train_s=60).replace(
+        "max_si = 2", "max_si = 2\nhold_s = 0.5\nrefractory_s = 0.5")
+    script = SimulationScript(mu_factor=[(30.0, 200.0, 0.6)], emg=[(45.0, 47.0)])
+    proc, states = run(parse_protocol(text), script, 90)
+    checked = 0
+    for prev, st, nxt in zip(states, states[1:], states[2:]):
+        if not (prev.feedback_on and st.feedback_on and nxt.feedback_on):
+            continue  # (the last update of a block ends its reward after the threshold moved)
+        # the condition met but reward waiting (hold, refractory), or the gate closed: no move
+        if (not st.reward) and (st.si_bar < prev.threshold or st.gated):
+            assert st.threshold == prev.threshold, st.sample_index
+            checked += 1
+    assert checked > 50
+    assert any(s.gated for s in states if s.feedback_on)
+    assert len({s.threshold for s in states if s.feedback_on}) > 20  # and it does move otherwise
+
+
+def _engine_on_carried_baseline(text, chunk):
+    from neurofeed.protocol.engine import Engine
+
+    eng = Engine(parse_protocol(text), 250.0, ["C3", "C4"])
+    eng.carry({"source": "test", "baseline_uv2": {"C3": 1.0, "C4": 1.0}, "thresholds": {"up": 0.0, "down": 0.0}})
+    bars = []
+    for i in range(0, 250 * 4, chunk):
+        p = np.full((2, chunk), 1.0 if i < 500 else 0.1)  # a step of −1 log unit at 2 s
+        st = eng.update(p, False)
+        bars.append((st.sample_index, st.si_bar, st.si_combined))
+    return np.array(bars)
+
+
+@pytest.mark.parametrize("chunk", [1, 10, 25])
+def test_bar_si_is_smoothed_with_the_protocols_time_constant_at_any_chunk_size(chunk):
+    text = TRAIN.format(direction="up", mode="percentile", target=50, train_s=30) + "\n[feedback]\nsmoothing_s = 0.4\n"
+    bars = _engine_on_carried_baseline(text, chunk)
+    at = {int(n): (bar, raw) for n, bar, raw in bars}
+    # one time constant after the step the bar has gone 1 − 1/e of the way; the raw SI at once
+    bar, raw = at[500 + 100]
+    assert raw == pytest.approx(-1.0)
+    assert bar == pytest.approx(-(1 - np.exp(-1)), abs=1e-9)
+    assert at[500][0] == pytest.approx(0.0)
+
+
+def test_baseline_leaves_out_gated_updates_and_honours_median_after_a_refit():
+    from neurofeed.protocol.baseline import BaselineModel
+
+    m = BaselineModel(1, 250.0, "mean")
+    for i in range(100):
+        m.add(np.full((1, 10), 1e6 if i % 10 == 0 else 2.0), gated=i % 10 == 0)
+    assert m.power_uv2()[0] == pytest.approx(2.0)  # the artifact updates do not count
+    fit = m.fit(parse_protocol(TRAIN.format(direction="up", mode="percentile", target=50, train_s=30)).threshold)
+    assert fit.n_excluded == 10 and fit.excluded_s == pytest.approx(0.4)
+    # through the live path, where the weighted cFIR is refitted at the end of the baseline
+    text = TRAIN.format(direction="up", mode="percentile", target=50, train_s=5).replace(
+        'reference = "laplacian"', 'reference = "laplacian"\nestimator = "wcfir"')
+    base = {}
+    for stat in ("mean", "median"):
+        proc, _ = run(parse_protocol(text + f'\n[baseline]\nstatistic = "{stat}"\n'), SimulationScript(), 32)
+        assert proc.refit and proc.engine.summary()["baseline_statistic"] == stat
+        assert proc.engine.summary()["baseline_settling_s"] == pytest.approx(2.0, abs=0.05)  # the 2-s taps
+        base[stat] = proc.engine.baseline_uv2
+    # same samples, same refitted estimator: the median of band power sits below its mean
+    assert np.all(base["median"] / base["mean"] < 0.99), base
+
+
+def test_the_live_baseline_leaves_out_gated_updates():
+    text = TRAIN.format(direction="up", mode="percentile", target=50, train_s=5).replace(
+        'reference = "laplacian"', 'reference = "laplacian"\nestimator = "cfir"') + '\n[baseline]\nstatistic = "median"\n'
+    script = SimulationScript(emg=[(8.0, 11.0), (18.0, 21.0)], blinks=[5.0, 14.0, 25.0])
+    proc, states = run(parse_protocol(text), script, 32, seed=9)
+    # (the cFIR's first second, its 1-s taps filling, is left out as well)
+    base = [s for s in states if s.block_label == "baseline" and s.sample_index > 250]
+    logp = np.log10([s.power_uv2 for s in base])
+    gated = np.array([s.gated for s in base])
+    assert gated.sum() > 100
+    np.testing.assert_allclose(proc.engine.baseline_uv2, 10 ** np.median(logp[~gated], axis=0), rtol=1e-12)
+    assert proc.engine.summary()["baseline_excluded_s"] == pytest.approx(gated.sum() * 10 / 250)

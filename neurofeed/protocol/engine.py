@@ -2,22 +2,74 @@
 
 The engine counts samples, never wall-clock time, so that a replay of the same samples in the
 same chunks reproduces every decision bit for bit.
+
+Every input to the engine — pauses, operator markers and notes, threshold lock and nudges, block
+skips and extensions, external block markers, signal lost/restored, an operator stop, a
+participant carry-over, a channel marked bad — is logged as an event at the sample where it
+was applied (always a chunk boundary), in a text :func:`parse_input` reads back. Journal replay
+re-feeds those events at the same boundaries, so any session replays bit-exact.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..dsp.kernels import power_update
 from ..events import Event
 from ..state import FeedbackState
-from ..dsp.kernels import power_update
+from .baseline import FLOOR_UV2, BaselineFit, BaselineModel, combine_si, ema_alpha
 from .schema import BlockSpec, Protocol
 
-_FLOOR_UV2 = 1e-12  # power floor so log10 stays finite on a flat signal
+__all__ = ["Engine", "BlockRecord", "combine_si", "parse_input", "CONTROLS", "INPUTS", "ADAPT_WINDOW_S"]
+
+_FLOOR_UV2 = FLOOR_UV2
+
+# The adaptive threshold steers the realised reward rate, estimated over this window (s): five
+# seconds average over several reward episodes. With the default speed (0.2 SI/s per unit of rate
+# error) and an SI spread of ~0.3 log units, the loop settles in ~10–20 s; on EEGMMIDB S001
+# R03–R06 (4-s feedback blocks) the realised rate lands within 10 points of the target
+# (benchmarks/reward_rate.py).
+ADAPT_WINDOW_S = 5.0
+HISTORY_EVERY_S = 1.0  # threshold history: one point a second (and at every operator change)
+
+# Operator controls (CONTRACTS.md): name -> number of arguments (min, max). Pipeline.control()
+# accepts these; the pipeline's own inputs (block markers, signal lost, stop, carry) are added in INPUTS.
+CONTROLS = {"pause": (1, 1), "pause_schedule": (1, 1), "marker": (1, 1), "note": (1, 1),
+            "lock_threshold": (1, 1), "nudge_threshold": (1, 1), "skip_block": (0, 0),
+            "extend_block": (1, 1), "mark_bad_channel": (1, 2)}
+INPUTS = dict(CONTROLS, block_marker=(2, 2), signal_lost=(1, 1), stop=(1, 1), carry=(1, 1))
+
+
+def parse_input(text: str):
+    """``(name, args)`` of an input event's text (as the engine logs it), or None for an event
+    that is an output (block starts of the internal schedule, reward, gates, baseline, ...)."""
+    simple = {"pause": ("pause", (True,)), "resume": ("pause", (False,)),
+              "schedule_pause": ("pause_schedule", (True,)), "schedule_resume": ("pause_schedule", (False,)),
+              "threshold_lock": ("lock_threshold", (True,)), "threshold_unlock": ("lock_threshold", (False,)),
+              "skip_block": ("skip_block", ()), "signal_lost": ("signal_lost", (True,)),
+              "signal_restored": ("signal_lost", (False,))}
+    if text in simple:
+        return simple[text]
+    head, _, rest = text.partition("/")
+    if head in ("marker", "note", "stop"):
+        return head, (rest,)
+    if head == "threshold_nudge":
+        return "nudge_threshold", (float(rest),)
+    if head == "extend_block":
+        return "extend_block", (float(rest),)
+    if head in ("bad_channel", "good_channel"):
+        return "mark_bad_channel", (rest, head == "bad_channel")
+    if head == "block_marker":
+        onset, _, label = rest.partition("/")
+        return "block_marker", (int(onset), label)
+    if head == "carry":
+        return "carry", (json.loads(rest),)
+    return None
 
 
 @dataclass
@@ -50,23 +102,6 @@ class BlockRecord:
                 "gated_s": self.gated_samples / sfreq}
 
 
-def combine_si(si: np.ndarray, how: str, sides=(0, 1)) -> float:
-    """Combine per-target SI: mean, left, right, asymmetry (right − left).
-
-    ``sides`` = (index of the left-hemisphere target, index of the right one), decided by the
-    targets' names (``SignalSpec.sides()``: odd number = left, even = right), not their order.
-    """
-    values = si.tolist()  # a plain-Python mean of 1–4 values is several times faster than ndarray.mean
-    if how == "mean":
-        return sum(values) / len(values)
-    left, right = sides
-    if how == "left":
-        return values[left]
-    if how == "right":
-        return values[right]
-    return values[right] - values[left]
-
-
 class Engine:
     """Runs a protocol over a stream of mu power updates.
 
@@ -81,9 +116,19 @@ class Engine:
     external : bool
         Blocks start and end on :meth:`start_block` / :meth:`end_block` calls (LSL markers or
         file annotations) instead of the internal schedule.
+    upstream_delay_s : float
+        The DSP chain's declared delay (s); the summary adds the SI smoothing to it.
+
+    Notes
+    -----
+    The bar and the reward follow ``si_bar``: the combined SI smoothed by a one-pole filter with
+    time constant ``[feedback] smoothing_s`` (applied per update with the update's sample count,
+    so the response does not depend on the chunk size; its delay, ≈ ``smoothing_s``, is part of
+    the declared feedback delay). ``si_combined`` stays the raw estimate.
     """
 
-    def __init__(self, protocol: Protocol, sfreq: float, targets, seconds_scale: float = 1.0, external=None):
+    def __init__(self, protocol: Protocol, sfreq: float, targets, seconds_scale: float = 1.0, external=None,
+                 upstream_delay_s: float = 0.0):
         self.p = protocol
         self._sides = protocol.signal.sides()  # (left, right) target indices, by channel name
         self.sfreq = float(sfreq)
@@ -92,11 +137,14 @@ class Engine:
         self.scale = float(seconds_scale)
         self.external = protocol.markers.mode == "external" if external is None else external
         self.schedule: list[BlockSpec] = [] if self.external else protocol.schedule()
-        self.bounds = np.cumsum([0] + [int(round(b.duration_s * self.scale * self.sfreq)) for b in self.schedule])
+        self._durations = [int(round(b.duration_s * self.scale * self.sfreq)) for b in self.schedule]
+        self.block_end = 0  # sample at which the running block of the internal schedule ends
         self.max_samples = int(round(protocol.protocol.max_duration_min * 60 * self.scale * self.sfreq))
         thr = protocol.threshold
         self.hold = int(round(thr.hold_s * self.sfreq))
         self.refractory = int(round(thr.refractory_s * self.sfreq))
+        self.smoothing_s = protocol.feedback.smoothing_s
+        self.upstream_delay_s = float(upstream_delay_s)
         self.n = 0
         self.seq = 0
         self.events: list[Event] = []
@@ -105,6 +153,9 @@ class Engine:
         self.block_index = -1
         self.finished = False
         self.paused = False
+        self.schedule_paused = False
+        self.threshold_locked = False
+        self.stimulus = ""
         self.baseline_uv2: np.ndarray | None = None
         # one threshold per direction: a protocol whose blocks train both ways (depression:
         # down for negative faces, up for positive ones) needs each set from the baseline for its own side
@@ -112,17 +163,21 @@ class Engine:
         self.thresholds = {"up": start, "down": start}
         self.direction = protocol.protocol.direction
         self.threshold_history: list[tuple[float, float]] = []
-        base_n = int(sum(b.duration_s for b in self.schedule if b.label == protocol.baseline.block)
-                     * self.scale * self.sfreq) + 1 if not self.external else int(600 * self.sfreq)
-        self._base_log = np.zeros((base_n, self.n_t))  # per-update log10 power during the baseline
-        self._base_n = 0
-        self._base_sum = np.zeros(self.n_t)
-        self._base_count = 0
+        base_s = sum(b.duration_s for b in self.schedule if b.label == protocol.baseline.block) * self.scale
+        self.baseline = BaselineModel(self.n_t, self.sfreq, protocol.baseline.statistic, protocol.signal.combine,
+                                      self.smoothing_s, capacity=int(base_s * self.sfreq) + 16 if base_s else 4096,
+                                      sides=self._sides)
+        self.baseline_fit: BaselineFit | None = None  # the session's own baseline, once measured
+        self.carried_from: str | None = None
+        self.carried: dict | None = None
+        self.defer_baseline = False  # the owner refits the estimator, then calls refit_baseline
+        self.baseline_pending = False
         self._cond_run = 0
         self._since_reward = 10 ** 12
+        self._rate_est = thr.target_reward_pct / 100.0
+        self._next_history = 0
         self.reward = False
         self.gated = False
-        self._gate_reasons: tuple = ()
         self.gated_samples = 0
         self.rewarded_samples = 0
         self.feedback_samples = 0
@@ -130,28 +185,41 @@ class Engine:
         self._si = np.full(self.n_t, np.nan)
         self._last = np.zeros(self.n_t)
         self._scratch_sum = np.ones(self.n_t)
-        self.defer_baseline = False
-        self.baseline_pending = False
+        self.si_bar = math.nan
         self._last_state = FeedbackState(targets=self.targets)
         if self.schedule:
-            self._enter_block(0)
+            self._enter_block(0, 0)
+
+    # -- events ---------------------------------------------------------------------------
+    def emit(self, text: str, duration_s: float = 0.0, sample: int | None = None) -> None:
+        """Log an event at the current sample (or at ``sample``): recorded, annotated and sent
+        to the event outlet."""
+        s = self.n if sample is None else int(sample)
+        self.events.append(Event(s, s / self.sfreq, duration_s, text))
+
+    def drain_events(self) -> list[Event]:
+        """Events since the last call (the caller records and forwards them)."""
+        ev, self.events = self.events, []
+        return ev
+
+    @property
+    def latest(self) -> FeedbackState:
+        """The last published state (a new object per update; never mutated afterwards)."""
+        return self._last_state
 
     # -- blocks -------------------------------------------------------------------------
-    def emit(self, text: str, duration_s: float = 0.0) -> None:
-        """Log an event at the current sample (recorded, annotated and sent to the event outlet)."""
-        self.events.append(Event(self.n, self.n / self.sfreq, duration_s, text))
-
-    def _enter_block(self, index: int) -> None:
-        b = self.schedule[index]
+    def _enter_block(self, index: int, start: int) -> None:
         self.block_index = index
-        self._open(b)
+        self.block_end = start + self._durations[index]
+        self._open(self.schedule[index])
 
-    def _open(self, b: BlockSpec) -> None:
+    def _open(self, b: BlockSpec, onset: int | None = None) -> None:
         self.block = b
         direction = b.direction or self.p.protocol.direction
-        self.blocks.append(BlockRecord(b.label, b.kind, b.feedback, direction, self.n, power_sum=np.zeros(self.n_t)))
+        start = self.n if onset is None else onset
+        self.blocks.append(BlockRecord(b.label, b.kind, b.feedback, direction, start, power_sum=np.zeros(self.n_t)))
         self._cond_run = 0
-        self.emit(f"block_start/{b.label}/{b.kind}")
+        self.emit(f"block_start/{b.label}/{b.kind}", sample=start)
 
     def _close_block(self) -> None:
         if self.block is None:
@@ -162,37 +230,54 @@ class Engine:
         self.emit(f"block_end/{rec.label}")
         was_baseline = rec.label == self.p.baseline.block
         self.block = None
-        if was_baseline and self.baseline_uv2 is None and self._base_n:
+        self.stimulus = ""
+        if was_baseline and self.baseline_fit is None and self.baseline.n_updates and not self.baseline_pending:
             if self.defer_baseline:
-                self.baseline_pending = True  # the owner refits the estimator, then calls finish_baseline
+                self.baseline_pending = True  # the owner refits the estimator, then calls refit_baseline
             else:
                 self.finish_baseline()
 
-    def start_block(self, label: str, kind: str | None = None, feedback: bool | None = None) -> None:
-        """External mode: end the running block and start one with this label."""
+    def start_block(self, label: str, onset_sample: int | None = None) -> None:
+        """External mode: end the running block and start one with this label (an input).
+
+        ``onset_sample`` is the sample the marker was stamped at (from its LSL timestamp); the
+        block's record and event start there, its statistics at this chunk boundary. Default:
+        this boundary."""
+        self.block_marker(self.n if onset_sample is None else onset_sample, label)
+
+    def end_block(self, onset_sample: int | None = None) -> None:
+        """External mode: end the running block (no block runs until the next start; an input)."""
+        self.block_marker(self.n if onset_sample is None else onset_sample, "end")
+
+    def block_marker(self, onset_sample: int, label: str) -> None:
+        """An external block marker (``"end"`` ends the block), stamped at ``onset_sample``."""
+        onset = int(min(max(onset_sample, self.blocks[-1].start_sample if self.blocks else 0), self.n))
+        self.emit(f"block_marker/{onset}/{label}")
         self._close_block()
+        if label == "end":
+            return
         known = {b.label: b for b in self.p.blocks}
         tmpl = known.get(label)
         if tmpl is None:
             is_base = label == self.p.baseline.block
-            tmpl = BlockSpec(label=label, kind=kind or ("exploration" if is_base else "integration"),
-                             duration_s=float("inf"), feedback=(not is_base) if feedback is None else feedback)
+            tmpl = BlockSpec(label=label, kind="exploration" if is_base else "integration",
+                             duration_s=float("inf"), feedback=not is_base)
         self.block_index += 1
-        self._open(tmpl)
+        self.stimulus = label
+        self._open(tmpl, onset)
 
-    def end_block(self) -> None:
-        """External mode: end the running block (no block runs until the next start)."""
+    def _next_block(self, start: int) -> None:
         self._close_block()
+        if self.block_index + 1 < len(self.schedule):
+            self._enter_block(self.block_index + 1, start)
+        else:
+            self.block_index = len(self.schedule)
+            self._finish("schedule complete")
 
     def _advance_schedule(self) -> None:
-        while not self.external and self.block_index < len(self.schedule) and self.n >= self.bounds[self.block_index + 1]:
-            self._close_block()
-            if self.block_index + 1 < len(self.schedule):
-                self._enter_block(self.block_index + 1)
-            else:
-                self.block_index = len(self.schedule)
-                self._finish("schedule complete")
-                return
+        while (not self.external and not self.finished and self.block_index < len(self.schedule)
+               and self.n >= self.block_end):
+            self._next_block(self.block_end)
         if self.max_samples and self.n >= self.max_samples and not self.finished:
             self._close_block()
             self._finish("maximum session duration reached")
@@ -203,60 +288,142 @@ class Engine:
             self.emit(f"session_end/{why}")
 
     def stop(self, why: str = "stopped by operator") -> None:
-        """End the session now (closes the running block)."""
+        """End the session now (closes the running block; an input)."""
+        if self.finished:
+            return
+        self.emit(f"stop/{why}")
         self._close_block()
         self._finish(why)
 
     # -- baseline and threshold -----------------------------------------------------------
-    def finish_baseline(self, baseline_uv2=None, log_powers=None) -> None:
-        """Fix the baseline from the collected updates (or from given values) and set the threshold.
+    @property
+    def collecting_baseline(self) -> bool:
+        """True while the baseline block runs and its updates go into :attr:`baseline`."""
+        b = self.block
+        return (b is not None and b.label == self.p.baseline.block and self.baseline_fit is None
+                and not self.baseline_pending)
 
-        Parameters
-        ----------
-        baseline_uv2 : array, optional
-            Baseline power per target (µV²); default the statistic of the baseline block.
-        log_powers : array (n_updates, n_targets), optional
-            log10 power per update during the baseline, for the percentile threshold.
+    def finish_baseline(self, fit: BaselineFit | None = None) -> None:
+        """Fix the baseline from the collected updates (or from ``fit``) and set the thresholds.
+
+        With a carried-over baseline (:meth:`carry`) the session's own baseline is measured and
+        recorded, but the carried baseline and thresholds stay in force.
         """
-        if log_powers is None:
-            log_powers = self._base_log[: self._base_n]
-        if baseline_uv2 is None:
-            if self.p.baseline.statistic == "median":
-                baseline_uv2 = 10 ** np.median(log_powers, axis=0)
-            else:
-                baseline_uv2 = self._base_sum / max(self._base_count, 1)
-        self.baseline_uv2 = np.maximum(np.asarray(baseline_uv2, dtype=float), _FLOOR_UV2)
-        thr = self.p.threshold
-        if thr.mode != "fixed" and len(log_powers):
-            si = log_powers - np.log10(self.baseline_uv2)
-            comb = np.array([combine_si(row, self.p.signal.combine, self._sides) for row in si])
-            pct = thr.baseline_reward_pct if thr.mode == "percentile" else thr.target_reward_pct
-            for direction, q in (("up", pct), ("down", 100.0 - pct)):
-                value = float(np.percentile(comb, q))
-                if thr.mode == "adaptive":
-                    value = float(np.clip(value, thr.min_si, thr.max_si))
-                self.thresholds[direction] = value
+        fit = fit or self.baseline.fit(self.p.threshold)
+        self.baseline_fit = fit
         self.baseline_pending = False
-        self.threshold_history.append((self.n / self.sfreq, self.threshold))
-        self.emit(f"baseline/{';'.join(f'{t}={p:.4g}uV2' for t, p in zip(self.targets, self.baseline_uv2))}"
-                   f"/threshold_up={self.thresholds['up']:.4f}/threshold_down={self.thresholds['down']:.4f}")
+        text = ';'.join(f'{t}={p:.4g}uV2' for t, p in zip(self.targets, fit.baseline_uv2))
+        excl = f"/gated={fit.excluded_s:.2f}s/settling={fit.settling_s:.2f}s"
+        if self.carried is not None:
+            self.emit(f"baseline_measured/{text}{excl}/kept_carried_baseline")
+            return
+        self.baseline_uv2 = np.maximum(np.asarray(fit.baseline_uv2, dtype=float), _FLOOR_UV2)
+        if self.p.threshold.mode != "fixed":
+            self.thresholds.update(fit.thresholds)
+        self._history(force=True)
+        self.emit(f"baseline/{text}/threshold_up={self.thresholds['up']:.4f}"
+                  f"/threshold_down={self.thresholds['down']:.4f}{excl}")
+
+    def refit_baseline(self, powers, settling=None, gated=None) -> None:
+        """The estimator was refitted at the end of the baseline: ``powers`` (one n_targets × n
+        array per baseline update, same chunks) and ``settling`` (per update, the refitted
+        estimator's start-up) replace the baseline's, and ``gated`` (per update, the calibrated
+        gates' verdict) the live gate flags where given; the baseline block's statistics are
+        recomputed from them, and the baseline is finished."""
+        powers = list(powers)
+        self.baseline.replace_power(powers, settling, gated)
+        rec = [r for r in self.blocks if r.label == self.p.baseline.block][-1]
+        rec.power_sum = np.sum([p.sum(axis=1) for p in powers], axis=0)
+        rec.n_power = int(sum(p.shape[1] for p in powers))
+        self.finish_baseline()
+
+    def carry(self, previous: dict) -> None:
+        """Start from a previous session (an input): ``previous`` holds ``baseline_uv2``
+        ({target: µV²}), ``thresholds`` ({"up", "down"}) and ``source`` (the session folder),
+        optionally ``band_hz``. The session's own baseline block is still measured and recorded."""
+        self.emit("carry/" + json.dumps(previous, sort_keys=True))
+        self.carried = dict(previous)
+        self.carried_from = str(previous.get("source", ""))
+        base = previous["baseline_uv2"]
+        self.baseline_uv2 = np.maximum(np.array([float(base[t]) for t in self.targets]), _FLOOR_UV2)
+        if self.p.threshold.mode != "fixed":
+            self.thresholds.update({k: float(v) for k, v in previous["thresholds"].items() if k in ("up", "down")})
+        self._history(force=True)
 
     @property
     def threshold(self) -> float:
         """The SI threshold of the direction being trained now."""
         return self.thresholds[self.direction]
 
-    # -- controls -------------------------------------------------------------------------
+    def _history(self, force: bool = False) -> None:
+        if force or self.n >= self._next_history:
+            self.threshold_history.append((self.n / self.sfreq, self.threshold))
+            self._next_history = self.n + int(HISTORY_EVERY_S * self.sfreq)
+
+    # -- controls (each an input, logged at the sample where it applied) -------------------
     def set_paused(self, paused: bool) -> None:
-        """Pause or resume feedback (recording continues)."""
+        """Pause or resume feedback (the bar); recording and the schedule go on."""
+        paused = bool(paused)
         if paused != self.paused:
             self.paused = paused
             self._set_reward(False)
             self.emit("pause" if paused else "resume")
 
+    pause = set_paused
+
+    def pause_schedule(self, paused: bool) -> None:
+        """Freeze (or release) the block clock: block time does not advance, feedback is off."""
+        paused = bool(paused)
+        if paused != self.schedule_paused:
+            self.schedule_paused = paused
+            self._set_reward(False)
+            self.emit("schedule_pause" if paused else "schedule_resume")
+
     def marker(self, text: str = "marker") -> None:
-        """Log an operator marker."""
+        """An operator marker."""
         self.emit(f"marker/{text}")
+
+    def note(self, text: str) -> None:
+        """A clinician note."""
+        self.emit(f"note/{text}")
+
+    def lock_threshold(self, locked: bool) -> None:
+        """Freeze (or release) the threshold: the adaptive threshold stops moving."""
+        locked = bool(locked)
+        if locked != self.threshold_locked:
+            self.threshold_locked = locked
+            self.emit("threshold_lock" if locked else "threshold_unlock")
+
+    def nudge_threshold(self, delta_si: float) -> None:
+        """Move the current direction's threshold by ``delta_si`` (log10 units; kept within
+        ``[min_si, max_si]`` in adaptive mode; no effect before there is a threshold)."""
+        delta_si = float(delta_si)
+        self.emit(f"threshold_nudge/{delta_si!r}")
+        d = self.direction
+        value = self.thresholds[d] + delta_si
+        if math.isnan(value):
+            return
+        t = self.p.threshold
+        if t.mode == "adaptive":
+            value = min(max(value, t.min_si), t.max_si)
+        self.thresholds[d] = value
+        self._history(force=True)
+
+    def skip_block(self) -> None:
+        """End the current block now and go on to the next (external mode: end it)."""
+        self.emit("skip_block")
+        if self.external:
+            self._close_block()
+        elif self.block is not None and not self.finished:
+            self._next_block(self.n)
+
+    def extend_block(self, seconds: float) -> None:
+        """Lengthen the current block by ``seconds`` of session time (internal schedule; the
+        session's maximum duration still applies)."""
+        seconds = float(seconds)
+        self.emit(f"extend_block/{seconds!r}")
+        if not self.external and self.block is not None:
+            self.block_end += max(int(round(seconds * self.sfreq)), -(self.block_end - self.n))
 
     def _set_reward(self, on: bool) -> None:
         if on != self.reward:
@@ -266,7 +433,8 @@ class Engine:
                 self._since_reward = 0
 
     def set_signal_lost(self, lost: bool) -> FeedbackState:
-        """Mark the signal lost (no samples for 0.5 s) or back; returns the state to publish."""
+        """Mark the signal lost (no samples for 0.5 s) or back (an input); returns the state to publish."""
+        lost = bool(lost)
         if lost != self.signal_lost:
             self.signal_lost = lost
             self.emit("signal_lost" if lost else "signal_restored")
@@ -278,7 +446,7 @@ class Engine:
 
     # -- the update -----------------------------------------------------------------------
     def update(self, power: np.ndarray, gated: bool, gate_reasons=(), quality_flags=None,
-               emg_rms_uv=None) -> FeedbackState:
+               emg_rms_uv=None, settling: bool = False) -> FeedbackState:
         """One update per chunk.
 
         Parameters
@@ -287,36 +455,46 @@ class Engine:
             Mu power per sample (µV²) from the estimator.
         gated : bool
             The artifact gate (any inhibit firing) during this chunk.
+        settling : bool
+            The estimator has not yet filled its memory since it started: the update does not
+            count in the baseline.
+
+        Returns
+        -------
+        FeedbackState
+            A new object (never mutated after it is returned).
         """
         n = power.shape[1]
         b = self.block
         rec = self.blocks[-1] if (self.blocks and b is not None) else None
-        is_base = (b is not None and b.label == self.p.baseline.block and self.baseline_uv2 is None
-                   and not self.baseline_pending)
         ready = self.baseline_uv2 is not None
         last, si = self._last, self._si
-        power_update(power, rec.power_sum if rec is not None else self._scratch_sum, self._base_sum, is_base,
+        power_update(power, rec.power_sum if rec is not None else self._scratch_sum, self._scratch_sum, False,
                      self.baseline_uv2 if ready else self._scratch_sum, ready, last, si, _FLOOR_UV2)
         if rec is not None:
             rec.n_power += n
-        if is_base and self._base_n < len(self._base_log):
-            self._base_count += n
-            self._base_log[self._base_n] = np.log10(np.maximum(last, _FLOOR_UV2))
-            self._base_n += 1
+        if self.collecting_baseline:
+            self.baseline.add(power, gated, settling)
+        if self.schedule_paused and b is not None and not self.external:
+            self.block_end += n  # block time does not advance
         if gated != self.gated:
             self.gated = gated
             self.emit("gate_on" if gated else "gate_off")
         if ready:
             si_comb = combine_si(si, self.p.signal.combine, self._sides)
+            bar = self.si_bar
+            self.si_bar = si_comb if bar != bar else bar + ema_alpha(n, self.smoothing_s, self.sfreq) * (si_comb - bar)
         else:
             si_comb = math.nan
+        si_bar = self.si_bar
         direction = (b.direction or self.p.protocol.direction) if b is not None else self.p.protocol.direction
         self.direction = direction
-        feedback_on = b is not None and b.feedback and not self.paused and ready and not self.signal_lost
+        feedback_on = (b is not None and b.feedback and not self.paused and not self.schedule_paused and ready
+                       and not self.signal_lost)
         thr = self.threshold
         cond = False
         if ready and not math.isnan(thr):
-            cond = si_comb < thr if direction == "up" else si_comb > thr
+            cond = si_bar < thr if direction == "up" else si_bar > thr
         if feedback_on:
             if rec is not None:
                 rec.feedback_samples += n
@@ -338,39 +516,41 @@ class Engine:
                 self.rewarded_samples += n
                 if rec is not None:
                     rec.rewarded_samples += n
-            tmode = self.p.threshold
-            if tmode.mode == "adaptive" and not gated:
-                err = (1.0 if on else 0.0) - tmode.target_reward_pct / 100.0
-                step = tmode.adapt_step * err
-                self.thresholds[direction] = min(max(thr - step if direction == "up" else thr + step, tmode.min_si),
-                                                 tmode.max_si)
-                if self.seq % 25 == 0:
-                    self.threshold_history.append((self.n / self.sfreq, self.threshold))
+            tspec = self.p.threshold
+            if tspec.mode == "adaptive":
+                self._adapt(on, cond, gated, n, direction, thr, tspec)
         else:
             self._set_reward(False)
             self._cond_run = 0
         self.n += n
         self.seq += 1
         self._advance_schedule()
+        thr = self.threshold
         if ready and not math.isnan(thr):
-            diff = (thr - si_comb) if direction == "up" else (si_comb - thr)
+            diff = (thr - si_bar) if direction == "up" else (si_bar - thr)
             fb = min(max(0.5 + diff / (2 * self.p.feedback.scale), 0.0), 1.0)
         else:
             fb = 0.5
-        if b is not None and not self.external:
-            left = (self.bounds[self.block_index + 1] - self.n) / self.sfreq if self.block_index < len(self.schedule) else 0.0
+        b_now = self.block
+        if b_now is not None and not self.external:
+            left = (self.block_end - self.n) / self.sfreq
+            total = left + sum(self._durations[self.block_index + 1:]) / self.sfreq
+        elif not self.external:
+            left, total = 0.0, 0.0
         else:
-            left = math.nan
-        total = self.bounds[-1] / self.sfreq if not self.external else math.nan
+            left = total = math.nan
+        rec = self.blocks[-1] if (self.blocks and b is not None) else None
         st = FeedbackState(
             seq=self.seq, sample_index=self.n, t_s=self.n / self.sfreq, targets=self.targets,
-            power_uv2=last.copy(), si=si.copy(), si_combined=si_comb, feedback=fb, threshold=self.threshold,
+            power_uv2=last.copy(), si=si.copy(), si_combined=si_comb, si_raw_combined=si_comb, si_bar=si_bar,
+            feedback=fb, threshold=thr,
             direction=direction, reward=self.reward, gated=gated, gate_reasons=tuple(gate_reasons),
             block_label=b.label if b else "", block_kind=b.kind if b else "", block_index=self.block_index,
             n_blocks=len(self.schedule), block_left_s=max(left, 0.0) if left == left else left,
-            session_left_s=max(total - self.n / self.sfreq, 0.0) if total == total else total,
+            session_left_s=max(total, 0.0) if total == total else total,
             feedback_on=feedback_on, cue=b.cue if b else "", stimuli=b.stimuli if b else "",
-            paused=self.paused, baseline_ready=ready,
+            paused=self.paused, schedule_paused=self.schedule_paused, threshold_locked=self.threshold_locked,
+            stimulus=self.stimulus, baseline_ready=ready,
             reward_rate=(rec.rewarded_samples / rec.feedback_samples) if (rec is not None and rec.feedback_samples) else math.nan,
             signal_lost=self.signal_lost, finished=self.finished,
             quality_flags=quality_flags.copy() if quality_flags is not None else np.zeros(0, dtype=np.int64),
@@ -379,17 +559,35 @@ class Engine:
         self._last_state = st
         return st
 
-    def drain_events(self) -> list[Event]:
-        """Events since the last call (the caller records and forwards them)."""
-        ev, self.events = self.events, []
-        return ev
+    def _adapt(self, on, cond, gated, n, direction, thr, tspec) -> None:
+        """Adaptive threshold: an integral controller on the realised reward rate (a running
+        estimate over :data:`ADAPT_WINDOW_S`), moving at ``adapt_rate_per_s`` SI per second per
+        unit of rate error — per second of signal, not per update, so the speed does not depend
+        on the chunk size. It holds still while the threshold is locked, the gate is closed, the
+        condition is met but reward waits for the hold time, or the refractory period runs."""
+        self._rate_est += ema_alpha(n, ADAPT_WINDOW_S, self.sfreq) * ((1.0 if on else 0.0) - self._rate_est)
+        waiting = not on and (cond or self._since_reward < self.refractory)
+        if self.threshold_locked or gated or waiting:
+            return
+        step = tspec.adapt_rate_per_s * (tspec.target_reward_pct / 100.0 - self._rate_est) * n / self.sfreq
+        value = thr + step if direction == "up" else thr - step
+        self.thresholds[direction] = min(max(value, tspec.min_si), tspec.max_si)
+        self._history()
 
     def summary(self) -> dict:
         """Session statistics for the sidecar and reports."""
+        fit = self.baseline_fit
         return {
             "baseline_uv2": None if self.baseline_uv2 is None else dict(zip(self.targets, self.baseline_uv2.tolist())),
+            "baseline_statistic": self.p.baseline.statistic,
+            "baseline_excluded_s": None if fit is None else fit.excluded_s,
+            "baseline_settling_s": None if fit is None else fit.settling_s,
+            "baseline_measured_uv2": None if fit is None else dict(zip(self.targets, np.asarray(fit.baseline_uv2).tolist())),
+            "carried_from": self.carried_from,
             "threshold_final": dict(self.thresholds),
             "threshold_history": self.threshold_history,
+            "si_smoothing_s": self.smoothing_s,
+            "feedback_delay_s": self.upstream_delay_s + self.smoothing_s,
             "reward_rate": self.rewarded_samples / self.feedback_samples if self.feedback_samples else None,
             "gated_s": self.gated_samples / self.sfreq,
             "feedback_s": self.feedback_samples / self.sfreq,

@@ -69,6 +69,8 @@ class BaselineSpec:
 
     block: str = "baseline"
     statistic: str = "mean"  # mean | median
+    # --- engine helper: participant carry-over (#13) ---
+    carry: str = "none"  # last: start from the participant's last session (baseline, band, thresholds) | none
 
 
 @dataclass
@@ -81,7 +83,8 @@ class ThresholdSpec:
     target_reward_pct: float = 60.0  # adaptive mode: reward rate the threshold steers to
     min_si: float = -1.0  # adaptive bounds
     max_si: float = 1.0
-    adapt_step: float = 0.002  # adaptive: SI change per update per unit of rate error
+    # --- engine helper: adaptive speed in time units (#12), independent of the update rate ---
+    adapt_rate_per_s: float = 0.2  # adaptive: SI change per second per unit of reward-rate error
     hold_s: float = 0.0  # the condition must hold this long before reward
     refractory_s: float = 0.0  # no new reward this soon after one ends
 
@@ -104,6 +107,8 @@ class FeedbackSpec:
     scale: float = 0.3  # SI distance from threshold that fills half the bar
     style: str = "standard"  # standard | low-stimulation
     tone: bool = False
+    # --- engine helper: the SI the bar and the reward follow is smoothed (#10) ---
+    smoothing_s: float = 0.3  # time constant (s) of that smoothing; adds ~smoothing_s to the feedback delay
 
 
 @dataclass
@@ -202,7 +207,7 @@ _CHOICES = {
     ("signal", "combine"): ("mean", "left", "right", "asymmetry"),
     ("signal", "reference"): ("raw", "average", "laplacian", "bipolar"),  # each item of the list
     ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("wcfir", "cfir", "iir", "window"),
-    ("baseline", "statistic"): ("mean", "median"), ("threshold", "mode"): ("percentile", "fixed", "adaptive"),
+    ("baseline", "statistic"): ("mean", "median"), ("baseline", "carry"): ("none", "last"), ("threshold", "mode"): ("percentile", "fixed", "adaptive"),
     ("feedback", "style"): ("standard", "low-stimulation"), ("markers", "mode"): ("internal", "external"),
     ("blocks", "kind"): KINDS,
 }
@@ -210,7 +215,8 @@ _POSITIVE = {("protocol", "max_duration_min"), ("protocol", "rest_every_min"), (
              ("blocks", "repeats"), ("feedback", "scale"), ("signal", "individual_width_hz")}
 _NON_NEGATIVE = {("signal", "delay_s"), ("signal", "smoothing_s"), ("threshold", "hold_s"),
                  ("threshold", "refractory_s"), ("inhibits", "emg_uv"), ("inhibits", "blink_uv"),
-                 ("inhibits", "hold_s"), ("threshold", "adapt_step")}
+                 ("inhibits", "hold_s"), ("threshold", "adapt_rate_per_s"),
+                 ("feedback", "smoothing_s")}
 _PERCENT = {("threshold", "baseline_reward_pct"), ("threshold", "target_reward_pct")}
 
 

@@ -122,3 +122,10 @@ class MarkerInlet:
         """Markers received since the last call."""
         samples, _ = self.inlet.pull_chunk(timeout=0.0)
         return [str(s[0]) for s in samples]
+
+    # --- engine helper: markers with their timestamps, so a block starts where it was stamped ---
+    def pull_stamped(self) -> list[tuple[str, float]]:
+        """Markers received since the last call, with their LSL timestamps (this host's
+        ``pylsl.local_clock``, clock-sync corrected)."""
+        samples, ts = self.inlet.pull_chunk(timeout=0.0)
+        return [(str(s[0]), float(t)) for s, t in zip(samples, ts)]

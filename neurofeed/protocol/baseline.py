@@ -1,0 +1,234 @@
+"""The baseline: mu power at rest and the reward thresholds it implies.
+
+One :class:`BaselineModel` serves the live session, journal replay and file replay, so the three
+agree by construction. It collects the estimator's output once per update while the baseline
+runs, leaves out updates the artifact gate closed, and gives
+
+Updates while the estimator is still settling (its memory not yet filled since it started or
+was refitted) are left out as well.
+
+- the baseline power per target (µV²) by the protocol's ``statistic``: ``mean`` (mean power over
+  the clean samples) or ``median`` (10 ** median of the clean updates' log10 power);
+- the SI thresholds per direction: percentiles of the baseline's combined SI as the bar sees it
+  (smoothed with the same time constant as live), so that ``baseline_reward_pct`` % of the
+  clean baseline updates would have met the condition.
+
+When the estimator is refitted at the end of the baseline (individual band, weighted cFIR),
+:meth:`BaselineModel.replace_power` swaps in the refitted estimator's output for the same
+updates; the gate flags and the statistic stay as they were.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOOR_UV2 = 1e-12  # power floor so log10 stays finite on a flat signal
+
+__all__ = ["BaselineModel", "BaselineFit", "FLOOR_UV2", "combine_si", "ema_alpha", "smooth_series"]
+
+
+def combine_si(si: np.ndarray, how: str, sides=(0, 1)) -> float:
+    """Combine per-target SI: mean, left, right, asymmetry (right − left).
+
+    ``sides`` = (index of the left-hemisphere target, index of the right one), decided by the
+    targets' names (``SignalSpec.sides()``: odd number = left, even = right), not their order.
+    """
+    values = si.tolist()  # a plain-Python mean of 1–4 values is several times faster than ndarray.mean
+    if how == "mean":
+        return sum(values) / len(values)
+    left, right = sides
+    if how == "left":
+        return values[left]
+    if how == "right":
+        return values[right]
+    return values[right] - values[left]
+
+
+def ema_alpha(n_samples: int, tau_s: float, sfreq: float) -> float:
+    """Weight of a new value in a one-pole smoother with time constant ``tau_s`` after
+    ``n_samples`` samples: ``1 - exp(-n / (tau_s * sfreq))`` (1 when ``tau_s`` is 0).
+
+    Applied once per update with the update's sample count, the smoother's time constant is
+    ``tau_s`` whatever the chunk size (250 updates/s or 25 updates/s give the same response
+    to a step at a chunk boundary). Its low-frequency group delay is ``tau_s``.
+    """
+    if tau_s <= 0:
+        return 1.0
+    return 1.0 - math.exp(-n_samples / (tau_s * sfreq))
+
+
+def smooth_series(values: np.ndarray, sizes: np.ndarray, tau_s: float, sfreq: float) -> np.ndarray:
+    """The bar's smoother run over a series of per-update values (``sizes`` samples each)."""
+    out = np.empty(len(values))
+    acc = math.nan
+    for i, (v, n) in enumerate(zip(values.tolist(), sizes.tolist())):
+        acc = v if acc != acc else acc + ema_alpha(n, tau_s, sfreq) * (v - acc)
+        out[i] = acc
+    return out
+
+
+@dataclass
+class BaselineFit:
+    """What a baseline gives: power per target (µV²), SI threshold per direction, and counts.
+
+    Attributes
+    ----------
+    baseline_uv2 : ndarray, shape (n_targets,)
+        Baseline mu power (µV²).
+    thresholds : dict
+        ``{"up": si, "down": si}``; NaN in ``fixed`` mode (the engine keeps its fixed value).
+    n_used, n_excluded : int
+        Updates used, and updates left out (artifact gate closed, or estimator settling).
+    used_s, excluded_s, settling_s : float
+        Seconds of signal used, left out because the gate was closed, and left out because the
+        estimator was still settling.
+    """
+
+    baseline_uv2: np.ndarray
+    thresholds: dict
+    n_used: int
+    n_excluded: int
+    used_s: float
+    excluded_s: float
+    settling_s: float = 0.0
+
+
+class BaselineModel:
+    """Collects the baseline updates and fits baseline power and thresholds.
+
+    Parameters
+    ----------
+    n_targets : int
+    sfreq : float
+        Sampling rate (Hz), for seconds and the smoother.
+    statistic : {"mean", "median"}
+        How the baseline power is taken from the clean updates.
+    combine : str
+        How per-target SI is combined (see :func:`combine_si`).
+    sides : (int, int)
+        Indices of the left- and right-hemisphere targets (``SignalSpec.sides()``).
+    smoothing_s : float
+        Time constant of the SI the bar and the reward follow (``[feedback] smoothing_s``); the
+        thresholds are percentiles of the baseline SI smoothed the same way.
+    capacity : int
+        Updates preallocated (grows by doubling if a baseline runs longer, e.g. external markers).
+    """
+
+    def __init__(self, n_targets: int, sfreq: float, statistic: str = "mean", combine: str = "mean",
+                 smoothing_s: float = 0.0, capacity: int = 4096, sides=(0, 1)):
+        if statistic not in ("mean", "median"):
+            raise ValueError(f"statistic must be 'mean' or 'median', not {statistic!r}.")
+        self.n_t = int(n_targets)
+        self.sfreq = float(sfreq)
+        self.statistic = statistic
+        self.combine = combine
+        self.sides = tuple(sides)
+        self.smoothing_s = float(smoothing_s)
+        cap = max(int(capacity), 16)
+        self._sum = np.zeros((cap, self.n_t))  # power summed over each update's samples (µV²)
+        self._log_last = np.zeros((cap, self.n_t))  # log10 power of each update's newest sample
+        self._size = np.zeros(cap, dtype=np.int64)
+        self._gated = np.zeros(cap, dtype=bool)
+        self._settling = np.zeros(cap, dtype=bool)  # the estimator's start-up transient
+        self.n_updates = 0
+
+    def clear(self) -> None:
+        """Forget every update."""
+        self.n_updates = 0
+
+    def _grow(self) -> None:
+        cap = 2 * self._size.size
+        for name in ("_sum", "_log_last", "_size", "_gated", "_settling"):
+            old = getattr(self, name)
+            new = np.zeros((cap,) + old.shape[1:], dtype=old.dtype)
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+
+    def add(self, power: np.ndarray, gated: bool, settling: bool = False) -> None:
+        """One update: ``power`` (n_targets × n_samples, µV²), whether the gate was closed, and
+        whether the estimator was still settling (its memory not yet filled since it started)."""
+        if self.n_updates == self._size.size:
+            self._grow()
+        i = self.n_updates
+        power.sum(axis=1, out=self._sum[i])
+        np.log10(np.maximum(power[:, -1], FLOOR_UV2), out=self._log_last[i])
+        self._size[i] = power.shape[1]
+        self._gated[i] = bool(gated)
+        self._settling[i] = bool(settling)
+        self.n_updates += 1
+
+    def replace_power(self, powers, settling=None, gated=None) -> None:
+        """The refitted estimator's output for the same updates (a sequence of n_targets × n
+        arrays, one per update, same sizes) and, optionally, its own settling flags and the gate
+        flags re-judged by the calibrated gates (else the live gate flags are kept)."""
+        powers = list(powers)
+        if len(powers) != self.n_updates or any(p.shape[1] != s for p, s in zip(powers, self._size.tolist())):
+            raise ValueError(f"replace_power needs {self.n_updates} updates of the same sizes as were added, "
+                             f"got {len(powers)}.")
+        for i, p in enumerate(powers):
+            p.sum(axis=1, out=self._sum[i])
+            np.log10(np.maximum(p[:, -1], FLOOR_UV2), out=self._log_last[i])
+        if settling is not None:
+            self._settling[: self.n_updates] = np.asarray(settling, dtype=bool)
+        if gated is not None:
+            self._gated[: self.n_updates] = np.asarray(gated, dtype=bool)
+
+    @property
+    def clean(self) -> np.ndarray:
+        """Boolean mask of the updates used (gate open, estimator settled); if none is, the
+        settled ones, and if none is settled, all of them."""
+        g, st = self._gated[: self.n_updates], self._settling[: self.n_updates]
+        for m in (~(g | st), ~st):
+            if m.any():
+                return m
+        return np.ones_like(g)
+
+    def power_uv2(self) -> np.ndarray:
+        """Baseline power per target (µV²) by the statistic, over the clean updates."""
+        if self.n_updates == 0:
+            raise ValueError("no baseline updates collected")
+        m = self.clean
+        if self.statistic == "median":
+            p = 10.0 ** np.median(self._log_last[: self.n_updates][m], axis=0)
+        else:
+            p = self._sum[: self.n_updates][m].sum(axis=0) / self._size[: self.n_updates][m].sum()
+        return np.maximum(p, FLOOR_UV2)
+
+    def combined_si(self, baseline_uv2: np.ndarray) -> np.ndarray:
+        """The combined SI of every update, smoothed as the bar smooths it (n_updates,)."""
+        si = self._log_last[: self.n_updates] - np.log10(baseline_uv2)
+        comb = np.array([combine_si(row, self.combine, self.sides) for row in si])
+        return smooth_series(comb, self._size[: self.n_updates], self.smoothing_s, self.sfreq)
+
+    def thresholds(self, spec, baseline_uv2: np.ndarray) -> dict:
+        """SI threshold per direction for ``spec`` (a ``ThresholdSpec``).
+
+        ``up`` rewards SI below the threshold, ``down`` above it: the ``up`` threshold is the
+        p-th percentile of the clean baseline's smoothed SI and ``down`` the (100 − p)-th, with
+        p = ``baseline_reward_pct`` (percentile mode) or ``target_reward_pct`` (adaptive mode's
+        starting point, clipped to ``[min_si, max_si]``). Fixed mode: ``value`` both ways.
+        """
+        if spec.mode == "fixed":
+            return {"up": float(spec.value), "down": float(spec.value)}
+        comb = self.combined_si(baseline_uv2)[self.clean]
+        pct = spec.baseline_reward_pct if spec.mode == "percentile" else spec.target_reward_pct
+        out = {}
+        for direction, q in (("up", pct), ("down", 100.0 - pct)):
+            value = float(np.percentile(comb, q))
+            if spec.mode == "adaptive":
+                value = min(max(value, spec.min_si), spec.max_si)
+            out[direction] = value
+        return out
+
+    def fit(self, spec) -> BaselineFit:
+        """Baseline power and thresholds from the updates collected so far."""
+        base = self.power_uv2()
+        m = self.clean
+        k = self.n_updates
+        sizes, g, st = self._size[:k], self._gated[:k], self._settling[:k]
+        n_used = int(m.sum())
+        return BaselineFit(base, self.thresholds(spec, base), n_used, k - n_used, float(sizes[m].sum() / self.sfreq),
+                           float(sizes[g & ~st].sum() / self.sfreq), float(sizes[st].sum() / self.sfreq))
