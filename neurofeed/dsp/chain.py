@@ -86,7 +86,6 @@ class MuChain:
         self.delay_s = delay_s
         self.smoothing_s = smoothing_s
         self.line_hz = line_hz
-<<<<<<< HEAD
         self.qcfg = quality or QualityConfig()
         self.bad: set[str] = set()
         self._index = {n: i for i, n in enumerate(self.ch_names)}
@@ -95,18 +94,6 @@ class MuChain:
         self.ocular: dict | None = None  # the fitted regression (rows, coefficients), after calibrate()
         self.weights = self.base_weights.copy()
         self.quality = self._make_quality()
-=======
-        self.bipolar_pairs, self.matrix = bipolar_pairs, matrix
-        self.weights = np.ascontiguousarray(
-            spatial_weights(self.ch_names, self.targets, reference, bipolar_pairs, matrix))
-        index = {n: i for i, n in enumerate(self.ch_names)}
-        feeding = sorted(set(np.nonzero(np.abs(self.weights).sum(axis=0))[0].tolist()))
-        emg_rows = sorted({index[t] for t in self.targets} | {
-            index[n] for t in self.targets for n in laplacian_neighbours(t, self.ch_names)})
-        blink_rows = [index[n] for n in blink_channels(self.ch_names)]
-        self.quality = QualityMonitor(self.sfreq, len(self.ch_names), emg_rows, blink_rows, feeding,
-                                      quality or QualityConfig())
->>>>>>> engine
         self.estimator: Estimator = self._make_estimator(band_hz)
         # residual ocular gate on the targets (active once the regression is fitted)
         self.resid_sos = signal.butter(2, OCULAR_BAND_HZ[1], btype="lowpass", fs=self.sfreq, output="sos")
@@ -439,18 +426,6 @@ class MuChain:
         raw = _hold_nonfinite(np.asarray(data, dtype=float))
         cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
         return cond.process_inplace(np.ascontiguousarray(raw))
-
-    # --- engine helper: a stand-in until the dsp helper's set_bad_channels lands ---
-    def set_bad_channels(self, names) -> None:
-        """Recompute the spatial weights without the channels ``names`` (their columns get zero
-        weight; the Laplacian uses the remaining neighbours, the average the remaining channels).
-        Raises NeurofeedError if the reference cannot do without them."""
-        bad = set(names)
-        keep = [n for n in self.ch_names if n not in bad]
-        w_keep = spatial_weights(keep, self.targets, self.reference, self.bipolar_pairs, self.matrix)
-        w = np.zeros((len(self.targets), len(self.ch_names)))
-        w[:, [self.ch_names.index(n) for n in keep]] = w_keep
-        self.weights[:] = w
 
     def spatial(self, data: np.ndarray) -> np.ndarray:
         """The referenced, conditioned target signals (n_targets × n_samples) of raw ``data``, a new array."""
