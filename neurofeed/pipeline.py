@@ -343,7 +343,10 @@ class Pipeline:
     buffer_s : float
         Seconds of raw data kept in the ring buffer for the display.
     marker_inlet : object, optional
-        External marker stream (``pull() -> list[str]``) for external-marker protocols.
+        External marker stream for external-marker protocols: ``pull_stamped() -> [(label,
+        lsl_timestamp)]`` (markers start blocks at the sample they were stamped at), or
+        ``pull_onsets() -> [(onset_sample, label)]`` (a file's annotations), or ``pull() ->
+        [label]`` (applied where polled). ``"end"`` ends the running block.
     busy_poll : bool
         Spin (yielding the GIL) instead of napping 0.5 ms between polls: a new sample is picked
         up within ~0.1 ms, at the price of one core.
