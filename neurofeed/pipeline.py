@@ -479,6 +479,7 @@ class Pipeline:
                 self._markers.append((self._onset_sample(ts), label))
         else:
             self._markers.extend((eng.n, m) for m in inlet.pull())
+        self._markers.sort(key=lambda m: m[0])  # stable: markers stamped alike keep their order
         while self._markers and self._markers[0][0] <= eng.n:
             onset, label = self._markers.pop(0)
             self.processor.control("block_marker", int(onset), label)
