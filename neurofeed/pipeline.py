@@ -78,7 +78,8 @@ class Processor:
                              hold_s=inh.hold_s, gate_railed=inh.railed, gate_flat=inh.flat)
         self.chain = MuChain(sfreq, ch_names, s.targets, s.reference, tuple(s.band_hz), s.estimator, s.delay_s,
                              s.smoothing_s, s.line_hz, qcfg, bipolar_pairs=s.bipolar)
-        self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external)
+        self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external,
+                             upstream_delay_s=self._chain_delay_s())
         self.individual = s.band_mode == "individual"
         self.bad_channels: set[str] = set()
         self.refit = self.individual or self.chain.needs_baseline_fit
@@ -215,13 +216,10 @@ class Processor:
         self.engine.refit_baseline(powers, settling)
 
     def summary(self) -> dict:
-        """The engine's summary plus what the processor decided (band, bad channels) and the
-        declared feedback delay (s)."""
+        """The engine's summary plus what the processor decided (band, bad channels)."""
         out = self.engine.summary()
         out["individual_band_hz"] = None if self.individual_band_hz is None else list(self.individual_band_hz)
         out["bad_channels"] = sorted(self.bad_channels)
-        # the declared delay from the electrode to the bar: the chain's plus the bar SI's smoothing
-        out["feedback_delay_s"] = self._chain_delay_s() + self.engine.smoothing_s
         return out
 
 

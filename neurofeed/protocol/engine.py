@@ -116,6 +116,8 @@ class Engine:
     external : bool
         Blocks start and end on :meth:`start_block` / :meth:`end_block` calls (LSL markers or
         file annotations) instead of the internal schedule.
+    upstream_delay_s : float
+        The DSP chain's declared delay (s); the summary adds the SI smoothing to it.
 
     Notes
     -----
@@ -125,7 +127,8 @@ class Engine:
     the declared feedback delay). ``si_combined`` stays the raw estimate.
     """
 
-    def __init__(self, protocol: Protocol, sfreq: float, targets, seconds_scale: float = 1.0, external=None):
+    def __init__(self, protocol: Protocol, sfreq: float, targets, seconds_scale: float = 1.0, external=None,
+                 upstream_delay_s: float = 0.0):
         self.p = protocol
         self.sfreq = float(sfreq)
         self.targets = tuple(targets)
@@ -140,6 +143,7 @@ class Engine:
         self.hold = int(round(thr.hold_s * self.sfreq))
         self.refractory = int(round(thr.refractory_s * self.sfreq))
         self.smoothing_s = protocol.feedback.smoothing_s
+        self.upstream_delay_s = float(upstream_delay_s)
         self.n = 0
         self.seq = 0
         self.events: list[Event] = []
@@ -580,6 +584,7 @@ class Engine:
             "threshold_final": dict(self.thresholds),
             "threshold_history": self.threshold_history,
             "si_smoothing_s": self.smoothing_s,
+            "feedback_delay_s": self.upstream_delay_s + self.smoothing_s,
             "reward_rate": self.rewarded_samples / self.feedback_samples if self.feedback_samples else None,
             "gated_s": self.gated_samples / self.sfreq,
             "feedback_s": self.feedback_samples / self.sfreq,
