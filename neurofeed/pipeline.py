@@ -87,19 +87,26 @@ class Processor:
         self.individual_band_hz = None
         self._carried_band = None
         self._since_start = 0  # samples the estimator has seen since it started (or was refitted)
+        self._memory_of, self._memory = None, 0
         self._warm_up()
 
-    def _memory_samples(self) -> int:
-        """How long the estimator takes to fill its memory after a (re)start, in samples: the
-        cFIR's taps, a window's length, or four declared delays for a recursive estimator. Its
-        output before then is a start-up transient, left out of the baseline."""
+    def estimator_memory_samples(self) -> int:
+        """How long the estimator takes to fill its memory after a (re)start, in samples: for a
+        cFIR the span holding 99 % of its taps' energy (the newest taps carry most: ~0.9 s of
+        the default 2-s taps), a window's length, or four declared delays for a recursive
+        estimator. Its output before then is a start-up transient, left out of the baseline."""
         est = self.chain.estimator
         mem = getattr(est, "memory_s", None)  # the estimator's own declaration, where it makes one
         if mem is not None:
             return int(round(mem * self.sfreq))
-        for attr in ("n_taps", "n"):
-            if isinstance(getattr(est, attr, None), int):
-                return int(getattr(est, attr))
+        taps = est.taps() if callable(getattr(est, "taps", None)) else None
+        if taps is None and hasattr(est, "h_re"):
+            taps = est.h_re + 1j * est.h_im
+        if taps is not None:  # a (c)FIR: until 99 % of its taps' energy (newest first) has seen signal
+            e = (np.abs(np.atleast_2d(taps)) ** 2).max(axis=0)
+            return int(np.searchsorted(np.cumsum(e) / e.sum(), 0.99)) + 1
+        if isinstance(getattr(est, "n", None), int):  # a window
+            return int(est.n)
         return int(round(4 * est.group_delay_s * self.sfreq))
 
     def _chain_delay_s(self) -> float:
@@ -129,7 +136,9 @@ class Processor:
         self.chain.keep_spatial = self.refit and eng.collecting_baseline
         power = self.chain.process(data)
         q = self.chain.quality
-        settling = self._since_start < self._memory_samples()
+        if self._memory_of is not self.chain.estimator:  # computed once per estimator (it is retuned at refits)
+            self._memory_of, self._memory = self.chain.estimator, self.estimator_memory_samples()
+        settling = self._since_start < self._memory
         self._since_start += data.shape[1]
         st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv, settling)
         if eng.baseline_pending:  # this update still belongs to the baseline; SI starts with the next
@@ -206,7 +215,7 @@ class Processor:
         kept, self.chain.kept = self.chain.kept, []
         x = np.concatenate(kept, axis=1)
         self.fit_to_baseline(x)
-        powers, settling, pos, mem = [], [], 0, self._memory_samples()
+        powers, settling, pos, mem = [], [], 0, self.estimator_memory_samples()
         for c in kept:
             n = c.shape[1]
             powers.append(self.chain.estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n])))
