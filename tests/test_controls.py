@@ -208,19 +208,22 @@ def test_controls_from_another_thread_apply_between_chunks_and_replay(tmp_path):
             if any(e.text == "note/from the console" for e in events):
                 seen.set()
 
+    def wait_for(pred, timeout_s=20.0):  # bounded: the pipeline gets there by itself
+        end = time.monotonic() + timeout_s
+        while not pred():
+            assert time.monotonic() < end and pipe.error is None, "the pipeline did not get there"
+            time.sleep(0.005)
+
     pipe.sinks.insert(0, Sink())
     pipe.start()
     try:
-        while pipe.latest.sample_index < 250:  # the session is running
-            time.sleep(0.005)
+        wait_for(lambda: pipe.latest.sample_index >= 250)  # the session is running
         pipe.control("note", "from the console")  # this (main) thread, as the console's key handler
         pipe.control("pause", True)
-        assert seen.wait(10.0)
-        while not pipe.latest.paused:
-            time.sleep(0.005)
+        assert seen.wait(20.0)
+        wait_for(lambda: pipe.latest.paused)
         pipe.control("pause", False)
-        while pipe.latest.paused:
-            time.sleep(0.005)
+        wait_for(lambda: not pipe.latest.paused)
     finally:
         pipe.stop()
     rec.close(pipe.processor.summary(), finalize=False)
