@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/kernels.py --json benchmarks/kernels.json
 	$(BIN)/python benchmarks/estimator_accuracy.py --json benchmarks/estimator_accuracy.json
 	$(BIN)/python benchmarks/replay.py --minutes 10 --json benchmarks/replay.json
+	PYTHONPATH=. $(BIN)/python benchmarks/reward_rate.py --json benchmarks/reward_rate.json
 	$(BIN)/neurofeed bench latency --board synthetic --seconds 60 --json benchmarks/latency-synthetic.json
 	QT_QPA_PLATFORM=offscreen $(BIN)/neurofeed bench latency --board synthetic --seconds 60 --display \
 		--json benchmarks/latency-synthetic-display.json

@@ -47,6 +47,7 @@ def main(argv=None):
     ap.add_argument("--no-artifact-gates", action="store_true",
                     help="emg_uv = blink_uv = 0: the engine's own behaviour, whatever the gates do")
     ap.add_argument("--adapt-rate", type=float, default=None, help="[threshold] adapt_rate_per_s")
+    ap.add_argument("--data", default=str(DATA), help="folder holding S001R03.edf .. S001R06.edf")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     base = load_protocol("action-observation-research")
@@ -63,7 +64,7 @@ def main(argv=None):
         proto.threshold.mode = mode
         rows = {}
         for r in (3, 4, 5, 6):
-            rows[f"R0{r}"] = run_file(DATA / f"S001R0{r}.edf", proto)
+            rows[f"R0{r}"] = run_file(Path(args.data) / f"S001R0{r}.edf", proto)
         rr = np.array([v["reward_rate"] for v in rows.values()])
         gf = np.array([v["gated_frac"] for v in rows.values()])
         target = proto.threshold.baseline_reward_pct if mode == "percentile" else proto.threshold.target_reward_pct

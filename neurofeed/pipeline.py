@@ -107,19 +107,26 @@ class Processor:
         self.individual_band_hz = None
         self._carried_band = None
         self._since_start = 0  # samples the estimator has seen since it started (or was refitted)
+        self._memory_of, self._memory = None, 0
         self._warm_up()
 
-    def _memory_samples(self) -> int:
-        """How long the estimator takes to fill its memory after a (re)start, in samples: the
-        cFIR's taps, a window's length, or four declared delays for a recursive estimator. Its
-        output before then is a start-up transient, left out of the baseline."""
+    def estimator_memory_samples(self) -> int:
+        """How long the estimator takes to fill its memory after a (re)start, in samples: for a
+        cFIR the span holding 99 % of its taps' energy (the newest taps carry most: ~0.9 s of
+        the default 2-s taps), a window's length, or four declared delays for a recursive
+        estimator. Its output before then is a start-up transient, left out of the baseline."""
         est = self.chain.estimator
         mem = getattr(est, "memory_s", None)  # the estimator's own declaration, where it makes one
         if mem is not None:
             return int(round(mem * self.sfreq))
-        for attr in ("n_taps", "n"):
-            if isinstance(getattr(est, attr, None), int):
-                return int(getattr(est, attr))
+        taps = est.taps() if callable(getattr(est, "taps", None)) else None
+        if taps is None and hasattr(est, "h_re"):
+            taps = est.h_re + 1j * est.h_im
+        if taps is not None:  # a (c)FIR: until 99 % of its taps' energy (newest first) has seen signal
+            e = (np.abs(np.atleast_2d(taps)) ** 2).max(axis=0)
+            return int(np.searchsorted(np.cumsum(e) / e.sum(), 0.99)) + 1
+        if isinstance(getattr(est, "n", None), int):  # a window
+            return int(est.n)
         return int(round(4 * est.group_delay_s * self.sfreq))
 
     def _chain_delay_s(self) -> float:
@@ -149,7 +156,9 @@ class Processor:
         self.chain.keep_spatial = self.refit and eng.collecting_baseline
         power = self.chain.process(data)
         q = self.chain.quality
-        settling = self._since_start < self._memory_samples()
+        if self._memory_of is not self.chain.estimator:  # computed once per estimator (it is retuned at refits)
+            self._memory_of, self._memory = self.chain.estimator, self.estimator_memory_samples()
+        settling = self._since_start < self._memory
         self._since_start += data.shape[1]
         st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv, settling)
         if eng.baseline_pending:  # this update still belongs to the baseline; SI starts with the next
@@ -227,7 +236,7 @@ class Processor:
         kept, self.chain.kept = self.chain.kept, []
         x = np.concatenate(kept, axis=1)
         self.fit_to_baseline(x)
-        powers, settling, pos, mem = [], [], 0, self._memory_samples()
+        powers, settling, pos, mem = [], [], 0, self.estimator_memory_samples()
         for c in kept:
             n = c.shape[1]
             powers.append(self.chain.estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n])))
@@ -370,7 +379,10 @@ class Pipeline:
     buffer_s : float
         Seconds of raw data kept in the ring buffer for the display.
     marker_inlet : object, optional
-        External marker stream (``pull() -> list[str]``) for external-marker protocols.
+        External marker stream for external-marker protocols: ``pull_stamped() -> [(label,
+        lsl_timestamp)]`` (markers start blocks at the sample they were stamped at), or
+        ``pull_onsets() -> [(onset_sample, label)]`` (a file's annotations), or ``pull() ->
+        [label]`` (applied where polled). ``"end"`` ends the running block.
     busy_poll : bool
         Spin (yielding the GIL) instead of napping 0.5 ms between polls: a new sample is picked
         up within ~0.1 ms, at the price of one core.
@@ -501,6 +513,7 @@ class Pipeline:
                 self._markers.append((self._onset_sample(ts), label))
         else:
             self._markers.extend((eng.n, m) for m in inlet.pull())
+        self._markers.sort(key=lambda m: m[0])  # stable: markers stamped alike keep their order
         while self._markers and self._markers[0][0] <= eng.n:
             onset, label = self._markers.pop(0)
             self.processor.control("block_marker", int(onset), label)

@@ -189,3 +189,48 @@ def test_control_rejects_unknown_names_and_wrong_arguments():
         pipe.control("jump")
     with pytest.raises(NeurofeedError, match="'extend_block' takes 1 argument"):
         pipe.control("extend_block")
+
+
+def test_controls_from_another_thread_apply_between_chunks_and_replay(tmp_path):
+    import threading
+    import time
+
+    proto = parse_protocol(PROTO.format(mode="adaptive"))
+    src = SimulatedSource(MuSimulator(seed=4), realtime=True, duration_s=60)
+    pipe, rec = build_session(src, proto, "P01", out_root=tmp_path, lsl=False)
+    states, seen = [], threading.Event()
+
+    class Sink:
+        def on_state(self, st):
+            states.append(st)
+
+        def on_events(self, events):
+            if any(e.text == "note/from the console" for e in events):
+                seen.set()
+
+    def wait_for(pred, timeout_s=20.0):  # bounded: the pipeline gets there by itself
+        end = time.monotonic() + timeout_s
+        while not pred():
+            assert time.monotonic() < end and pipe.error is None, "the pipeline did not get there"
+            time.sleep(0.005)
+
+    pipe.sinks.insert(0, Sink())
+    pipe.start()
+    try:
+        wait_for(lambda: pipe.latest.sample_index >= 250)  # the session is running
+        pipe.control("note", "from the console")  # this (main) thread, as the console's key handler
+        pipe.control("pause", True)
+        assert seen.wait(20.0)
+        wait_for(lambda: pipe.latest.paused)
+        pipe.control("pause", False)
+        wait_for(lambda: not pipe.latest.paused)
+    finally:
+        pipe.stop()
+    rec.close(pipe.processor.summary(), finalize=False)
+    ev = events_of(rec.folder)
+    note = [e["sample"] for e in ev if e["text"] == "note/from the console"]
+    pause = [e["sample"] for e in ev if e["text"] == "pause"]
+    assert len(note) == len(pause) == 1 and note[0] <= pause[0]
+    assert note[0] % 10 == 0 and pause[0] % 10 == 0  # applied at chunk boundaries (10-sample chunks)
+    assert any(e["text"].startswith("stop/") for e in ev)
+    assert_replays_bit_exact(rec.folder, states)

@@ -198,10 +198,17 @@ class BaselineModel:
         return np.maximum(p, FLOOR_UV2)
 
     def combined_si(self, baseline_uv2: np.ndarray) -> np.ndarray:
-        """The combined SI of every update, smoothed as the bar smooths it (n_updates,)."""
-        si = self._log_last[: self.n_updates] - np.log10(baseline_uv2)
+        """The combined SI of every update, smoothed as the bar smooths it (n_updates,; NaN
+        before the estimator settled)."""
+        k = self.n_updates
+        si = self._log_last[:k] - np.log10(baseline_uv2)
         comb = np.array([combine_si(row, self.combine, self.sides) for row in si])
-        return smooth_series(comb, self._size[: self.n_updates], self.smoothing_s, self.sfreq)
+        # the smoother starts where the estimator has settled (as the live bar starts on a settled SI)
+        settled = ~self._settling[:k]
+        start = int(np.argmax(settled)) if settled.any() else 0
+        out = np.full(k, np.nan)
+        out[start:] = smooth_series(comb[start:], self._size[start:k], self.smoothing_s, self.sfreq)
+        return out
 
     def thresholds(self, spec, baseline_uv2: np.ndarray) -> dict:
         """SI threshold per direction for ``spec`` (a ``ThresholdSpec``).
