@@ -301,8 +301,7 @@ def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str
     for s, e, lab in spans:
         if lab == base:
             base_mask[s:e] = True
-    if proc.refit:  # calibrate the artifact handling and fit the band / weighted cFIR on the baseline first
-        proc.chain.calibrate([rec.data[:, s:e] for s, e, lab in spans if lab == base])
+    if proc.refit:  # fit the band / weighted cFIR on the baseline segments before streaming
         proc.fit_to_baseline(proc.chain.spatial(rec.data)[:, base_mask])
     bounds = list(range(0, n_total, step))
     power = np.zeros((len(proc.chain.targets), n_total))

@@ -23,6 +23,10 @@ OCULAR_BAND_HZ = (0.5, 7.0)
 FIT_LOW_HZ = 1.0
 #: Seconds at the start of the baseline left out of the fits (the conditioning settling on drift).
 SETTLE_S = 2.0
+#: Least baseline (s, after SETTLE_S) the ocular regression is fitted on: a few seconds hold one
+#: or two blinks, and coefficients fitted on them would subtract EEG along with the blinks (S001:
+#: 8–23 blinks a minute, so 10 s hold a few).
+MIN_OCULAR_FIT_S = 10.0
 
 
 class MuChain:
@@ -373,7 +377,8 @@ class MuChain:
         """Regress the targets on the frontal channels in the ocular band; fold into the weights."""
         frontal = [int(r) for r in self.quality.blink_rows if self.ch_names[r] not in self.targets]
         self.weights = self.base_weights.copy()
-        if not frontal or not self._ocular_wanted or conditioned.shape[1] < int(4 * self.sfreq):
+        if (not frontal or not self._ocular_wanted
+                or conditioned.shape[1] < int((SETTLE_S + MIN_OCULAR_FIT_S) * self.sfreq)):
             self.ocular, self.residual_gate = None, False
             self.quality.set_blink_gates(True)
             return
