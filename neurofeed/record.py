@@ -115,13 +115,14 @@ def state_to_row(state, row: np.ndarray, fields: list[Field] | None = None) -> n
     Parameters
     ----------
     state : FeedbackState
-    row : ndarray, shape (n_columns,), float64 (or float32), or a structured record of
-        :func:`record_dtype` (filled through its float64 view)
+    row : ndarray
+        Shape (n_columns,), float64 (or float32); or a structured array of :func:`record_dtype`
+        of shape () or (1,) (filled through its float64 view).
     fields : list of Field, optional
         ``active_fields()``, passed by writers that fill many rows so it is not recomputed.
     """
     if row.dtype.names is not None:
-        row.view(np.float64).reshape(-1)[:] = state_to_row(state, np.zeros(len(row.dtype.names)), fields)
+        row.reshape(1).view(np.float64)[:] = state_to_row(state, np.zeros(len(row.dtype.names)), fields)
         return row
     i = 0
     k = len(state.targets)

@@ -304,3 +304,21 @@ def test_recover_never_ends_in_a_traceback(tmp_path, capsys):
         assert main(["recover", str(folder)]) == 2, name
         err = capsys.readouterr().err.strip()
         assert err.startswith("neurofeed: error: ") and str(folder) in err and len(err.splitlines()) == 1, (name, err)
+
+
+def test_record_rows_structured_and_tsv_agree():
+    from neurofeed import record
+    from neurofeed.state import FeedbackState
+
+    st = FeedbackState(targets=("C3", "C4"), si=np.array([0.1, -0.2]), power_uv2=np.array([3.0, 4.5]),
+                       si_combined=-0.05, reward=True, sample_index=500, threshold=0.25)
+    cols = record.record_columns(st.targets)
+    assert cols[:2] == ["sample_index", "si_combined"] and cols[-2:] == ["power_C3_uv2", "power_C4_uv2"]
+    flat = record.state_to_row(st, record.new_row(st.targets))
+    rec = np.zeros((), record.record_dtype(st.targets))
+    record.state_to_row(st, rec)
+    assert rec["si_C4"] == -0.2 and rec["reward"] == 1.0 and np.array_equal(rec.reshape(1).view(np.float64), flat)
+    assert record.as_records(np.vstack([flat, flat]), cols)["power_C4_uv2"].tolist() == [4.5, 4.5]
+    lines = record.record_table(np.vstack([flat]), cols, 250.0).splitlines()
+    assert lines[0] == "\t".join(["time_s", *cols])
+    assert lines[1].split("\t")[:4] == ["2.000000", "500", "-0.05", "0.25"]
