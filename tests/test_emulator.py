@@ -142,15 +142,6 @@ def test_demo_protocol_runs_on_the_emulated_cyton_with_the_mu_montage(data_dir):
     assert pipe.engine.summary()["samples"] >= 0.1 * proto.total_duration_s() * 250 * 0.9
 
 
-@pytest.mark.parametrize("protocol", sorted(p.stem for p in PROTOCOLS.glob("*.toml")))
-def test_every_protocol_runs_on_the_emulated_cyton_with_brainflows_montage(protocol, data_dir):
-    # Needs the montage helper's reference fallbacks (laplacian -> bipolar -> average): BrainFlow's
-    # default Cyton montage has no Laplacian neighbours for C3/C4.
-    x = _eeg(data_dir, seconds=60)
-    with CytonEmulator(x, speed=30) as emu:
-        _run_protocol(_source(emu), load_protocol(PROTOCOLS / f"{protocol}.toml"), seconds_scale=0.05)
-
-
 def test_emulate_command_prints_the_port_and_stops_cleanly_on_sigterm(data_dir):
     import signal
     import subprocess
