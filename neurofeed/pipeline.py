@@ -107,6 +107,9 @@ class Processor:
         self.individual_band_hz = None
         self._carried_band = None
         self._since_start = 0  # samples the estimator has seen since it started (or was refitted)
+        # --- dyad/sham helper: what the participant view shows; None = the live feedback. An object
+        # with shown(state, block_index, samples_in_block, sfreq) -> (feedback, reward) (neurofeed.sham) ---
+        self.shown_source = None
         self._warm_up()
 
     def _memory_samples(self) -> int:
@@ -147,6 +150,7 @@ class Processor:
         eng = self.engine
         # keep the referenced baseline to fit the band / the weighted cFIR at its end
         self.chain.keep_spatial = self.refit and eng.collecting_baseline
+        block, start = eng.block_index, (eng.blocks[-1].start_sample if eng.blocks else 0)
         power = self.chain.process(data)
         q = self.chain.quality
         settling = self._since_start < self._memory_samples()
@@ -154,6 +158,9 @@ class Processor:
         st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv, settling)
         if eng.baseline_pending:  # this update still belongs to the baseline; SI starts with the next
             self._refit_after_baseline()
+        if self.shown_source is not None:  # yoked sham: the state is not yet published, so set it here
+            # the block these samples belong to is the one running when the chunk began (feedback_on's too)
+            st.shown_feedback, st.shown_reward = self.shown_source.shown(st, block, st.sample_index - start, self.sfreq)
         return st
 
     # -- inputs -------------------------------------------------------------------------------
@@ -400,6 +407,7 @@ class Pipeline:
         self._last_sample_s = None  # perf_counter time of the newest processed sample
         self.t0_ns = 0
         self.published = 0
+        self.blinded = False  # dyad/sham helper: a blinded trial session; views hide the live SI
 
     # controls, safe from any thread -------------------------------------------------------
     def control(self, name: str, *args) -> None:
