@@ -122,7 +122,8 @@ def session_montage(source) -> str:
 
 def build_session(source, protocol: Protocol, participant: str, out_root="recordings", seconds_scale=1.0,
                   record=True, lsl=True, marker_inlet=None, busy_poll=False, line_freq: float | None = None,
-                  montage: str | None = None, yoke_from=None, blind_key=None, folder=None):
+                  montage: str | None = None, yoke_from=None, blind_key=None, folder=None,
+                  lsl_name: str = "neurofeed"):
     """Wire source, processor, recorder and outlets into a :class:`Pipeline` (not started).
 
     The mains frequency notched by the chain is ``line_freq`` if given, else the source's
@@ -134,7 +135,7 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     protocol whose ``[sham] mode = "yoked"`` shows that session's feedback to the participant;
     ``blind_key`` (a file) records the arm there and blinds the session folder (the stored
     protocol text loses its ``[sham]`` table; ``"sham": "blinded"``). ``folder`` overrides the
-    session folder (a dyad's person folder).
+    session folder (a dyad's person folder); ``lsl_name`` prefixes the LSL outlets' names.
 
     Returns ``(pipeline, recorder)``; ``recorder`` is None when not recording.
     """
@@ -185,7 +186,7 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     if lsl:
         from .feedback.lsl_out import LSLOutlets
 
-        sinks.append(LSLOutlets(protocol.signal.targets))
+        sinks.append(LSLOutlets(protocol.signal.targets, name=lsl_name, source_id=lsl_name))
     if protocol.markers.mode == "external" and marker_inlet is None:
         from .sources.lsl import MarkerInlet
 
