@@ -433,11 +433,22 @@ def cmd_replay(args) -> int:
 
     if args.jobs < 1:
         raise NeurofeedError(f"--jobs must be 1 or more, not {args.jobs}.")
+    from .dyad_replay import is_dyad_folder, print_dyad_replay, replay_dyad  # dyad/sham helper
+
+    dyads = [f for f in args.files if is_dyad_folder(f)]
+    exact = True
+    for f in dyads:  # both journals bit-exact, the coupling recomputed into <out>/<dyad folder name>/dyad.tsv
+        res = replay_dyad(f, Path(args.out) / Path(f).resolve().name)
+        print_dyad_replay(f, res)
+        exact &= all(p["bit_exact"] for p in res["people"].values())
+    args.files = [f for f in args.files if f not in dyads]
+    if not args.files:
+        return 0 if exact else 1
     replay_many(args.files, protocol=resolve_protocol(args.protocol) if args.protocol else None, speed=args.speed,
                 baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display,
                 mode=args.mode, scheduler=args.scheduler,
                 label_map=read_label_map(args.label_map) if args.label_map else None)
-    return 0
+    return 0 if exact else 1
 
 
 def cmd_recover(args) -> int:
