@@ -107,7 +107,8 @@ class Processor:
         self.individual_band_hz = None
         self._carried_band = None
         self._since_start = 0  # samples the estimator has seen since it started (or was refitted)
-        # --- dyad/sham helper: what the participant view shows; None = the live feedback. An object
+        # --- dyad/sham helper: what the participant is shown (state.feedback, state.reward; the live
+        # values stay in live_feedback/live_reward); None = the live feedback. An object
         # with shown(state, block_index, samples_in_block, sfreq) -> (feedback, reward) (neurofeed.sham) ---
         self.shown_source = None
         self._warm_up()
@@ -160,7 +161,7 @@ class Processor:
             self._refit_after_baseline()
         if self.shown_source is not None:  # yoked sham: the state is not yet published, so set it here
             # the block these samples belong to is the one running when the chunk began (feedback_on's too)
-            st.shown_feedback, st.shown_reward = self.shown_source.shown(st, block, st.sample_index - start, self.sfreq)
+            st.feedback, st.reward = self.shown_source.shown(st, block, st.sample_index - start, self.sfreq)
         return st
 
     # -- inputs -------------------------------------------------------------------------------

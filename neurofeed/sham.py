@@ -115,13 +115,11 @@ class JournalShown:
 
     def __init__(self, feedback: np.ndarray, columns):
         cols = list(columns)
-        if "shown_feedback" not in cols:
-            raise NeurofeedError("this journal predates shown_feedback; it cannot be replayed as a yoked session.")
         sample = feedback[:, cols.index("sample_index")].astype(np.int64)
         # the first record per sample is the chunk's update (a signal-lost record may follow it)
         self.sample, first = np.unique(sample, return_index=True)
-        self.feedback = feedback[first, cols.index("shown_feedback")]
-        self.reward = feedback[first, cols.index("shown_reward")] > 0
+        self.feedback = feedback[first, cols.index("feedback")]  # the shown values (live ones: live_*)
+        self.reward = feedback[first, cols.index("reward")] > 0
 
     def shown(self, st, block_index: int, samples_in_block: int, sfreq: float) -> tuple[float, bool]:
         """The recorded shown values of the update at ``st.sample_index`` (neutral if none)."""

@@ -119,3 +119,28 @@ def test_one_person_protocol_refuses_a_partner(tmp_path):
     r = run_cli("session", "--board", "simulated", "--partner-board", "simulated", "--participant", "P01",
                 "--partner", "P02", "--protocol", "demo", "--headless", "--no-lsl", "--out", tmp_path)
     assert r.returncode == 2 and "is for one person" in r.stderr, r.stderr
+
+
+def test_dyad_windows_run_the_session_and_show_both_people(tmp_path, qtbot):
+    from neurofeed.feedback.dyad_view import DyadTerminalView, format_dyad, run_dyad_windows
+
+    p = load_protocol("dyadic-resonance")
+    a = session_mod.open_source("simulated", protocol=p, seconds_scale=0.05, realtime=False, seed=3)
+    b = session_mod.open_source("simulated", protocol=p, seconds_scale=0.05, realtime=False, seed=4)
+    s = build_dyad_session(a, b, p, ("P01", "P02"), tmp_path, 0.05, lsl=False,
+                           drive=simulated_partner_drive(a, b, p, 0.05))
+    shared, console = run_dyad_windows(s, seconds=120)  # returns when the session has ended
+    assert not s.running and all(pp.engine.finished for pp in s.pipelines.values())
+    s.finish()
+    d = s.monitor.latest
+    assert 0.0 <= d.coupling <= 1.0
+    before = shared.coupling
+    shared.show_state(s.pipelines["a"].latest, s.pipelines["b"].latest, d)
+    assert abs(shared.coupling - d.coupling) < abs(before - d.coupling) or before == d.coupling
+    console.refresh()
+    x, y = console.items["index"].getData()
+    assert len(x) > 100 and np.allclose(y[-1], d.coupling, atol=1e-5)
+    assert "P01" in console.info.text() and "P02" in console.info.text()
+    line = format_dyad(s.codes, s.pipelines["a"].latest, s.pipelines["b"].latest, d)
+    assert line.count(" SI ") == 2 and f"coupling {d.coupling:.2f}" in line
+    assert DyadTerminalView(s).line() == line

@@ -57,10 +57,10 @@ def test_participant_view_shows_the_recorded_feedback_at_the_same_block_times(yo
     for st in on:
         r = by_sample[st.sample_index]  # same chunks, same schedule: the same sample into the same block
         expected = r[cols.index("feedback")] if r[cols.index("feedback_on")] else 0.5
-        assert st.shown_feedback == expected, st.sample_index
-        assert st.shown_reward == bool(r[cols.index("reward")] and r[cols.index("feedback_on")])
+        assert st.feedback == expected, st.sample_index
+        assert st.reward == bool(r[cols.index("reward")] and r[cols.index("feedback_on")])
     # the participant's own live feedback differs from what was shown: it is a sham
-    assert sum(st.shown_feedback != st.feedback for st in on) > len(on) // 4
+    assert sum(st.feedback != st.live_feedback for st in on) > len(on) // 4
 
 
 def test_live_si_is_recorded_and_the_session_replays_bit_exact(yoked):
@@ -69,8 +69,8 @@ def test_live_si_is_recorded_and_the_session_replays_bit_exact(yoked):
     c = j.columns
     si = j.feedback[:, c.index("si_combined")]
     assert np.isfinite(si).sum() > 200  # the live SI of the sham participant
-    shown = j.feedback[:, c.index("shown_feedback")]
-    live = j.feedback[:, c.index("feedback")]
+    shown = j.feedback[:, c.index("feedback")]
+    live = j.feedback[:, c.index("live_feedback")]
     assert not np.array_equal(shown, live)
     res = replay_journal(folder)
     assert np.array_equal(res["recorded"], res["feedback"], equal_nan=True)
@@ -111,3 +111,14 @@ def test_sham_options_must_agree_with_the_protocol(tmp_path):
         build_session(src, sham_proto, "P01", tmp_path, lsl=False, yoke_from=tmp_path)
     with pytest.raises(Exception, match=r"\[sham\] mode is 'fake'"):
         parse_protocol(demo.text + '\n[sham]\nmode = "fake"\n', "x.toml")
+
+
+def test_participant_view_draws_the_yoked_feedback_not_the_live_one(yoked, qtbot):
+    from neurofeed.feedback.display import FrameStats, make_participant_view
+
+    view = make_participant_view(False, FrameStats())
+    qtbot.addWidget(view)
+    st = next(s for s in yoked[2] if s.feedback_on and abs(s.feedback - s.live_feedback) > 0.2)
+    for _ in range(20):
+        view.show_state(st)
+    assert abs(view.thermo.shown - st.feedback) < 1e-3 and abs(view.thermo.shown - st.live_feedback) > 0.19

@@ -123,17 +123,15 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
 
         def show_state(self, st):
             th = self.thermo
-            # dyad/sham helper: the participant sees shown_* (the live feedback, or a yoked sham's)
-            target = st.shown_feedback if st.feedback_on and not st.signal_lost else 0.0
-            reward = st.shown_reward and not st.signal_lost
+            target = st.feedback if st.feedback_on and not st.signal_lost else 0.0
             if low_stimulation:  # slow easing: the bar glides, colours blend, nothing flashes
                 th.shown += 0.08 * (target - th.shown)
-                th.mix += 0.05 * ((1.0 if reward else 0.0) - th.mix)
+                th.mix += 0.05 * ((1.0 if st.reward else 0.0) - th.mix)
             else:
                 th.shown += 0.5 * (target - th.shown)
-                th.mix = 1.0 if reward else 0.0
+                th.mix = 1.0 if st.reward else 0.0
             th.published_ns, th.seq = st.published_ns, st.seq
-            th.easing = abs(target - th.shown) > 1e-3 or (low_stimulation and abs((1.0 if reward else 0.0) - th.mix) > 1e-3)
+            th.easing = abs(target - th.shown) > 1e-3 or (low_stimulation and abs((1.0 if st.reward else 0.0) - th.mix) > 1e-3)
             text = "Paused" if st.paused else ("Signal lost — please wait" if st.signal_lost else st.cue)
             if self.cue.text() != text:
                 self.cue.setText(text)
@@ -231,8 +229,7 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
             lat, fr = self._lat, self._fr
             rr = "—" if math.isnan(st.reward_rate) else f"{100 * st.reward_rate:.0f} %"
             status = "<b style='color:#c0392b'>SIGNAL LOST</b>" if st.signal_lost else (
-                "<b>PAUSED</b>" if st.paused else ("<b style='color:#27ae60'>REWARD</b>"
-                                                if (st.shown_reward if pipeline.blinded else st.reward) else "—"))
+                "<b>PAUSED</b>" if st.paused else ("<b style='color:#27ae60'>REWARD</b>" if st.reward else "—"))
             gate = ("<b style='color:#d35400'>GATE: " + ", ".join(st.gate_reasons) + "</b>") if st.gated else "gate off"
             si_text = (f"SI {f(st.si_combined)} · thr {f(st.threshold)} · direction {st.direction} · reward rate {rr}"
                        if not pipeline.blinded else "SI blinded")  # dyad/sham helper: a blinded session hides it

@@ -87,7 +87,7 @@ def make_shared_view(codes, low_stimulation: bool = True):
             target = d.coupling if d.coupling == d.coupling else 0.0
             self.coupling += 0.05 * (target - self.coupling)  # glides over ~1 s at 30 Hz: nothing flashes
             for i, st in enumerate((sa, sb)):
-                v = st.shown_feedback if st.feedback_on and not st.signal_lost else 0.0
+                v = st.feedback if st.feedback_on and not st.signal_lost else 0.0
                 self.si[i] += 0.1 * (v - self.si[i])
             self.cue = "Signal lost — please wait" if (sa.signal_lost or sb.signal_lost) else sa.cue
             self.update()
