@@ -327,6 +327,8 @@ def cmd_session(args) -> int:
           f"mains {proc.line_hz:g} Hz")
     if args.blind_key:
         print(f"arm: blinded (the key is in {args.blind_key})")
+    elif args.yoke_from:
+        print(f"arm: sham (yoked from {args.yoke_from})")
     try:
         if window:
             from .feedback.display import run_windows

@@ -247,7 +247,7 @@ def cmd_dyad_session(args, protocol: Protocol, board) -> int:
             try:
                 DyadTerminalView(session).run_until_done()
             except KeyboardInterrupt:
-                pass
+                session.stop("interrupted (Ctrl-C)")
     finally:
         summary = session.finish()
     for role, code in zip(ROLES, session.codes):

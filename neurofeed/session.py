@@ -143,7 +143,7 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     from .sham import sham_setup
 
     check_participant_code(participant)
-    yoked = sham_setup(protocol, yoke_from, blind_key, record)
+    yoked = sham_setup(protocol, yoke_from, blind_key, record, seconds_scale)
     line_hz = check_line_freq(line_freq if line_freq is not None else source.line_hz, "line frequency")
     montage = montage or session_montage(source)
     cfg = getattr(source, "config", None)

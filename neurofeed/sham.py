@@ -45,6 +45,7 @@ class YokedFeedback:
         j = read_journal(session_dir)
         self.source = str(j.path)
         self.sfreq = j.sfreq
+        self.seconds_scale = float(j.header.get("seconds_scale", 1.0))
         cols = j.columns
         fb = j.feedback
         if len(fb) == 0:
@@ -162,12 +163,15 @@ def read_blind_key(path, session_folder) -> dict:
     return entry
 
 
-def sham_setup(protocol, yoke_from=None, blind_key=None, record: bool = True) -> YokedFeedback | None:
+def sham_setup(protocol, yoke_from=None, blind_key=None, record: bool = True,
+               seconds_scale: float = 1.0) -> YokedFeedback | None:
     """Check a session's sham options and load the yoked trace (None for real feedback).
 
     Raises a one-line :class:`NeurofeedError` where protocol and options disagree: a yoked
-    protocol without ``--yoke-from``, ``--yoke-from`` with a real-feedback protocol, or a blind
-    key for a session that is not recorded.
+    protocol without ``--yoke-from``, ``--yoke-from`` with a real-feedback protocol, a blind
+    key for a session that is not recorded, or a yoked recording whose blocks or
+    ``--seconds-scale`` differ from this session's (the participant would see its feedback at
+    the wrong times).
     """
     mode = protocol.sham.mode
     if mode == "yoked" and not yoke_from:
@@ -178,7 +182,22 @@ def sham_setup(protocol, yoke_from=None, blind_key=None, record: bool = True) ->
                              f"{mode!r}); use a protocol with [sham] mode = \"yoked\".")
     if blind_key and not record:
         raise NeurofeedError("--blind-key needs a recorded session (drop --no-record).")
-    return YokedFeedback(yoke_from) if yoke_from else None
+    if not yoke_from:
+        return None
+    yoked = YokedFeedback(yoke_from)
+    if yoked.seconds_scale != float(seconds_scale):
+        raise NeurofeedError(f"--yoke-from {yoke_from}: recorded at --seconds-scale {yoked.seconds_scale:g}, this "
+                             f"session runs at {float(seconds_scale):g}; use the same scale.")
+    if protocol.markers.mode == "internal":
+        want = [b.label for b in protocol.schedule()]
+        got = [b["label"] for b in yoked.blocks]
+        if got != want:
+            k = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+            what = (f"block {k + 1} is {got[k]!r} there and {want[k]!r} here" if k < min(len(got), len(want))
+                    else f"it has {len(got)} blocks, this schedule {len(want)}")
+            raise NeurofeedError(f"--yoke-from {yoke_from}: its schedule differs from protocol {protocol.name}'s "
+                                 f"({what}); yoke from a complete session of the same schedule.")
+    return yoked
 
 
 def header_sham(protocol, yoked: YokedFeedback | None, blind_key=None) -> tuple[str, object]:

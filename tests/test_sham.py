@@ -122,3 +122,29 @@ def test_participant_view_draws_the_yoked_feedback_not_the_live_one(yoked, qtbot
     for _ in range(20):
         view.show_state(st)
     assert abs(view.thermo.shown - st.feedback) < 1e-3 and abs(view.thermo.shown - st.live_feedback) > 0.19
+
+
+def test_yoke_source_must_match_the_schedule_and_scale(yoked, tmp_path):
+    source_folder = yoked[0]
+    demo = load_protocol(PROTOCOLS / "demo.toml")
+    src = SimulatedSource(MuSimulator(seed=1), realtime=False)
+    sham = parse_protocol(demo.text + '\n[sham]\nmode = "yoked"\n', "demo-sham.toml")
+    with pytest.raises(NeurofeedError, match=r"--seconds-scale 0.3, this session runs at 1;"):
+        build_session(src, sham, "P02", tmp_path, lsl=False, yoke_from=source_folder)
+    other = parse_protocol(sham.text.replace('label = "rest"', 'label = "pause-1"'), "other.toml")
+    with pytest.raises(NeurofeedError, match=r"block 3 is 'rest' there and 'pause-1' here"):
+        build_session(src, other, "P02", tmp_path, seconds_scale=SCALE, lsl=False, yoke_from=source_folder)
+
+
+def test_unblinded_sham_names_its_arm_and_redaction_keeps_a_valid_protocol():
+    from neurofeed.protocol.schema import redact_sham
+    from neurofeed.sham import arm_of
+
+    demo = load_protocol(PROTOCOLS / "demo.toml")
+    text = demo.text + '\n[sham]\nmode = "yoked"\n\n[[blocks]]\nlabel = "extra"\nkind = "consolidation"\nduration_s = 5\n'
+    red = redact_sham(text)
+    assert "[sham]" not in red and "yoked" not in red and 'label = "extra"' in red
+    assert parse_protocol(red, "red.toml").sham.mode == "none"
+    assert arm_of({"sham": {"mode": "yoked", "yoked_from": "/r/P03/x"}}) == "sham (yoked from /r/P03/x)"
+    assert arm_of({"sham": {"mode": "none"}}) == "real" and arm_of({}) == "real"
+    assert arm_of({"sham": "blinded"}) == "blinded"
