@@ -16,7 +16,7 @@ import numpy as np
 from .dyad import read_dyad_tsv
 from .dyad_replay import ROLES, person_folders, read_dyad_info
 from .errors import NeurofeedError
-from .report import KIND_COLOURS, _page, _plt, _table, session_report
+from .report import KIND_COLOURS, html_page, html_table, pyplot, session_report
 
 
 def _blocks(person_folder) -> list[dict]:
@@ -27,7 +27,7 @@ def _blocks(person_folder) -> list[dict]:
 
 def dyad_report(folder, out=None) -> Path:
     """HTML report of a dyad folder (see the module docstring); returns ``index.html``."""
-    plt = _plt()
+    plt = pyplot()
     folder = Path(folder)
     info = read_dyad_info(folder)
     people = person_folders(folder, info)
@@ -90,11 +90,11 @@ def dyad_report(folder, out=None) -> Path:
     head = (f"<p>dyad <b>{html.escape(info['roles']['a'])}</b> + <b>{html.escape(info['roles']['b'])}</b> · protocol "
             f"<b>{html.escape(str(info.get('protocol')))}</b> · {len(rows)} coupling values · each person's own report: "
             f"{' · '.join(links)}</p><p>{html.escape(str(info.get('measures', '')))}</p>"
-            + _table([{"mean coupling": c.get("mean_coupling"), "mean AEC": c.get("mean_aec"),
+            + html_table([{"mean coupling": c.get("mean_coupling"), "mean AEC": c.get("mean_aec"),
                        "mean PLV": c.get("mean_plv"), "lead dropped (samples)": str(al.get("lead_dropped_samples")),
                        "relative clock drift (s)": al.get("relative_drift_s")}],
                      ["mean coupling", "mean AEC", "mean PLV", "lead dropped (samples)", "relative clock drift (s)"]))
     sections = [("Dyad", head), ("Coupling over time", '<img src="coupling.png">'),
                 ("Each person's SI", '<img src="si.png">'),
-                ("Per block", _table(table, list(table[0]) if table else []))]
-    return _page(f"neurofeed dyad report — {folder.name}", sections, out / "index.html")
+                ("Per block", html_table(table, list(table[0]) if table else []))]
+    return html_page(f"neurofeed dyad report — {folder.name}", sections, out / "index.html")

@@ -16,7 +16,6 @@ dyadic-resonance`` runs each person's source through its own
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from .dyad import DyadMonitor, SharedMuDrive, alternating_windows, write_dyad_si
 from .errors import NeurofeedError
 from .protocol.schema import Protocol
 
-log = logging.getLogger(__name__)
 ROLES = ("a", "b")
 PARTNER_LAG_RAD = 0.5  # simulated partner mode: the partner's mu lags by this phase in coupled windows
 
@@ -106,6 +104,7 @@ class DyadSession:
         return next((p.error for p in self.pipelines.values() if p.error is not None), None)
 
     def start(self) -> None:
+        """Start both people's pipelines (sources and acquisition threads)."""
         for p in self.pipelines.values():
             p.start()
 

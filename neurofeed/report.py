@@ -150,6 +150,9 @@ def session_report(folder, out=None, unblind=None) -> Path:
     return _page(f"neurofeed session report — {j.path.name}", sections, out / "index.html")
 
 
+# dyad/sham helper: the page builders under public names, for the dyad report (neurofeed/dyad_report.py)
+html_page, html_table, pyplot = _page, _table, _plt
+
 ERD_WINDOW_S = (-1.0, 4.0)  # around each event onset
 ERD_STEP_S = 0.04
 ERD_SMOOTH_S = 0.2  # centred moving average of each trial's course, for display and the numbers

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .display import GENTLE, STANDARD, _qt
+from .display import GENTLE, STANDARD
 
 REFRESH_MS = 33  # both windows redraw at ~30 Hz; the coupling changes over seconds
 
@@ -71,7 +71,7 @@ class DyadTerminalView:
 def make_shared_view(codes, low_stimulation: bool = True):
     """The pair's shared participant view: a calm disc whose size and warmth follow the coupling
     index (0..1), each person's own SI as a small bar beside it, and the cue."""
-    QtCore, QtGui, QtWidgets = _qt()
+    from PySide6 import QtCore, QtGui, QtWidgets
     colours = GENTLE if low_stimulation else STANDARD
 
     class SharedView(QtWidgets.QWidget):
@@ -131,7 +131,7 @@ def make_dyad_console(session, history_s: float = 120.0):
     """The clinician's console of a dyad: coupling (index, AEC, PLV) over time and both people's SI."""
     import pyqtgraph as pg
 
-    QtCore, QtGui, QtWidgets = _qt()
+    from PySide6 import QtCore, QtGui, QtWidgets
 
     class DyadConsole(QtWidgets.QWidget):
         def __init__(self):
@@ -187,7 +187,7 @@ def run_dyad_windows(session, participant_screen=None, seconds: float | None = N
     ``seconds`` stops it after that long (screenshots, tests)."""
     from .display import app
 
-    QtCore, QtGui, QtWidgets = _qt()
+    from PySide6 import QtCore, QtGui, QtWidgets
     qapp = app()
     low = session.protocol.feedback.style == "low-stimulation"
     shared, console = make_shared_view(session.codes, low), make_dyad_console(session)
