@@ -99,6 +99,10 @@ class Processor:
         self.engine.emit(f"reference/{self.reference_used}")
         self.individual = s.band_mode == "individual"
         self.bad_channels: set[str] = set()
+        # --- dyad/sham helper: what the participant is shown (state.feedback, state.reward; the live
+        # values stay in live_feedback/live_reward); None = the live feedback. An object
+        # with shown(state, block_index, samples_in_block, sfreq) -> (feedback, reward) (neurofeed.sham) ---
+        self.shown_source = None
         # the chain calibrates at the end of every baseline (artifact thresholds, ocular
         # regression folded into the spatial weights), so the baseline is always recomputed
         # with the final weights and estimator
@@ -107,10 +111,6 @@ class Processor:
         self.individual_band_hz = None
         self._carried_band = None
         self._since_start = 0  # samples the estimator has seen since it started (or was refitted)
-        # --- dyad/sham helper: what the participant is shown (state.feedback, state.reward; the live
-        # values stay in live_feedback/live_reward); None = the live feedback. An object
-        # with shown(state, block_index, samples_in_block, sfreq) -> (feedback, reward) (neurofeed.sham) ---
-        self.shown_source = None
         self._warm_up()
 
     def _memory_samples(self) -> int:
