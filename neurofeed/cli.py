@@ -65,6 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seconds-scale", type=float, default=1.0, help="compress block durations (e.g. 0.1)")
     s.add_argument("--no-record", action="store_true", help="do not record (not recommended)")
     s.add_argument("--no-lsl", action="store_true", help="no LSL outlets")
+    # --- dyad/sham helper: sham (yoked) feedback, blinding, and the two-person dyad ---
+    sh = s.add_argument_group("sham and blinding (controlled trials)")
+    sh.add_argument("--yoke-from", metavar="SESSION_DIR",
+                    help="a recorded session folder whose feedback the participant sees, block by block (needs a "
+                         "protocol with [sham] mode = \"yoked\"); the live SI is still computed and recorded")
+    sh.add_argument("--blind-key", metavar="FILE",
+                    help="write the arm (real/sham and the yoked source) to this key file, kept apart; the session "
+                         "folder, console and reports say 'blinded' until `neurofeed report --unblind FILE`")
+    dy = s.add_argument_group("dyad (two people, two headsets; e.g. --protocol dyadic-resonance)")
+    dy.add_argument("--partner", help="the second person's participant code")
+    dy.add_argument("--partner-board", help="the second person's board config (as --board)")
+    dy.add_argument("--partner-serial-port", default="", help="the second person's serial port")
+    dy.add_argument("--partner-mac-address", default="", help="the second person's Bluetooth MAC address")
+    dy.add_argument("--partner-lsl-name", help="the second person's LSL stream name (implies --partner-board lsl)")
+    dy.add_argument("--partner-montage", help="the second person's montage (default: as --montage)")
 
     ck = sub.add_parser("check", help="check the signal of every channel before a session",
                         description="Per channel: DC offset, mains noise, RMS in 1-40 Hz, railed/flat and (Cyton) "
@@ -134,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="output folder (default: <path>/report)")
     rp.add_argument("--epochs-out", metavar="FILE-epo.fif",
                     help="replay outputs: also write the event-locked EEG epochs (-1…+4 s) as MNE Epochs")
+    rp.add_argument("--unblind", metavar="KEY_FILE",
+                    help="a blinded session: name its arm from this key file (written by --blind-key)")
 
     eb = sub.add_parser("export-bids", help="write a session into a BIDS dataset (mne-bids)")
     eb.add_argument("path", help="the session folder")
@@ -289,6 +306,10 @@ def cmd_session(args) -> int:
     protocol = load_protocol(resolve_protocol(args.protocol))
     if args.seconds_scale <= 0:
         raise NeurofeedError(f"--seconds-scale must be > 0, not {args.seconds_scale}.")
+    if args.partner or args.partner_board or args.partner_lsl_name or protocol.dyad.enabled:  # dyad/sham helper
+        from .dyad_session import cmd_dyad_session
+
+        return cmd_dyad_session(args, protocol, _board(args))
     source = open_source(_board(args), board_id=args.board_id, serial_port=args.serial_port,
                          mac_address=args.mac_address, file=args.file, lsl_name=args.lsl_name,
                          lsl_type=args.lsl_type, channel_map=parse_channel_map(args.channel_map),
@@ -296,7 +317,7 @@ def cmd_session(args) -> int:
                          line_freq=args.line_freq)
     pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
                                        record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
-                                       montage=args.montage)
+                                       montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key)
     window = not args.headless and (args.display == "window" or (args.display == "auto" and has_display()))
     print(f"neurofeed {__version__}: {protocol.name} on {source.name} ({source.sfreq:g} Hz, "
           f"{len(source.ch_names)} channels), participant {args.participant}. Research tool, not a medical device.")
@@ -304,6 +325,10 @@ def cmd_session(args) -> int:
     why = "; ".join(f"{r}: {reason}" for r, reason in proc.reference_skipped)
     print(f"montage {', '.join(source.ch_names)}; reference {proc.reference_used}{f' ({why})' if why else ''}; "
           f"mains {proc.line_hz:g} Hz")
+    if args.blind_key:
+        print(f"arm: blinded (the key is in {args.blind_key})")
+    elif args.yoke_from:
+        print(f"arm: sham (yoked from {args.yoke_from})")
     try:
         if window:
             from .feedback.display import run_windows
@@ -410,11 +435,22 @@ def cmd_replay(args) -> int:
 
     if args.jobs < 1:
         raise NeurofeedError(f"--jobs must be 1 or more, not {args.jobs}.")
+    from .dyad_replay import is_dyad_folder, print_dyad_replay, replay_dyad  # dyad/sham helper
+
+    dyads = [f for f in args.files if is_dyad_folder(f)]
+    exact = True
+    for f in dyads:  # both journals bit-exact, the coupling recomputed into <out>/<dyad folder name>/dyad.tsv
+        res = replay_dyad(f, Path(args.out) / Path(f).resolve().name)
+        print_dyad_replay(f, res)
+        exact &= all(p["bit_exact"] for p in res["people"].values())
+    args.files = [f for f in args.files if f not in dyads]
+    if not args.files:
+        return 0 if exact else 1
     replay_many(args.files, protocol=resolve_protocol(args.protocol) if args.protocol else None, speed=args.speed,
                 baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display,
                 mode=args.mode, scheduler=args.scheduler,
                 label_map=read_label_map(args.label_map) if args.label_map else None)
-    return 0
+    return 0 if exact else 1
 
 
 def cmd_recover(args) -> int:
@@ -428,7 +464,14 @@ def cmd_recover(args) -> int:
 def cmd_report(args) -> int:
     from .report import make_report
 
-    out = make_report(args.path, args.out, epochs_out=args.epochs_out)
+    out = make_report(args.path, args.out, epochs_out=args.epochs_out, unblind=args.unblind)
+    from .recording.journal import is_journal
+
+    if is_journal(args.path):  # dyad/sham helper: the arm of a trial session
+        from .replay import read_journal_header
+        from .sham import arm_of
+
+        print(f"arm: {arm_of(read_journal_header(args.path), args.unblind, args.path)}")
     print(f"report: {out}")
     return 0
 

@@ -99,6 +99,10 @@ class Processor:
         self.engine.emit(f"reference/{self.reference_used}")
         self.individual = s.band_mode == "individual"
         self.bad_channels: set[str] = set()
+        # --- dyad/sham helper: what the participant is shown (state.feedback, state.reward; the live
+        # values stay in live_feedback/live_reward); None = the live feedback. An object
+        # with shown(state, block_index, samples_in_block, sfreq) -> (feedback, reward) (neurofeed.sham) ---
+        self.shown_source = None
         # the chain calibrates at the end of every baseline (artifact thresholds, ocular
         # regression folded into the spatial weights), so the baseline is always recomputed
         # with the final weights and estimator
@@ -154,6 +158,7 @@ class Processor:
         eng = self.engine
         # keep the referenced baseline to fit the band / the weighted cFIR at its end
         self.chain.keep_spatial = self.refit and eng.collecting_baseline
+        block, start = eng.block_index, (eng.blocks[-1].start_sample if eng.blocks else 0)
         power = self.chain.process(data)
         q = self.chain.quality
         if self._memory_of is not self.chain.estimator:  # computed once per estimator (it is retuned at refits)
@@ -163,6 +168,9 @@ class Processor:
         st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv, settling)
         if eng.baseline_pending:  # this update still belongs to the baseline; SI starts with the next
             self._refit_after_baseline()
+        if self.shown_source is not None:  # yoked sham: the state is not yet published, so set it here
+            # the block these samples belong to is the one running when the chunk began (feedback_on's too)
+            st.feedback, st.reward = self.shown_source.shown(st, block, st.sample_index - start, self.sfreq)
         return st
 
     # -- inputs -------------------------------------------------------------------------------
@@ -412,6 +420,7 @@ class Pipeline:
         self._last_sample_s = None  # perf_counter time of the newest processed sample
         self.t0_ns = 0
         self.published = 0
+        self.blinded = False  # dyad/sham helper: a blinded trial session; views hide the live SI
 
     # controls, safe from any thread -------------------------------------------------------
     def control(self, name: str, *args) -> None:

@@ -60,6 +60,8 @@ FIELDS: tuple[Field, ...] = (
     Field("feedback", "feedback"),
     Field("feedback_on", "feedback_on"),
     Field("si_bar", "si_bar", "log10 ratio", SI_RANGE),
+    Field("live_feedback", "live_feedback"),  # the participant's own feedback (a yoked sham shows another's)
+    Field("live_reward", "live_reward"),
     Field("si_{t}", "si", "log10 ratio", SI_RANGE, per_target=True),
     Field("power_{t}_uv2", "power_uv2", "uV^2", (0.0, 1e6), per_target=True),
 )

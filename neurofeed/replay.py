@@ -56,7 +56,8 @@ def _pace(t0: float, n_done: int, sfreq: float) -> None:
         time.sleep(wait)
 
 
-def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", keep_states: bool = False) -> dict:
+def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", keep_states: bool = False,
+                   on_step=None) -> dict:
     """Replay a neurofeed session folder bit-exact: the same samples in the same chunks, with
     every input the engine received (operator controls, external block markers, signal lost,
     stop, carry-over; see :func:`neurofeed.protocol.engine.parse_input`) re-fed at the chunk
@@ -65,11 +66,17 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
     Returns a dict with ``feedback`` (n_updates × columns, as ``feedback.f64``), ``recorded``
     (the journal's own rows), ``columns``, ``events``, the engine ``summary`` and, with
     ``keep_states``, ``states`` (every FeedbackState).
+
+    ``on_step(processor, data, timestamps, state)`` (optional) is called after each chunk's
+    step, as a live pipeline's sinks are (the dyad replay feeds its coupling monitor with it).
     """
     j = read_journal(path)
     h = j.header
     proto = protocol or parse_protocol(h["protocol_text"], f"{j.path}/header.json:protocol_text")
     proc = Processor(proto, j.sfreq, j.ch_names, h["range_uv"], h.get("seconds_scale", 1.0))
+    from .sham import replay_shown  # dyad/sham helper: a yoked session's shown values come from its journal
+
+    proc.shown_source = replay_shown(j)
     eng = proc.engine
     inputs = []
     for e in j.events:
@@ -92,6 +99,8 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
             break
         st = proc.step(j.data[:, pos:pos + n])
         rows.append(_state_row(st))
+        if on_step is not None:
+            on_step(proc, j.data[:, pos:pos + n], j.timestamps[pos:pos + n], st)
         if keep_states:
             states.append(st)
         pos += n

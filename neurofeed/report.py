@@ -44,9 +44,11 @@ def _table(rows: list[dict], cols: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def session_report(folder, out=None) -> Path:
+def session_report(folder, out=None, unblind=None) -> Path:
     """Report of one session folder: SI over time with blocks and threshold, per-block SI and
-    reward by kind, baseline vs training spectra, gated time, latency."""
+    reward by kind, baseline vs training spectra, gated time, latency. The arm of a trial
+    session (real or sham) shows as "blinded" unless ``unblind`` names the key file."""
+    from .sham import arm_of
     from scipy import signal
 
     from .dsp.spatial import spatial_weights
@@ -126,11 +128,13 @@ def session_report(folder, out=None) -> Path:
                 for k, v in est.items()] if isinstance(est, dict) else [{"estimator setting": "name", "value": est}]
     base = side.get("baseline_uv2") or {}
     rr = side.get("reward_rate")
+    arm = arm_of(j.header, unblind, j.path)  # dyad/sham helper
     sections = [
         ("Session", f"<p>participant <b>{html.escape(str(j.header.get('participant')))}</b> · protocol "
                     f"<b>{html.escape(str(j.header.get('protocol')))}</b> · {j.header.get('started', '')} · "
                     f"{j.data.shape[1] / j.sfreq:.0f} s · board {html.escape(str(j.header.get('source', {}).get('source')))}"
-                    f"{' · <b>recovered after an interruption</b>' if side.get('recovered') else ''}</p>"
+                    f"{' · <b>recovered after an interruption</b>' if side.get('recovered') else ''}"
+                    f" · arm <b>{html.escape(arm)}</b></p>"
                     + _table([{"reward rate (%)": None if rr is None else 100 * rr, "gated (s)": side.get("gated_s"),
                                **{f"baseline {t} (µV²)": v for t, v in base.items()}}],
                              ["reward rate (%)", "gated (s)", *[f"baseline {t} (µV²)" for t in base]])
@@ -145,6 +149,9 @@ def session_report(folder, out=None) -> Path:
     ]
     return _page(f"neurofeed session report — {j.path.name}", sections, out / "index.html")
 
+
+# dyad/sham helper: the page builders under public names, for the dyad report (neurofeed/dyad_report.py)
+html_page, html_table, pyplot = _page, _table, _plt
 
 ERD_WINDOW_S = (-1.0, 4.0)  # around each event onset
 ERD_STEP_S = 0.04
@@ -452,16 +459,23 @@ def participant_report(folder, out=None) -> Path:
                  out / "index.html")
 
 
-def make_report(path, out=None, epochs_out=None) -> Path:
-    """Dispatch on what ``path`` is: a session folder, a replay output (one recording or a
-    dataset with ``group.json``) or a participant folder. ``epochs_out`` applies to replays."""
+def make_report(path, out=None, epochs_out=None, unblind=None) -> Path:
+    """Dispatch on what ``path`` is: a session folder, a dyad session folder, a replay output
+    (one recording or a dataset with ``group.json``) or a participant folder. ``epochs_out``
+    applies to replays; ``unblind`` (a key file) names a blinded session's arm."""
     p = Path(path)
     if not p.exists():
         raise NeurofeedError(f"{p}: no such file or folder.")
+    if unblind and not is_journal(p):
+        raise NeurofeedError(f"--unblind {unblind}: applies to a session folder; {p} is not one.")
+    if (p / "dyad.json").exists():  # dyad/sham helper
+        from .dyad_report import dyad_report
+
+        return dyad_report(p, out)
     if epochs_out and not str(epochs_out).endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
         raise NeurofeedError(f"--epochs-out {epochs_out}: MNE Epochs files end in -epo.fif (e.g. S001-epo.fif).")
     if is_journal(p):
-        return session_report(p, out)
+        return session_report(p, out, unblind=unblind)
     if ((p / "feedback.tsv").exists() and (p / "summary.json").exists()) or (p / "group.json").exists():
         return replay_report(p, out, epochs_out=epochs_out)
     if p.is_dir() and any(is_journal(c) for c in p.iterdir() if c.is_dir()):

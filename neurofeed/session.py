@@ -122,7 +122,8 @@ def session_montage(source) -> str:
 
 def build_session(source, protocol: Protocol, participant: str, out_root="recordings", seconds_scale=1.0,
                   record=True, lsl=True, marker_inlet=None, busy_poll=False, line_freq: float | None = None,
-                  montage: str | None = None):
+                  montage: str | None = None, yoke_from=None, blind_key=None, folder=None,
+                  lsl_name: str = "neurofeed"):
     """Wire source, processor, recorder and outlets into a :class:`Pipeline` (not started).
 
     The mains frequency notched by the chain is ``line_freq`` if given, else the source's
@@ -130,11 +131,19 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     reference is the first of the protocol's preferences the montage supports; the session logs
     it and records ``reference_used``, ``line_freq`` and ``montage`` in header.json and the sidecar.
 
+    Sham and blinding (:mod:`neurofeed.sham`): ``yoke_from`` (a recorded session folder) with a
+    protocol whose ``[sham] mode = "yoked"`` shows that session's feedback to the participant;
+    ``blind_key`` (a file) records the arm there and blinds the session folder (the stored
+    protocol text loses its ``[sham]`` table; ``"sham": "blinded"``). ``folder`` overrides the
+    session folder (a dyad's person folder); ``lsl_name`` prefixes the LSL outlets' names.
+
     Returns ``(pipeline, recorder)``; ``recorder`` is None when not recording.
     """
     from .recording.writer import Recorder, check_participant_code, session_folder
+    from .sham import sham_setup
 
     check_participant_code(participant)
+    yoked = sham_setup(protocol, yoke_from, blind_key, record, seconds_scale)
     line_hz = check_line_freq(line_freq if line_freq is not None else source.line_hz, "line frequency")
     montage = montage or session_montage(source)
     cfg = getattr(source, "config", None)
@@ -154,11 +163,15 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
             proc.control("carry", previous)  # an input: journaled at sample 0, re-fed by replay
         else:
             log.warning("carry = \"last\": no earlier session of %s with a baseline; starting afresh", participant)
+    proc.shown_source = yoked
     sinks = []
     recorder = None
     if record:
-        folder = session_folder(out_root, participant, protocol.name)
-        header = {"participant": participant, "protocol": protocol.name, "protocol_text": protocol.text,
+        from .sham import header_sham
+
+        folder = Path(folder) if folder is not None else session_folder(out_root, participant, protocol.name)
+        text, sham = header_sham(protocol, yoked, blind_key)
+        header = {"participant": participant, "protocol": protocol.name, "protocol_text": text, "sham": sham,
                   "seconds_scale": seconds_scale, "sfreq": source.sfreq, "ch_names": list(source.ch_names),
                   "targets": list(protocol.signal.targets), "range_uv": source.range_uv, "source": source.describe(),
                   "estimator": proc.chain.estimator.describe(), "reference": proc.reference_used,
@@ -166,15 +179,21 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
                   "line_freq": line_hz, "montage": montage}
         recorder = Recorder(folder, header, expected_s=protocol.total_duration_s() * seconds_scale + 60)
         sinks.append(recorder)
+        if blind_key:
+            from .sham import write_blind_key
+
+            write_blind_key(blind_key, folder, "sham" if yoked is not None else "real", yoked)
     if lsl:
         from .feedback.lsl_out import LSLOutlets
 
-        sinks.append(LSLOutlets(protocol.signal.targets))
+        sinks.append(LSLOutlets(protocol.signal.targets, name=lsl_name, source_id=lsl_name))
     if protocol.markers.mode == "external" and marker_inlet is None:
         from .sources.lsl import MarkerInlet
 
         marker_inlet = MarkerInlet(protocol.markers.stream)
-    return Pipeline(source, proc, sinks, marker_inlet=marker_inlet, busy_poll=busy_poll), recorder
+    pipeline = Pipeline(source, proc, sinks, marker_inlet=marker_inlet, busy_poll=busy_poll)
+    pipeline.blinded = bool(blind_key)
+    return pipeline, recorder
 
 
 def finish_session(pipeline: Pipeline, recorder) -> dict:

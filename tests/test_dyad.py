@@ -56,3 +56,71 @@ def test_monitor_aligns_sources_on_their_clock():
     for k in range(50, 3000, 10):
         mon.add("b", x[k:k + 10], k / fs)
     assert mon.latest.plv > 0.99 and mon.latest.aec > 0.95
+
+
+class _Chain:
+    """The part of a MuChain that PersonInput reads: the spatial weights (targets × channels)."""
+
+    def __init__(self, n_ch, rows):
+        self.weights = np.zeros((len(rows), n_ch))
+        for i, r in enumerate(rows):
+            self.weights[i, r] = 1.0
+
+
+def test_coupling_survives_offsets_drift_mains_and_dropped_packets():
+    """What hardware sends: tens of mV of electrode offset with drift, 60 Hz mains, NaN gap columns."""
+    from neurofeed.dyad import PersonInput
+
+    fs, dur = 250.0, 100.0
+    drive = SharedMuDrive(fs, dur + 5, alternating_windows(dur, 20.0), seed=5)
+    sims = [MuSimulator(fs, seed=21, line_hz=60.0, line_uv=20.0), MuSimulator(fs, seed=22, line_hz=60.0, line_uv=20.0)]
+    drive.attach(sims[0], 0.0)
+    drive.attach(sims[1], 0.5)
+    rows = [sims[0].ch_names.index(c) for c in ("C3", "C4")]
+    people = [PersonInput(_Chain(len(sims[0].ch_names), rows), fs) for _ in sims]
+    offset = np.linspace(-40e3, 40e3, len(sims[0].ch_names))[:, None]  # µV
+    mon = DyadMonitor(fs, window_s=10.0)
+    rng = np.random.default_rng(0)
+    for k in range(0, int(dur * fs), 10):
+        t = (k + np.arange(10)) / fs
+        for role, sim, person in zip("ab", sims, people):
+            x, _ = sim.generate(10)
+            x = x + offset + 30.0 * t  # offsets and a 30 µV/s drift
+            if rng.random() < 0.02:
+                x[:, rng.integers(0, 10):] = np.nan  # a dropped packet: gap columns
+            y = person(x)
+            assert np.isfinite(y).all()
+            mon.add(role, y, t[0])
+    res = np.array(mon.rows)
+    tt, idx = res[:, 0], res[:, 3]
+    look = np.linspace(-9.9, -0.1, 25)
+    on = np.array([drive.coupled(v + look).all() for v in tt]) & np.isfinite(idx)
+    off = np.array([not drive.coupled(v + look).any() for v in tt]) & np.isfinite(idx)
+    assert on.sum() > 50 and off.sum() > 50
+    auc = mannwhitneyu(idx[on], idx[off]).statistic / (on.sum() * off.sum())
+    assert auc >= 0.9, auc
+
+
+def test_monitor_rows_do_not_depend_on_how_the_two_threads_interleave():
+    """Rows at fixed aligned samples, each with the SI of the update covering it: any order, same rows."""
+    fs = 250.0
+    rng = np.random.default_rng(3)
+    xa, xb = rng.standard_normal(5000), rng.standard_normal(5000)
+
+    def run(order):
+        mon = DyadMonitor(fs, window_s=2.0)
+        pos = {"a": 0, "b": 0}
+        data = {"a": xa, "b": xb}
+        for role in order:
+            k = pos[role]
+            mon.add(role, data[role][k:k + 10], k / fs)
+            mon.state(role, k + 10, float(k))  # the SI of an update = its first sample, to check which one a row took
+            pos[role] += 10
+        return np.array(mon.rows)
+
+    alternating = run(["a", "b"] * 500)
+    a_first = run(["a"] * 500 + ["b"] * 500)
+    assert len(alternating) == len(a_first) > 150
+    np.testing.assert_array_equal(alternating, a_first)
+    # every row's SI is the update whose samples end at or before the row's point
+    assert np.all(alternating[:, 4] <= alternating[:, 0] * fs - 10 + 1e-9)

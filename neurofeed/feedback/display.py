@@ -203,6 +203,7 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
         def show_state(self, st):
             t, si, thr, _ = pipeline.history.ordered()
             ok = np.isfinite(t) & np.isfinite(si) & (t > st.t_s - history_s)
+            ok &= not pipeline.blinded  # dyad/sham helper: a blinded session hides the live SI
             self.si_item.setData(t[ok], si[ok])
             okt = ok & np.isfinite(thr)
             self.thr_item.setData(t[okt], thr[okt])
@@ -230,11 +231,12 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
             status = "<b style='color:#c0392b'>SIGNAL LOST</b>" if st.signal_lost else (
                 "<b>PAUSED</b>" if st.paused else ("<b style='color:#27ae60'>REWARD</b>" if st.reward else "—"))
             gate = ("<b style='color:#d35400'>GATE: " + ", ".join(st.gate_reasons) + "</b>") if st.gated else "gate off"
+            si_text = (f"SI {f(st.si_combined)} · thr {f(st.threshold)} · direction {st.direction} · reward rate {rr}"
+                       if not pipeline.blinded else "SI blinded")  # dyad/sham helper: a blinded session hides it
             self.info.setText(
                 f"<b>{st.block_label or '—'}</b> ({st.block_kind or '—'}) · block {st.block_index + 1}/{st.n_blocks} · "
                 f"left {f(st.block_left_s, '.0f')} s · session left {f(st.session_left_s, '.0f')} s · "
-                f"SI {f(st.si_combined)} · thr {f(st.threshold)} · direction {st.direction} · reward rate {rr} · "
-                f"{status} · {gate}<br>latency sample→feedback p50 {f(lat.get('p50'), '.2f')} ms, "
+                f"{si_text} · {status} · {gate}<br>latency sample→feedback p50 {f(lat.get('p50'), '.2f')} ms, "
                 f"p99 {f(lat.get('p99'), '.2f')} ms · frame p99 {f(fr.get('p99'), '.1f')} ms")
             rows = []
             flags = st.quality_flags

@@ -12,10 +12,17 @@ def _fmt(v, spec="+.2f"):
     return "  —  " if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
-def format_state(st) -> str:
-    """One status line: block, time left, mu power and SI at each target, threshold, reward, gate."""
+def format_state(st, blinded: bool = False) -> str:
+    """One status line: block, time left, mu power and SI at each target, threshold, reward, gate.
+
+    ``blinded`` (a blinded trial session, neurofeed.sham): the live SI, threshold and reward are
+    not shown (they would tell a sham arm from a real one)."""
     parts = [f"{st.block_label or '-':<14.14s} {st.block_kind or '':<13.13s}",
              f"left {_fmt(st.block_left_s, '5.1f')} s"]
+    if blinded:  # dyad/sham helper
+        parts.append("SI blinded")
+        return " | ".join(parts + (["gate:" + ",".join(st.gate_reasons)] if st.gated else [])
+                          + (["SIGNAL LOST"] if st.signal_lost else []))
     for name, p, si in zip(st.targets, st.power_uv2, st.si):
         parts.append(f"{name} {p:7.2f} µV² SI {_fmt(float(si))}")
     parts.append(f"SI {_fmt(st.si_combined)} thr {_fmt(st.threshold)}")
@@ -47,7 +54,7 @@ class TerminalView:
         while p.running:
             st = p.latest
             if st.seq:
-                line = format_state(st)
+                line = format_state(st, getattr(p, "blinded", False))
                 if self.tty:
                     self.stream.write("\r" + line[:200] + "\033[K")
                 else:

@@ -543,7 +543,7 @@ class Engine:
         st = FeedbackState(
             seq=self.seq, sample_index=self.n, t_s=self.n / self.sfreq, targets=self.targets,
             power_uv2=last.copy(), si=si.copy(), si_combined=si_comb, si_raw_combined=si_comb, si_bar=si_bar,
-            feedback=fb, threshold=thr,
+            feedback=fb, threshold=thr, live_feedback=fb, live_reward=self.reward,
             direction=direction, reward=self.reward, gated=gated, gate_reasons=tuple(gate_reasons),
             block_label=b.label if b else "", block_kind=b.kind if b else "", block_index=self.block_index,
             n_blocks=len(self.schedule), block_left_s=max(left, 0.0) if left == left else left,

@@ -124,6 +124,34 @@ class MarkerSpec:
 
 
 @dataclass
+class ShamSpec:
+    """``[sham]``: real feedback, or yoked sham (the participant sees another session's recorded feedback).
+
+    ``mode = "yoked"`` needs ``--yoke-from SESSION_DIR`` at the session; the live SI is still
+    computed and recorded. A blinded session (``--blind-key FILE``) stores this protocol's text
+    without its ``[sham]`` table, so keep the ``[protocol] name`` of a trial's real and sham
+    protocols the same.
+    """
+
+    mode: str = "none"  # none | yoked
+
+
+@dataclass
+class DyadSpec:
+    """``[dyad]``: two people, two headsets; the inter-brain mu coupling fed back (see neurofeed.dyad).
+
+    The coupling index is the mean of max(AEC, 0) and PLV of the two people's mu (mean of their
+    targets) over the last ``window_s`` seconds; it is shown in the shared participant view, each
+    person's own SI beside it.
+    """
+
+    enabled: bool = False  # true: the protocol is for two people (--partner-board, --partner)
+    window_s: float = 10.0  # sliding window of AEC and PLV (s)
+    update_s: float = 0.1  # one coupling value (a dyad.tsv row) per this much signal (s)
+    simulated_period_s: float = 20.0  # simulated partner mode: coupling on in alternate windows this long (s)
+
+
+@dataclass
 class BlockSpec:
     """One ``[[blocks]]`` entry."""
 
@@ -159,6 +187,8 @@ class Protocol:
     feedback: FeedbackSpec = field(default_factory=FeedbackSpec)
     markers: MarkerSpec = field(default_factory=MarkerSpec)
     schedule_spec: ScheduleSpec = field(default_factory=ScheduleSpec)
+    sham: ShamSpec = field(default_factory=ShamSpec)
+    dyad: DyadSpec = field(default_factory=DyadSpec)
     path: Path | None = None
     text: str = ""
 
@@ -205,7 +235,8 @@ class Protocol:
 
 
 _SECTIONS = {"protocol": ProtocolInfo, "signal": SignalSpec, "baseline": BaselineSpec, "threshold": ThresholdSpec,
-             "inhibits": InhibitSpec, "feedback": FeedbackSpec, "markers": MarkerSpec, "schedule": ScheduleSpec}
+             "inhibits": InhibitSpec, "feedback": FeedbackSpec, "markers": MarkerSpec, "schedule": ScheduleSpec,
+             "sham": ShamSpec, "dyad": DyadSpec}
 _CHOICES = {
     ("protocol", "direction"): DIRECTIONS, ("blocks", "direction"): DIRECTIONS + ("",),
     ("signal", "combine"): ("mean", "left", "right", "asymmetry"),
@@ -213,10 +244,11 @@ _CHOICES = {
     ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("wcfir", "cfir", "iir", "window"),
     ("baseline", "statistic"): ("mean", "median"), ("baseline", "carry"): ("none", "last"), ("threshold", "mode"): ("percentile", "fixed", "adaptive"),
     ("feedback", "style"): ("standard", "low-stimulation"), ("markers", "mode"): ("internal", "external"),
-    ("blocks", "kind"): KINDS,
+    ("blocks", "kind"): KINDS, ("sham", "mode"): ("none", "yoked"),
 }
 _POSITIVE = {("protocol", "max_duration_min"), ("protocol", "rest_every_min"), ("blocks", "duration_s"),
-             ("blocks", "repeats"), ("feedback", "scale"), ("signal", "individual_width_hz")}
+             ("blocks", "repeats"), ("feedback", "scale"), ("signal", "individual_width_hz"),
+             ("dyad", "window_s"), ("dyad", "update_s"), ("dyad", "simulated_period_s")}
 _NON_NEGATIVE = {("signal", "delay_s"), ("signal", "smoothing_s"), ("threshold", "hold_s"),
                  ("threshold", "refractory_s"), ("inhibits", "emg_uv"), ("inhibits", "blink_uv"),
                  ("inhibits", "hold_s"), ("threshold", "adapt_rate_per_s"),
@@ -324,7 +356,8 @@ def parse_protocol(text: str, src: str = "<protocol>") -> Protocol:
     blocks = [_build(src, "blocks", BlockSpec, b) for b in blocks_raw]
     proto = Protocol(protocol=parts["protocol"], blocks=blocks, signal=parts["signal"], baseline=parts["baseline"],
                      threshold=parts["threshold"], inhibits=parts["inhibits"], feedback=parts["feedback"],
-                     markers=parts["markers"], schedule_spec=parts["schedule"], text=text)
+                     markers=parts["markers"], schedule_spec=parts["schedule"], sham=parts["sham"],
+                     dyad=parts["dyad"], text=text)
     _check_semantics(proto, src)
     return proto
 
@@ -362,6 +395,18 @@ def _check_semantics(p: Protocol, src: str) -> None:
             if run / 60.0 > p.protocol.rest_every_min + 1e-9:
                 raise ProtocolError(f"{src}: [protocol] rest_every_min = {p.protocol.rest_every_min:g}, but block "
                                     f"{b.label!r} runs {run / 60:.1f} min without a consolidation (rest) block.")
+
+
+def redact_sham(text: str) -> str:
+    """Protocol TOML text without its ``[sham]`` table (what a blinded session stores)."""
+    out, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        head = line.strip()
+        if head.startswith("["):
+            skipping = head.replace(" ", "") == "[sham]"
+        if not skipping:
+            out.append(line)
+    return "".join(out)
 
 
 def _check_sides(s: SignalSpec, src: str) -> None:
