@@ -26,6 +26,7 @@ from .protocol.schema import Protocol, check_band
 log = logging.getLogger(__name__)
 
 SIGNAL_LOST_S = 0.5
+MAX_UPDATE_S = 0.1  # the longest stretch of samples one engine update covers (s)
 
 
 def keep_memory_flat() -> None:
@@ -154,7 +155,32 @@ class Processor:
         chain.process(wide[:, :10])
 
     def step(self, data: np.ndarray) -> FeedbackState:
-        """Process one chunk (n_channels × n_samples, µV) and return the new state."""
+        """Process one chunk (n_channels × n_samples, µV) and return the new state.
+
+        A chunk is processed in pieces that end at the schedule's block boundaries and last at
+        most ``MAX_UPDATE_S``: a board that stalls and then hands over seconds at once (or a fast
+        replay) still gets blocks that start and end at their exact samples, and the engine's
+        hold, refractory and adaptive threshold keep their usual update granularity. The pieces
+        depend only on the chunk and the schedule, so a replay of the same chunks cuts them alike.
+        """
+        n = data.shape[1]
+        limit = max(1, int(MAX_UPDATE_S * self.sfreq))
+        pos = 0
+        while True:
+            cut = n - pos
+            to_boundary = self.engine.samples_to_boundary()
+            if to_boundary is not None and 0 < to_boundary < cut:
+                cut = to_boundary
+            cut = min(cut, limit) if cut > limit else cut
+            if pos == 0 and cut == n:
+                return self._update(data)
+            st = self._update(np.ascontiguousarray(data[:, pos:pos + cut]))
+            pos += cut
+            if pos >= n:
+                return st
+
+    def _update(self, data: np.ndarray) -> FeedbackState:
+        """One engine update over ``data`` (a chunk or a piece of one)."""
         eng = self.engine
         # keep the referenced baseline to fit the band / the weighted cFIR at its end
         self.chain.keep_spatial = self.refit and eng.collecting_baseline

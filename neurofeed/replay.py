@@ -267,11 +267,12 @@ def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str)
         k = _apply_inputs(proc, inputs, k, pos, base)
         if eng.finished:
             break
-        end = min(pos + step, n_total)
+        end = min((pos // step + 1) * step, n_total)  # chunks keep a fixed grid, as a live source's
         if k < len(inputs) and inputs[k][0] < end:
             end = inputs[k][0]  # an input inside the chunk: hand the chunk over in two parts, split at it
         st = proc.step(rec.data[:, pos:end])
-        rows.append(_state_row(st))
+        if end % step == 0 or end == n_total:  # one published state per chunk, as live publishes
+            rows.append(_state_row(st))
         pos = end
         if speed == "1":
             _pace(t0, pos, rec.sfreq)

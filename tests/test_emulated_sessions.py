@@ -60,7 +60,7 @@ def test_every_protocol_starts_and_completes_on_the_emulated_board(board, montag
         assert proc.engine.finished, p.name
         assert s["baseline_uv2"] is not None and all(v > 0 for v in s["baseline_uv2"].values()), p.name
         assert [b["label"] for b in s["blocks"]] == [b.label for b in p.schedule()], p.name
-        assert s["feedback_s"] > 0, p.name
+        assert s["feedback_s"] > 0, (p.name, s["blocks"], proc.engine.events[-5:] if proc.engine.events else None)
         assert proc.reference_used in ("laplacian", "average", "bipolar"), p.name
 
 

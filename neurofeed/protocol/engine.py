@@ -282,6 +282,20 @@ class Engine:
             self._close_block()
             self._finish("maximum session duration reached")
 
+    def samples_to_boundary(self) -> int | None:
+        """Samples until the running block of the internal schedule ends (or the session reaches
+        its maximum duration), or None when no boundary is scheduled (external markers, a paused
+        schedule, the session over)."""
+        if self.finished:
+            return None
+        left = []
+        if not self.external and not self.schedule_paused and self.block_index < len(self.schedule):
+            left.append(self.block_end - self.n)
+        if self.max_samples:
+            left.append(self.max_samples - self.n)
+        left = [k for k in left if k > 0]
+        return min(left) if left else None
+
     def _finish(self, why: str) -> None:
         if not self.finished:
             self.finished = True
