@@ -37,7 +37,7 @@ def main(argv=None):
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     seconds = args.minutes * 60
-    proto = load_protocol(ROOT / "protocols" / "action-observation-research.toml")
+    proto = load_protocol("action-observation-research")
     scale = (seconds + 30) / proto.total_duration_s()
     script = SimulationScript.alternating(seconds + 60, emg_every_s=30, blink_every_s=15)
     src = SimulatedSource(MuSimulator(script=script, seed=8), realtime=True)
@@ -57,7 +57,7 @@ def main(argv=None):
         qapp.exec()
         summary = finish_session(pipe, rec)
     frames = views.stats.summary()
-    warm = np.array(rss[12:]) / 2 ** 20  # after the first minute
+    warm = np.array(rss[12:] if len(rss) > 13 else rss or [proc.memory_info().rss]) / 2 ** 20  # after the first minute
     out = {"minutes": args.minutes, "frame_ms": frames,
            "memory_mb": {"start": float(warm[0]), "end": float(warm[-1]), "max_growth": float(warm.max() - warm[0])},
            "sample_to_feedback_ms": summary["timing"].get("sample_to_feedback_ms"),
