@@ -1,10 +1,12 @@
 """Participant view and clinician console (pyqtgraph + PySide6).
 
-One ``QTimer`` drives drawing: every 8 ms it looks at ``pipeline.latest``; a new state is
-painted in the participant view at once (a synchronous ``repaint``, flushed to the screen
-before anything else runs), the stimulus is animated at ~60 Hz, and the console is redrawn one
-part per tick (traces, SI, spectrum, text), so that no single console paint delays the next
-participant frame in a real window. Plot items are created once and updated with ``setData``;
+A new state is painted in the participant view as soon as it is published: the acquisition
+thread emits a queued Qt signal (a pipeline sink that does nothing else), and the GUI thread
+repaints the bar synchronously (painted and flushed to the window system before anything else
+runs), only where it changed. One ``QTimer`` at ~60 Hz animates the stimulus (repainting only
+where the dots were and are), eases the bar, and redraws the console one part per tick (traces,
+SI, spectrum, text), so that no single console paint delays the next participant frame in a
+real window. Plot items are created once and updated with ``setData``;
 their axes have fixed ranges (relative time) so the axes are not re-laid out every frame. No DSP
 runs here: views read the latest ``FeedbackState``, the state history and ring-buffer snapshots
 (spectra come from :class:`SpectrumWorker`).
@@ -15,6 +17,7 @@ Operator controls (keys, with hints on the console) go to the engine through
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -30,9 +33,9 @@ from .stimuli import StimulusPlayer
 
 log = logging.getLogger(__name__)
 
-TICK_MS = 8  # the one QTimer: polls for a new state at 125 Hz so a new state waits at most ~8 ms
-STIMULUS_EVERY = 2  # the stimulus is animated every 2nd tick (~62 Hz)
-CONSOLE_PARTS = ("traces", "si", "text", "spectrum")  # one console part per tick: each ~31 Hz / 4
+TICK_MS = 16  # the one QTimer (~60 Hz): stimulus animation, bar easing, console; new states wake the GUI themselves
+STIMULUS_EVERY = 1  # the stimulus is animated every tick
+CONSOLE_PARTS = ("traces", "si", "text", "spectrum")  # one console part per tick: each at ~15 Hz
 TEXT_EVERY_S = 0.25  # console text (status line, quality table) at 4 Hz: text layout is costly
 TRACE_S = 5.0  # seconds of EEG in the console
 NUDGE_SI = 0.05  # one nudge of the threshold (SI units, log10 power ratio)
@@ -140,12 +143,22 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             self._bg, self._thr = QtGui.QColor(colours["bg"]), QtGui.QColor(colours["thr"])
             self._bar, self._rew = QtGui.QColor(colours["bar"]), QtGui.QColor(colours["reward"])
 
+        def _frame(self):
+            w, h = self.width(), self.height()
+            bw, top, bottom = min(160, w * 0.4), h * 0.05, h * 0.95
+            return bw, top, bottom, (w - bw) / 2
+
+        def bar_rect(self):
+            """The part of the widget that changes with the bar (its fill and the lines across it)."""
+            bw, top, bottom, x0 = self._frame()
+            fill_top = bottom - (bottom - top) * self.shown
+            y = int(min(fill_top, bottom - (bottom - top) * 0.5) - 20)  # the threshold line is inside
+            return QtCore.QRect(int(x0) - 24, max(0, y), int(bw) + 49, int(bottom) + 4 - max(0, y))
+
         def paintEvent(self, _event):
             p = QtGui.QPainter(self)
             p.setRenderHint(QtGui.QPainter.Antialiasing)
-            w, h = self.width(), self.height()
-            bw, top, bottom = min(160, w * 0.4), h * 0.05, h * 0.95
-            x0 = (w - bw) / 2
+            bw, top, bottom, x0 = self._frame()
             p.fillRect(self.rect(), self._bg)
             p.setPen(QtGui.QPen(self._thr, 2))
             p.drawRoundedRect(QtCore.QRectF(x0, top, bw, bottom - top), 18, 18)
@@ -173,14 +186,38 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             self._bg, self._dot = QtGui.QColor(colours["stim_bg"]), QtGui.QColor(colours["dot"])
             self._panel_bg = QtGui.QColor(colours["bg"])
             self._pix_key, self._pix = None, None
+            self._dot_region = None  # where the dots were last painted
 
-        def advance(self, now_s: float) -> bool:
-            """Move the stimulus to ``now_s``; report onsets; True when something must be painted."""
+        def advance(self, now_s: float) -> None:
+            """Move the stimulus to ``now_s``, report onsets and paint what changed (now)."""
             onsets = self.player.advance(now_s)
             for sid in onsets:
                 if on_stimulus is not None:
                     on_stimulus(sid)
-            return bool(onsets) or self.player.model is not None
+            if self.player.model is not None and not onsets and self._dot_region is not None:
+                # only the dots' old and new places are painted and sent to the window system
+                old, new = self._dot_region, self._dots_region()
+                self._dot_region = new
+                self.repaint(old.united(new))
+            elif onsets or (self._dot_region is not None and self.player.model is None):
+                self._dot_region = self._dots_region() if self.player.model is not None else None
+                self.repaint()
+
+        def _geometry(self):
+            w, h = self.width(), self.height()
+            return 0.45 * min(w, h), w / 2, h / 2, max(3.0, 0.018 * min(w, h))
+
+        def _dots_region(self):
+            s, cx, cy, r = self._geometry()
+            reg = QtGui.QRegion()
+            k = int(r) + 2
+            for x, y in self.player.dots:
+                reg = reg.united(QtCore.QRect(int(cx + s * x) - k, int(cy - s * y) - k, 2 * k + 1, 2 * k + 1))
+            return reg
+
+        def resizeEvent(self, event):
+            self._dot_region = None if self.player.model is None else self._dots_region()
+            super().resizeEvent(event)
 
         def paintEvent(self, _event):
             p = QtGui.QPainter(self)
@@ -188,10 +225,7 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             if pl.model is not None and pl.dots is not None:
                 p.fillRect(self.rect(), self._bg)
                 p.setRenderHint(QtGui.QPainter.Antialiasing)
-                w, h = self.width(), self.height()
-                s = 0.45 * min(w, h)  # the [-1, 1] box fills 90 % of the shorter side
-                cx, cy = w / 2, h / 2
-                r = max(3.0, 0.018 * min(w, h))
+                s, cx, cy, r = self._geometry()  # the [-1, 1] box fills 90 % of the shorter side
                 p.setPen(QtCore.Qt.NoPen)
                 p.setBrush(self._dot)
                 for x, y in pl.dots:
@@ -285,6 +319,9 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
             grid.addWidget(self.info, 0, 0, 1, 2)
             self.traces = fixed_plot(f"EEG (µV), last {TRACE_S:g} s", (-TRACE_S, 0), (-80, 60 * len(trace_rows) + 20))
             self.trace_items = [self.traces.plot(pen=pg.intColor(i, len(trace_rows))) for i in range(len(trace_rows))]
+            # ~1250 samples per trace over a few hundred pixels: draw peaks per pixel, not every sample
+            self.traces.setDownsampling(auto=True, mode="peak")
+            self.traces.setClipToView(True)
             self.traces.setLabel("bottom", "s")
             self.traces.getAxis("left").setTicks([[(60.0 * j, n) for j, n in enumerate(trace_names)]])
             grid.addWidget(self.traces, 1, 0)
@@ -425,6 +462,22 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
     return Console()
 
 
+@functools.cache
+def _state_waker_class():
+    QtCore, _, _ = _qt()
+
+    class StateWaker(QtCore.QObject):
+        """A pipeline sink (``on_state`` runs in the acquisition thread): one queued signal per
+        published state; nothing else happens in that thread."""
+
+        published = QtCore.Signal()
+
+        def on_state(self, _state):
+            self.published.emit()
+
+    return StateWaker
+
+
 class Views:
     """Both views, the frame timer and the operator keys, driving from ``pipeline.latest``.
 
@@ -464,6 +517,11 @@ class Views:
         self.timer = QtCore.QTimer()
         self.timer.setTimerType(QtCore.Qt.PreciseTimer)
         self.timer.timeout.connect(self.frame)
+        # the acquisition thread wakes the GUI thread at each publication (a queued signal), so a
+        # new state is painted at once instead of at the next timer tick
+        self._waker = _state_waker_class()()
+        self._waker.published.connect(self.on_new_state, QtCore.Qt.QueuedConnection)
+        pipeline.sinks.append(self._waker)
         self.on_finished = None
         self._tick = 0
         self._shown_seq = -1
@@ -485,16 +543,33 @@ class Views:
         return lay
 
     # the frame loop ------------------------------------------------------------------------
+    def on_new_state(self):
+        """The acquisition thread published a state (queued signal): paint it now."""
+        self._paint_participant(self.pipeline.latest, time.monotonic(), False)
+
     def frame(self):
         st = self.pipeline.latest
         self._tick += 1
+        now = time.monotonic()
+        self._paint_participant(st, now, self._tick % STIMULUS_EVERY == 0)
+        if self._tick % STIMULUS_EVERY == 0:
+            self.participant.stimulus.advance(now)
+        if st.seq:
+            self.console.show_part(CONSOLE_PARTS[self._tick % len(CONSOLE_PARTS)], st)
+        if not self.pipeline.running and not self.closing:
+            self.closing = True
+            if self.on_finished:
+                self.on_finished()
+
+    def _paint_participant(self, st, now, ease):
+        """A new state (or, when ``ease``, the bar still gliding): paint and flush the bar now."""
         part = self.participant
         th = part.thermo
-        now = time.monotonic()
-        if (st.seq or st.signal_lost) and (st.seq != self._shown_seq or th.easing):
+        if (st.seq or st.signal_lost) and (st.seq != self._shown_seq or (ease and th.easing)):
             self._shown_seq = st.seq
+            before = th.bar_rect()
             part.show_state(st, now)
-            th.repaint()  # paint and flush now, before the stimulus and the console
+            th.repaint(before.united(th.bar_rect()))  # only the bar's old and new extent, flushed now
             if th.painted_seq == st.seq and st.seq != self._recorded_seq and st.published_ns:
                 self._recorded_seq = st.seq
                 self.stats.add((time.perf_counter_ns() - st.published_ns) / 1e6)
@@ -504,14 +579,6 @@ class Views:
                     self.tone.play()
                     self.stimulus_onset("tone/reward")  # logged whether or not it was audible
                 self._was_reward = rewarded
-        if self._tick % STIMULUS_EVERY == 0 and part.stimulus.advance(now):
-            part.stimulus.repaint()
-        if st.seq:
-            self.console.show_part(CONSOLE_PARTS[self._tick % len(CONSOLE_PARTS)], st)
-        if not self.pipeline.running and not self.closing:
-            self.closing = True
-            if self.on_finished:
-                self.on_finished()
 
     # controls ------------------------------------------------------------------------------
     def control(self, name, *args) -> None:
