@@ -72,3 +72,44 @@ def install(log: ControlLog, setattr_=setattr):
                 return out[:, :m], out_ts[:m]
 
         setattr_(pl, "RingBuffer", NewApiRing)
+
+
+def start_xvfb(size="1600x900x24"):
+    """Start a private Xvfb server when Xvfb and xdotool are installed and Qt's xcb plugin loads
+    with it; returns ``(process, ":N")`` or ``(None, None)`` (the caller then runs offscreen)."""
+    import shutil
+    import subprocess
+    import time
+    from pathlib import Path
+
+    exe = shutil.which("Xvfb")
+    if not exe or not shutil.which("xdotool"):
+        return None, None
+    for n in range(120, 160):
+        if Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
+            continue
+        proc = subprocess.Popen([exe, f":{n}", "-screen", "0", size, "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None and not Path(f"/tmp/.X11-unix/X{n}").exists():
+            time.sleep(0.02)  # waiting for a server's socket: there is no event to wait on
+        if proc.poll() is None and Path(f"/tmp/.X11-unix/X{n}").exists():
+            import os
+
+            from neurofeed.feedback.qt_platform import qt_platform_problem
+
+            old = os.environ.get("DISPLAY")
+            os.environ["DISPLAY"] = f":{n}"
+            try:
+                problem = qt_platform_problem("xcb")
+            finally:
+                if old is None:
+                    del os.environ["DISPLAY"]
+                else:
+                    os.environ["DISPLAY"] = old
+            if problem is None:
+                return proc, f":{n}"
+        proc.kill()
+        proc.wait()
+        return None, None
+    return None, None
