@@ -109,7 +109,7 @@ def start_xvfb(size="1600x900x24"):
                     os.environ["DISPLAY"] = old
             if problem is None:
                 return proc, f":{n}"
-        proc.kill()
+        proc.terminate()  # SIGTERM: Xvfb removes its lock file and socket
         proc.wait()
         return None, None
     return None, None

@@ -343,7 +343,7 @@ def test_real_windows_take_key_presses(tmp_path, qtbot, controls):
         finally:
             if driver.poll() is None:
                 driver.kill()
-            xvfb.kill()
+            xvfb.terminate()  # SIGTERM: Xvfb removes its lock file and socket
             xvfb.wait()
         result = json.loads((tmp_path / "result.json").read_text())
         calls = [(n, tuple(a)) for n, a in result["calls"]]

@@ -104,11 +104,11 @@ class PointLightHands:
     n_dots = 10
     trial_s = 3.2
     UPPER_ARM, FOREARM = 0.62, 0.56
-    SHOULDER = np.array([-0.75, 0.45])
+    SHOULDER = np.array([-0.55, 0.40])
     REST = np.array([-0.55, -0.45])  # wrist at rest, on the table near the body
-    TARGETS = (("reach-near", np.array([0.05, -0.40])), ("reach-far", np.array([0.35, -0.35])),
+    TARGETS = (("reach-near", np.array([0.05, -0.40])), ("reach-far", np.array([0.25, -0.35])),
                ("reach-high", np.array([0.20, -0.05])))
-    CENTRE, ZOOM = np.array([-0.20, -0.14]), 1.15
+    CENTRE, ZOOM = np.array([-0.19, -0.18]), 1.19
     # the action's phases (s): reach, lift, put down, release and return
     T_REACH, T_LIFT, T_PLACE, T_END = 1.0, 1.6, 2.2, 3.1
 
@@ -143,6 +143,7 @@ class PointLightHands:
         # two-link inverse kinematics (the elbow behind and below the line shoulder–wrist)
         d = wrist - self.SHOULDER
         r = min(float(np.hypot(*d)), self.UPPER_ARM + self.FOREARM - 1e-6)
+        wrist = self.SHOULDER + d * (r / max(float(np.hypot(*d)), 1e-12))  # within reach, always
         cos_e = (r * r - self.UPPER_ARM ** 2 - self.FOREARM ** 2) / (2 * self.UPPER_ARM * self.FOREARM)
         elbow_a = math.acos(max(-1.0, min(1.0, cos_e)))
         base = math.atan2(d[1], d[0])
