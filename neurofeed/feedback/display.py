@@ -3,10 +3,10 @@
 A new state is painted in the participant view as soon as it is published: the acquisition
 thread emits a queued Qt signal (a pipeline sink that does nothing else), and the GUI thread
 repaints the bar synchronously (painted and flushed to the window system before anything else
-runs), only where it changed. One ``QTimer`` at ~60 Hz animates the stimulus (repainting only
-where the dots were and are), eases the bar, and redraws the console one part per tick (traces,
-SI, spectrum, text), so that no single console paint delays the next participant frame in a
-real window. Plot items are created once and updated with ``setData``;
+runs), only where it changed. Right after that frame the console is updated (half of its
+plots per state), so its painting falls in the gap before the next state instead of in front of
+it. One ``QTimer`` at ~60 Hz animates the stimulus (repainting only where the dots were and
+are) and eases the bar. Plot items are created once and updated with ``setData``;
 their axes have fixed ranges (relative time) so the axes are not re-laid out every frame. No DSP
 runs here: views read the latest ``FeedbackState``, the state history and ring-buffer snapshots
 (spectra come from :class:`SpectrumWorker`).
@@ -18,7 +18,6 @@ Operator controls (keys, with hints on the console) go to the engine through
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import os
 import sys
@@ -31,11 +30,15 @@ from ..dsp.quality import flag_names
 from .spectra import SpectrumWorker
 from .stimuli import StimulusPlayer
 
-log = logging.getLogger(__name__)
 
 TICK_MS = 16  # the one QTimer (~60 Hz): stimulus animation, bar easing, console; new states wake the GUI themselves
 STIMULUS_EVERY = 1  # the stimulus is animated every tick
-CONSOLE_PARTS = ("traces", "si", "text", "spectrum")  # one console part per tick: each at ~15 Hz
+CONSOLE_PARTS = ("traces", "si", "text", "spectrum")
+# after each participant frame, one group of console parts (each plot at half the state rate, e.g.
+# 12.5 Hz for 25 states/s), at most every CONSOLE_MIN_S; the timer takes over when states stop
+CONSOLE_GROUPS = (("traces", "text"), ("si", "spectrum"))
+CONSOLE_MIN_S = 1 / 30
+CONSOLE_FALLBACK_S = 0.1
 TEXT_EVERY_S = 0.25  # console text (status line, quality table) at 4 Hz: text layout is costly
 TRACE_S = 5.0  # seconds of EEG in the console
 NUDGE_SI = 0.05  # one nudge of the threshold (SI units, log10 power ratio)
@@ -524,6 +527,8 @@ class Views:
         pipeline.sinks.append(self._waker)
         self.on_finished = None
         self._tick = 0
+        self._console_t = 0.0
+        self._console_i = 0
         self._shown_seq = -1
         self._recorded_seq = -1
         self._was_reward = False
@@ -544,8 +549,19 @@ class Views:
 
     # the frame loop ------------------------------------------------------------------------
     def on_new_state(self):
-        """The acquisition thread published a state (queued signal): paint it now."""
-        self._paint_participant(self.pipeline.latest, time.monotonic(), False)
+        """The acquisition thread published a state (queued signal): paint it now, then update
+        the console (the next state is about one chunk away, so the console's painting, which
+        follows in the event loop, does not delay it)."""
+        st, now = self.pipeline.latest, time.monotonic()
+        self._paint_participant(st, now, False)
+        if st.seq and now - self._console_t >= CONSOLE_MIN_S:
+            self._update_console(st, now)
+
+    def _update_console(self, st, now):
+        self._console_t = now
+        for part in CONSOLE_GROUPS[self._console_i % len(CONSOLE_GROUPS)]:
+            self.console.show_part(part, st)
+        self._console_i += 1
 
     def frame(self):
         st = self.pipeline.latest
@@ -554,8 +570,8 @@ class Views:
         self._paint_participant(st, now, self._tick % STIMULUS_EVERY == 0)
         if self._tick % STIMULUS_EVERY == 0:
             self.participant.stimulus.advance(now)
-        if st.seq:
-            self.console.show_part(CONSOLE_PARTS[self._tick % len(CONSOLE_PARTS)], st)
+        if st.seq and now - self._console_t > CONSOLE_FALLBACK_S:  # no new states (signal lost, slow source)
+            self._update_console(st, now)
         if not self.pipeline.running and not self.closing:
             self.closing = True
             if self.on_finished:
