@@ -71,7 +71,7 @@ def run(args):
     import psutil
     from PySide6 import QtCore
 
-    from neurofeed.feedback.display import Views, app, windows_problem
+    from neurofeed.feedback.display import Views, app, settle_for_frames, windows_problem
     from neurofeed.protocol.schema import load_protocol
     from neurofeed.session import build_session, finish_session
     from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
@@ -95,12 +95,12 @@ def run(args):
     with tempfile.TemporaryDirectory() as tmp:
         pipe, rec = build_session(src, proto, "BENCH", tmp, scale, lsl=True)
         qapp = app()
-        sys.setswitchinterval(0.001)  # as run_windows does
         views = Views(pipe, tone=None)
         views.on_finished = qapp.quit
         mem = QtCore.QTimer()
         mem.timeout.connect(lambda: rss.append(proc.memory_info().rss))
         mem.start(5000)
+        settle_for_frames()  # as run_windows does
         pipe.start()
         views.start()
         QtCore.QTimer.singleShot(int(seconds * 1000), lambda: views.stop_session("benchmark complete"))
