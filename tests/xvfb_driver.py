@@ -38,7 +38,14 @@ def main(out):
         start(self)
         shown["participant"] = self.participant.geometry().getRect()
         shown["console"] = self.console.geometry().getRect()
-        QtCore.QTimer.singleShot(0, lambda: print("ready", flush=True))
+
+        def ready():  # both windows shown and > 1 s recorded (a BDF can be written): keys may come
+            if pipe.published > 40:
+                print("ready", flush=True)
+            else:
+                QtCore.QTimer.singleShot(50, ready)
+
+        QtCore.QTimer.singleShot(0, ready)
 
     display.Views.start = start_and_report
     display.run_windows(pipe)
