@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--headless", action="store_true", help="terminal view instead of windows")
     s.add_argument("--display", choices=("auto", "window", "terminal"), default="auto",
                    help="window where a display exists, else a terminal view (default: auto)")
-    s.add_argument("--participant-screen", type=int, default=None, help="screen index for the participant view")
+    s.add_argument("--participant-screen", type=int, default=None,
+                   help="screen index (0 = primary) for the participant view, full screen there (default: the "
+                        "second screen when there are two; on one screen both windows are tiled side by side)")
     s.add_argument("--seconds-scale", type=float, default=1.0, help="compress block durations (e.g. 0.1)")
     s.add_argument("--no-record", action="store_true", help="do not record (not recommended)")
     s.add_argument("--no-lsl", action="store_true", help="no LSL outlets")
@@ -319,6 +321,15 @@ def cmd_session(args) -> int:
                                        record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
                                        montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key)
     window = not args.headless and (args.display == "window" or (args.display == "auto" and has_display()))
+    # [display] Qt aborts the process when its platform plugin cannot load: check first, fall back
+    if window:
+        from .feedback.display import windows_problem
+
+        problem = windows_problem()
+        if problem:
+            print(f"neurofeed: {problem} Showing the terminal view.", file=sys.stderr)
+            window = False
+    # [/display]
     print(f"neurofeed {__version__}: {protocol.name} on {source.name} ({source.sfreq:g} Hz, "
           f"{len(source.ch_names)} channels), participant {args.participant}. Research tool, not a medical device.")
     proc = pipeline.processor

@@ -1,16 +1,26 @@
 """Participant view and clinician console (pyqtgraph + PySide6).
 
-One ``QTimer`` drives drawing: every 8 ms it looks at ``pipeline.latest``; a new state is
-painted in the participant view at once, the console redraws at ~30 Hz. Plot items are
-created once and updated with ``setData``; no DSP runs here (spectra come from
-:class:`SpectrumWorker`). The time from a state's publication to the paint of the participant
-frame that shows it is measured in its ``paintEvent``.
+A new state is painted in the participant view as soon as it is published: the acquisition
+thread emits a queued Qt signal (a pipeline sink that does nothing else), and the GUI thread
+repaints the bar synchronously (painted and flushed to the window system before anything else
+runs), only where it changed. Right after that frame the console is updated (half of its
+plots per state), so its painting falls in the gap before the next state instead of in front of
+it. One ``QTimer`` at ~60 Hz animates the stimulus (repainting only where the dots were and
+are) and eases the bar. Plot items are created once and updated with ``setData``;
+their axes have fixed ranges (relative time) so the axes are not re-laid out every frame. No DSP
+runs here: views read the latest ``FeedbackState``, the state history and ring-buffer snapshots
+(spectra come from :class:`SpectrumWorker`).
+
+Operator controls (keys, with hints on the console) go to the engine through
+``pipeline.control(name, *args)`` (queued and applied in the acquisition thread, journaled).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -18,11 +28,31 @@ import numpy as np
 
 from ..dsp.quality import flag_names
 from .spectra import SpectrumWorker
+from .stimuli import StimulusPlayer
 
-TICK_MS = 8  # the one QTimer: polls for a new state at 125 Hz so a new state waits at most ~8 ms
-CONSOLE_EVERY = 4  # the console redraws every 4th tick (~30 Hz); the participant view on every new state
-STANDARD = {"bg": "#101820", "bar": "#4a90c2", "reward": "#3cc47c", "thr": "#f2f2f2", "text": "#f2f2f2"}
-GENTLE = {"bg": "#e9e4da", "bar": "#9fb4c7", "reward": "#a8c9a4", "thr": "#6b6b6b", "text": "#3d3d3d"}
+
+TICK_MS = 16  # the one QTimer (~60 Hz): stimulus animation, bar easing, console; new states wake the GUI themselves
+STIMULUS_EVERY = 1  # the stimulus is animated every tick
+CONSOLE_PARTS = ("traces", "si", "text", "spectrum")
+# after each participant frame, one group of console parts (each plot at half the state rate, e.g.
+# 12.5 Hz for 25 states/s), at most every CONSOLE_MIN_S; the timer takes over when states stop
+CONSOLE_GROUPS = (("traces", "text"), ("si", "spectrum"))
+CONSOLE_MIN_S = 1 / 30
+CONSOLE_FALLBACK_S = 0.1
+TEXT_EVERY_S = 0.25  # console text (status line, quality table) at 4 Hz: text layout is costly
+TRACE_S = 5.0  # seconds of EEG in the console
+NUDGE_SI = 0.05  # one nudge of the threshold (SI units, log10 power ratio)
+EXTEND_S = 30.0  # one extension of the current block (s)
+STANDARD = {"bg": "#101820", "bar": "#4a90c2", "reward": "#3cc47c", "thr": "#f2f2f2", "text": "#f2f2f2",
+            "stim_bg": "#000000", "dot": "#ffffff"}
+GENTLE = {"bg": "#e9e4da", "bar": "#9fb4c7", "reward": "#a8c9a4", "thr": "#6b6b6b", "text": "#3d3d3d",
+          "stim_bg": "#26292e", "dot": "#f4f1ea"}
+
+# key → (control method of Views, hint shown on the console). Keys: see KEY_HINTS.
+KEY_HINTS = (("Space", "pause feedback"), ("P", "pause schedule"), ("L", "lock threshold"),
+             ("↑/↓", f"threshold ±{NUDGE_SI:g}"), ("S", "skip block"), ("E", f"extend +{EXTEND_S:g} s"),
+             ("[ ]", "select channel"), ("B", "mark channel bad/good"), ("N", "note"), ("M", "marker"),
+             ("Esc", "end session"))
 
 
 def _qt():
@@ -32,7 +62,7 @@ def _qt():
 
 
 class FrameStats:
-    """Publication → paint latency of displayed frames (preallocated ring of the last 2**16)."""
+    """Publication → painted-and-flushed latency of participant frames (ring of the last 2**16, ms)."""
 
     def __init__(self, capacity=1 << 16):
         self.ms = np.zeros(capacity)
@@ -49,9 +79,55 @@ class FrameStats:
         return {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)), "frames": int(self.n)}
 
 
-def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Path | None = None):
-    """The participant's window: a calm thermometer with the threshold line, the cue, images."""
+def window_layout(screens, participant_screen=None):
+    """Where the two windows go.
+
+    Parameters
+    ----------
+    screens : list of (x, y, width, height)
+        Available geometry of each screen (pixels), primary first.
+    participant_screen : int, optional
+        Screen for the participant view (default: the second screen when there are two or more).
+
+    Returns
+    -------
+    dict
+        ``{"participant": (x, y, w, h), "participant_fullscreen": bool, "console": (x, y, w, h),
+        "warning": str}``: on one screen the console (left, 58 %) and the participant view (right)
+        tile side by side; with several, the participant view is full screen on its screen and
+        the console on the first other screen.
+    """
+    warning = ""
+    n = len(screens)
+    if participant_screen is not None and not 0 <= participant_screen < n:
+        warning = (f"--participant-screen {participant_screen}: there {'is' if n == 1 else 'are'} {n} "
+                   f"screen{'s' if n != 1 else ''} (0..{n - 1}); the windows are tiled instead.")
+        participant_screen = None if n < 2 else 1
+    if participant_screen is None and n >= 2:
+        participant_screen = 1
+    if participant_screen is not None and n >= 2:
+        console_screen = 0 if participant_screen != 0 else 1
+        x, y, w, h = screens[console_screen]
+        return {"participant": tuple(screens[participant_screen]), "participant_fullscreen": True,
+                "console": (x, y, w, h), "warning": warning}
+    x, y, w, h = screens[0] if screens else (0, 0, 1600, 900)
+    if participant_screen == 0:  # asked for the only screen: full screen there, the console behind it
+        return {"participant": (x, y, w, h), "participant_fullscreen": True, "console": (x, y, w, h),
+                "warning": warning}
+    cw = int(w * 0.58)
+    return {"participant": (x + cw, y, w - cw, h), "participant_fullscreen": False, "console": (x, y, cw, h),
+            "warning": warning}
+
+
+def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Path | None = None,
+                          on_stimulus=None):
+    """The participant's window: a calm thermometer with the threshold line, the cue, the stimulus.
+
+    ``on_stimulus(stimulus_id)`` is called at every stimulus onset (a built-in action or walk,
+    or an image from a folder).
+    """
     QtCore, QtGui, QtWidgets = _qt()
+    colours = GENTLE if low_stimulation else STANDARD
 
     class Thermometer(QtWidgets.QWidget):
         def __init__(self):
@@ -60,50 +136,125 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             self.shown = 0.5
             self.reward = False
             self.mix = 0.0  # 0 = bar colour, 1 = reward colour (eased in gentle mode: no flashing)
-            self.colours = GENTLE if low_stimulation else STANDARD
-            self.published_ns = 0
+            self.colours = colours
             self.easing = False
             self.painted_seq = -1
             self.seq = 0
             self.setMinimumSize(160, 300)
+            # the widget paints every pixel itself: Qt need not clear it first
+            self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)
+            self._bg, self._thr = QtGui.QColor(colours["bg"]), QtGui.QColor(colours["thr"])
+            self._bar, self._rew = QtGui.QColor(colours["bar"]), QtGui.QColor(colours["reward"])
 
-        def paintEvent(self, _event):
-            c = self.colours
-            p = QtGui.QPainter(self)
-            p.setRenderHint(QtGui.QPainter.Antialiasing)
+        def _frame(self):
             w, h = self.width(), self.height()
             bw, top, bottom = min(160, w * 0.4), h * 0.05, h * 0.95
-            x0 = (w - bw) / 2
-            p.fillRect(self.rect(), QtGui.QColor(c["bg"]))
-            p.setPen(QtGui.QPen(QtGui.QColor(c["thr"]), 2))
+            return bw, top, bottom, (w - bw) / 2
+
+        def bar_rect(self):
+            """The part of the widget that changes with the bar (its fill and the lines across it)."""
+            bw, top, bottom, x0 = self._frame()
+            fill_top = bottom - (bottom - top) * self.shown
+            y = int(min(fill_top, bottom - (bottom - top) * 0.5) - 20)  # the threshold line is inside
+            return QtCore.QRect(int(x0) - 24, max(0, y), int(bw) + 49, int(bottom) + 4 - max(0, y))
+
+        def paintEvent(self, _event):
+            p = QtGui.QPainter(self)
+            p.setRenderHint(QtGui.QPainter.Antialiasing)
+            bw, top, bottom, x0 = self._frame()
+            p.fillRect(self.rect(), self._bg)
+            p.setPen(QtGui.QPen(self._thr, 2))
             p.drawRoundedRect(QtCore.QRectF(x0, top, bw, bottom - top), 18, 18)
             fill_h = (bottom - top) * self.shown
-            a, b = QtGui.QColor(c["bar"]), QtGui.QColor(c["reward"])
-            col = QtGui.QColor.fromRgbF(a.redF() + (b.redF() - a.redF()) * self.mix,
-                                        a.greenF() + (b.greenF() - a.greenF()) * self.mix,
-                                        a.blueF() + (b.blueF() - a.blueF()) * self.mix)
+            a, b, m = self._bar, self._rew, self.mix
+            col = QtGui.QColor.fromRgbF(a.redF() + (b.redF() - a.redF()) * m, a.greenF() + (b.greenF() - a.greenF()) * m,
+                                        a.blueF() + (b.blueF() - a.blueF()) * m)
             p.setPen(QtCore.Qt.NoPen)
             p.setBrush(col)
             p.drawRoundedRect(QtCore.QRectF(x0 + 4, bottom - fill_h, bw - 8, max(0.0, fill_h - 4)), 14, 14)
             ythr = bottom - (bottom - top) * 0.5
-            p.setPen(QtGui.QPen(QtGui.QColor(c["thr"]), 3, QtCore.Qt.DashLine))
+            p.setPen(QtGui.QPen(self._thr, 3, QtCore.Qt.DashLine))
             p.drawLine(QtCore.QPointF(x0 - 20, ythr), QtCore.QPointF(x0 + bw + 20, ythr))
             p.end()
-            if self.seq != self.painted_seq and self.published_ns:
-                stats.add((time.perf_counter_ns() - self.published_ns) / 1e6)
-                self.painted_seq = self.seq
+            self.painted_seq = self.seq
+
+    class StimulusView(QtWidgets.QWidget):
+        """Draws the current stimulus: point-light dots, or an image scaled once per size."""
+
+        def __init__(self):
+            super().__init__()
+            self.player = StimulusPlayer(base_dir)
+            self.setMinimumWidth(200)
+            self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)
+            self._bg, self._dot = QtGui.QColor(colours["stim_bg"]), QtGui.QColor(colours["dot"])
+            self._panel_bg = QtGui.QColor(colours["bg"])
+            self._pix_key, self._pix = None, None
+            self._dot_region = None  # where the dots were last painted
+
+        def advance(self, now_s: float) -> None:
+            """Move the stimulus to ``now_s``, report onsets and paint what changed (now)."""
+            onsets = self.player.advance(now_s)
+            for sid in onsets:
+                if on_stimulus is not None:
+                    on_stimulus(sid)
+            if self.player.model is not None and not onsets and self._dot_region is not None:
+                # only the dots' old and new places are painted and sent to the window system
+                old, new = self._dot_region, self._dots_region()
+                self._dot_region = new
+                self.repaint(old.united(new))
+            elif onsets or (self._dot_region is not None and self.player.model is None):
+                self._dot_region = self._dots_region() if self.player.model is not None else None
+                self.repaint()
+
+        def _geometry(self):
+            w, h = self.width(), self.height()
+            return 0.45 * min(w, h), w / 2, h / 2, max(3.0, 0.018 * min(w, h))
+
+        def _dots_region(self):
+            s, cx, cy, r = self._geometry()
+            reg = QtGui.QRegion()
+            k = int(r) + 2
+            for x, y in self.player.dots:
+                reg = reg.united(QtCore.QRect(int(cx + s * x) - k, int(cy - s * y) - k, 2 * k + 1, 2 * k + 1))
+            return reg
+
+        def resizeEvent(self, event):
+            self._dot_region = None if self.player.model is None else self._dots_region()
+            super().resizeEvent(event)
+
+        def paintEvent(self, _event):
+            p = QtGui.QPainter(self)
+            pl = self.player
+            if pl.model is not None and pl.dots is not None:
+                p.fillRect(self.rect(), self._bg)
+                p.setRenderHint(QtGui.QPainter.Antialiasing)
+                s, cx, cy, r = self._geometry()  # the [-1, 1] box fills 90 % of the shorter side
+                p.setPen(QtCore.Qt.NoPen)
+                p.setBrush(self._dot)
+                for x, y in pl.dots:
+                    p.drawEllipse(QtCore.QPointF(cx + s * x, cy - s * y), r, r)
+            elif pl.image is not None:
+                p.fillRect(self.rect(), self._panel_bg)
+                key = (pl.image, self.width(), self.height())
+                if key != self._pix_key:  # scale once per image and size, not per frame
+                    self._pix_key = key
+                    self._pix = QtGui.QPixmap(str(pl.image)).scaled(self.size(), QtCore.Qt.KeepAspectRatio,
+                                                                    QtCore.Qt.SmoothTransformation)
+                x = (self.width() - self._pix.width()) // 2
+                y = (self.height() - self._pix.height()) // 2
+                p.drawPixmap(x, y, self._pix)
+            else:
+                p.fillRect(self.rect(), self._panel_bg)
+            p.end()
 
     class ParticipantView(QtWidgets.QWidget):
         def __init__(self):
             super().__init__()
             self.setWindowTitle("neurofeed")
-            c = GENTLE if low_stimulation else STANDARD
-            self.setStyleSheet(f"background:{c['bg']}; color:{c['text']};")
+            self.setStyleSheet(f"background:{colours['bg']}; color:{colours['text']};")
             lay = QtWidgets.QHBoxLayout(self)
             self.thermo = Thermometer()
-            self.image = QtWidgets.QLabel()
-            self.image.setAlignment(QtCore.Qt.AlignCenter)
-            self.image.setMinimumWidth(200)
+            self.stimulus = StimulusView()
             right = QtWidgets.QVBoxLayout()
             self.cue = QtWidgets.QLabel("")
             self.cue.setWordWrap(True)
@@ -111,17 +262,13 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             f = self.cue.font()
             f.setPointSize(22)
             self.cue.setFont(f)
-            right.addWidget(self.image, 3)
+            right.addWidget(self.stimulus, 3)
             right.addWidget(self.cue, 1)
             lay.addWidget(self.thermo, 1)
             lay.addLayout(right, 2)
-            self._stimuli_dir = None
-            self._images: list[Path] = []
-            self._image_i = -1
-            self._image_t = 0.0
             self.resize(900, 560)
 
-        def show_state(self, st):
+        def show_state(self, st, now_s: float | None = None):
             th = self.thermo
             target = st.feedback if st.feedback_on and not st.signal_lost else 0.0
             if low_stimulation:  # slow easing: the bar glides, colours blend, nothing flashes
@@ -130,34 +277,19 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             else:
                 th.shown += 0.5 * (target - th.shown)
                 th.mix = 1.0 if st.reward else 0.0
-            th.published_ns, th.seq = st.published_ns, st.seq
+            th.seq = st.seq
             th.easing = abs(target - th.shown) > 1e-3 or (low_stimulation and abs((1.0 if st.reward else 0.0) - th.mix) > 1e-3)
             text = "Paused" if st.paused else ("Signal lost — please wait" if st.signal_lost else st.cue)
             if self.cue.text() != text:
                 self.cue.setText(text)
-            self._update_image(st.stimuli)
-
-        def _update_image(self, folder):
-            if folder != self._stimuli_dir:
-                self._stimuli_dir = folder
-                p = (Path(base_dir or ".") / folder) if folder else None  # relative to the protocol file
-                self._images = sorted(q for q in p.iterdir() if q.suffix.lower() in (".png", ".jpg", ".jpeg")) \
-                    if p and p.is_dir() else []
-                self._image_i, self._image_t = -1, 0.0
-                if not self._images:
-                    self.image.clear()
-            if self._images and time.monotonic() - self._image_t > 4.0:  # a new image every 4 s
-                self._image_i = (self._image_i + 1) % len(self._images)
-                pix = QtGui.QPixmap(str(self._images[self._image_i]))
-                self.image.setPixmap(pix.scaled(self.image.size(), QtCore.Qt.KeepAspectRatio,
-                                                QtCore.Qt.SmoothTransformation))
-                self._image_t = time.monotonic()
+            self.stimulus.player.set_spec(st.stimuli, time.monotonic() if now_s is None else now_s)
 
     return ParticipantView()
 
 
 def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
-    """The clinician console: traces, mu-band spectrum, SI with threshold, block, quality, latency."""
+    """The clinician console: traces, mu-band spectrum, SI with threshold, block, quality, latency,
+    the control keys and the channel selector for marking a channel bad."""
     import pyqtgraph as pg
 
     QtCore, QtGui, QtWidgets = _qt()
@@ -166,6 +298,19 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
     names = list(src.ch_names)
     trace_names = list(dict.fromkeys(chain.targets + [n for n in names if n in ("Cz", "FC3", "CP3", "FC4", "CP4")]))
     trace_rows = [names.index(n) for n in trace_names]
+    n_trace = int(TRACE_S * src.sfreq)
+
+    def fixed_plot(title, xr, yr, log_y=False):
+        w = pg.PlotWidget(title=title)
+        w.setFocusPolicy(QtCore.Qt.NoFocus)  # keys go to the console's controls, never to a plot
+        w.setMouseEnabled(False, False)
+        w.hideButtons()
+        w.setMenuEnabled(False)
+        w.setLogMode(False, log_y)
+        w.disableAutoRange()
+        w.setXRange(*xr, padding=0)
+        w.setYRange(*yr, padding=0)
+        return w
 
     class Console(QtWidgets.QWidget):
         def __init__(self):
@@ -175,47 +320,104 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
             self.info = QtWidgets.QLabel()
             self.info.setTextFormat(QtCore.Qt.RichText)
             grid.addWidget(self.info, 0, 0, 1, 2)
-            self.traces = pg.PlotWidget(title="EEG (µV), last 5 s")
+            self.traces = fixed_plot(f"EEG (µV), last {TRACE_S:g} s", (-TRACE_S, 0), (-80, 60 * len(trace_rows) + 20))
             self.trace_items = [self.traces.plot(pen=pg.intColor(i, len(trace_rows))) for i in range(len(trace_rows))]
+            # ~1250 samples per trace over a few hundred pixels: draw peaks per pixel, not every sample
+            self.traces.setDownsampling(auto=True, mode="peak")
+            self.traces.setClipToView(True)
             self.traces.setLabel("bottom", "s")
+            self.traces.getAxis("left").setTicks([[(60.0 * j, n) for j, n in enumerate(trace_names)]])
             grid.addWidget(self.traces, 1, 0)
-            self.spec = pg.PlotWidget(title="Spectrum at targets (µV²/Hz)")
-            self.spec.setLogMode(False, True)
+            self.spec = fixed_plot("Spectrum at targets (µV²/Hz)", (1, min(45, src.sfreq / 2)), (-3, 3), log_y=True)
             self.spec_items = [self.spec.plot(pen=pg.intColor(i, 3)) for i in range(len(chain.targets))]
             lo, hi = chain.band_hz
             self.band = pg.LinearRegionItem((lo, hi), movable=False, brush=(80, 160, 80, 40))
             self.spec.addItem(self.band)
-            self.spec.setXRange(1, min(45, src.sfreq / 2))
             grid.addWidget(self.spec, 1, 1)
-            self.si_plot = pg.PlotWidget(title="SI (log10 power / baseline) and threshold")
+            self.si_plot = fixed_plot("SI (log10 power / baseline) and threshold, last 60 s", (-history_s, 0), (-1, 1))
             self.si_item = self.si_plot.plot(pen=pg.mkPen("#4a90c2", width=2))
             self.thr_item = self.si_plot.plot(pen=pg.mkPen("#f2a03d", width=2, style=QtCore.Qt.DashLine))
             self.si_plot.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen("#888")))
             self.si_plot.setLabel("bottom", "s")
             grid.addWidget(self.si_plot, 2, 0)
+            side = QtWidgets.QVBoxLayout()
             self.quality = QtWidgets.QLabel()
             self.quality.setTextFormat(QtCore.Qt.RichText)
             self.quality.setAlignment(QtCore.Qt.AlignTop)
-            grid.addWidget(self.quality, 2, 1)
+            side.addWidget(self.quality, 1)
+            row = QtWidgets.QHBoxLayout()
+            row.addWidget(QtWidgets.QLabel("Channel:"))
+            self.channel_box = QtWidgets.QComboBox()
+            self.channel_box.addItems(names)
+            self.channel_box.setFocusPolicy(QtCore.Qt.NoFocus)  # [ ] and the mouse select; keys stay controls
+            row.addWidget(self.channel_box, 1)
+            side.addLayout(row)
+            grid.addLayout(side, 2, 1)
+            self.hints = QtWidgets.QLabel(" · ".join(f"<b>{k}</b> {v}" for k, v in KEY_HINTS))
+            self.hints.setTextFormat(QtCore.Qt.RichText)
+            self.hints.setWordWrap(True)
+            grid.addWidget(self.hints, 3, 0, 1, 2)
+            self.bad_channels: set = set()
+            self.notes = 0
+            self.status_note = ""  # the last operator action, shown in the status line
             self._lat_t, self._lat, self._fr = 0.0, {}, {}
+            self._text_t = 0.0
+            self._spec_version = -1
+            self._si_range = (-1.0, 1.0)
+            self._x = np.empty((len(names), n_trace))  # this reader's own ring copy (one pair per reader)
+            self._ts = np.empty(n_trace)
+            self._y = np.empty(n_trace)
             self.resize(1200, 760)
 
+        # one part per call: the frame loop spreads the console over ticks
+        def show_part(self, part, st):
+            getattr(self, "_show_" + part)(st)
+
         def show_state(self, st):
+            """Everything at once (screenshots, tests)."""
+            self._text_t = 0.0
+            for part in CONSOLE_PARTS:
+                self.show_part(part, st)
+
+        def _show_si(self, st):
             t, si, thr, _ = pipeline.history.ordered()
             ok = np.isfinite(t) & np.isfinite(si) & (t > st.t_s - history_s)
-            ok &= not pipeline.blinded  # dyad/sham helper: a blinded session hides the live SI
-            self.si_item.setData(t[ok], si[ok])
+            ok &= not pipeline.blinded  # a blinded session (sham trial) hides the live SI
+            self.si_item.setData(t[ok] - st.t_s, si[ok])
             okt = ok & np.isfinite(thr)
-            self.thr_item.setData(t[okt], thr[okt])
-            x, _ = pipeline.ring.read_last(int(5 * src.sfreq))
-            if x.shape[1] > 1:
-                tt = np.arange(x.shape[1]) / src.sfreq
+            self.thr_item.setData(t[okt] - st.t_s, thr[okt])
+            if ok.any():  # widen the fixed range only when the data leave it (no per-frame axis layout)
+                lo = min(float(si[ok].min()), float(thr[okt].min()) if okt.any() else 0.0)
+                hi = max(float(si[ok].max()), float(thr[okt].max()) if okt.any() else 0.0)
+                r0, r1 = self._si_range
+                if lo < r0 or hi > r1:
+                    self._si_range = (min(r0, math.floor(lo * 2) / 2), max(r1, math.ceil(hi * 2) / 2))
+                    self.si_plot.setYRange(*self._si_range, padding=0)
+
+        def _show_traces(self, st):
+            x, ts = pipeline.ring.read_last(n_trace, out=self._x, out_ts=self._ts)
+            n = x.shape[1]
+            if n > 1:
+                # the samples' own timestamps relative to the newest (sample count where a source gives none)
+                tt = ts - ts[-1] if np.isfinite(ts[0]) and np.isfinite(ts[-1]) else \
+                    np.arange(1 - n, 1, dtype=float) / src.sfreq
+                y = self._y[:n]
                 for j, (item, row) in enumerate(zip(self.trace_items, trace_rows)):
-                    y = x[row]
-                    item.setData(tt, np.nan_to_num(y - y.mean()) + 60.0 * j)
-            if spectra.freqs.size:
+                    np.subtract(x[row], np.nanmean(x[row]) if np.isfinite(x[row]).any() else 0.0, out=y)
+                    np.clip(np.nan_to_num(y, copy=False), -50.0, 50.0, out=y)  # a railed channel stays in its lane
+                    item.setData(tt, y + 60.0 * j, skipFiniteCheck=True)
+
+        def _show_spectrum(self, st):
+            if spectra.version != self._spec_version and spectra.freqs.size:
+                self._spec_version = spectra.version
                 for j, item in enumerate(self.spec_items):
                     item.setData(spectra.freqs[1:], np.maximum(spectra.psd[j][1:], 1e-6))
+
+        def _show_text(self, st):
+            now = time.monotonic()
+            if now - self._text_t < TEXT_EVERY_S:
+                return
+            self._text_t = now
             self._info(st)
 
         def _info(self, st):
@@ -231,84 +433,266 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
             status = "<b style='color:#c0392b'>SIGNAL LOST</b>" if st.signal_lost else (
                 "<b>PAUSED</b>" if st.paused else ("<b style='color:#27ae60'>REWARD</b>" if st.reward else "—"))
             gate = ("<b style='color:#d35400'>GATE: " + ", ".join(st.gate_reasons) + "</b>") if st.gated else "gate off"
-            si_text = (f"SI {f(st.si_combined)} · thr {f(st.threshold)} · direction {st.direction} · reward rate {rr}"
-                       if not pipeline.blinded else "SI blinded")  # dyad/sham helper: a blinded session hides it
-            self.info.setText(
-                f"<b>{st.block_label or '—'}</b> ({st.block_kind or '—'}) · block {st.block_index + 1}/{st.n_blocks} · "
-                f"left {f(st.block_left_s, '.0f')} s · session left {f(st.session_left_s, '.0f')} s · "
-                f"{si_text} · {status} · {gate}<br>latency sample→feedback p50 {f(lat.get('p50'), '.2f')} ms, "
-                f"p99 {f(lat.get('p99'), '.2f')} ms · frame p99 {f(fr.get('p99'), '.1f')} ms")
+            extra = []
+            if getattr(st, "schedule_paused", False):
+                extra.append("<b>SCHEDULE PAUSED</b>")
+            if getattr(st, "threshold_locked", False):
+                extra.append("<b>threshold locked</b>")
+            if self.bad_channels:
+                extra.append("bad: " + ", ".join(sorted(self.bad_channels)))
+            if self.status_note:
+                extra.append(self.status_note)
+            text = (f"<b>{st.block_label or '—'}</b> ({st.block_kind or '—'}) · block {st.block_index + 1}/{st.n_blocks} · "
+                    f"left {f(st.block_left_s, '.0f')} s · session left {f(st.session_left_s, '.0f')} s · "
+                    + (f"SI {f(st.si_combined)} · thr {f(st.threshold)} · direction {st.direction} · reward rate {rr} · "
+                       if not pipeline.blinded else "SI blinded · ")  # a blinded session (sham trial) hides it
+                    + f"{status} · {gate}<br>latency sample→feedback p50 {f(lat.get('p50'), '.2f')} ms, "
+                    f"p99 {f(lat.get('p99'), '.2f')} ms · frame p99 {f(fr.get('p99'), '.1f')} ms"
+                    + ("<br>" + " · ".join(extra) if extra else ""))
+            if text != self.info.text():
+                self.info.setText(text)
             rows = []
             flags = st.quality_flags
             for i, n in enumerate(names):
                 fl = flag_names(int(flags[i])) if i < len(flags) else ()
-                colour = "#c0392b" if fl else "#27ae60"
-                rows.append(f"<span style='color:{colour}'>{n}</span>: rms {spectra.rms_uv[i]:.1f} µV, "
-                            f"line {spectra.line_rms_uv[i]:.1f} µV {' '.join(fl)}" if i < len(spectra.rms_uv) else n)
+                colour = "#7f8c8d" if n in self.bad_channels else ("#c0392b" if fl else "#27ae60")
+                mark = " <b>(bad)</b>" if n in self.bad_channels else ""
+                rows.append(f"<span style='color:{colour}'>{n}</span>{mark}: rms {spectra.rms_uv[i]:.1f} µV, "
+                            f"line {spectra.line_rms_uv[i]:.1f} µV {' '.join(fl)}" if i < len(spectra.rms_uv) else n + mark)
             emg = " ".join(f"{v:.1f}" for v in st.emg_rms_uv)
-            self.quality.setText("<b>Signal quality</b><br>" + "<br>".join(rows) + f"<br>EMG rms (µV): {emg}")
+            q = "<b>Signal quality</b><br>" + "<br>".join(rows) + f"<br>EMG rms (µV): {emg}"
+            if q != self.quality.text():
+                self.quality.setText(q)
 
     return Console()
 
 
-class Views:
-    """Both views, the frame timer and the keys, driving from ``pipeline.latest``."""
+@functools.cache
+def _state_waker_class():
+    QtCore, _, _ = _qt()
 
-    def __init__(self, pipeline, participant_screen=None):
+    class StateWaker(QtCore.QObject):
+        """A pipeline sink (``on_state`` runs in the acquisition thread): one queued signal per
+        published state; nothing else happens in that thread."""
+
+        published = QtCore.Signal()
+
+        def on_state(self, _state):
+            self.published.emit()
+
+    return StateWaker
+
+
+class Views:
+    """Both views, the frame timer and the operator keys, driving from ``pipeline.latest``.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+    participant_screen : int, optional
+        Screen index for the participant view (full screen there); default: the second screen
+        when there are two, else both windows tiled side by side on the one screen.
+    tone : RewardTone, optional
+        Plays the reward tone where the protocol asks for it (default: one is made when
+        ``[feedback] tone = true``).
+    """
+
+    def __init__(self, pipeline, participant_screen=None, tone="auto"):
         QtCore, QtGui, QtWidgets = _qt()
         self.pipeline = pipeline
         self.stats = FrameStats()
         self.spectra = SpectrumWorker(pipeline)
-        low = pipeline.processor.protocol.feedback.style == "low-stimulation"
+        fb = pipeline.processor.protocol.feedback
+        low = fb.style == "low-stimulation"
         proto_path = pipeline.processor.protocol.path
-        self.participant = make_participant_view(low, self.stats, proto_path.parent if proto_path else None)
+        self.participant = make_participant_view(low, self.stats, proto_path.parent if proto_path else None,
+                                                 on_stimulus=lambda sid: self.stimulus_onset(sid))
         self.console = make_console(pipeline, self.spectra, self.stats)
         self.low_stimulation = low
+        if tone == "auto":
+            from .tone import RewardTone
+
+            tone = RewardTone() if fb.tone else None
+        self.tone = tone
         self.closing = False
         for w in (self.participant, self.console):
             w.keyPressEvent = self._key
             w.closeEvent = self._close_event
-        screens = QtGui.QGuiApplication.screens()
-        if participant_screen is not None and 0 <= participant_screen < len(screens):
-            self.participant.setGeometry(screens[participant_screen].geometry())
+        self.layout = self.place_windows(participant_screen)
         self.timer = QtCore.QTimer()
         self.timer.setTimerType(QtCore.Qt.PreciseTimer)
         self.timer.timeout.connect(self.frame)
+        # the acquisition thread wakes the GUI thread at each publication (a queued signal), so a
+        # new state is painted at once instead of at the next timer tick
+        self._waker = _state_waker_class()()
+        self._waker.published.connect(self.on_new_state, QtCore.Qt.QueuedConnection)
+        pipeline.sinks.append(self._waker)
         self.on_finished = None
         self._tick = 0
+        self._console_t = 0.0
+        self._console_i = 0
         self._shown_seq = -1
+        self._recorded_seq = -1
+        self._was_reward = False
+        self._stimulus_control = "stimulus"
+
+    # layout --------------------------------------------------------------------------------
+    def place_windows(self, participant_screen=None) -> dict:
+        """Tile the windows on one screen, or the participant view full screen on its own screen."""
+        _, QtGui, _ = _qt()
+        screens = QtGui.QGuiApplication.screens()
+        geo = [s.availableGeometry() for s in screens]
+        lay = window_layout([(g.x(), g.y(), g.width(), g.height()) for g in geo], participant_screen)
+        if lay["warning"]:
+            print(f"neurofeed: {lay['warning']}", file=sys.stderr)
+        self.participant.setGeometry(*lay["participant"])
+        self.console.setGeometry(*lay["console"])
+        return lay
+
+    # the frame loop ------------------------------------------------------------------------
+    def on_new_state(self):
+        """The acquisition thread published a state (queued signal): paint it now, then update
+        the console (the next state is about one chunk away, so the console's painting, which
+        follows in the event loop, does not delay it)."""
+        st, now = self.pipeline.latest, time.monotonic()
+        self._paint_participant(st, now, False)
+        if st.seq and now - self._console_t >= CONSOLE_MIN_S:
+            self._update_console(st, now)
+
+    def _update_console(self, st, now):
+        self._console_t = now
+        for part in CONSOLE_GROUPS[self._console_i % len(CONSOLE_GROUPS)]:
+            self.console.show_part(part, st)
+        self._console_i += 1
 
     def frame(self):
         st = self.pipeline.latest
         self._tick += 1
-        if (st.seq or st.signal_lost) and (st.seq != self._shown_seq or self.participant.thermo.easing):
-            self._shown_seq = st.seq
-            self.participant.show_state(st)
-            self.participant.thermo.repaint()  # paint now, before the console's heavier work
-        if st.seq and self._tick % CONSOLE_EVERY == 0:
-            self.console.show_state(st)
+        now = time.monotonic()
+        self._paint_participant(st, now, self._tick % STIMULUS_EVERY == 0)
+        if self._tick % STIMULUS_EVERY == 0:
+            self.participant.stimulus.advance(now)
+        if st.seq and now - self._console_t > CONSOLE_FALLBACK_S:  # no new states (signal lost, slow source)
+            self._update_console(st, now)
         if not self.pipeline.running and not self.closing:
             self.closing = True
             if self.on_finished:
                 self.on_finished()
 
+    def _paint_participant(self, st, now, ease):
+        """A new state (or, when ``ease``, the bar still gliding): paint and flush the bar now."""
+        part = self.participant
+        th = part.thermo
+        if (st.seq or st.signal_lost) and (st.seq != self._shown_seq or (ease and th.easing)):
+            self._shown_seq = st.seq
+            before = th.bar_rect()
+            part.show_state(st, now)
+            th.repaint(before.united(th.bar_rect()))  # only the bar's old and new extent, flushed now
+            if th.painted_seq == st.seq and st.seq != self._recorded_seq and st.published_ns:
+                self._recorded_seq = st.seq
+                self.stats.add((time.perf_counter_ns() - st.published_ns) / 1e6)
+            if self.tone is not None:
+                rewarded = st.reward and st.feedback_on and not st.paused
+                if rewarded and not self._was_reward:
+                    self.tone.play()
+                    self.stimulus_onset("tone/reward")  # logged whether or not it was audible
+                self._was_reward = rewarded
+
+    # controls ------------------------------------------------------------------------------
+    def control(self, name, *args) -> None:
+        """Hand an operator control to the engine (queued, journaled; see CONTRACTS.md)."""
+        self.pipeline.control(name, *args)
+
+    def stimulus_onset(self, stimulus_id: str) -> None:
+        """A stimulus appeared on the participant's screen: an event in the recording, the BDF
+        annotations and the LSL event outlet (``stimulus/<id>``), through the engine's journal."""
+        from ..errors import NeurofeedError
+
+        if self._stimulus_control == "stimulus":
+            try:
+                self.control("stimulus", stimulus_id)
+                return
+            except NeurofeedError:  # an engine without the "stimulus" input: an operator marker carries it
+                self._stimulus_control = "marker"
+        self.control("marker", "stimulus/" + stimulus_id)
+
+    def toggle_pause(self):
+        self.control("pause", not self.pipeline.latest.paused)
+
+    def toggle_schedule(self):
+        self.control("pause_schedule", not getattr(self.pipeline.latest, "schedule_paused", False))
+
+    def toggle_lock(self):
+        self.control("lock_threshold", not getattr(self.pipeline.latest, "threshold_locked", False))
+
+    def nudge(self, sign: int):
+        self.control("nudge_threshold", sign * NUDGE_SI)
+        self.console.status_note = f"threshold nudged {sign * NUDGE_SI:+g}"
+
+    def skip_block(self):
+        self.control("skip_block")
+        self.console.status_note = "block skipped"
+
+    def extend_block(self):
+        self.control("extend_block", EXTEND_S)
+        self.console.status_note = f"block extended +{EXTEND_S:g} s"
+
+    def select_channel(self, step: int):
+        box = self.console.channel_box
+        box.setCurrentIndex((box.currentIndex() + step) % box.count())
+
+    def toggle_bad_channel(self):
+        name = self.console.channel_box.currentText()
+        bad = name not in self.console.bad_channels
+        if bad and name in self.pipeline.processor.chain.targets:
+            self.console.status_note = f"{name} is a target channel: re-seat it rather than marking it bad"
+            return
+        self.control("mark_bad_channel", name, bad)
+        (self.console.bad_channels.add if bad else self.console.bad_channels.discard)(name)
+        self.console.status_note = f"{name} marked {'bad' if bad else 'good'}"
+
+    def add_note(self):
+        text = self.ask_note()
+        if text:
+            self.control("note", text)
+            self.console.notes += 1
+            self.console.status_note = f"note {self.console.notes} saved"
+
+    def marker(self):
+        self.control("marker", "operator")
+
     def _key(self, event):
-        QtCore, _, QtWidgets = _qt()
-        key = event.key()
-        if key == QtCore.Qt.Key_Space:
-            self.pipeline.pause(not self.pipeline.engine.paused)
-        elif key == QtCore.Qt.Key_M:
-            self.pipeline.marker("operator")
-        elif key == QtCore.Qt.Key_Escape:
-            ok = self.confirm_end()
-            if ok:
-                self.stop_session("ended by operator (Esc)")
+        QtCore, _, _ = _qt()
+        Qt = QtCore.Qt
+        actions = {Qt.Key_Space: self.toggle_pause, Qt.Key_M: self.marker, Qt.Key_P: self.toggle_schedule,
+                   Qt.Key_L: self.toggle_lock, Qt.Key_Up: lambda: self.nudge(+1), Qt.Key_Plus: lambda: self.nudge(+1),
+                   Qt.Key_Equal: lambda: self.nudge(+1), Qt.Key_Down: lambda: self.nudge(-1),
+                   Qt.Key_Minus: lambda: self.nudge(-1), Qt.Key_S: self.skip_block, Qt.Key_E: self.extend_block,
+                   Qt.Key_BracketLeft: lambda: self.select_channel(-1),
+                   Qt.Key_BracketRight: lambda: self.select_channel(+1), Qt.Key_B: self.toggle_bad_channel,
+                   Qt.Key_N: self.add_note, Qt.Key_Escape: self.end_with_confirmation}
+        fn = actions.get(event.key())
+        if fn is not None:
+            fn()
+            self.console._text_t = 0.0  # show the effect in the status line at the next text tick
+
+    def end_with_confirmation(self):
+        if self.confirm_end():
+            self.stop_session("ended by operator (Esc)")
+
+    def ask_note(self) -> str:
+        """Ask for a clinician note; tests replace this to answer without a dialog."""
+        _, _, QtWidgets = _qt()
+        text, ok = QtWidgets.QInputDialog.getText(self.console, "Note", "Clinician note (saved in the recording):")
+        return text.strip() if ok else ""
 
     def confirm_end(self) -> bool:
-        """Ask before ending; tests replace this to answer without a dialog."""
+        """Ask before ending (the default answer is No); tests replace this to answer without a dialog."""
         _, _, QtWidgets = _qt()
         box = QtWidgets.QMessageBox.question(self.console, "End session?",
-                                             "End the session now? The recording is closed safely.")
+                                             "End the session now? The recording is closed safely.",
+                                             QtWidgets.QMessageBox.Yes | QtWidgets.QMessageBox.No,
+                                             QtWidgets.QMessageBox.No)
         return box == QtWidgets.QMessageBox.Yes
 
     def stop_session(self, why="window closed"):
@@ -328,8 +712,11 @@ class Views:
             self.stop_session("window closed")
 
     def start(self):
-        self.participant.show()
         self.console.show()
+        if self.layout.get("participant_fullscreen"):
+            self.participant.showFullScreen()
+        else:
+            self.participant.show()
         self.spectra.start()
         self.timer.start(TICK_MS)
 
@@ -337,8 +724,6 @@ class Views:
 def _quiet_offscreen(mode, context, message):
     """Drop the offscreen platform's harmless per-frame 'propagateSizeHints' notice."""
     if "propagateSizeHints" not in message:
-        import sys
-
         sys.stderr.write(message + "\n")
 
 
@@ -353,12 +738,59 @@ def app():
     return a
 
 
+_PROBLEM: list = []  # the platform check's answer, once per process
+
+
+def windows_problem() -> str | None:
+    """None when windows can be shown here; else one line saying why and what to install.
+
+    Checked before the QApplication exists (see :mod:`.qt_platform`), once per process."""
+    from PySide6 import QtWidgets
+
+    from .qt_platform import qt_platform_problem
+
+    if QtWidgets.QApplication.instance() is not None:
+        return None  # Qt already runs in this process
+    if not _PROBLEM:
+        _PROBLEM.append(qt_platform_problem())
+    return _PROBLEM[0]
+
+
+def settle_for_frames() -> None:
+    """Process settings that keep frame times short, called once everything is built.
+
+    - The objects made so far (numba, scipy, Qt, the pipeline: ~140 000) are moved out of the
+      cyclic garbage collector's reach (``gc.freeze``): a full collection would walk them all,
+      stopping every thread for ~130 ms; Python runs one whenever the surviving objects have
+      grown by a quarter, which an hours-long session reaches. After the freeze it takes µs.
+    - The GUI thread waits for the GIL at most 1 ms (not Python's default 5 ms) when the
+      acquisition or spectrum thread holds it.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(0.001)
+
+
 def run_windows(pipeline, participant_screen=None, seconds=None) -> Views:
-    """Start the pipeline and show both views until the session ends (or ``seconds`` pass)."""
+    """Start the pipeline and show both views until the session ends (or ``seconds`` pass).
+
+    Raises
+    ------
+    NeurofeedError
+        Qt cannot open windows here (one line naming the missing system packages).
+    """
+    from ..errors import NeurofeedError
+
+    problem = windows_problem()
+    if problem:
+        raise NeurofeedError(problem)
     QtCore, _, _ = _qt()
     qapp = app()
     views = Views(pipeline, participant_screen)
     views.on_finished = qapp.quit
+    settle_for_frames()
     pipeline.start()
     views.start()
     if seconds:
@@ -390,13 +822,16 @@ def screenshot(protocol_path, out, seconds: float = 14.5) -> list[Path]:
     pipe, _ = build_session(src, proto, "SHOT", "/tmp", scale, record=False, lsl=False)
     pipe.run()
     app()
-    views = Views(pipe)
+    views = Views(pipe, tone=None)
+    views.stimulus_onset = lambda sid: None  # nothing is recorded here
     views.spectra.compute()
     views.participant.resize(900, 560)
     views.console.resize(1200, 760)
+    t0 = time.monotonic()
     for _ in range(40):  # let the gentle easing settle
-        views.participant.show_state(pipe.latest)
+        views.participant.show_state(pipe.latest, t0)
         views.console.show_state(pipe.latest)
+    views.participant.stimulus.advance(t0 + 0.75)  # mid-action: the hand reaching, the walker mid-stride
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out.with_name(out.stem + "-participant.png"), out.with_name(out.stem + "-console.png")]

@@ -28,15 +28,18 @@ class SpectrumWorker:
         self.psd = np.zeros((len(self.target_rows), 0))
         self.line_rms_uv = np.zeros(len(names))
         self.rms_uv = np.zeros(len(names))
+        self.version = 0  # incremented on each new spectrum: the console redraws the plot only then
+        self._x = np.empty((len(names), self.n))  # this reader's own copy of the ring (one pair per reader)
+        self._ts = np.empty(self.n)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def compute(self) -> None:
         """One update (also usable synchronously, e.g. for screenshots)."""
-        x, _ = self.pipeline.ring.read_last(self.n)  # a private copy
+        x, _ = self.pipeline.ring.read_last(self.n, out=self._x, out_ts=self._ts)  # copied into our arrays
         if x.shape[1] < self.sfreq / 2:
             return
-        x = np.nan_to_num(x - x.mean(axis=1, keepdims=True))
+        x = np.nan_to_num(x - np.nanmean(x, axis=1, keepdims=True))  # gap samples (NaN) count as 0
         nper = min(x.shape[1], int(self.sfreq))
         f, p = signal.welch(x, fs=self.sfreq, nperseg=nper)
         self.freqs, self.psd = f, p[self.target_rows]
@@ -44,6 +47,7 @@ class SpectrumWorker:
         df = f[1] - f[0]
         self.line_rms_uv = np.sqrt(p[:, line].sum(axis=1) * df) if line.any() else np.zeros(x.shape[0])
         self.rms_uv = x.std(axis=1)
+        self.version += 1
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -41,7 +41,7 @@ HISTORY_EVERY_S = 1.0  # threshold history: one point a second (and at every ope
 # accepts these; the pipeline's own inputs (block markers, signal lost, stop, carry) are added in INPUTS.
 CONTROLS = {"pause": (1, 1), "pause_schedule": (1, 1), "marker": (1, 1), "note": (1, 1),
             "lock_threshold": (1, 1), "nudge_threshold": (1, 1), "skip_block": (0, 0),
-            "extend_block": (1, 1), "mark_bad_channel": (1, 2)}
+            "extend_block": (1, 1), "mark_bad_channel": (1, 2), "stimulus": (1, 1)}
 INPUTS = dict(CONTROLS, block_marker=(2, 2), signal_lost=(1, 1), stop=(1, 1), carry=(1, 1))
 
 
@@ -56,7 +56,7 @@ def parse_input(text: str):
     if text in simple:
         return simple[text]
     head, _, rest = text.partition("/")
-    if head in ("marker", "note", "stop"):
+    if head in ("marker", "note", "stop", "stimulus"):
         return head, (rest,)
     if head == "threshold_nudge":
         return "nudge_threshold", (float(rest),)
@@ -400,6 +400,10 @@ class Engine:
     def note(self, text: str) -> None:
         """A clinician note."""
         self.emit(f"note/{text}")
+
+    def stimulus(self, stimulus_id: str) -> None:
+        """A stimulus appeared in the participant view (its onset, e.g. ``point-light-hands/002/reach-high``)."""
+        self.emit(f"stimulus/{stimulus_id}")
 
     def lock_threshold(self, locked: bool) -> None:
         """Freeze (or release) the threshold: the adaptive threshold stops moving."""
