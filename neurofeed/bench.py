@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -119,3 +121,397 @@ def print_latency(r: dict) -> None:
     print(f"  dropped_samples          {r['dropped_samples']}")
     if "signal_to_feedback_ms" in r:
         print(f"  signal_to_feedback_ms    {r['signal_to_feedback_ms']}")
+
+
+# --- electrode → feedback ------------------------------------------------------------------------------------
+
+CYTON_UV_PER_COUNT = 4.5 / 24 / (2 ** 23 - 1) * 1e6  # BrainFlow's eeg_scale for the Cyton at gain 24
+# the recommended Cyton mu montage, placed by the emulated electrodes (the board's rows in order)
+EMULATED_MU_MONTAGE = {"Fp2": "FC3", "P7": "CP3", "P8": "Cz", "O1": "FC4", "O2": "CP4"}
+
+
+def scripted_mu_signal(seconds: float, sfreq: float = 250.0, n_channels: int = 8, mu_rows=(2, 3),
+                       step_s: float = 3.0, high: float = 1.0, low: float = 0.3, mu_uv: float = 20.0,
+                       background_uv: float = 10.0, freq_hz: float = 10.0, seed: int = 0):
+    """The latency loop's electrode signal: a ``freq_hz`` mu rhythm on ``mu_rows`` whose amplitude
+    steps between ``high`` and ``low`` (× ``mu_uv``) every ``step_s``, over 1/f background on every
+    channel.
+
+    Returns
+    -------
+    data : ndarray, shape (n_channels, n_samples)
+        µV.
+    envelope : ndarray, shape (n_samples,)
+        The true mu amplitude (µV) on ``mu_rows``.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sfreq))
+    t = np.arange(n) / sfreq
+    envelope = mu_uv * np.where((t // step_s) % 2 == 0, high, low)
+    spec = np.fft.rfft(rng.standard_normal((n_channels, n)), axis=1)
+    f = np.fft.rfftfreq(n, 1 / sfreq)
+    spec /= np.sqrt(np.maximum(f, 0.5))  # 1/f power
+    data = np.fft.irfft(spec, n, axis=1)
+    data *= background_uv / data.std(axis=1, keepdims=True)
+    for j, row in enumerate(mu_rows):
+        data[row] += envelope * np.sin(2 * np.pi * freq_hz * t + 0.7 * j)
+    return data, envelope
+
+
+class StandInCyton:
+    """A Cyton on a pseudo-terminal, read by BrainFlow's own Cyton driver (stand-in for the sources
+    helper's emulator until it lands): answers ``v`` (ends in ``$$$``), ``d``, ``b``, ``s`` and
+    streams 33-byte packets of ``data`` at ``sfreq``, paced by the clock, recording the host
+    time (``perf_counter_ns``) each packet was written.
+
+    ``burst_s`` > 0 writes the packets due in bursts every ``burst_s`` (an FTDI latency timer;
+    Muse-style 12-sample packets: ``burst_s = 12 / sfreq``).
+    """
+
+    def __init__(self, data: np.ndarray, sfreq: float = 250.0, burst_s: float = 0.0):
+        import pty
+        import tty
+
+        self.data = data
+        self.sfreq = float(sfreq)
+        self.burst_s = float(burst_s)
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)
+        tty.setraw(self.master)
+        self.port = os.ttyname(self.slave)
+        counts = np.clip(np.round(data / CYTON_UV_PER_COUNT), -(2 ** 23), 2 ** 23 - 1).astype(np.int64)
+        self._bytes = np.empty((data.shape[1], 24), dtype=np.uint8)
+        u = counts.T & 0xFFFFFF
+        self._bytes[:, 0::3], self._bytes[:, 1::3], self._bytes[:, 2::3] = u >> 16, (u >> 8) & 0xFF, u & 0xFF
+        self.write_ns = np.zeros(data.shape[1], dtype=np.int64)
+        self.n_written = 0
+        self.t0_ns = 0  # host time of sample 0 at the electrode ("b" received)
+        self._streaming = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stand-in-cyton", daemon=True)
+        self._thread.start()
+
+    def _packet(self, k: int) -> bytes:
+        return bytes([0xA0, k % 256]) + self._bytes[k].tobytes() + bytes(6) + bytes([0xC0])
+
+    def _run(self) -> None:
+        import select
+
+        n_total = self.data.shape[1]
+        per = max(1, int(round(self.burst_s * self.sfreq))) if self.burst_s > 0 else 1
+        next_k, t0 = 0, 0
+        while not self._stop.is_set():
+            wait = 0.05
+            if self._streaming.is_set() and next_k < n_total:
+                # packet k leaves the ADC at t0 + k / sfreq; a burst leaves when its last packet is there
+                due = min(n_total, (int((time.perf_counter_ns() - t0) * self.sfreq / 1e9) + 1) // per * per)
+                if due > next_k:
+                    os.write(self.master, b"".join(self._packet(k) for k in range(next_k, due)))
+                    self.write_ns[next_k:due] = time.perf_counter_ns()
+                    next_k = self.n_written = due
+                wake_ns = t0 + (next_k + per - 1) * 1e9 / self.sfreq
+                wait = min(0.05, max(0.0, (wake_ns - time.perf_counter_ns()) / 1e9))
+            r, _, _ = select.select([self.master], [], [], wait)
+            if r:
+                for c in os.read(self.master, 64):
+                    c = chr(c)
+                    if c == "v":
+                        os.write(self.master, b"OpenBCI V3 8-16 channel\nADS1299 Device ID: 0x3E\n"
+                                              b"LIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$")
+                    elif c == "d":
+                        os.write(self.master, b"updating channel settings to default$$$")
+                    elif c == "b":
+                        t0, next_k = time.perf_counter_ns(), 0
+                        self.t0_ns = t0
+                        self._streaming.set()
+                    elif c == "s":
+                        self._streaming.clear()
+
+    def electrode_ns(self) -> np.ndarray:
+        """Host time each sample was at the electrode (its ADC time, before any burst waited)."""
+        return self.t0_ns + (np.arange(self.data.shape[1]) * 1e9 / self.sfreq).astype(np.int64)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class FeedbackListener:
+    """A pylsl inlet on the ``neurofeed-feedback`` outlet (loopback) in its own thread: every
+    sample's first channel (``si_combined``), its LSL timestamp (the push time) and the host
+    time it was received (``perf_counter_ns``)."""
+
+    def __init__(self, name: str = "neurofeed-feedback", capacity: int = 1 << 18):
+        self.name = name
+        self.si = np.full(capacity, np.nan)
+        self.push_s = np.zeros(capacity)
+        self.recv_ns = np.zeros(capacity, dtype=np.int64)
+        self.n = 0
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="feedback-listener", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import pylsl
+
+        found = []
+        while not found and not self._stop.is_set():
+            found = pylsl.resolve_byprop("name", self.name, timeout=0.5)
+        if not found:
+            return
+        inlet = pylsl.StreamInlet(found[0], max_buflen=10, processing_flags=0)
+        inlet.open_stream(timeout=5.0)
+        self.ready.set()
+        while not self._stop.is_set():
+            # pull_sample returns as soon as one sample is there (pull_chunk with a timeout waits
+            # for a full chunk or the timeout)
+            s, t = inlet.pull_sample(timeout=0.2)
+            now = time.perf_counter_ns()
+            if s is not None and self.n < self.si.size:
+                self.si[self.n], self.push_s[self.n], self.recv_ns[self.n] = s[0], t, now
+                self.n += 1
+        inlet.close_stream()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(3.0)
+
+
+def effective_delay(fb_ns: np.ndarray, fb_log: np.ndarray, write_ns: np.ndarray, env: np.ndarray,
+                    max_lag_ms: int = 600) -> tuple[float, float]:
+    """The lag (ms, 1-ms steps) at which feedback log power best correlates with the true log
+    envelope as it left the electrode, and r there.
+
+    Parameters
+    ----------
+    fb_ns : ndarray (n,)
+        Host times (``perf_counter_ns``) the feedback values were observed.
+    fb_log : ndarray (n,)
+        Feedback log power (e.g. ``si_combined``).
+    write_ns : ndarray (m,)
+        Host time each electrode sample was written.
+    env : ndarray (m,)
+        True envelope of each sample.
+    """
+    order = np.argsort(write_ns, kind="stable")
+    w, le = write_ns[order], np.log10(env[order])
+    ok = np.isfinite(fb_log)
+    fb_ns, fb_log = fb_ns[ok], fb_log[ok]
+    best = (-np.inf, np.nan)
+    for lag in range(0, max_lag_ms + 1):
+        k = np.searchsorted(w, fb_ns - lag * 1_000_000, side="right") - 1
+        sel = k >= 0
+        if sel.sum() < 100:
+            continue
+        r = float(np.corrcoef(fb_log[sel], le[k[sel]])[0, 1])
+        if r > best[0]:
+            best = (r, float(lag))
+    return best[1], best[0]
+
+
+def step_crossings_ms(fb_ns, fb_log, step_ns, settle_s: float = 1.5, span_s: float = 2.9) -> np.ndarray:
+    """Per amplitude step: time from the step leaving the electrode to the feedback first crossing
+    half-way (in log power) between its medians over the 1.5 s before and 1.5–2.9 s after."""
+    out = []
+    ok = np.isfinite(fb_log)
+    fb_ns, fb_log = fb_ns[ok], fb_log[ok]
+    for t in step_ns:
+        pre = fb_log[(fb_ns > t - settle_s * 1e9) & (fb_ns <= t)]
+        post = fb_log[(fb_ns > t + settle_s * 1e9) & (fb_ns <= t + span_s * 1e9)]
+        if pre.size < 10 or post.size < 10:
+            continue
+        a, b = np.median(pre), np.median(post)
+        half = 0.5 * (a + b)
+        after = np.nonzero((fb_ns > t) & (fb_ns <= t + span_s * 1e9))[0]
+        hit = after[(fb_log[after] < half) if b < a else (fb_log[after] > half)]
+        if hit.size:
+            out.append((fb_ns[hit[0]] - t) / 1e6)
+    return np.array(out)
+
+
+class _UpdateLog:
+    """Per chunk: first sample, size, arrival; per published state: time, samples, si_combined."""
+
+    def __init__(self, capacity=1 << 18):
+        self.c_first = np.zeros(capacity, dtype=np.int64)
+        self.c_n = np.zeros(capacity, dtype=np.int64)
+        self.c_arrival = np.zeros(capacity, dtype=np.int64)
+        self.nc = 0
+        self.pub = np.zeros(capacity, dtype=np.int64)
+        self.arrival = np.zeros(capacity, dtype=np.int64)
+        self.n = np.zeros(capacity, dtype=np.int64)
+        self.si = np.full(capacity, np.nan)
+        self.ns = 0
+
+    def on_chunk(self, chunk):
+        if self.nc < self.c_n.size:
+            i = self.nc
+            self.c_first[i], self.c_n[i], self.c_arrival[i] = chunk.first_sample, chunk.n_samples, chunk.arrival_ns
+            self.nc += 1
+
+    def on_state(self, st):
+        if self.ns < self.pub.size and st.published_ns:
+            i = self.ns
+            self.pub[i], self.arrival[i], self.n[i], self.si[i] = st.published_ns, st.arrival_ns, st.sample_index, st.si_combined
+            self.ns += 1
+
+
+def _pct(a, qs=(50, 90, 99)) -> dict:
+    a = np.asarray(a, dtype=float)
+    a = a[np.isfinite(a)]
+    return {f"p{q}": float(np.percentile(a, q)) for q in qs} if a.size else {}
+
+
+def _lsl_offset_ns() -> int:
+    """``pylsl.local_clock()`` minus ``perf_counter_ns`` (the same steady clock on Linux; measured anyway)."""
+    import pylsl
+
+    d = []
+    for _ in range(200):
+        a = time.perf_counter_ns()
+        c = pylsl.local_clock()
+        b = time.perf_counter_ns()
+        d.append(c * 1e9 - (a + b) / 2)
+    return int(np.median(d))
+
+
+def electrode_to_feedback_benchmark(args) -> dict:
+    """Electrode → feedback on an emulated Cyton read by BrainFlow's own driver.
+
+    The emulated electrodes carry :func:`scripted_mu_signal`; the demo (or ``--protocol``)
+    protocol runs live with recording and LSL outlets on; a :class:`FeedbackListener` on the
+    feedback outlet times ``si_combined`` against the true envelope. Returns the figures.
+    """
+    from .boards import get_board
+    from .session import build_session, finish_session
+    from .sources.brainflow import BrainFlowSource
+
+    protocol = load_protocol(args.protocol)
+    if getattr(args, "estimator", None):
+        protocol.signal.estimator = args.estimator
+    if getattr(args, "delay_s", None) is not None:
+        protocol.signal.delay_s = args.delay_s
+    seconds = float(args.seconds)
+    scale = (seconds + 10.0) / protocol.total_duration_s()  # the protocol spans the whole run
+    sfreq = 250.0
+    burst_s = float(getattr(args, "burst_ms", 0.0) or 0.0) / 1000
+    data, env = scripted_mu_signal(seconds + 30.0, sfreq)
+    emu = StandInCyton(data, sfreq, burst_s=burst_s)
+    listener = None
+    try:
+        source = BrainFlowSource(get_board("cyton"), serial_port=emu.port, channel_map=EMULATED_MU_MONTAGE)
+        with tempfile.TemporaryDirectory() as tmp:
+            pipe, rec = build_session(source, protocol, "BENCH", tmp, scale, record=True, lsl=True,
+                                      busy_poll=args.busy_poll)
+            log = _UpdateLog()
+            pipe.sinks.append(log)
+            listener = FeedbackListener()
+            listener.ready.wait(10.0)
+            offset = _lsl_offset_ns()
+            if args.display:
+                from .feedback.display import run_windows
+
+                run_windows(pipe, seconds=seconds)
+            else:
+                pipe.start()
+                deadline = time.time() + seconds
+                while time.time() < deadline and pipe.running:
+                    time.sleep(0.05)
+                pipe.stop("benchmark complete")
+            time.sleep(0.3)  # the last pushes reach the listener
+            listener.close()
+            summary = finish_session(pipe, rec)
+    finally:
+        emu.close()
+        if listener is not None:
+            listener.close()
+    electrode = emu.electrode_ns()[: emu.n_written]
+    env = env[: emu.n_written]
+    steps = np.nonzero(np.diff(env) != 0)[0] + 1
+    # feedback is scored after the baseline (+ 3 s for the refitted estimator to settle)
+    si_log = log.si[: log.ns]
+    first_si = np.nonzero(np.isfinite(si_log))[0]
+    t_start = log.pub[first_si[0]] + 3_000_000_000 if first_si.size else np.iinfo(np.int64).max
+
+    def observe(t_ns, values):
+        keep = (t_ns >= t_start) & np.isfinite(values)
+        delay, r = effective_delay(t_ns[keep], values[keep], electrode, env)
+        st = step_crossings_ms(t_ns[keep], values[keep], electrode[steps[electrode[steps] > t_start]])
+        return {"effective_delay": delay, "r": r, **({"step_p50": float(np.percentile(st, 50)),
+                                                      "step_p90": float(np.percentile(st, 90)),
+                                                      "steps": int(st.size)} if st.size else {})}
+
+    recv = listener.recv_ns[: listener.n]
+    push_ns = (listener.push_s[: listener.n] * 1e9 - offset).astype(np.int64)
+    result = {
+        "loop": "emulated Cyton (pty, BrainFlow's own driver) -> neurofeed -> LSL neurofeed-feedback -> pylsl inlet",
+        "emulator": "stand-in (neurofeed.bench.StandInCyton)", "burst_ms": burst_s * 1000,
+        "signal": "10 Hz mu at C3/C4, amplitude 20 uV x 1.0/0.3 stepping every 3 s, 1/f background 10 uV rms",
+        "protocol": protocol.name, "seconds": seconds, "sfreq": sfreq,
+        "estimator": pipe.processor.chain.estimator.describe(),
+        "delay_s_design": pipe.processor.chain.delay_s,
+        "electrode_to_feedback_ms": observe(recv, listener.si[: listener.n]),
+        "electrode_to_outlet_ms": observe(push_ns, listener.si[: listener.n]),
+        "electrode_to_publish_ms": observe(log.pub[: log.ns], si_log),
+    }
+    # the estimator's own share: the same states on the samples' own clock (no transport, no compute)
+    n_idx = log.n[: log.ns]
+    virt = ((n_idx - 1) * 1e9 / sfreq).astype(np.int64) + emu.t0_ns
+    result["estimator_only_ms"] = observe(virt, si_log)
+    # stages, per update, from the same run
+    arrival = log.arrival[: log.ns]
+    c_last = log.c_first[: log.nc] + log.c_n[: log.nc] - 1
+    ok = (c_last >= 0) & (c_last < electrode.size) & (log.c_arrival[: log.nc] >= t_start)
+    pub_sorted = log.pub[: log.ns]
+    j = np.searchsorted(pub_sorted, push_ns, side="right") - 1
+    okj = (j >= 0) & (push_ns >= t_start)
+    late = pub_sorted >= t_start
+    result["stages_ms"] = {
+        "electrode_to_driver_read": _pct((log.c_arrival[: log.nc][ok] - electrode[c_last[ok]]) / 1e6),
+        "electrode_to_driver_read_all_samples": _pct(np.concatenate(
+            [(log.c_arrival[i] - electrode[log.c_first[i]:c_last[i] + 1]) / 1e6
+             for i in range(log.nc) if ok[i]]) if ok.any() else []),
+        "chunk_to_publish": _pct((pub_sorted[late] - arrival[late]) / 1e6),
+        "publish_to_outlet": _pct((push_ns[okj] - pub_sorted[j[okj]]) / 1e6),
+        "outlet_to_listener": _pct((recv[push_ns >= t_start] - push_ns[push_ns >= t_start]) / 1e6),
+        "samples_per_chunk": _pct(log.c_n[: log.nc], (50, 90, 99)),
+    }
+    t = summary["timing"]
+    result.update({
+        "compute_to_publish_ms": t.get("sample_to_feedback_ms"), "compute_us": t.get("compute_us"),
+        "updates": t.get("updates"), "update_hz": t.get("update_hz"),
+        "dropped_samples": summary.get("dropped_samples", 0), "display": bool(args.display),
+        "busy_poll": bool(args.busy_poll), "neurofeed": __version__, "python": platform.python_version(),
+        "machine": platform.machine(), "listener_samples": int(listener.n),
+    })
+    if args.display:
+        fr = getattr(pipe, "frame_stats", None)
+        result["frame_ms"] = fr
+        if fr and "p50" in fr:  # published -> frame painted, added to the publish figure
+            result["electrode_to_frame_ms"] = {"effective_delay": result["electrode_to_publish_ms"]["effective_delay"]
+                                               + fr["p50"], "frame_p50": fr["p50"], "frame_p99": fr.get("p99")}
+    if pipe.error is not None:
+        result["error"] = str(pipe.error)
+    return result
+
+
+def print_e2e(r: dict) -> None:
+    """A readable table of the electrode-to-feedback figures."""
+    e = r["electrode_to_feedback_ms"]
+    print(f"electrode -> feedback on {r['loop']}\n  estimator {r['estimator']['estimator']} "
+          f"(design delay {r['delay_s_design']}), burst {r['burst_ms']:g} ms, {r['seconds']:g} s")
+    for k in ("electrode_to_feedback_ms", "electrode_to_outlet_ms", "electrode_to_publish_ms", "estimator_only_ms",
+              "electrode_to_frame_ms"):
+        if k in r:
+            print(f"  {k:<26s} " + "  ".join(f"{a} {v:.3f}" if isinstance(v, float) else f"{a} {v}"
+                                              for a, v in r[k].items()))
+    for k, v in r["stages_ms"].items():
+        print(f"  stage {k:<36s} " + "  ".join(f"{a} {x:.3f}" for a, x in v.items()))
+    print(f"  compute_to_publish_ms    {r['compute_to_publish_ms']}")
+    print(f"  dropped_samples          {r['dropped_samples']}")

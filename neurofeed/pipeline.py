@@ -15,6 +15,7 @@ import numpy as np
 from scipy import signal as sps
 
 from .buffer import RingBuffer
+from .dsp.accuracy import accuracy_delay_curve, choose_delay, format_curve
 from .dsp.chain import MuChain
 from .dsp.quality import QualityConfig
 from .state import FeedbackState
@@ -24,6 +25,7 @@ from .protocol.schema import Protocol, check_band
 log = logging.getLogger(__name__)
 
 SIGNAL_LOST_S = 0.5
+CHOOSE_START_DELAY_S = 0.05  # delay_s = "choose": the design used until the baseline's curve picks one
 
 
 def keep_memory_flat() -> None:
@@ -73,12 +75,17 @@ class Processor:
         self.ch_names = list(ch_names)
         qcfg = QualityConfig(rail_uv=0.98 * range_uv, emg_uv=inh.emg_uv, blink_uv=inh.blink_uv,
                              hold_s=inh.hold_s, gate_railed=inh.railed, gate_flat=inh.flat)
-        self.chain = MuChain(sfreq, ch_names, s.targets, s.reference, tuple(s.band_hz), s.estimator, s.delay_s,
+        # --- latency helper: delay_s = "choose" starts with the 50-ms design, chosen at the baseline's end ---
+        self.choose_delay = s.delay_s == "choose"
+        delay_s = CHOOSE_START_DELAY_S if self.choose_delay else s.delay_s
+        self.accuracy_curve: dict = {}  # designed delay (s) -> r on this participant's baseline
+        # --- end latency helper ---
+        self.chain = MuChain(sfreq, ch_names, s.targets, s.reference, tuple(s.band_hz), s.estimator, delay_s,
                              s.smoothing_s, s.line_hz, qcfg, bipolar_pairs=s.bipolar)
         self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external)
         self.individual = s.band_mode == "individual"
 
-        self.refit = self.individual or self.chain.needs_baseline_fit
+        self.refit = self.individual or self.chain.needs_baseline_fit or self.choose_delay
         self.engine.defer_baseline = self.refit
         self.individual_band_hz = None
         self._warm_up()
@@ -120,7 +127,27 @@ class Processor:
             band = individual_band(x, self.sfreq, s.band_hz, s.individual_width_hz)
             self.individual_band_hz = band
             self.engine.emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz")
+        self._accuracy_curve(x, band)
         self.chain.retune(band, baseline=x)
+
+    # --- latency helper: the participant's accuracy/delay curve at the end of the baseline ---
+    def _accuracy_curve(self, x: np.ndarray, band) -> None:
+        """Score the weighted cFIR at 0/20/50/100-ms designs on this baseline (fit on its first
+        half, scored on the rest; ~25 ms for 2 targets × 60 s, in this thread), log it as an event
+        and, for ``delay_s = "choose"``, install the delay :func:`choose_delay` picks."""
+        if self.chain.estimator_name not in ("wcfir", "cfir"):
+            return
+        self.accuracy_curve = accuracy_delay_curve(x, self.sfreq, band)
+        if not self.accuracy_curve:
+            return
+        text = f"accuracy_curve/{format_curve(self.accuracy_curve)}"
+        if self.choose_delay:
+            chosen = choose_delay(self.accuracy_curve)
+            if chosen is not None:
+                self.chain.delay_s = chosen
+            text += f" chosen_delay={1000 * self.chain.delay_s:.0f}ms"
+        self.engine.emit(text)
+    # --- end latency helper ---
 
     def _refit_after_baseline(self) -> None:
         """At the end of the baseline: centre the band on the mu peak (individual band) and/or
