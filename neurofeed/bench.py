@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from . import __version__
+from .dsp.accuracy import ideal_envelope
 from .protocol.schema import load_protocol
 
 
@@ -206,8 +207,9 @@ class StandInCyton:
                 # packet k leaves the ADC at t0 + k / sfreq; a burst leaves when its last packet is there
                 due = min(n_total, (int((time.perf_counter_ns() - t0) * self.sfreq / 1e9) + 1) // per * per)
                 if due > next_k:
-                    os.write(self.master, b"".join(self._packet(k) for k in range(next_k, due)))
-                    self.write_ns[next_k:due] = time.perf_counter_ns()
+                    buf = b"".join(self._packet(k) for k in range(next_k, due))
+                    self.write_ns[next_k:due] = time.perf_counter_ns()  # stamped just before the write
+                    os.write(self.master, buf)
                     next_k = self.n_written = due
                 wake_ns = t0 + (next_k + per - 1) * 1e9 / self.sfreq
                 wait = min(0.05, max(0.0, (wake_ns - time.perf_counter_ns()) / 1e9))
@@ -283,36 +285,62 @@ class FeedbackListener:
         self._thread.join(3.0)
 
 
-def effective_delay(fb_ns: np.ndarray, fb_log: np.ndarray, write_ns: np.ndarray, env: np.ndarray,
-                    max_lag_ms: int = 600) -> tuple[float, float]:
-    """The lag (ms, 1-ms steps) at which feedback log power best correlates with the true log
-    envelope as it left the electrode, and r there.
+def correlation_by_lag(fb_ns, fb_log, electrode_ns, truth_log, lags_ms) -> np.ndarray:
+    """Pearson r between the feedback log power observed at ``fb_ns`` and the true log power of
+    the sample that left the electrode ``lag`` ms earlier, for each lag in ``lags_ms``."""
+    out = np.full(len(lags_ms), np.nan)
+    for i, lag in enumerate(lags_ms):
+        k = np.searchsorted(electrode_ns, fb_ns - int(lag * 1_000_000), side="right") - 1
+        sel = k >= 0
+        if sel.sum() >= 100:
+            out[i] = np.corrcoef(fb_log[sel], truth_log[k[sel]])[0, 1]
+    return out
+
+
+def effective_delay(fb_ns: np.ndarray, fb_log: np.ndarray, electrode_ns: np.ndarray, truth_log: np.ndarray,
+                    max_lag_ms: int = 400) -> tuple[float, float]:
+    """The lag (ms, 1-ms steps) at which the feedback log power correlates best with the true log
+    power, and r there.
 
     Parameters
     ----------
     fb_ns : ndarray (n,)
         Host times (``perf_counter_ns``) the feedback values were observed.
     fb_log : ndarray (n,)
-        Feedback log power (e.g. ``si_combined``).
-    write_ns : ndarray (m,)
-        Host time each electrode sample was written.
-    env : ndarray (m,)
-        True envelope of each sample.
+        Feedback log power (``si_combined``).
+    electrode_ns : ndarray (m,)
+        Host time each electrode sample was taken (sorted).
+    truth_log : ndarray (m,)
+        True log power of each sample: log10 of the squared Hilbert envelope of the ideal,
+        zero-phase band-pass of the referenced signal, whole record (the project's truth,
+        :func:`neurofeed.dsp.accuracy.ideal_envelope`), combined over targets like the SI.
+
+    Returns
+    -------
+    delay_ms, r : float
+        NaN if fewer than 100 feedback values overlap the truth.
     """
-    order = np.argsort(write_ns, kind="stable")
-    w, le = write_ns[order], np.log10(env[order])
     ok = np.isfinite(fb_log)
     fb_ns, fb_log = fb_ns[ok], fb_log[ok]
-    best = (-np.inf, np.nan)
-    for lag in range(0, max_lag_ms + 1):
-        k = np.searchsorted(w, fb_ns - lag * 1_000_000, side="right") - 1
-        sel = k >= 0
-        if sel.sum() < 100:
-            continue
-        r = float(np.corrcoef(fb_log[sel], le[k[sel]])[0, 1])
-        if r > best[0]:
-            best = (r, float(lag))
-    return best[1], best[0]
+    lags = np.arange(0, max_lag_ms + 1)
+    r = correlation_by_lag(fb_ns, fb_log, electrode_ns, truth_log, lags)
+    if not np.isfinite(r).any():
+        return float("nan"), float("nan")
+    i = int(np.nanargmax(r))
+    return float(lags[i]), float(r[i])
+
+
+def true_log_power(ref: np.ndarray, sfreq: float, band_hz, combine: str = "mean") -> np.ndarray:
+    """log10 of the ideal band envelope's power (``A**2 / 2``) of each referenced target row,
+    combined across targets as the SI is (mean, left, right, asymmetry)."""
+    lp = np.log10(np.maximum(ideal_envelope(ref, sfreq, band_hz) ** 2 / 2, 1e-12))
+    if combine == "left":
+        return lp[0]
+    if combine == "right":
+        return lp[1]
+    if combine == "asymmetry":
+        return lp[1] - lp[0]
+    return lp.mean(axis=0)
 
 
 def step_crossings_ms(fb_ns, fb_log, step_ns, settle_s: float = 1.5, span_s: float = 2.9) -> np.ndarray:
@@ -434,6 +462,8 @@ def electrode_to_feedback_benchmark(args) -> dict:
     electrode = emu.electrode_ns()[: emu.n_written]
     env = env[: emu.n_written]
     steps = np.nonzero(np.diff(env) != 0)[0] + 1
+    chain = pipe.processor.chain
+    truth = true_log_power(chain.spatial(data[:, : emu.n_written]), sfreq, chain.band_hz, protocol.signal.combine)
     # feedback is scored after the baseline (+ 3 s for the refitted estimator to settle)
     si_log = log.si[: log.ns]
     first_si = np.nonzero(np.isfinite(si_log))[0]
@@ -441,7 +471,7 @@ def electrode_to_feedback_benchmark(args) -> dict:
 
     def observe(t_ns, values):
         keep = (t_ns >= t_start) & np.isfinite(values)
-        delay, r = effective_delay(t_ns[keep], values[keep], electrode, env)
+        delay, r = effective_delay(t_ns[keep], values[keep], electrode, truth)
         st = step_crossings_ms(t_ns[keep], values[keep], electrode[steps[electrode[steps] > t_start]])
         return {"effective_delay": delay, "r": r, **({"step_p50": float(np.percentile(st, 50)),
                                                       "step_p90": float(np.percentile(st, 90)),
@@ -453,6 +483,8 @@ def electrode_to_feedback_benchmark(args) -> dict:
         "loop": "emulated Cyton (pty, BrainFlow's own driver) -> neurofeed -> LSL neurofeed-feedback -> pylsl inlet",
         "emulator": "stand-in (neurofeed.bench.StandInCyton)", "burst_ms": burst_s * 1000,
         "signal": "10 Hz mu at C3/C4, amplitude 20 uV x 1.0/0.3 stepping every 3 s, 1/f background 10 uV rms",
+        "truth": "log10 power of the Hilbert envelope of the ideal zero-phase band-pass of the referenced "
+                 "electrode signal (whole record), combined like the SI; steps: the scripted amplitude steps",
         "protocol": protocol.name, "seconds": seconds, "sfreq": sfreq,
         "estimator": pipe.processor.chain.estimator.describe(),
         "delay_s_design": pipe.processor.chain.delay_s,

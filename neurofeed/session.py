@@ -126,6 +126,10 @@ def finish_session(pipeline: Pipeline, recorder) -> dict:
     summary["dropped_samples"] = getattr(pipeline.source, "dropped_samples", 0)
     summary["signal_lost_events"] = pipeline.lost_events
     summary["ring_overflow"] = pipeline.ring.overflow
+    # --- latency helper: the participant's accuracy/delay curve and the designed delay in use ---
+    summary["accuracy_curve"] = {f"{1000 * d:.0f}ms": r for d, r in pipeline.processor.accuracy_curve.items()}
+    summary["delay_s"] = pipeline.processor.chain.delay_s
+    # --- end latency helper ---
     if recorder is not None:
         bdf = recorder.close(summary)
         summary["recording"] = str(recorder.folder)
