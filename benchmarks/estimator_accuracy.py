@@ -69,6 +69,15 @@ def estimators_for(x, sfreq, delay_ms, half):
     ]
 
 
+def best_lag(env, truth, sfreq, start, max_ms=400):
+    """The lag at which the envelope correlates best with the truth (its effective delay, which
+    may differ from the designed one) and r there."""
+    lags = np.arange(0, int(max_ms * sfreq / 1000) + 1)
+    r = np.array([corr_at_delay(env, truth, sfreq, k / sfreq, start) for k in lags])
+    i = int(np.argmax(r))
+    return {"best_lag_ms": float(lags[i] * 1000 / sfreq), "r_at_best_lag": float(r[i])}
+
+
 def evaluate(name, x, truth, sfreq, chunk, other=None):
     """Rows for one record: every estimator at every delay (``other``: the same channel of the
     participant's other run, for the once-per-participant fit; EEGMMIDB only)."""
@@ -84,7 +93,7 @@ def evaluate(name, x, truth, sfreq, chunk, other=None):
         for est_name, est in ests:
             env = run_streaming(est, x, chunk)
             rows.append({"data": name, "estimator": est_name, "delay_ms": delay,
-                         "r": corr_at_delay(env, truth, sfreq, d, half)})
+                         "r": corr_at_delay(env, truth, sfreq, d, half), **best_lag(env, truth, sfreq, half)})
         if other is not None:  # individual band: the peak of the fitting half's spectrum ± 2 Hz
             band = individual_band(x[None, :half], sfreq, BAND, IAF_WIDTH_HZ)
             est = WCFIREnvelope(sfreq, band, 1, delay_s=d)
@@ -92,7 +101,8 @@ def evaluate(name, x, truth, sfreq, chunk, other=None):
             env = run_streaming(est, x, chunk)
             for truth_name, tr in (("8-13 Hz truth", truth), ("individual-band truth", ideal_envelope(x, sfreq, band))):
                 rows.append({"data": name, "estimator": f"{IND}, vs {truth_name}", "delay_ms": delay,
-                             "r": corr_at_delay(env, tr, sfreq, d, half), "band_hz": list(band)})
+                             "r": corr_at_delay(env, tr, sfreq, d, half), "band_hz": list(band),
+                             **best_lag(env, tr, sfreq, half)})
     return rows
 
 
@@ -136,7 +146,19 @@ def main(argv=None):
             vals = [float(np.mean(v)) for v in sel]
             table.setdefault(data_kind, {})[n] = vals
             print(f"{n:<60s} {data_kind:<10s} " + " ".join(f"{v:8.3f}" for v in vals))
-    out = {"rows": rows, "mean_r": table, "default_estimator": "wcfir", "delays_ms": list(DELAYS_MS),
+    # effective delay: where each design actually correlates best (EEGMMIDB, mean over records/channels)
+    print(f"\n{'effective lag (ms) / r there, EEGMMIDB':<60s} " + " ".join(f"{d:>9d}ms" for d in DELAYS_MS))
+    lag_table = {}
+    for n in names:
+        sel = [[r for r in rows if r["estimator"] == n and r["delay_ms"] == d and r["data"].startswith("eegmmidb")
+                and "best_lag_ms" in r] for d in DELAYS_MS]
+        if not all(sel):
+            continue
+        vals = [(float(np.mean([r["best_lag_ms"] for r in v])), float(np.mean([r["r_at_best_lag"] for r in v])))
+                for v in sel]
+        lag_table[n] = vals
+        print(f"{n:<60s} " + " ".join(f"{a:5.0f}/{b:.3f}" for a, b in vals))
+    out = {"rows": rows, "mean_r": table, "effective_lag_ms_and_r_eegmmidb": lag_table, "default_estimator": "wcfir", "delays_ms": list(DELAYS_MS),
            "participant_curves_60s_baseline": curves}
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -1,4 +1,12 @@
-"""`neurofeed bench latency`: the live pipeline's latency, stage by stage, on any board."""
+"""`neurofeed bench latency`: electrode → feedback on an emulated Cyton (the default), or the live
+pipeline's compute figures on any board (``--board``).
+
+Electrode → feedback: a Cyton on a pseudo-terminal, read by BrainFlow's own Cyton driver, sends a
+scripted mu rhythm (:func:`scripted_mu_signal`); the session runs live with recording and LSL
+outlets; a pylsl inlet on ``neurofeed-feedback`` (:class:`FeedbackListener`) times ``si_combined``
+against the true log power (:func:`effective_delay`). Every stage is stamped with
+``perf_counter_ns`` in the same run (electrode → driver read → chunk → publish → outlet → listener).
+"""
 
 from __future__ import annotations
 
@@ -91,7 +99,9 @@ def latency_benchmark(args) -> dict:
     result = {
         "board": source.name, "seconds": args.seconds, "sfreq": source.sfreq, "n_channels": len(source.ch_names),
         "estimator": pipe.processor.chain.estimator.describe(),
-        "sample_to_feedback_ms": t.get("sample_to_feedback_ms"), "compute_us": t.get("compute_us"),
+        # chunk arrival -> FeedbackState published: compute only (electrode -> feedback is
+        # electrode_to_feedback_benchmark's, on the emulated Cyton)
+        "compute_to_publish_ms": t.get("sample_to_feedback_ms"), "compute_us": t.get("compute_us"),
         "sample_age_ms": t.get("sample_age_ms"), "update_hz": t.get("update_hz"),
         "updates": t.get("updates"), "drift_ms_per_hour": t.get("drift_ms_per_hour"),
         "dropped_samples": summary.get("dropped_samples", 0), "signal_lost_events": summary.get("signal_lost_events", 0),
@@ -114,7 +124,7 @@ def print_latency(r: dict) -> None:
             print(f"  {name:<24s} " + "  ".join(f"{k} {d[k]:8.3f}" for k in keys if k in d))
     print(f"latency on {r['board']} ({r['sfreq']:g} Hz, {r['n_channels']} ch), {r['seconds']:g} s, "
           f"{r['updates']} updates at {r.get('update_hz') or 0:.1f}/s, estimator {r['estimator']['estimator']}")
-    row("sample_to_feedback_ms", r["sample_to_feedback_ms"], ("p50", "p95", "p99", "max"))
+    row("compute_to_publish_ms", r["compute_to_publish_ms"], ("p50", "p95", "p99", "max"))
     row("compute_us", r["compute_us"], ("p50", "p99"))
     row("sample_age_ms", r.get("sample_age_ms"), ("p50", "p99"))
     row("frame_ms", r.get("frame_ms"), ("p50", "p99"))
@@ -243,46 +253,74 @@ class StandInCyton:
                 pass
 
 
+def _listen(name: str, uid: str, conn, stop) -> None:
+    """The listener process's body (module level so that ``spawn`` can import it)."""
+    import pylsl
+
+    found = []
+    # by uid too: other neurofeed sessions on the machine publish the same stream name
+    pred = f"name='{name}'" + (f" and uid='{uid}'" if uid else "")
+    while not found and not stop.is_set():
+        found = pylsl.resolve_bypred(pred, 1, 0.5)
+    if not found:
+        conn.send(None)
+        return
+    inlet = pylsl.StreamInlet(found[0], max_buflen=10, processing_flags=0)
+    inlet.open_stream(timeout=5.0)
+    conn.send("ready")
+    si, push_s, recv_ns = [], [], []
+    while not stop.is_set():
+        # pull_sample returns as soon as one sample is there (pull_chunk with a timeout waits
+        # for a full chunk or the timeout)
+        sample, t = inlet.pull_sample(timeout=0.2)
+        now = time.perf_counter_ns()
+        if sample is not None:
+            si.append(sample[0])
+            push_s.append(t)
+            recv_ns.append(now)
+    inlet.close_stream()
+    conn.send((np.array(si, dtype=float), np.array(push_s, dtype=float), np.array(recv_ns, dtype=np.int64)))
+
+
 class FeedbackListener:
-    """A pylsl inlet on the ``neurofeed-feedback`` outlet (loopback) in its own thread: every
-    sample's first channel (``si_combined``), its LSL timestamp (the push time) and the host
-    time it was received (``perf_counter_ns``)."""
+    """A pylsl inlet on the ``neurofeed-feedback`` outlet (loopback) in its own process, as a
+    stimulus program would be: every sample's first channel (``si_combined``), its LSL timestamp
+    (the push time, ``pylsl.local_clock``) and the host time it was received (``perf_counter_ns``,
+    CLOCK_MONOTONIC, the same clock in every process on Linux). A separate process keeps the GIL
+    of a busy session (drawing, recording) out of the receive times."""
 
-    def __init__(self, name: str = "neurofeed-feedback", capacity: int = 1 << 18):
-        self.name = name
-        self.si = np.full(capacity, np.nan)
-        self.push_s = np.zeros(capacity)
-        self.recv_ns = np.zeros(capacity, dtype=np.int64)
-        self.n = 0
-        self.ready = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="feedback-listener", daemon=True)
-        self._thread.start()
+    def __init__(self, name: str = "neurofeed-feedback", uid: str = ""):
+        import multiprocessing as mp
 
-    def _run(self) -> None:
-        import pylsl
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._stop = ctx.Event()
+        self._proc = ctx.Process(target=_listen, args=(name, uid, child, self._stop), name="feedback-listener",
+                                 daemon=True)
+        self._proc.start()
+        self.si, self.push_s, self.recv_ns, self.n = np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), 0
 
-        found = []
-        while not found and not self._stop.is_set():
-            found = pylsl.resolve_byprop("name", self.name, timeout=0.5)
-        if not found:
-            return
-        inlet = pylsl.StreamInlet(found[0], max_buflen=10, processing_flags=0)
-        inlet.open_stream(timeout=5.0)
-        self.ready.set()
-        while not self._stop.is_set():
-            # pull_sample returns as soon as one sample is there (pull_chunk with a timeout waits
-            # for a full chunk or the timeout)
-            s, t = inlet.pull_sample(timeout=0.2)
-            now = time.perf_counter_ns()
-            if s is not None and self.n < self.si.size:
-                self.si[self.n], self.push_s[self.n], self.recv_ns[self.n] = s[0], t, now
-                self.n += 1
-        inlet.close_stream()
+    def wait_ready(self, timeout_s: float = 20.0) -> bool:
+        """True once the inlet is open (False if the outlet was not found in time)."""
+        return self._conn.poll(timeout_s) and self._conn.recv() == "ready"
 
     def close(self) -> None:
+        """Stop listening and collect what was received (idempotent)."""
+        if self._proc is None:
+            return
         self._stop.set()
-        self._thread.join(3.0)
+        while self._conn.poll(10.0):
+            got = self._conn.recv()
+            if got is None:
+                break
+            if not isinstance(got, str):  # skip a "ready" nobody waited for
+                self.si, self.push_s, self.recv_ns = got
+                self.n = self.si.size
+                break
+        self._proc.join(5.0)
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc = None
 
 
 def correlation_by_lag(fb_ns, fb_log, electrode_ns, truth_log, lags_ms) -> np.ndarray:
@@ -298,7 +336,7 @@ def correlation_by_lag(fb_ns, fb_log, electrode_ns, truth_log, lags_ms) -> np.nd
 
 
 def effective_delay(fb_ns: np.ndarray, fb_log: np.ndarray, electrode_ns: np.ndarray, truth_log: np.ndarray,
-                    max_lag_ms: int = 400) -> tuple[float, float]:
+                    max_lag_ms: int = 1000) -> tuple[float, float]:
     """The lag (ms, 1-ms steps) at which the feedback log power correlates best with the true log
     power, and r there.
 
@@ -439,8 +477,12 @@ def electrode_to_feedback_benchmark(args) -> dict:
                                       busy_poll=args.busy_poll)
             log = _UpdateLog()
             pipe.sinks.append(log)
-            listener = FeedbackListener()
-            listener.ready.wait(10.0)
+            from .feedback.lsl_out import LSLOutlets
+
+            outlet = next(s for s in pipe.sinks if isinstance(s, LSLOutlets))
+            listener = FeedbackListener(uid=outlet.values.get_info().uid())
+            if not listener.wait_ready():
+                raise RuntimeError("the feedback listener found no neurofeed-feedback outlet")
             offset = _lsl_offset_ns()
             if args.display:
                 from .feedback.display import run_windows
@@ -521,6 +563,8 @@ def electrode_to_feedback_benchmark(args) -> dict:
         "dropped_samples": summary.get("dropped_samples", 0), "display": bool(args.display),
         "busy_poll": bool(args.busy_poll), "neurofeed": __version__, "python": platform.python_version(),
         "machine": platform.machine(), "listener_samples": int(listener.n),
+        "listener_span_s": [float((recv[0] - emu.t0_ns) / 1e9), float((recv[-1] - emu.t0_ns) / 1e9)] if recv.size else None,
+        "published_span_s": [float((pub_sorted[0] - emu.t0_ns) / 1e9), float((pub_sorted[-1] - emu.t0_ns) / 1e9)],
     })
     if args.display:
         fr = getattr(pipe, "frame_stats", None)

@@ -364,7 +364,11 @@ class Pipeline:
     def _run(self) -> None:
         src, proc, eng = self.source, self.processor, self.engine
         chunk_sinks = [s.on_chunk for s in self.sinks if hasattr(s, "on_chunk")]
-        state_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state")]
+        state_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state") and not getattr(s, "publish_first", False)]
+        # --- latency helper: sinks that carry the participant's feedback (the LSL feedback outlet) get
+        # each state right after publication, before the ring, the recorder and the history ---
+        first_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state") and getattr(s, "publish_first", False)]
+        # --- end latency helper ---
         last_data = time.perf_counter_ns()
         lost = False
         try:
@@ -383,7 +387,7 @@ class Pipeline:
                         log.warning("signal lost: no samples for %.1f s", SIGNAL_LOST_S)
                         self.latest = eng.set_signal_lost(True)
                         self._dispatch_events()
-                        for fn in state_sinks:
+                        for fn in first_sinks + state_sinks:  # latency helper: first_sinks too
                             fn(self.latest)
                     continue
                 last_data = chunk.arrival_ns
@@ -399,6 +403,8 @@ class Pipeline:
                 st.published_ns = done
                 self.latest = st  # publication: one reference assignment, atomic under the GIL
                 self.published += 1
+                for fn in first_sinks:  # latency helper: the feedback outlet, at once
+                    fn(st)
                 # after publication: nothing below delays the feedback
                 self.ring.write(chunk.data)
                 for fn in chunk_sinks:
