@@ -69,7 +69,7 @@ def estimators_for(x, sfreq, delay_ms, half):
     ]
 
 
-def best_lag(env, truth, sfreq, start, max_ms=400):
+def best_lag(env, truth, sfreq, start, max_ms=1000):
     """The lag at which the envelope correlates best with the truth (its effective delay, which
     may differ from the designed one) and r there."""
     lags = np.arange(0, int(max_ms * sfreq / 1000) + 1)
