@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("session", help="run a live neurofeedback session",
                        description="Run a protocol live: acquisition, feedback, LSL outlets and a crash-safe recording.")
-    _source_args(s, "simulated")
+    _source_args(s, None)  # no default: a forgotten --board must not record simulated data
     s.add_argument("--protocol", required=True, help="protocol file or name in protocols/ (e.g. demo)")
     s.add_argument("--participant", required=True, help="participant code (letters, digits, - and _; never a name)")
     s.add_argument("--out", default="recordings", help="recordings folder (default: recordings/)")
@@ -117,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--json", help="write the figures to this JSON file")
     bl.add_argument("--display", action="store_true", help="draw the views offscreen and time the frames")
     bl.add_argument("--protocol", default="demo")
+    em = sub.add_parser("emulate", help="an OpenBCI Cyton on a pseudo-terminal, for trying the real driver",
+                        description="Emulate an OpenBCI Cyton (or Cyton + Daisy) on a pseudo-terminal that "
+                                    "BrainFlow's own driver reads: prints the port, runs until Ctrl-C.")
+    em.add_argument("board", choices=("cyton", "cyton-daisy"))
+    em.add_argument("--file", help="EDF/BDF to send (channels picked by 10-10 name, resampled); "
+                                   "default: the simulated headset")
+    em.add_argument("--montage", default="default",
+                    help="which sites the board's channels carry: a montage of the board config (`neurofeed "
+                         "montages`), e.g. mu; default: BrainFlow's")
+    em.add_argument("--offset-uv", type=float, default=0.0, help="DC electrode offsets, +X/-X alternating (µV)")
+    em.add_argument("--drift-uv-per-s", type=float, default=0.0, help="offset drift (µV/s), signs as the offsets")
+    em.add_argument("--drop-every", type=int, default=None, help="skip every N-th sample number (dropped packets)")
+    em.add_argument("--railed-channel", type=int, default=None, help="this channel (1-based) sits at the rail")
+    em.add_argument("--impedance-kohm", type=float, default=5.0,
+                    help="electrode impedance shown by a lead-off measurement (kΩ, default 5)")
+    em.add_argument("--speed", type=float, default=1.0, help="time compression (> 1 streams faster than real time)")
     return parser
 
 
@@ -207,6 +223,51 @@ def cmd_session(args) -> int:
     return 0
 
 
+def cmd_emulate(args) -> int:
+    import signal as _signal
+    import threading
+
+    from .emulator import CytonEmulator, from_edf, montage_names
+
+    if args.speed <= 0:
+        raise NeurofeedError(f"--speed must be > 0, not {args.speed}.")
+    if args.drop_every is not None and args.drop_every < 2:
+        raise NeurofeedError(f"--drop-every must be >= 2, not {args.drop_every}.")
+    n_ch = 16 if args.board == "cyton-daisy" else 8
+    if args.railed_channel is not None and not 1 <= args.railed_channel <= n_ch:
+        raise NeurofeedError(f"--railed-channel must be 1..{n_ch}, not {args.railed_channel}.")
+    if args.impedance_kohm < 0:
+        raise NeurofeedError(f"--impedance-kohm must be >= 0, not {args.impedance_kohm}.")
+    opts = dict(speed=args.speed, offsets_uv=args.offset_uv, drift_uv_per_s=args.drift_uv_per_s,
+                drop_every=args.drop_every, impedance_kohm=args.impedance_kohm,
+                railed_channel=None if args.railed_channel is None else args.railed_channel - 1)
+    names = montage_names(args.board, args.montage)
+    if args.file:
+        emu = from_edf(args.file, args.board, args.montage, **opts)
+        what = Path(args.file).name
+    else:
+        from .sources.simulated import MuSimulator
+
+        sim = MuSimulator(sfreq=125.0 if n_ch == 16 else 250.0, ch_names=names, seed=0)
+        emu = CytonEmulator(lambda k0, n: sim.generate(n)[0], daisy=n_ch == 16, **opts)
+        what = "the simulated headset"
+    stop = threading.Event()
+    _signal.signal(_signal.SIGTERM, lambda *_: stop.set())
+    with emu:
+        print(f"{emu.port}", flush=True)
+        print(f"neurofeed emulate: {args.board} on {emu.port} sending {what} as {' '.join(names)} "
+              f"(montage {args.montage}); try: neurofeed session --board {args.board} --serial-port {emu.port} "
+              f"--montage {args.montage} --protocol demo --participant P01. Ctrl-C stops.", file=sys.stderr, flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        print(f"neurofeed emulate: stopped after {emu.sent_samples} samples ({emu.dropped_samples} dropped on purpose).",
+              file=sys.stderr, flush=True)
+    return 0
+
+
 def cmd_replay(args) -> int:
     from .replay import replay_many
 
@@ -266,7 +327,7 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"session": cmd_session, "boards": cmd_boards, "protocols": cmd_protocols, "replay": cmd_replay,
-            "recover": cmd_recover, "report": cmd_report, "export-bids": cmd_export_bids,
+            "recover": cmd_recover, "emulate": cmd_emulate, "report": cmd_report, "export-bids": cmd_export_bids,
             "screenshot": cmd_screenshot, "bench": cmd_bench}
 
 

@@ -51,34 +51,35 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
     if board == "lsl" or lsl_name or lsl_type:
         from .sources.lsl import LSLSource
 
-        return LSLSource(name=lsl_name, stype=lsl_type or "EEG")
+        return LSLSource(name=lsl_name, stype=lsl_type or "EEG", channel_map=cmap)
     if board == "file":
         from .sources.edf import FileSource
 
         if not file:
             raise SourceError("--board file needs --file PATH (EDF, BDF or FIF).")
-        return FileSource(file, chunk_size=chunk_size, realtime=realtime)
+        return FileSource(file, chunk_size=chunk_size, realtime=realtime, channel_map=cmap)
     if board is None and board_id is None:
-        raise SourceError("Name a board with --board (see `neurofeed boards`) or --board-id N.")
+        raise SourceError("Name the board with --board: e.g. --board simulated (no headset), or --board cyton "
+                          "--serial-port /dev/ttyUSB0 (see `neurofeed boards`); or --board-id N, --lsl-name NAME.")
     cfg = get_board(board) if board else BoardConfig(name=f"board-{board_id}", board_id=board_id)
     if cfg.board_id == "simulated":
+        from .sources.base import rename_channels
         from .sources.simulated import MuSimulator, SimulatedSource
 
-        names = list(cfg.channel_names)
-        if cmap:
-            unknown = [k for k in cmap if k not in names]
-            if unknown:
-                raise SourceError(f"--channel-map names {', '.join(unknown)}, not on board simulated.")
-            names = [cmap.get(n, n) for n in names]
+        names = rename_channels(cfg.channel_names, cmap, "board simulated")
         if seed is None:  # a different simulated participant each session; the seed is recorded
             seed = int(np.random.default_rng().integers(2 ** 31))
         sim = MuSimulator(sfreq=cfg.sfreq or 250.0, ch_names=names, seed=seed, line_hz=cfg.line_hz,
                           script=simulated_script(protocol, seconds_scale))
         return SimulatedSource(sim, chunk_size=chunk_size or 10, realtime=realtime, range_uv=cfg.range_uv)
-    from .sources.brainflow import BrainFlowSource
+    from .sources.brainflow import AUX_ENABLE_COMMAND, BrainFlowSource, aux_rows, resolve_board_id
 
+    # A Muse's AUX electrode is read (and enabled with "p50") when the channel map names it.
+    aux = aux_rows(resolve_board_id(board_id if board_id is not None else cfg.board_id))
+    aux = {k: v for k, v in aux.items() if k in cmap}
     return BrainFlowSource(cfg, serial_port=serial_port, mac_address=mac_address, file=file,
-                           board_id=board_id, channel_map=cmap)
+                           board_id=board_id, channel_map=cmap, extra_rows=aux,
+                           config_commands=[AUX_ENABLE_COMMAND] if aux else [])
 
 
 def has_display() -> bool:

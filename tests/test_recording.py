@@ -109,12 +109,12 @@ def test_sigkill_then_recover_loses_at_most_one_second(tmp_path):
 def test_unwritable_folder_is_caught_at_start(tmp_path):
     blocked = tmp_path / "ro"
     blocked.write_text("a file where a folder should be")
-    r = run_cli("session", "--protocol", "demo", "--participant", "P01", "--headless", "--out", blocked / "x")
+    r = run_cli("session", "--board", "simulated", "--protocol", "demo", "--participant", "P01", "--headless", "--out", blocked / "x")
     assert r.returncode == 2 and "Cannot write recordings to" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_participant_code_must_not_look_like_a_name(tmp_path):
-    r = run_cli("session", "--protocol", "demo", "--participant", "Jane Doe", "--headless", "--out", tmp_path)
+    r = run_cli("session", "--board", "simulated", "--protocol", "demo", "--participant", "Jane Doe", "--headless", "--out", tmp_path)
     assert r.returncode == 2 and "never a name" in r.stderr
 
 
@@ -123,7 +123,7 @@ def test_disk_full_during_session_stops_with_a_clear_line_and_keeps_the_data(tmp
     code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
             "resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000)); "
             "from neurofeed.cli import main; sys.exit(main(sys.argv[1:]))")
-    r = subprocess.run([sys.executable, "-c", code, "session", "--protocol", "demo", "--participant", "P02",
+    r = subprocess.run([sys.executable, "-c", code, "session", "--board", "simulated", "--protocol", "demo", "--participant", "P02",
                         "--headless", "--out", str(tmp_path), "--no-lsl", "--seconds-scale", "0.5"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr

@@ -239,3 +239,72 @@ def test_ftdi_latency_timer_warning_names_the_fix(tmp_path):
     (sysfs / "ttyUSB0" / "latency_timer").write_text("1\n")
     assert ftdi_warning(str(port), str(sysfs)) is None
     assert ftdi_warning(str(tmp_path / "ttyACM9"), str(sysfs)) is None  # not an FTDI device: no warning
+
+
+def test_counter_gaps_per_sample_for_cyton_and_daisy_numbering():
+    from neurofeed.sources.brainflow import count_dropped, missing_before
+
+    assert missing_before(None, np.array([0.0, 1, 2, 5, 6])).tolist() == [0, 0, 0, 2, 0]
+    assert missing_before(254.0, np.array([1.0])).tolist() == [2]  # 255, 0 lost across the wrap
+    # Cyton + Daisy: BrainFlow keeps the even packet number of each merged sample
+    assert missing_before(252.0, np.array([254.0, 0, 6, 8]), 256, 2).tolist() == [0, 0, 2, 0]
+    assert count_dropped(8.0, np.array([8.0, 10.0]), 256, 2) == 0  # a repeat is not a loss
+
+
+def test_insert_gaps_keeps_the_timeline_true():
+    from neurofeed.chunk import insert_gaps
+
+    data = np.array([[1.0, 2.0, 3.0]])
+    out, ts, gap = insert_gaps(data, np.array([10.0, 10.3, 10.4]), np.array([1, 2, 0]), prev_ts=9.8)
+    assert gap.tolist() == [True, False, True, True, False, False]
+    assert np.isnan(out[0, gap]).all() and out[0, ~gap].tolist() == [1.0, 2.0, 3.0]
+    np.testing.assert_allclose(ts, [9.9, 10.0, 10.1, 10.2, 10.3, 10.4])
+    same = insert_gaps(data, np.array([1.0, 2.0, 3.0]), np.zeros(3, int))
+    assert same[0] is data and same[2] is None
+
+
+def test_channel_map_renames_file_channels_and_rejects_unknown_names(data_dir):
+    from neurofeed.errors import SourceError
+    from neurofeed.session import open_source
+
+    plain = open_source("file", file=str(data_dir / "S001R01.edf")).ch_names
+    src = open_source("file", file=str(data_dir / "S001R01.edf"), channel_map={"C3": "C3x", "FC3": "Fc3x"})
+    assert src.ch_names == [{"C3": "C3x", "FC3": "Fc3x"}.get(n, n) for n in plain]  # in the file's order
+    with pytest.raises(SourceError, match=r"--channel-map names AUX1, not on file S001R01.edf \(its channels: "):
+        open_source("file", file=str(data_dir / "S001R01.edf"), channel_map={"AUX1": "C3"})
+
+
+def test_channel_map_renames_lsl_channels_and_rejects_unknown_names():
+    from neurofeed.errors import SourceError
+    from neurofeed.session import open_source
+
+    outlet = lsl_eeg_outlet("nf-test-map", labels=("EEG1", "Cz", "EEG3"))
+    src = open_source(lsl_name="nf-test-map", channel_map={"EEG1": "C3", "EEG3": "C4"})
+    assert src.ch_names == ["C3", "Cz", "C4"]
+    with pytest.raises(SourceError, match=r"--channel-map names AUX1, not on LSL stream 'nf-test-map'"):
+        open_source(lsl_name="nf-test-map", channel_map={"AUX1": "C3"})
+    del outlet
+
+
+def test_muse_aux_electrode_is_read_from_other_channels():
+    from brainflow.board_shim import BoardIds, BoardShim
+
+    from neurofeed.sources.brainflow import AUX_ENABLE_COMMAND, aux_rows
+
+    for board in (BoardIds.MUSE_2_BOARD, BoardIds.MUSE_S_BOARD):
+        assert aux_rows(board.value) == {"AUX": BoardShim.get_other_channels(board.value)[0]}
+    assert aux_rows(BoardIds.CYTON_BOARD.value) == {}
+    # the mechanism a montage uses: the AUX row appended as a named EEG channel, "p50" sent at start
+    src = BrainFlowSource(get_board("muse-2"), extra_rows=aux_rows(BoardIds.MUSE_2_BOARD.value),
+                          config_commands=[AUX_ENABLE_COMMAND], channel_map={"AUX": "C3"})
+    assert src.ch_names == ["TP9", "AF7", "AF8", "TP10", "C3"]
+    assert src.rows.tolist() == [1, 2, 3, 4, 5] and src.config_commands == ["p50"]
+    assert src.describe()["extra_rows"] == {"AUX": 5}
+
+
+def test_session_without_a_board_is_one_line_naming_one(tmp_path):
+    r = run_cli("session", "--protocol", "demo", "--participant", "P01", "--headless", "--out", tmp_path)
+    assert r.returncode == 2
+    assert "Name the board with --board: e.g. --board simulated" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # nothing recorded

@@ -5,6 +5,28 @@ from __future__ import annotations
 import time
 
 from ..chunk import Chunk
+from ..errors import SourceError
+
+
+def rename_channels(names, channel_map: dict | None, source_name: str) -> list[str]:
+    """Apply ``--channel-map`` (source channel name -> 10-10 name) to a source's names.
+
+    Raises :class:`SourceError` (one line) for a name the source does not have, listing its
+    channels; the same rule for every source (boards, LSL, files, simulated).
+    """
+    names = list(names)
+    if not channel_map:
+        return names
+    unknown = [k for k in channel_map if k not in names]
+    if unknown:
+        raise SourceError(f"--channel-map names {', '.join(unknown)}, not on {source_name} "
+                          f"(its channels: {', '.join(names)}).")
+    renamed = [channel_map.get(n, n) for n in names]
+    dup = sorted({n for n in renamed if renamed.count(n) > 1})
+    if dup:
+        raise SourceError(f"--channel-map gives two channels of {source_name} the name {dup[0]}; "
+                          f"each name may appear once.")
+    return renamed
 
 
 class Source:
@@ -21,7 +43,10 @@ class Source:
     range_uv : float
         Largest magnitude the amplifier can report (µV): railing threshold and recording range.
     dropped_samples : int
-        Samples detected as lost (package counter gaps), counted since start.
+        Samples detected as lost (package counter gaps), counted since start; they reach the
+        pipeline as gap samples (NaN columns, ``Chunk.gap``).
+    line_hz : float
+        Mains frequency where the source is used (Hz), from the board config.
     finished : bool
         True when a finite source (a file) has handed over everything.
     poll_s : float

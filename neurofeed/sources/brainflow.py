@@ -12,16 +12,29 @@ import numpy as np
 
 from ..boards import BoardConfig
 from ..channels import normalize_names
-from ..chunk import Chunk
+from ..chunk import Chunk, insert_gaps
 from ..errors import SourceError
-from .base import Source
+from .base import Source, rename_channels
 
 log = logging.getLogger(__name__)
 
 
+def board_shim():
+    """``brainflow.board_shim`` with its library loaded, without the pkg_resources deprecation
+    warning BrainFlow 5.x prints when it loads the library (it would break the CLI's one-line errors)."""
+    import warnings
+
+    import brainflow.board_shim
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        brainflow.board_shim.BoardControllerDLL.get_instance()
+    return brainflow.board_shim
+
+
 def resolve_board_id(board_id) -> int:
     """A BrainFlow board id from a ``BoardIds`` name or an integer, with a clear error."""
-    from brainflow.board_shim import BoardIds
+    BoardIds = board_shim().BoardIds
 
     if isinstance(board_id, str) and not board_id.lstrip("-").isdigit():
         try:
@@ -61,17 +74,61 @@ def ftdi_warning(serial_port: str, sysfs: str = SYSFS_USB_SERIAL) -> str | None:
     return None
 
 
-def count_dropped(previous, counter: np.ndarray, modulus: int = 256) -> int:
+# How each board numbers its samples (package_num row): (modulus, step). Checked against
+# BrainFlow's drivers and, for the Cyton and Cyton + Daisy, end to end with neurofeed.emulator:
+# the Cyton counts 0..255 per sample; BrainFlow merges a Daisy sample from the packets n (even)
+# and n + 1 and keeps n, so its counter steps by 2. Boards not listed here are not checked for
+# gaps (their counters follow other rules, e.g. the Ganglion's 0..200 with two samples per id).
+COUNTER_RULES = {"SYNTHETIC_BOARD": (256, 1), "CYTON_BOARD": (256, 1), "CYTON_DAISY_BOARD": (256, 2)}
+
+AUX_ENABLE_COMMAND = "p50"
+"""``config_board`` command that makes a Muse 2 / Muse S stream its AUX electrode."""
+
+
+def missing_before(previous, counter: np.ndarray, modulus: int = 256, step: int = 1) -> np.ndarray:
+    """Samples lost just before each sample, from a run of package counters.
+
+    Parameters
+    ----------
+    previous : float or None
+        The last counter of the previous chunk (None at the start).
+    counter : ndarray, shape (n,)
+        Package counters, wrapping at ``modulus``, advancing by ``step`` per sample.
+    modulus, step : int
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        0 where the counter advanced by ``step``; k where it jumped ``(k + 1) * step``. A
+        repeated counter is not a loss (0).
+    """
+    counter = np.asarray(counter, dtype=np.float64)
+    if counter.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = counter[:1] if previous is None else np.asarray([previous], dtype=np.float64)
+    diff = np.mod(np.diff(np.concatenate((first, counter))).astype(np.int64), modulus)
+    return np.maximum(diff // step - 1, 0)
+
+
+def count_dropped(previous, counter: np.ndarray, modulus: int = 256, step: int = 1) -> int:
     """Samples missing from a run of package counters (which wrap at ``modulus``).
 
-    ``previous`` is the last counter of the previous chunk (None at the start). A step of 1
-    is normal; a larger step means samples were lost on the way (radio, USB, buffer).
+    ``previous`` is the last counter of the previous chunk (None at the start). A step of
+    ``step`` is normal; a larger step means samples were lost on the way (radio, USB, buffer).
     """
-    seq = np.concatenate(([previous], counter)) if previous is not None else counter
-    if seq.size < 2:
-        return 0
-    gaps = np.mod(np.diff(seq) - 1, modulus)
-    return int(gaps[gaps < modulus - 1].sum())
+    return int(missing_before(previous, counter, modulus, step).sum())
+
+
+def aux_rows(board_id: int) -> dict:
+    """``{"AUX": row}``: the BrainFlow data row of a Muse 2 / Muse S AUX electrode (its
+    ``other_channels``), streamed after ``config_board("p50")``; ``{}`` for other boards."""
+    bs = board_shim()
+    BoardIds, BoardShim = bs.BoardIds, bs.BoardShim
+
+    if board_id not in (BoardIds.MUSE_2_BOARD.value, BoardIds.MUSE_S_BOARD.value):
+        return {}
+    other = BoardShim.get_board_descr(board_id).get("other_channels", [])
+    return {"AUX": int(other[0])} if other else {}
 
 
 class BrainFlowSource(Source):
@@ -79,7 +136,10 @@ class BrainFlowSource(Source):
 
     Channel rows, sampling rate and (where the board defines them) channel names come from
     ``BoardShim``; the config supplies names for boards without them, the amplifier range and
-    the mains frequency. Dropped samples are counted from gaps in the package counter.
+    the mains frequency (``line_hz``). Chunks carry BrainFlow's timestamp row. Samples lost
+    on the way (gaps in the package counter, for the boards in :data:`COUNTER_RULES`) are
+    handed over as gap samples: NaN columns with interpolated timestamps, marked in
+    ``Chunk.gap``, counted in ``dropped_samples``; ``first_sample`` counts them.
 
     Parameters
     ----------
@@ -91,12 +151,25 @@ class BrainFlowSource(Source):
     board_id : int or str, optional
         Overrides the config's board id (the ``--board-id`` escape hatch).
     channel_map : dict, optional
-        Board channel name -> 10-10 name (e.g. ``{"AUX": "C3"}``).
+        Board channel name -> 10-10 name (e.g. ``{"AUX": "C3"}``), applied after
+        ``channel_names``.
+    channel_names : list of str, optional
+        Names of the board's EEG rows in order (a montage: what sits under each electrode),
+        instead of BrainFlow's or the config's defaults; one per EEG row.
+    extra_rows : dict, optional
+        More rows to read as EEG channels, name -> BrainFlow data row, appended after the
+        EEG rows (e.g. :func:`aux_rows` for a Muse's AUX electrode: ``{"AUX": 5}``).
+    config_commands : sequence of str
+        Sent with ``config_board`` after ``prepare_session`` and before streaming (e.g.
+        ``["p50"]`` to enable the Muse AUX electrode).
+    line_hz : float, optional
+        Mains frequency (Hz) instead of the config's ``line_hz``.
     """
 
     def __init__(self, config: BoardConfig, serial_port="", mac_address="", file="", board_id=None,
-                 channel_map=None):
-        from brainflow.board_shim import BoardShim, BrainFlowInputParams
+                 channel_map=None, channel_names=None, extra_rows=None, config_commands=(), line_hz=None):
+        bs = board_shim()
+        BoardShim, BrainFlowInputParams = bs.BoardShim, bs.BrainFlowInputParams
 
         BoardShim.disable_board_logger()
         self.config = config
@@ -132,29 +205,39 @@ class BrainFlowSource(Source):
         if len(names) != len(self.rows):
             names = [f"EEG{i + 1}" for i in range(len(self.rows))]
         names = normalize_names(names)
-        if channel_map:
-            unknown = [k for k in channel_map if k not in names]
-            if unknown:
-                raise SourceError(f"--channel-map names {', '.join(unknown)}, not on board {config.name} "
-                                  f"(its channels: {', '.join(names)}).")
-            names = [channel_map.get(n, n) for n in names]
-        self.ch_names = names
+        if channel_names is not None:
+            if len(channel_names) != len(self.rows):
+                raise SourceError(f"Board {config.name} has {len(self.rows)} EEG channels; the montage names "
+                                  f"{len(channel_names)} ({', '.join(channel_names)}).")
+            names = list(channel_names)
+        self.extra_rows = dict(extra_rows or {})
+        if self.extra_rows:
+            self.rows = np.concatenate((self.rows, np.asarray(list(self.extra_rows.values()), dtype=np.int64)))
+            names = names + list(self.extra_rows)
+        self.config_commands = list(config_commands)
+        self.ch_names = rename_channels(names, channel_map, f"board {config.name}")
         self.range_uv = float(config.range_uv)
-        self.line_hz = float(config.line_hz)
+        self.line_hz = float(line_hz if line_hz is not None else config.line_hz)
         self.name = config.name
         self.board = BoardShim(self.board_id, self.params)
+        BoardIds = board_shim().BoardIds
+
+        self.counter_rule = COUNTER_RULES.get(BoardIds(self.data_board_id).name)
         self._last_counter = None
+        self._last_ts = None
         self._n = 0
         self.dropped_samples = 0
         self.warning = ftdi_warning(serial_port) if serial_port else None
 
     def start(self):
-        from brainflow.board_shim import BrainFlowError
+        BrainFlowError = board_shim().BrainFlowError
 
         if self.warning:
             log.warning(self.warning)
         try:
             self.board.prepare_session()
+            for cmd in self.config_commands:
+                self.board.config_board(cmd)
             self.board.start_stream(45000)
         except BrainFlowError as err:
             where = self.params.serial_port or self.params.mac_address or self.params.file or "the default device"
@@ -167,13 +250,18 @@ class BrainFlowSource(Source):
         raw = self.board.get_board_data()
         arrival = time.perf_counter_ns()
         now = time.time()
-        counter = raw[self.counter_row]
-        if counter.size:
-            self.dropped_samples += count_dropped(self._last_counter, counter)
-            self._last_counter = counter[-1]
         data = np.ascontiguousarray(raw[self.rows], dtype=np.float64)
         ts = raw[self.ts_row]
-        chunk = Chunk(data, ts, arrival, self._n, now - float(ts[-1]))
+        gap = None
+        if self.counter_rule is not None:
+            counter = raw[self.counter_row]
+            missing = missing_before(self._last_counter, counter, *self.counter_rule)
+            self._last_counter = counter[-1]
+            if missing.any():
+                self.dropped_samples += int(missing.sum())
+                data, ts, gap = insert_gaps(data, ts, missing, self._last_ts)
+        self._last_ts = float(ts[-1])
+        chunk = Chunk(data, ts, arrival, self._n, now - float(ts[-1]), gap)
         self._n += data.shape[1]
         return chunk
 
@@ -190,5 +278,7 @@ class BrainFlowSource(Source):
 
     def describe(self):
         d = super().describe()
-        d.update(board_id=self.board_id, dropped_samples=self.dropped_samples)
+        d.update(board_id=self.board_id, dropped_samples=self.dropped_samples, line_hz=self.line_hz)
+        if self.extra_rows:
+            d["extra_rows"] = dict(self.extra_rows)
         return d

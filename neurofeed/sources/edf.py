@@ -10,7 +10,7 @@ import numpy as np
 from ..channels import normalize_names
 from ..chunk import Chunk
 from ..errors import SourceError
-from .base import Source
+from .base import Source, rename_channels
 
 SUPPORTED = (".edf", ".bdf", ".fif", ".fif.gz")
 
@@ -57,13 +57,15 @@ class FileSource(Source):
         Pace chunks at the recording's rate (True) or hand them over at once (False).
     range_uv : float, optional
         Amplifier range; default the largest physical range in the file.
+    channel_map : dict, optional
+        File channel name (normalised) -> 10-10 name, as ``--channel-map``.
     """
 
-    def __init__(self, path, chunk_size=None, realtime=False, range_uv=None):
+    def __init__(self, path, chunk_size=None, realtime=False, range_uv=None, channel_map=None):
         self.path = Path(path)
         raw = read_raw(self.path)
         self.sfreq = float(raw.info["sfreq"])
-        self.ch_names = list(raw.ch_names)
+        self.ch_names = rename_channels(raw.ch_names, channel_map, f"file {self.path.name}")
         self.data = np.ascontiguousarray(raw.get_data() * 1e6)  # V -> µV
         self.annotations = [(float(a["onset"]), float(a["duration"]), str(a["description"]))
                             for a in raw.annotations]

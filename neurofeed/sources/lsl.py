@@ -9,7 +9,7 @@ import numpy as np
 from ..channels import normalize_names
 from ..chunk import Chunk
 from ..errors import SourceError
-from .base import Source
+from .base import Source, rename_channels
 
 _VOLT_SCALE = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "microvolts": 1.0, "µv": 1.0}
 
@@ -41,9 +41,19 @@ class LSLSource(Source):
         Amplifier range for railing and recording (unknown to LSL).
     timeout_s : float
         How long to look for the stream.
+    line_hz : float
+        Mains frequency (Hz).
+    channel_map : dict, optional
+        Stream channel label (normalised) -> 10-10 name, as ``--channel-map``.
+
+    Notes
+    -----
+    LSL carries no sample counter: samples the outlet never sent cannot be told apart from
+    jitter in the timestamps, so no gap samples are inserted (LSL's TCP transport itself loses
+    nothing while the inlet keeps up; its buffer holds ``max_buflen`` = 30 s).
     """
 
-    def __init__(self, name=None, stype=None, range_uv=187500.0, timeout_s=5.0, line_hz=50.0):
+    def __init__(self, name=None, stype=None, range_uv=187500.0, timeout_s=5.0, line_hz=50.0, channel_map=None):
         import pylsl
 
         self.info = resolve_stream(name, stype, timeout_s)
@@ -62,7 +72,7 @@ class LSLSource(Source):
             ch = ch.next_sibling()
         if not all(labels):
             labels = [f"EEG{i + 1}" for i in range(n)]
-        self.ch_names = normalize_names(labels)
+        self.ch_names = rename_channels(normalize_names(labels), channel_map, f"LSL stream {self.info.name()!r}")
         self.scale = np.asarray(scale)[:, None]
         self.range_uv = range_uv
         self.line_hz = line_hz
