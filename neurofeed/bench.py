@@ -136,7 +136,6 @@ def print_latency(r: dict) -> None:
 
 # --- electrode → feedback ------------------------------------------------------------------------------------
 
-CYTON_UV_PER_COUNT = 4.5 / 24 / (2 ** 23 - 1) * 1e6  # BrainFlow's eeg_scale for the Cyton at gain 24
 # the recommended Cyton mu montage, placed by the emulated electrodes (the board's rows in order)
 EMULATED_MU_MONTAGE = {"Fp2": "FC3", "P7": "CP3", "P8": "Cz", "O1": "FC4", "O2": "CP4"}
 
@@ -169,84 +168,59 @@ def scripted_mu_signal(seconds: float, sfreq: float = 250.0, n_channels: int = 8
     return data, envelope
 
 
-class StandInCyton:
-    """A Cyton on a pseudo-terminal, read by BrainFlow's own Cyton driver (stand-in for the sources
-    helper's emulator until it lands): answers ``v`` (ends in ``$$$``), ``d``, ``b``, ``s`` and
-    streams 33-byte packets of ``data`` at ``sfreq``, paced by the clock, recording the host
-    time (``perf_counter_ns``) each packet was written.
+class BurstRelay:
+    """A USB-serial bridge that holds bytes and lets them through in bursts, between an emulated
+    board's pseudo-terminal and the driver: an FTDI chip with its latency timer at ``burst_s``
+    (16 ms by default on Linux), or a board that sends several samples per packet (Muse: 12
+    samples at 256 Hz, about every 47 ms).
 
-    ``burst_s`` > 0 writes the packets due in bursts every ``burst_s`` (an FTDI latency timer;
-    Muse-style 12-sample packets: ``burst_s = 12 / sfreq``).
+    The relay reads the board's pty as a driver would and writes to a second pty, whose
+    :attr:`port` the driver opens; commands from the driver pass straight through.
     """
 
-    def __init__(self, data: np.ndarray, sfreq: float = 250.0, burst_s: float = 0.0):
+    def __init__(self, board_port: str, burst_s: float):
         import pty
         import tty
 
-        self.data = data
-        self.sfreq = float(sfreq)
         self.burst_s = float(burst_s)
+        self.board = os.open(board_port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.board)
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave)
         tty.setraw(self.master)
         self.port = os.ttyname(self.slave)
-        counts = np.clip(np.round(data / CYTON_UV_PER_COUNT), -(2 ** 23), 2 ** 23 - 1).astype(np.int64)
-        self._bytes = np.empty((data.shape[1], 24), dtype=np.uint8)
-        u = counts.T & 0xFFFFFF
-        self._bytes[:, 0::3], self._bytes[:, 1::3], self._bytes[:, 2::3] = u >> 16, (u >> 8) & 0xFF, u & 0xFF
-        self.write_ns = np.zeros(data.shape[1], dtype=np.int64)
-        self.n_written = 0
-        self.t0_ns = 0  # host time of sample 0 at the electrode ("b" received)
-        self._streaming = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stand-in-cyton", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="burst-relay", daemon=True)
         self._thread.start()
-
-    def _packet(self, k: int) -> bytes:
-        return bytes([0xA0, k % 256]) + self._bytes[k].tobytes() + bytes(6) + bytes([0xC0])
 
     def _run(self) -> None:
         import select
 
-        n_total = self.data.shape[1]
-        per = max(1, int(round(self.burst_s * self.sfreq))) if self.burst_s > 0 else 1
-        next_k, t0 = 0, 0
+        held = bytearray()
+        next_flush = time.perf_counter() + self.burst_s
         while not self._stop.is_set():
-            wait = 0.05
-            if self._streaming.is_set() and next_k < n_total:
-                # packet k leaves the ADC at t0 + k / sfreq; a burst leaves when its last packet is there
-                due = min(n_total, (int((time.perf_counter_ns() - t0) * self.sfreq / 1e9) + 1) // per * per)
-                if due > next_k:
-                    buf = b"".join(self._packet(k) for k in range(next_k, due))
-                    self.write_ns[next_k:due] = time.perf_counter_ns()  # stamped just before the write
-                    os.write(self.master, buf)
-                    next_k = self.n_written = due
-                wake_ns = t0 + (next_k + per - 1) * 1e9 / self.sfreq
-                wait = min(0.05, max(0.0, (wake_ns - time.perf_counter_ns()) / 1e9))
-            r, _, _ = select.select([self.master], [], [], wait)
-            if r:
-                for c in os.read(self.master, 64):
-                    c = chr(c)
-                    if c == "v":
-                        os.write(self.master, b"OpenBCI V3 8-16 channel\nADS1299 Device ID: 0x3E\n"
-                                              b"LIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$")
-                    elif c == "d":
-                        os.write(self.master, b"updating channel settings to default$$$")
-                    elif c == "b":
-                        t0, next_k = time.perf_counter_ns(), 0
-                        self.t0_ns = t0
-                        self._streaming.set()
-                    elif c == "s":
-                        self._streaming.clear()
-
-    def electrode_ns(self) -> np.ndarray:
-        """Host time each sample was at the electrode (its ADC time, before any burst waited)."""
-        return self.t0_ns + (np.arange(self.data.shape[1]) * 1e9 / self.sfreq).astype(np.int64)
+            r, _, _ = select.select([self.board, self.master], [], [], max(0.0, next_flush - time.perf_counter()))
+            for fd in r:
+                try:
+                    data = os.read(fd, 4096)
+                except (BlockingIOError, OSError):
+                    continue
+                if fd == self.master:
+                    os.write(self.board, data)  # commands: at once
+                else:
+                    held += data
+            if time.perf_counter() >= next_flush:
+                if held:
+                    os.write(self.master, bytes(held))
+                    held.clear()
+                next_flush += self.burst_s
+                if next_flush < time.perf_counter():  # late (a busy machine): restart the timer
+                    next_flush = time.perf_counter() + self.burst_s
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2.0)
-        for fd in (self.master, self.slave):
+        for fd in (self.board, self.master, self.slave):
             try:
                 os.close(fd)
             except OSError:
@@ -455,6 +429,7 @@ def electrode_to_feedback_benchmark(args) -> dict:
     feedback outlet times ``si_combined`` against the true envelope. Returns the figures.
     """
     from .boards import get_board
+    from .emulator import CytonEmulator
     from .session import build_session, finish_session
     from .sources.brainflow import BrainFlowSource
 
@@ -468,10 +443,11 @@ def electrode_to_feedback_benchmark(args) -> dict:
     sfreq = 250.0
     burst_s = float(getattr(args, "burst_ms", 0.0) or 0.0) / 1000
     data, env = scripted_mu_signal(seconds + 30.0, sfreq)
-    emu = StandInCyton(data, sfreq, burst_s=burst_s)
+    emu = CytonEmulator(data, loop=False).start()
+    relay = BurstRelay(emu.port, burst_s) if burst_s > 0 else None
     listener = None
     try:
-        source = BrainFlowSource(get_board("cyton"), serial_port=emu.port, channel_map=EMULATED_MU_MONTAGE)
+        source = BrainFlowSource(get_board("cyton"), serial_port=(relay or emu).port, channel_map=EMULATED_MU_MONTAGE)
         with tempfile.TemporaryDirectory() as tmp:
             pipe, rec = build_session(source, protocol, "BENCH", tmp, scale, record=True, lsl=True,
                                       busy_poll=args.busy_poll)
@@ -498,14 +474,17 @@ def electrode_to_feedback_benchmark(args) -> dict:
             listener.close()
             summary = finish_session(pipe, rec)
     finally:
-        emu.close()
+        if relay is not None:
+            relay.close()
+        emu.stop()
         if listener is not None:
             listener.close()
-    electrode = emu.electrode_ns()[: emu.n_written]
-    env = env[: emu.n_written]
+    n_sent = emu.clocked_samples
+    electrode = emu.write_times_ns(0, n_sent)  # when each sample left the "electrode" (the board's pty)
+    env = env[:n_sent]
     steps = np.nonzero(np.diff(env) != 0)[0] + 1
     chain = pipe.processor.chain
-    truth = true_log_power(chain.spatial(data[:, : emu.n_written]), sfreq, chain.band_hz, protocol.signal.combine)
+    truth = true_log_power(chain.spatial(data[:, :n_sent]), sfreq, chain.band_hz, protocol.signal.combine)
     # feedback is scored after the baseline (+ 3 s for the refitted estimator to settle)
     si_log = log.si[: log.ns]
     first_si = np.nonzero(np.isfinite(si_log))[0]
@@ -523,7 +502,8 @@ def electrode_to_feedback_benchmark(args) -> dict:
     push_ns = (listener.push_s[: listener.n] * 1e9 - offset).astype(np.int64)
     result = {
         "loop": "emulated Cyton (pty, BrainFlow's own driver) -> neurofeed -> LSL neurofeed-feedback -> pylsl inlet",
-        "emulator": "stand-in (neurofeed.bench.StandInCyton)", "burst_ms": burst_s * 1000,
+        "emulator": "neurofeed.emulator.CytonEmulator" + (f" behind a {burst_s * 1000:g}-ms BurstRelay" if relay else ""),
+        "burst_ms": burst_s * 1000,
         "signal": "10 Hz mu at C3/C4, amplitude 20 uV x 1.0/0.3 stepping every 3 s, 1/f background 10 uV rms",
         "truth": "log10 power of the Hilbert envelope of the ideal zero-phase band-pass of the referenced "
                  "electrode signal (whole record), combined like the SI; steps: the scripted amplitude steps",
@@ -536,7 +516,8 @@ def electrode_to_feedback_benchmark(args) -> dict:
     }
     # the estimator's own share: the same states on the samples' own clock (no transport, no compute)
     n_idx = log.n[: log.ns]
-    virt = ((n_idx - 1) * 1e9 / sfreq).astype(np.int64) + emu.t0_ns
+    t0_ns = int(electrode[0])
+    virt = ((n_idx - 1) * 1e9 / sfreq).astype(np.int64) + t0_ns
     result["estimator_only_ms"] = observe(virt, si_log)
     # stages, per update, from the same run
     arrival = log.arrival[: log.ns]
@@ -563,8 +544,8 @@ def electrode_to_feedback_benchmark(args) -> dict:
         "dropped_samples": summary.get("dropped_samples", 0), "display": bool(args.display),
         "busy_poll": bool(args.busy_poll), "neurofeed": __version__, "python": platform.python_version(),
         "machine": platform.machine(), "listener_samples": int(listener.n),
-        "listener_span_s": [float((recv[0] - emu.t0_ns) / 1e9), float((recv[-1] - emu.t0_ns) / 1e9)] if recv.size else None,
-        "published_span_s": [float((pub_sorted[0] - emu.t0_ns) / 1e9), float((pub_sorted[-1] - emu.t0_ns) / 1e9)],
+        "listener_span_s": [float((recv[0] - t0_ns) / 1e9), float((recv[-1] - t0_ns) / 1e9)] if recv.size else None,
+        "published_span_s": [float((pub_sorted[0] - t0_ns) / 1e9), float((pub_sorted[-1] - t0_ns) / 1e9)],
     })
     if args.display:
         fr = getattr(pipe, "frame_stats", None)
