@@ -227,6 +227,52 @@ class BurstRelay:
                 pass
 
 
+def _host_board(data, burst_s: float, conn, stop) -> None:
+    """The emulated board's process body: a :class:`~neurofeed.emulator.CytonEmulator` (behind a
+    :class:`BurstRelay` when ``burst_s`` > 0); sends the port, then, once stopped, the host write
+    time of every sample. Its own process, as a board is its own device: the session's GIL never
+    delays a packet, and the board's threads never delay the session."""
+    from .emulator import CytonEmulator
+
+    emu = CytonEmulator(data, loop=False).start()
+    relay = BurstRelay(emu.port, burst_s) if burst_s > 0 else None
+    conn.send((relay or emu).port)
+    stop.wait()
+    written = emu.write_times_ns(0, emu.clocked_samples)
+    if relay is not None:
+        relay.close()
+    emu.stop()
+    conn.send(written)
+
+
+class EmulatedBoard:
+    """:func:`_host_board` in a spawned process: :attr:`port` for BrainFlow, :meth:`close` returns
+    the host write time (``perf_counter_ns``, CLOCK_MONOTONIC) of each sample sent."""
+
+    def __init__(self, data: np.ndarray, burst_s: float = 0.0):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._stop = ctx.Event()
+        self._proc = ctx.Process(target=_host_board, args=(data, burst_s, child, self._stop),
+                                 name="emulated-board", daemon=True)
+        self._proc.start()
+        if not self._conn.poll(60.0):
+            self._proc.terminate()
+            raise RuntimeError("the emulated board did not start")
+        self.port = self._conn.recv()
+
+    def close(self) -> np.ndarray:
+        """Stop the board; the write time of every sample it sent (ns)."""
+        self._stop.set()
+        written = self._conn.recv() if self._conn.poll(30.0) else np.zeros(0, dtype=np.int64)
+        self._proc.join(5.0)
+        if self._proc.is_alive():
+            self._proc.terminate()
+        return written
+
+
 def _listen(name: str, uid: str, conn, stop) -> None:
     """The listener process's body (module level so that ``spawn`` can import it)."""
     import pylsl
@@ -310,14 +356,15 @@ def correlation_by_lag(fb_ns, fb_log, electrode_ns, truth_log, lags_ms) -> np.nd
 
 
 def effective_delay(fb_ns: np.ndarray, fb_log: np.ndarray, electrode_ns: np.ndarray, truth_log: np.ndarray,
-                    max_lag_ms: int = 1000) -> tuple[float, float]:
+                    max_lag_ms: int = 1000, hold_step_ms: int = 2) -> tuple[float, float]:
     """The lag (ms, 1-ms steps) at which the feedback log power correlates best with the true log
     power, and r there.
 
     Parameters
     ----------
     fb_ns : ndarray (n,)
-        Host times (``perf_counter_ns``) the feedback values were observed.
+        Host times (``perf_counter_ns``) the feedback values were observed (sorted); each value
+        counts as shown until the next (sampled every ``hold_step_ms``).
     fb_log : ndarray (n,)
         Feedback log power (``si_combined``).
     electrode_ns : ndarray (m,)
@@ -334,8 +381,14 @@ def effective_delay(fb_ns: np.ndarray, fb_log: np.ndarray, electrode_ns: np.ndar
     """
     ok = np.isfinite(fb_log)
     fb_ns, fb_log = fb_ns[ok], fb_log[ok]
+    if fb_ns.size < 2:
+        return float("nan"), float("nan")
+    # what is on the screen: each value held until the next one arrives, seen every 2 ms (a
+    # board that sends bursts updates the feedback less often, and the participant sees that)
+    grid = np.arange(fb_ns[0], fb_ns[-1], hold_step_ms * 1_000_000, dtype=np.int64)
+    held = fb_log[np.searchsorted(fb_ns, grid, side="right") - 1]
     lags = np.arange(0, max_lag_ms + 1)
-    r = correlation_by_lag(fb_ns, fb_log, electrode_ns, truth_log, lags)
+    r = correlation_by_lag(grid, held, electrode_ns, truth_log, lags)
     if not np.isfinite(r).any():
         return float("nan"), float("nan")
     i = int(np.nanargmax(r))
@@ -429,7 +482,6 @@ def electrode_to_feedback_benchmark(args) -> dict:
     feedback outlet times ``si_combined`` against the true envelope. Returns the figures.
     """
     from .boards import get_board
-    from .emulator import CytonEmulator
     from .session import build_session, finish_session
     from .sources.brainflow import BrainFlowSource
 
@@ -443,11 +495,11 @@ def electrode_to_feedback_benchmark(args) -> dict:
     sfreq = 250.0
     burst_s = float(getattr(args, "burst_ms", 0.0) or 0.0) / 1000
     data, env = scripted_mu_signal(seconds + 30.0, sfreq)
-    emu = CytonEmulator(data, loop=False).start()
-    relay = BurstRelay(emu.port, burst_s) if burst_s > 0 else None
+    board = EmulatedBoard(data, burst_s)
     listener = None
+    written = None
     try:
-        source = BrainFlowSource(get_board("cyton"), serial_port=(relay or emu).port, channel_map=EMULATED_MU_MONTAGE)
+        source = BrainFlowSource(get_board("cyton"), serial_port=board.port, channel_map=EMULATED_MU_MONTAGE)
         with tempfile.TemporaryDirectory() as tmp:
             pipe, rec = build_session(source, protocol, "BENCH", tmp, scale, record=True, lsl=True,
                                       busy_poll=args.busy_poll)
@@ -474,13 +526,11 @@ def electrode_to_feedback_benchmark(args) -> dict:
             listener.close()
             summary = finish_session(pipe, rec)
     finally:
-        if relay is not None:
-            relay.close()
-        emu.stop()
+        written = board.close()
         if listener is not None:
             listener.close()
-    n_sent = emu.clocked_samples
-    electrode = emu.write_times_ns(0, n_sent)  # when each sample left the "electrode" (the board's pty)
+    n_sent = written.size
+    electrode = written  # when each sample left the "electrode" (the board's pty)
     env = env[:n_sent]
     steps = np.nonzero(np.diff(env) != 0)[0] + 1
     chain = pipe.processor.chain
@@ -502,7 +552,8 @@ def electrode_to_feedback_benchmark(args) -> dict:
     push_ns = (listener.push_s[: listener.n] * 1e9 - offset).astype(np.int64)
     result = {
         "loop": "emulated Cyton (pty, BrainFlow's own driver) -> neurofeed -> LSL neurofeed-feedback -> pylsl inlet",
-        "emulator": "neurofeed.emulator.CytonEmulator" + (f" behind a {burst_s * 1000:g}-ms BurstRelay" if relay else ""),
+        "emulator": "neurofeed.emulator.CytonEmulator in its own process"
+                    + (f", behind a {burst_s * 1000:g}-ms BurstRelay" if burst_s > 0 else ""),
         "burst_ms": burst_s * 1000,
         "signal": "10 Hz mu at C3/C4, amplitude 20 uV x 1.0/0.3 stepping every 3 s, 1/f background 10 uV rms",
         "truth": "log10 power of the Hilbert envelope of the ideal zero-phase band-pass of the referenced "
@@ -517,7 +568,7 @@ def electrode_to_feedback_benchmark(args) -> dict:
     # the estimator's own share: the same states on the samples' own clock (no transport, no compute)
     n_idx = log.n[: log.ns]
     t0_ns = int(electrode[0])
-    virt = ((n_idx - 1) * 1e9 / sfreq).astype(np.int64) + t0_ns
+    virt = electrode[np.clip(n_idx - 1, 0, electrode.size - 1)]  # the newest sample's own write time
     result["estimator_only_ms"] = observe(virt, si_log)
     # stages, per update, from the same run
     arrival = log.arrival[: log.ns]
