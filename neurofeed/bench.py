@@ -320,7 +320,7 @@ class FeedbackListener:
         self._proc.start()
         self.si, self.push_s, self.recv_ns, self.n = np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), 0
 
-    def wait_ready(self, timeout_s: float = 20.0) -> bool:
+    def wait_ready(self, timeout_s: float = 120.0) -> bool:
         """True once the inlet is open (False if the outlet was not found in time)."""
         return self._conn.poll(timeout_s) and self._conn.recv() == "ready"
 
