@@ -8,6 +8,7 @@ waits for a timer; the GUI only reads ``Pipeline.latest``.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 
@@ -15,6 +16,7 @@ import numpy as np
 from scipy import signal as sps
 
 from .buffer import RingBuffer
+from .dsp.accuracy import accuracy_delay_curve, choose_delay, format_curve
 from .dsp.chain import MuChain
 from .dsp.quality import QualityConfig
 from .dsp.spatial import explain_reference
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SIGNAL_LOST_S = 0.5
 MAX_UPDATE_S = 0.1  # the longest stretch of samples one engine update covers (s)
+CHOOSE_START_DELAY_S = 0.05  # delay_s = "choose": the design used until the baseline's curve picks one
 
 
 def keep_memory_flat() -> None:
@@ -91,8 +94,12 @@ class Processor:
                                                                            s.bipolar)
         qcfg = QualityConfig(rail_uv=0.98 * range_uv, emg_uv=inh.emg_uv, blink_uv=inh.blink_uv,
                              hold_s=inh.hold_s, gate_railed=inh.railed, gate_flat=inh.flat)
+        # delay_s = "choose" starts with the 50-ms design, chosen at the baseline's end
+        self.choose_delay = s.delay_s == "choose"
+        delay_s = CHOOSE_START_DELAY_S if self.choose_delay else s.delay_s
+        self.accuracy_curve: dict = {}  # designed delay (s) -> r on this participant's baseline
         self.chain = MuChain(sfreq, ch_names, s.targets, self.reference_used, tuple(s.band_hz), s.estimator,
-                             s.delay_s, s.smoothing_s, self.line_hz, qcfg, bipolar_pairs=s.bipolar)
+                             delay_s, s.smoothing_s, self.line_hz, qcfg, bipolar_pairs=s.bipolar)
         self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external,
                              upstream_delay_s=self._chain_delay_s())
         why = "; ".join(f"{r}: {reason}" for r, reason in self.reference_skipped)
@@ -106,7 +113,7 @@ class Processor:
         self.shown_source = None
         # the chain calibrates at the end of every baseline (artifact thresholds, ocular
         # regression folded into the spatial weights), so the baseline is always recomputed
-        # with the final weights and estimator
+        # with the final weights and estimator (and the delay chosen, for delay_s = "choose")
         self.refit = True
         self.engine.defer_baseline = self.refit
         self.individual_band_hz = None
@@ -260,7 +267,27 @@ class Processor:
             band = individual_band(x, self.sfreq, s.band_hz, s.individual_width_hz)
             self.individual_band_hz = band
             self.engine.emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz")
+        self._accuracy_curve(x, band)
         self.chain.retune(band, baseline=x)
+
+    # --- latency helper: the participant's accuracy/delay curve at the end of the baseline ---
+    def _accuracy_curve(self, x: np.ndarray, band) -> None:
+        """Score the weighted cFIR at 0/20/50/100-ms designs on this baseline (fit on its first
+        half, scored on the rest; ~25 ms for 2 targets × 60 s, in this thread), log it as an event
+        and, for ``delay_s = "choose"``, install the delay :func:`choose_delay` picks."""
+        if self.chain.estimator_name not in ("wcfir", "cfir"):
+            return
+        self.accuracy_curve = accuracy_delay_curve(x, self.sfreq, band)
+        if not self.accuracy_curve:
+            return
+        text = f"accuracy_curve/{format_curve(self.accuracy_curve)}"
+        if self.choose_delay:
+            chosen = choose_delay(self.accuracy_curve)
+            if chosen is not None:
+                self.chain.delay_s = chosen
+            text += f" chosen_delay={1000 * self.chain.delay_s:.0f}ms"
+        self.engine.emit(text)
+    # --- end latency helper ---
 
     def _refit_after_baseline(self) -> None:
         """At the end of the baseline: centre the band on the mu peak (individual band) and/or
@@ -484,6 +511,11 @@ class Pipeline:
     def start(self) -> None:
         """Start the source and the acquisition thread."""
         keep_memory_flat()
+        # --- latency helper: a thread waiting for the GIL (acquisition, behind the GUI's painting) asks
+        # for it after this interval; 0.5 ms instead of CPython's 5 ms cut the emulated Cyton's sample
+        # wait p99 from 118 to 20 ms with the display on (benchmarks/RESULTS.md, "Electrode to feedback") ---
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
+        # --- end latency helper ---
         self.source.start()
         self.t0_ns = time.perf_counter_ns()
         self._thread = threading.Thread(target=self._run, name="neurofeed-acquisition", daemon=True)
@@ -568,7 +600,11 @@ class Pipeline:
     def _run(self) -> None:
         src, proc, eng = self.source, self.processor, self.engine
         chunk_sinks = [s.on_chunk for s in self.sinks if hasattr(s, "on_chunk")]
-        state_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state")]
+        state_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state") and not getattr(s, "publish_first", False)]
+        # --- latency helper: sinks that carry the participant's feedback (the LSL feedback outlet) get
+        # each state right after publication, before the ring, the recorder and the history ---
+        first_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state") and getattr(s, "publish_first", False)]
+        # --- end latency helper ---
         last_data = time.perf_counter_ns()
         lost = False
         try:
@@ -587,7 +623,7 @@ class Pipeline:
                         proc.control("signal_lost", True)
                         self.latest = eng.latest
                         self._dispatch_events()
-                        for fn in state_sinks:
+                        for fn in first_sinks + state_sinks:  # latency helper: first_sinks too
                             fn(self.latest)
                     continue
                 last_data = chunk.arrival_ns
@@ -605,6 +641,8 @@ class Pipeline:
                 age = chunk.age_s if chunk.age_s == chunk.age_s else 0.0
                 self._last_sample_s = chunk.arrival_ns / 1e9 - age
                 self.published += 1
+                for fn in first_sinks:  # latency helper: the feedback outlet, at once
+                    fn(st)
                 # after publication: nothing below delays the feedback
                 self.ring.write(chunk.data, chunk.timestamps)
                 for fn in chunk_sinks:

@@ -205,6 +205,11 @@ def finish_session(pipeline: Pipeline, recorder) -> dict:
     proc = pipeline.processor
     summary["reference_used"] = proc.reference_used
     summary["line_freq"] = proc.line_hz
+
+    # --- latency helper: the participant's accuracy/delay curve and the designed delay in use ---
+    summary["accuracy_curve"] = {f"{1000 * d:.0f}ms": r for d, r in pipeline.processor.accuracy_curve.items()}
+    summary["delay_s"] = pipeline.processor.chain.delay_s
+    # --- end latency helper ---
     if recorder is not None:
         bdf = recorder.close(summary)
         summary["recording"] = str(recorder.folder)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dsp.accuracy import format_curve  # latency helper
 from ..dsp.quality import flag_names
 from .spectra import SpectrumWorker
 from .stimuli import StimulusPlayer
@@ -287,6 +288,17 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
     return ParticipantView()
 
 
+# --- latency helper: the participant's accuracy/delay curve, shown once the baseline has ended ---
+def accuracy_line(processor) -> str:
+    """``<br>accuracy/delay (this participant): r@0ms=… · design delay 20 ms`` or ``""`` before the baseline's end."""
+    curve = getattr(processor, "accuracy_curve", None)
+    if not curve:
+        return ""
+    return (f"<br>accuracy/delay (this participant's baseline): {format_curve(curve)} · "
+            f"design delay {1000 * processor.chain.delay_s:.0f} ms")
+# --- end latency helper ---
+
+
 def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
     """The clinician console: traces, mu-band spectrum, SI with threshold, block, quality, latency,
     the control keys and the channel selector for marking a channel bad."""
@@ -446,8 +458,9 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
                     f"left {f(st.block_left_s, '.0f')} s · session left {f(st.session_left_s, '.0f')} s · "
                     + (f"SI {f(st.si_combined)} · thr {f(st.threshold)} · direction {st.direction} · reward rate {rr} · "
                        if not pipeline.blinded else "SI blinded · ")  # a blinded session (sham trial) hides it
-                    + f"{status} · {gate}<br>latency sample→feedback p50 {f(lat.get('p50'), '.2f')} ms, "
+                    + f"{status} · {gate}<br>compute→publish p50 {f(lat.get('p50'), '.2f')} ms, "
                     f"p99 {f(lat.get('p99'), '.2f')} ms · frame p99 {f(fr.get('p99'), '.1f')} ms"
+                    + accuracy_line(pipeline.processor)
                     + ("<br>" + " · ".join(extra) if extra else ""))
             if text != self.info.text():
                 self.info.setText(text)

@@ -50,7 +50,7 @@ class SignalSpec:
     band_mode: str = "fixed"  # fixed | individual (peak in band_hz of the baseline spectrum ± width)
     individual_width_hz: float = 2.0
     estimator: str = "wcfir"  # wcfir (fitted to the baseline) | cfir | iir | window
-    delay_s: float = 0.05  # designed delay of the cFIR estimator
+    delay_s: float = 0.05  # designed delay of the cFIR estimator (s), or "choose": see neurofeed.dsp.accuracy
     smoothing_s: float = 0.0  # power smoothing time constant (0: none)
     # (no line_hz: the mains frequency belongs to the place, not the protocol; it comes from
     # --line-freq or the board config)
@@ -275,6 +275,13 @@ def _check_value(src, section, key, value, typ):
     name = f"[{section}] {key}"
     if (section, key) == ("signal", "reference") and isinstance(value, str) and typ is not str:
         value = [value]  # one reference, no fallback
+
+    # --- latency helper: delay_s = "choose" (picked from the participant's accuracy/delay curve) ---
+    if (section, key) == ("signal", "delay_s") and isinstance(value, str):
+        if value != "choose":
+            raise ProtocolError(f"{src}: {name} is {value!r}; expected a number of seconds (e.g. 0.02) or \"choose\".")
+        return value
+    # --- end latency helper ---
     origin = typing.get_origin(typ)
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -1,0 +1,205 @@
+"""Latency as the participant lives it: the accuracy/delay curve, delay_s = "choose", the
+electrode-to-feedback analysis and the emulated Cyton read by BrainFlow's own driver."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurofeed.bench import (BurstRelay, effective_delay, scripted_mu_signal, step_crossings_ms,
+                             true_log_power)
+from neurofeed.dsp.accuracy import accuracy_delay_curve, choose_delay, ideal_envelope
+from neurofeed.dsp.estimators import CFIREnvelope, design_cfir, psd_weights
+from neurofeed.errors import ProtocolError
+from neurofeed.pipeline import Processor
+from neurofeed.protocol.schema import load_protocol, parse_protocol
+from neurofeed.sources.simulated import MuSimulator, SimulationScript
+
+ROOT = Path(__file__).resolve().parent.parent
+EEG = next((p / "shared" / "data" / "eegmmidb-S001" for p in (ROOT.parent, ROOT.parent.parent)
+            if (p / "shared" / "data" / "eegmmidb-S001").is_dir()), ROOT.parent / "shared" / "data" / "eegmmidb-S001")
+
+
+def test_curve_uses_the_same_filter_as_the_streaming_estimator(rng):
+    # the offline FFT convolution in accuracy_delay_curve must be the live cFIR, sample for sample
+    x = rng.standard_normal(3000) * 10
+    h = design_cfir(250.0, (8.0, 13.0), 0.02, 500, weights=psd_weights(x, 250.0))
+    est = CFIREnvelope(250.0, (8.0, 13.0), 1, delay_s=0.02, taps=h)
+    streamed = np.concatenate([est.process_inplace(x[None, i:i + 7].copy())[0] for i in range(0, x.size, 7)])
+    from scipy import signal
+
+    offline = np.abs(signal.fftconvolve(x, h)[:x.size])
+    np.testing.assert_allclose(np.sqrt(2 * streamed), offline, atol=1e-9)
+
+
+def test_curve_on_real_eeg_rises_with_delay_like_the_benchmark():
+    from neurofeed.sources.edf import read_raw
+
+    assert EEG.exists(), f"the shared EEG data is missing at {EEG}"
+    raw = read_raw(EEG / "S001R03.edf")
+    sfreq = raw.info["sfreq"]
+    x = raw.get_data(picks=["C3", "C4"])[:, : int(60 * sfreq)] * 1e6
+    curve = accuracy_delay_curve(x, sfreq, (8.0, 13.0))
+    r = [curve[d] for d in (0.0, 0.02, 0.05, 0.1)]
+    assert list(curve) == [0.0, 0.02, 0.05, 0.1]
+    assert r[0] < r[1] < r[2] < r[3]  # shorter designs pay in accuracy
+    # within the range the benchmark reports for S001 C3/C4 (0.57 / 0.66 / 0.78 / 0.90 on whole runs)
+    assert 0.35 < r[0] < 0.7 and 0.75 < r[3] < 0.97
+
+
+def test_curve_is_empty_for_a_baseline_too_short_to_fit_and_score(rng):
+    assert accuracy_delay_curve(rng.standard_normal((2, 700)), 250.0, (8.0, 13.0)) == {}
+    # non-finite samples (gaps) do not poison the curve
+    x = rng.standard_normal((2, 250 * 20))
+    x[0, 100:140] = np.nan
+    assert all(np.isfinite(v) for v in accuracy_delay_curve(x, 250.0, (8.0, 13.0)).values())
+
+
+def test_ideal_envelope_of_a_pure_rhythm_is_its_amplitude():
+    t = np.arange(5000) / 250.0
+    env = ideal_envelope(3.0 * np.sin(2 * np.pi * 10.0 * t), 250.0, (8.0, 13.0))
+    np.testing.assert_allclose(env[500:-500], 3.0, rtol=1e-6)
+
+
+def test_choose_rule_takes_the_shortest_delay_close_to_the_best_within_the_budget():
+    curve = {0.0: 0.55, 0.02: 0.64, 0.05: 0.65, 0.1: 0.90}
+    assert choose_delay(curve) == 0.02  # 0.64 is within 0.02 of 0.65; 100 ms is over the 50-ms budget
+    assert choose_delay({0.0: 0.80, 0.02: 0.81, 0.05: 0.90}) == 0.05
+    assert choose_delay({0.1: 0.9}) is None
+
+
+CHOOSE = """
+[protocol]
+name = "choose-test"
+[signal]
+targets = ["C3", "C4"]
+reference = "laplacian"
+delay_s = {delay}
+[[blocks]]
+label = "baseline"
+kind = "exploration"
+duration_s = 24
+[[blocks]]
+label = "train"
+kind = "integration"
+duration_s = 6
+feedback = true
+"""
+
+
+def test_protocol_accepts_choose_and_names_the_key_on_anything_else():
+    assert parse_protocol(CHOOSE.format(delay='"choose"')).signal.delay_s == "choose"
+    with pytest.raises(ProtocolError, match=r"\[signal\] delay_s.*'fast'.*choose"):
+        parse_protocol(CHOOSE.format(delay='"fast"'))
+
+
+def test_choose_installs_the_curve_s_delay_and_logs_the_curve():
+    proto = parse_protocol(CHOOSE.format(delay='"choose"'))
+    sim = MuSimulator(script=SimulationScript(), seed=4)
+    proc = Processor(proto, sim.sfreq, sim.ch_names, 4000.0)
+    events = []
+    while not proc.engine.finished:
+        proc.step(sim.generate(10)[0])
+        events += proc.engine.drain_events()
+    curve = proc.accuracy_curve
+    assert list(curve) == [0.0, 0.02, 0.05, 0.1] and all(0 < r <= 1 for r in curve.values())
+    assert proc.chain.delay_s == choose_delay(curve)
+    assert proc.chain.estimator.delay_s == proc.chain.delay_s  # the refitted estimator uses it
+    texts = [e.text for e in events if e.text.startswith("accuracy_curve/")]
+    assert len(texts) == 1 and f"chosen_delay={1000 * proc.chain.delay_s:.0f}ms" in texts[0]
+
+
+def test_fixed_delay_protocols_keep_their_delay_but_still_show_the_curve():
+    proto = parse_protocol(CHOOSE.format(delay="0.02"))
+    sim = MuSimulator(script=SimulationScript(), seed=5)
+    proc = Processor(proto, sim.sfreq, sim.ch_names, 4000.0)
+    while not proc.engine.finished:
+        proc.step(sim.generate(10)[0])
+    assert proc.chain.delay_s == 0.02 and len(proc.accuracy_curve) == 4
+
+
+def test_effective_delay_finds_a_known_lag():
+    sfreq = 250.0
+    _, env = scripted_mu_signal(40.0, sfreq)
+    rng = np.random.default_rng(3)
+    truth = np.log10(env ** 2) + 0.3 * np.convolve(rng.standard_normal(env.size), np.ones(25) / 5, "same")
+    electrode = (np.arange(env.size) * 1e9 / sfreq).astype(np.int64)
+    fb_ns = electrode + 37_000_000  # the feedback: the truth, seen 37 ms late, observed every 4 ms
+    delay, r = effective_delay(fb_ns, truth, electrode, truth)
+    assert abs(delay - 37) <= 4 and r > 0.999  # one sample (4 ms) of zero-order-hold ambiguity
+    smooth = truth.copy()  # a causal one-pole smoother adds part of its own delay (16 ms)
+    for i in range(1, smooth.size):
+        smooth[i] = smooth[i - 1] + 0.2 * (smooth[i] - smooth[i - 1])
+    delay, r = effective_delay(fb_ns, smooth, electrode, truth)
+    assert 37 + 4 <= delay <= 37 + 16 + 4 and 0.8 < r < 0.999
+    steps = np.nonzero(np.diff(env))[0] + 1
+    cross = step_crossings_ms(fb_ns, np.log10(env ** 2), electrode[steps])
+    assert cross.size >= 10 and np.all(np.abs(cross - 37) <= 4)
+
+
+def test_true_log_power_combines_targets_like_the_si():
+    t = np.arange(5000) / 250.0
+    ref = np.array([2.0 * np.sin(2 * np.pi * 10 * t), 4.0 * np.sin(2 * np.pi * 11 * t)])
+    mean = true_log_power(ref, 250.0, (8.0, 13.0))[500:-500]
+    np.testing.assert_allclose(mean, (np.log10(2.0) + np.log10(8.0)) / 2, atol=1e-6)
+    asym = true_log_power(ref, 250.0, (8.0, 13.0), "asymmetry")[500:-500]
+    np.testing.assert_allclose(asym, np.log10(4.0), atol=1e-6)
+
+
+def test_burst_relay_delivers_the_cyton_s_packets_in_bursts_to_brainflow():
+    """An FTDI latency timer of 16 ms, emulated: BrainFlow's own driver reads the emulated Cyton
+    through the relay; every sample arrives, exactly as sent, in chunks of whole bursts."""
+    import time
+
+    from neurofeed.boards import get_board
+    from neurofeed.emulator import CytonEmulator
+    from neurofeed.sources.brainflow import BrainFlowSource
+
+    data, _ = scripted_mu_signal(20.0, 250.0)
+    emu = CytonEmulator(data, loop=False).start()
+    relay = BurstRelay(emu.port, 0.016)
+    src = BrainFlowSource(get_board("cyton"), serial_port=relay.port)
+    try:
+        src.start()
+        chunks, n = [], 0
+        deadline = time.monotonic() + 30.0  # a generous bound for a busy machine; it ends at 500 samples
+        while n < 500 and time.monotonic() < deadline:
+            c = src.read()
+            if c is not None:
+                chunks.append(c)
+                n += c.n_samples
+    finally:
+        src.stop()
+        relay.close()
+        emu.stop()
+        src.board = None  # release BrainFlow's handle now, not at interpreter exit
+    got = np.concatenate([c.data for c in chunks], axis=1)
+    assert got.shape[1] >= 500 and src.dropped_samples == 0
+    np.testing.assert_array_equal(got[:, :500], emu.sent_uv(0, 500))
+    # 16 ms at 250 Hz is 4 samples: chunks come as whole bursts, not one sample at a time
+    sizes = np.array([c.n_samples for c in chunks[1:-1]])
+    assert np.median(sizes) >= 4
+    written = emu.write_times_ns(0, 500)
+    assert all(c.arrival_ns >= written[c.first_sample + c.n_samples - 1] for c in chunks if c.first_sample + c.n_samples <= 500)
+
+
+def test_bench_latency_measures_electrode_to_feedback_through_the_loop(tmp_path):
+    """The harness end to end (short): emulated Cyton → BrainFlow → pipeline → LSL → listener.
+    Asserts what the harness controls: every stage was stamped, the loop's stages add up to no
+    more than the electrode-to-feedback figure, and the feedback follows the envelope."""
+    import argparse
+
+    from neurofeed.bench import electrode_to_feedback_benchmark
+
+    args = argparse.Namespace(protocol="demo", seconds=16.0, estimator=None, delay_s=None, burst_ms=0.0,
+                              display=False, busy_poll=False)
+    r = electrode_to_feedback_benchmark(args)
+    assert "error" not in r and r["dropped_samples"] == 0
+    e, est = r["electrode_to_feedback_ms"], r["estimator_only_ms"]
+    assert set(e) >= {"effective_delay", "r", "step_p50", "step_p90"}
+    assert e["r"] > 0.7  # the feedback follows the true envelope
+    # the loop only adds delay to the estimator's own (1-ms lag grid, 4-ms samples)
+    assert e["effective_delay"] >= est["effective_delay"] - 4
+    for stage in ("electrode_to_driver_read", "chunk_to_publish", "publish_to_outlet", "outlet_to_listener"):
+        assert r["stages_ms"][stage]["p50"] >= 0, stage
+    assert r["listener_samples"] > 0.5 * r["updates"]  # the listener saw the outlet's samples
