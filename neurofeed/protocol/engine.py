@@ -155,7 +155,7 @@ class Engine:
         self.paused = False
         self.schedule_paused = False
         self.threshold_locked = False
-        self.stimulus = ""
+        self.stimulus_now = ""
         self.baseline_uv2: np.ndarray | None = None
         # one threshold per direction: a protocol whose blocks train both ways (depression:
         # down for negative faces, up for positive ones) needs each set from the baseline for its own side
@@ -230,7 +230,7 @@ class Engine:
         self.emit(f"block_end/{rec.label}")
         was_baseline = rec.label == self.p.baseline.block
         self.block = None
-        self.stimulus = ""
+        self.stimulus_now = ""
         if was_baseline and self.baseline_fit is None and self.baseline.n_updates and not self.baseline_pending:
             if self.defer_baseline:
                 self.baseline_pending = True  # the owner refits the estimator, then calls refit_baseline
@@ -263,7 +263,7 @@ class Engine:
             tmpl = BlockSpec(label=label, kind="exploration" if is_base else "integration",
                              duration_s=float("inf"), feedback=not is_base)
         self.block_index += 1
-        self.stimulus = label
+        self.stimulus_now = label
         self._open(tmpl, onset)
 
     def _next_block(self, start: int) -> None:
@@ -402,7 +402,9 @@ class Engine:
         self.emit(f"note/{text}")
 
     def stimulus(self, stimulus_id: str) -> None:
-        """A stimulus appeared in the participant view (its onset, e.g. ``point-light-hands/002/reach-high``)."""
+        """A stimulus appeared in the participant view (its onset, e.g. ``point-light-hands/002/reach-high``);
+        it is the state's ``stimulus`` until the block ends."""
+        self.stimulus_now = str(stimulus_id)
         self.emit(f"stimulus/{stimulus_id}")
 
     def lock_threshold(self, locked: bool) -> None:
@@ -568,7 +570,7 @@ class Engine:
             session_left_s=max(total, 0.0) if total == total else total,
             feedback_on=feedback_on, cue=b.cue if b else "", stimuli=b.stimuli if b else "",
             paused=self.paused, schedule_paused=self.schedule_paused, threshold_locked=self.threshold_locked,
-            stimulus=self.stimulus, baseline_ready=ready,
+            stimulus=self.stimulus_now, baseline_ready=ready,
             reward_rate=(rec.rewarded_samples / rec.feedback_samples) if (rec is not None and rec.feedback_samples) else math.nan,
             signal_lost=self.signal_lost, finished=self.finished,
             quality_flags=quality_flags.copy() if quality_flags is not None else np.zeros(0, dtype=np.int64),
