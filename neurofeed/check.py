@@ -316,3 +316,25 @@ def print_check(result: dict, stream=None) -> None:
             w(f"  {label}: {'seen by the gate' if t['seen'] else 'NOT seen'} ({t['gated_s']:.1f} s gated)"
               f"{'' if t['seen'] else '  ' + t['advice']}\n")
     w("  all channels ok\n" if result["ok"] else "  fix the channels marked FAIL before starting\n")
+
+
+def check_html(result: dict) -> str:
+    """The check as rich text for the clinician console's first panel (what failed, what to do)."""
+    rows = []
+    for name, c in result["channels"].items():
+        colour = "#27ae60" if c["ok"] else "#c0392b"
+        what = "ok" if c["ok"] else c["advice"]
+        rows.append(f"<span style='color:{colour}'>{name}</span>: offset {c['offset_uv'] / 1000:.1f} mV, "
+                    f"mains {c['line_noise_uv']:.1f} µV, RMS {c['rms_uv']:.1f} µV"
+                    + ("" if c["impedance_kohm"] is None else f", {c['impedance_kohm']:.0f} kΩ") + f" — {what}")
+    head = ("<b>Signal check before the session: all channels ok</b>" if result["ok"] else
+            "<b style='color:#c0392b'>Signal check before the session: fix the channels marked red</b>")
+    return head + "<br>" + "<br>".join(rows)
+
+
+def session_check(source, protocol, seconds: float = 3.0, say=None) -> dict:
+    """The check a session runs first (``neurofeed session --check``): channels only, no prompts
+    (the blink and jaw tests belong to ``neurofeed check``), on the session's own source before
+    its recording starts. Returns the result (see :func:`run_check`)."""
+    return run_check(source, protocol, seconds=seconds, artifact_tests=False, impedance=False, say=say)
+

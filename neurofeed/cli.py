@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seconds-scale", type=float, default=1.0, help="compress block durations (e.g. 0.1)")
     s.add_argument("--no-record", action="store_true", help="do not record (not recommended)")
     s.add_argument("--no-lsl", action="store_true", help="no LSL outlets")
+    s.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the signal check (offset, mains, RMS, railed/flat per channel) before the session "
+                        "and show it first in the console (default: on for a headset, off for simulated/files)")
     # --- dyad/sham helper: sham (yoked) feedback, blinding, and the two-person dyad ---
     sh = s.add_argument_group("sham and blinding (controlled trials)")
     sh.add_argument("--yoke-from", metavar="SESSION_DIR",
@@ -327,6 +330,18 @@ def cmd_session(args) -> int:
                          lsl_type=args.lsl_type, channel_map=parse_channel_map(args.channel_map),
                          protocol=protocol, seconds_scale=args.seconds_scale, montage=args.montage,
                          line_freq=args.line_freq)
+    check = None
+    from .sources.lsl import LSLSource
+
+    headset = bool(getattr(getattr(source, "config", None), "is_hardware", False)) or isinstance(source, LSLSource)
+    if args.check if args.check is not None else headset:
+        # the signal check is the session's first screen: offsets, mains, RMS, railed/flat per channel,
+        # before the recording starts (a failing channel is named with what to do; the session goes on)
+        from .check import print_check, session_check
+
+        print("Signal check (a few seconds; --no-check skips it) ...", flush=True)
+        check = session_check(source, protocol)
+        print_check(check)
     pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
                                        record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
                                        montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key)
@@ -354,7 +369,7 @@ def cmd_session(args) -> int:
         if window:
             from .feedback.display import run_windows
 
-            run_windows(pipeline, participant_screen=args.participant_screen)
+            run_windows(pipeline, participant_screen=args.participant_screen, check=check)
         else:
             from .feedback.terminal import TerminalView
 

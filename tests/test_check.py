@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import run_cli
 from neurofeed.check import measure_channels, run_check
@@ -58,3 +59,62 @@ def test_check_cli_writes_json_and_fails_cleanly(tmp_path):
     r = run_cli("check", "--board", "cyton", "--serial-port", tmp_path / "no-such-port")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "no-such-port" in r.stderr
+
+
+def _emulated_cyton(data_dir, **kw):
+    from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
+
+    x = edf_signal(data_dir / "S001R03.edf", montage_names("cyton"), 250.0)[:, : 250 * 60]
+    return CytonEmulator(x, **kw)
+
+
+def test_check_on_the_emulated_cyton_reads_offsets_impedance_and_the_railed_channel(data_dir):
+    from neurofeed.boards import get_board
+    from neurofeed.emulator import RAIL_UV
+    from neurofeed.sources.brainflow import BrainFlowSource
+
+    offsets = np.array([50e3, -50e3, 30e3, -20e3, 45e3, -45e3, 10e3, -35e3])
+    with _emulated_cyton(data_dir, speed=4, offsets_uv=offsets, railed_channel=5, impedance_kohm=12.0) as emu:
+        src = BrainFlowSource(get_board("cyton"), serial_port=emu.port)
+        result = run_check(src, seconds=3.0, say=lambda s: None)
+    chans = result["channels"]
+    for i, name in enumerate(src.ch_names):
+        c = chans[name]
+        if i == 5:
+            assert c["railed"] and not c["ok"] and c["advice"].startswith(f"re-seat {name}")
+            continue
+        assert abs(c["offset_uv"] - offsets[i]) <= 0.1 * abs(offsets[i]), (name, c["offset_uv"])
+        assert c["impedance_kohm"] is not None and abs(c["impedance_kohm"] - 12.0) <= 3.0, (name, c)
+    assert chans[src.ch_names[5]]["offset_uv"] == pytest.approx(RAIL_UV, rel=0.02)
+    assert not result["ok"]
+
+
+def test_a_session_on_a_headset_starts_with_the_signal_check(data_dir, tmp_path, capsys):
+    from neurofeed.cli import main
+
+    with _emulated_cyton(data_dir, speed=4, offsets_uv=40e3) as emu:
+        rc = main(["session", "--board", "cyton", "--serial-port", emu.port, "--protocol", "demo",
+                   "--participant", "P07", "--headless", "--no-lsl", "--seconds-scale", "0.05", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "Signal check" in out and out.index("Signal check") < out.index("Session summary")
+    assert "all channels ok" in out  # 40-mV offsets are normal for a DC-coupled amplifier
+
+
+def test_the_check_is_the_consoles_first_panel(tmp_path, qtbot):
+    from neurofeed.feedback.display import Views
+    from neurofeed.protocol.schema import load_protocol
+    from neurofeed.session import build_session
+
+    src = open_source("simulated", realtime=False, seed=2)
+    result = run_check(src, seconds=1.0, say=lambda s: None)
+    result["channels"]["C3"].update(ok=False, advice="re-seat C3: offset 180 mV")
+    result["ok"] = False
+    pipe, rec = build_session(src, load_protocol("demo"), "P08", tmp_path, lsl=False)
+    try:
+        views = Views(pipe, tone=None, check=result)
+        qtbot.addWidget(views.console)
+        text = views.console.check_label.text()
+        assert "Signal check before the session" in text and "re-seat C3: offset 180 mV" in text
+    finally:
+        rec.close(finalize=False)

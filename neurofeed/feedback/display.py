@@ -299,7 +299,7 @@ def accuracy_line(processor) -> str:
 # --- end latency helper ---
 
 
-def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
+def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, check: dict | None = None):
     """The clinician console: traces, mu-band spectrum, SI with threshold, block, quality, latency,
     the control keys and the channel selector for marking a channel bad."""
     import pyqtgraph as pg
@@ -353,6 +353,13 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0):
             self.si_plot.setLabel("bottom", "s")
             grid.addWidget(self.si_plot, 2, 0)
             side = QtWidgets.QVBoxLayout()
+            if check is not None:  # the signal check made before the session: the console's first panel
+                from ..check import check_html
+
+                self.check_label = QtWidgets.QLabel(check_html(check))
+                self.check_label.setTextFormat(QtCore.Qt.RichText)
+                self.check_label.setWordWrap(True)
+                side.addWidget(self.check_label)
             self.quality = QtWidgets.QLabel()
             self.quality.setTextFormat(QtCore.Qt.RichText)
             self.quality.setAlignment(QtCore.Qt.AlignTop)
@@ -510,7 +517,7 @@ class Views:
         ``[feedback] tone = true``).
     """
 
-    def __init__(self, pipeline, participant_screen=None, tone="auto"):
+    def __init__(self, pipeline, participant_screen=None, tone="auto", check: dict | None = None):
         QtCore, QtGui, QtWidgets = _qt()
         self.pipeline = pipeline
         self.stats = FrameStats()
@@ -520,7 +527,7 @@ class Views:
         proto_path = pipeline.processor.protocol.path
         self.participant = make_participant_view(low, self.stats, proto_path.parent if proto_path else None,
                                                  on_stimulus=lambda sid: self.stimulus_onset(sid))
-        self.console = make_console(pipeline, self.spectra, self.stats)
+        self.console = make_console(pipeline, self.spectra, self.stats, check=check)
         self.low_stimulation = low
         if tone == "auto":
             from .tone import RewardTone
@@ -786,7 +793,7 @@ def settle_for_frames() -> None:
     sys.setswitchinterval(0.001)
 
 
-def run_windows(pipeline, participant_screen=None, seconds=None) -> Views:
+def run_windows(pipeline, participant_screen=None, seconds=None, check: dict | None = None) -> Views:
     """Start the pipeline and show both views until the session ends (or ``seconds`` pass).
 
     Raises
@@ -801,7 +808,7 @@ def run_windows(pipeline, participant_screen=None, seconds=None) -> Views:
         raise NeurofeedError(problem)
     QtCore, _, _ = _qt()
     qapp = app()
-    views = Views(pipeline, participant_screen)
+    views = Views(pipeline, participant_screen, check=check)
     views.on_finished = qapp.quit
     settle_for_frames()
     pipeline.start()
