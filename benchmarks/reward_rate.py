@@ -22,7 +22,7 @@ Cyton stream through ``CytonEmulator`` and BrainFlow's own driver (±50 mV offse
 chunks as BrainFlow hands them over) instead of cutting it into 40-ms chunks.
 
     PYTHONPATH=. python benchmarks/reward_rate.py [--montage full cyton] [--baseline rest-run|first-t0]
-        [--emulate --speed 8 --offset-uv 50000] [--smoothing 0.3] [--no-artifact-gates] [--json out.json]
+        [--emulate --speed 8 --offset-uv 50000] [--chunk-s 0.04] [--add-offsets] [--smoothing 0.3] [--no-artifact-gates] [--json out.json]
 """
 
 from __future__ import annotations
@@ -99,37 +99,53 @@ def run_stream(proto, x, ch, fs, marks, chunk_s=CHUNK_S):
     return tally.result(proc)
 
 
-def emulate_stream(proto, x, ch, fs, marks, speed=8.0, offset_uv=50_000.0, drift_uv_per_s=5.0):
-    """The same stream sent by ``CytonEmulator`` and read by BrainFlow's Cyton driver; each chunk
-    BrainFlow hands over goes to the ``Processor`` as the live loop does."""
+def emulate_stream(protos, x, ch, fs, marks, speed=8.0, offset_uv=50_000.0, drift_uv_per_s=5.0):
+    """The same stream sent by ``CytonEmulator`` (``speed`` × real time, ±``offset_uv`` electrode
+    offsets drifting ``drift_uv_per_s``) and read by BrainFlow's Cyton driver; each chunk BrainFlow
+    hands over goes to one ``Processor`` per protocol in ``protos`` (e.g. both threshold modes
+    on the same session), as the live loop does. Returns one result per protocol."""
     from neurofeed.boards import get_board
     from neurofeed.emulator import CytonEmulator
     from neurofeed.sources.brainflow import BrainFlowSource
 
-    proc = Processor(proto, fs, ch, range_uv=187500.0, external=True, line_hz=LINE_HZ)
-    tally = Tally()
-    marks = sorted(marks)
+    procs = [Processor(p, fs, ch, range_uv=187500.0, external=True, line_hz=LINE_HZ) for p in protos]
+    tallies = [Tally() for _ in procs]
+    pending = [sorted(marks) for _ in procs]
     n_total = x.shape[1]
     with CytonEmulator(x, speed=speed, offsets_uv=offset_uv, drift_uv_per_s=drift_uv_per_s, loop=False) as emu:
         src = BrainFlowSource(get_board("cyton"), serial_port=emu.port, channel_names=ch)
         src.start()
         t0 = time.monotonic()
         try:
-            while proc.engine.n < n_total:
+            while procs[0].engine.n < n_total:
                 if time.monotonic() - t0 > 3 * n_total / fs / speed + 60:
-                    raise RuntimeError(f"only {proc.engine.n} of {n_total} samples arrived")
+                    raise RuntimeError(f"only {procs[0].engine.n} of {n_total} samples arrived")
                 c = src.read()
                 if c is None:
                     continue
-                while marks and marks[0][0] <= proc.engine.n:
-                    proc.control("block_marker", *marks.pop(0))
-                tally.add(proc.step(c.data))
+                for proc, tally, mk in zip(procs, tallies, pending):
+                    while mk and mk[0][0] <= proc.engine.n:
+                        proc.control("block_marker", *mk.pop(0))
+                    tally.add(proc.step(c.data))
         finally:
             src.stop()
-    proc.control("stop", "end of stream")
-    out = tally.result(proc)
-    out["dropped_samples"] = int(src.dropped_samples)
+    out = []
+    for proc, tally in zip(procs, tallies):
+        proc.control("stop", "end of stream")
+        res = tally.result(proc)
+        res["dropped_samples"] = int(src.dropped_samples)
+        out.append(res)
     return out
+
+
+def with_offsets(x, fs, offset_uv=50_000.0, drift_uv_per_s=5.0):
+    """``x`` as the emulated Cyton sends it: electrode offsets ``+o, -o, ...`` drifting at
+    ``drift_uv_per_s`` (µV/s), quantised to the ADS1299's step (gain 24)."""
+    from neurofeed.emulator import UV_PER_COUNT
+
+    sign = np.where(np.arange(x.shape[0]) % 2 == 0, 1.0, -1.0)[:, None]
+    t = np.arange(x.shape[1]) / fs
+    return np.ascontiguousarray(np.round((x + sign * (offset_uv + drift_uv_per_s * t)) / UV_PER_COUNT) * UV_PER_COUNT)
 
 
 class Tally:
@@ -183,6 +199,9 @@ def main(argv=None):
     ap.add_argument("--emulate", action="store_true", help="through CytonEmulator + BrainFlow (cyton montage)")
     ap.add_argument("--speed", type=float, default=8.0, help="emulator time compression")
     ap.add_argument("--offset-uv", type=float, default=50_000.0, help="emulated electrode offsets (±µV)")
+    ap.add_argument("--chunk-s", type=float, default=CHUNK_S, help="replay chunk length (s)")
+    ap.add_argument("--add-offsets", action="store_true",
+                    help="replay: add the emulator's ±offset-uv offsets, 5 µV/s drift and Cyton quantisation")
     ap.add_argument("--smoothing", type=float, default=None, help="[feedback] smoothing_s (default: the protocol's)")
     ap.add_argument("--no-artifact-gates", action="store_true", help="emg_uv = blink_uv = 0")
     ap.add_argument("--adapt-rate", type=float, default=None, help="[threshold] adapt_rate_per_s")
@@ -193,23 +212,34 @@ def main(argv=None):
     out = {}
     for montage in args.montage:
         streams = {r: make(r, montage, args.data) for r in args.runs}
-        for mode in args.modes:
-            p = protocol(mode, args.smoothing, args.no_artifact_gates, args.adapt_rate)
-            rows = {}
-            for r, (x, ch, fs, marks) in streams.items():
-                if args.emulate:
-                    rows[f"R0{r}"] = emulate_stream(copy.deepcopy(p), x, ch, fs, marks, args.speed, args.offset_uv)
-                else:
-                    rows[f"R0{r}"] = run_stream(copy.deepcopy(p), x, ch, fs, marks)
-            rr = np.array([v["reward_rate"] for v in rows.values()])
-            gf = np.array([v["gated_frac"] for v in rows.values()])
-            g1 = np.array([v["gated_first"] for v in rows.values()])
-            key = f"{montage}/{mode}"
-            out[key] = {"runs": rows, "mean_reward_pct": 100 * rr.mean(), "max_gated_pct": 100 * gf.max(),
-                        "target_pct": target_pct(p), "baseline": args.baseline, "emulated": args.emulate,
-                        "smoothing_s": p.feedback.smoothing_s, "hold_s": p.threshold.hold_s}
-            ref = next(iter(rows.values()))["reference_used"]
-            print(f"{montage:5s} {ref:9s} {mode:10s} target {target_pct(p):.0f} %  reward "
+        if args.add_offsets and not args.emulate:
+            streams = {r: (with_offsets(x, fs, args.offset_uv), ch, fs, marks)
+                       for r, (x, ch, fs, marks) in streams.items()}
+        protos = {mode: protocol(mode, args.smoothing, args.no_artifact_gates, args.adapt_rate) for mode in args.modes}
+        rows = {mode: {} for mode in args.modes}
+        for r, (x, ch, fs, marks) in streams.items():
+            if args.emulate:  # one emulated session, one Processor per mode
+                res = emulate_stream([copy.deepcopy(p) for p in protos.values()], x, ch, fs, marks,
+                                     args.speed, args.offset_uv)
+                for mode, v in zip(protos, res):
+                    rows[mode][f"R0{r}"] = v
+            else:
+                for mode, p in protos.items():
+                    rows[mode][f"R0{r}"] = run_stream(copy.deepcopy(p), x, ch, fs, marks, args.chunk_s)
+        for mode, p in protos.items():
+            rr = np.array([v["reward_rate"] for v in rows[mode].values()])
+            gf = np.array([v["gated_frac"] for v in rows[mode].values()])
+            g1 = np.array([v["gated_first"] for v in rows[mode].values()])
+            out[f"{montage}/{mode}"] = {"runs": rows[mode], "mean_reward_pct": 100 * rr.mean(),
+                                        "max_gated_pct": 100 * gf.max(), "target_pct": target_pct(p),
+                                        "baseline": args.baseline, "emulated": args.emulate,
+                                        "speed": args.speed if args.emulate else None,
+                                        "chunk_s": None if args.emulate else args.chunk_s,
+                                        "offsets": args.emulate or args.add_offsets,
+                                        "smoothing_s": p.feedback.smoothing_s, "hold_s": p.threshold.hold_s}
+            ref = next(iter(rows[mode].values()))["reference_used"]
+            base = next(iter(rows[mode].values()))["baseline_uv2"]
+            print(f"{montage:5s} {ref:9s} {mode:10s} baseline C3 {base['C3']:.2f} C4 {base['C4']:.2f} µV²  target {target_pct(p):.0f} %  reward "
                   + " ".join(f"{100 * v:5.1f}" for v in rr) + f"  (mean {100 * rr.mean():.1f})  gated "
                   + " ".join(f"{100 * v:4.1f}" for v in gf) + " %  first fb block gated "
                   + " ".join(f"{100 * v:4.1f}" for v in g1) + " %", flush=True)
