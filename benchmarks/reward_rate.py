@@ -7,10 +7,10 @@ Two ways to give EEGMMIDB S001 R03–R06 a baseline (``--baseline``):
     the protocol's baseline block, then R0x follows sample for sample as the training part, its
     annotations as external block markers at their onset samples: T0 (rest between trials) is
     the protocol's ``rest`` block (consolidation, no feedback), T1/T2 are feedback blocks. The
-    join of the two recordings is a step of 20–165 µV a real session does not have; every run
-    starts with a 4.2-s T0, so the join falls in a no-feedback block and the conditioning
-    high-pass (0.5 Hz) and the estimator (~0.9 s of memory) settle before the first feedback
-    block. The first feedback block's gated time is reported apart (``gated_first``) to show it.
+    join of the two recordings is a step of 17–165 µV a real session does not have: the baseline
+    block ends 2 s before it (R01's last 2 s are rest), and every run starts with a 4.2-s T0, so
+    the join falls in no-feedback rest and the conditioning high-pass (0.5 Hz) and the estimator
+    (2-s taps) settle before the first feedback block. The first feedback block's gated time is reported apart (``gated_first``) to show it.
 ``first-t0``
     The run alone, its first T0 segment (4.2 s) as the baseline: far shorter than a protocol's
     60–120-s baseline (kept for comparison).
@@ -45,6 +45,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "eegmmidb-S001"
 RUNS = (3, 4, 5, 6)
 LINE_HZ = 60.0  # EEGMMIDB was recorded in the USA
 CHUNK_S = 0.04  # live-sized chunks (10 samples at 250 Hz)
+#: The baseline block ends this long before the join of R01 and R0x (s; see live_session)
+JOIN_MARGIN_S = 2.0
 #: EEGMMIDB annotation -> the protocol block it plays in the live-like session
 BLOCK_OF = {"T0": "rest", "T1": "T1", "T2": "T2"}
 
@@ -62,6 +64,12 @@ def load_run(path, montage: str):
 def live_session(run: int, montage: str, data=DATA):
     """One continuous stream: S001R01 (the baseline block) followed by S001R0``run``.
 
+    The baseline block is R01 but its last ``JOIN_MARGIN_S`` (58 s): an update (chunk) that
+    straddles the end of the baseline block counts in the baseline whole, and with irregular
+    chunks (BrainFlow hands over 1–30 samples at a time) one holding the first samples of R0x
+    put the join's step — through the weighted cFIR, 6256 µV² against ~16 — into the baseline
+    (C3 24–30 µV² instead of 15.6; see benchmarks/RESULTS.md).
+
     Returns
     -------
     x : ndarray (n_channels, n_samples), µV
@@ -73,7 +81,10 @@ def live_session(run: int, montage: str, data=DATA):
     rest, ch, fs, _ = load_run(Path(data) / "S001R01.edf", montage)
     x, _, _, ann = load_run(Path(data) / f"S001R0{run}.edf", montage)
     n0 = rest.shape[1]
-    marks = [(0, "baseline")] + [(n0 + int(round(on * fs)), BLOCK_OF[lab]) for on, lab in ann]
+    # the baseline block ends JOIN_MARGIN_S before the join (its last 2 s are rest, no feedback),
+    # so that no baseline update, however the stream is chunked, holds samples of the join
+    marks = [(0, "baseline"), (n0 - int(round(JOIN_MARGIN_S * fs)), "rest")]
+    marks += [(n0 + int(round(on * fs)), BLOCK_OF[lab]) for on, lab in ann]
     return np.ascontiguousarray(np.concatenate([rest, x], axis=1)), ch, fs, marks
 
 
