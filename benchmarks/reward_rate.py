@@ -61,10 +61,11 @@ def load_run(path, montage: str):
     return np.ascontiguousarray(raw.get_data() * 1e6), list(raw.ch_names), float(raw.info["sfreq"]), ann
 
 
-def live_session(run: int, montage: str, data=DATA):
+def live_session(run: int, montage: str, data=DATA, baseline_s: float | None = None):
     """One continuous stream: S001R01 (the baseline block) followed by S001R0``run``.
 
-    The baseline block is R01 but its last ``JOIN_MARGIN_S`` (58 s): an update (chunk) that
+    ``baseline_s`` keeps only the last ``baseline_s`` seconds of R01 before the margin (a shorter
+    baseline, e.g. the ``demo`` protocol's 15 s). The baseline block is R01 but its last ``JOIN_MARGIN_S`` (58 s): an update (chunk) that
     straddles the end of the baseline block counts in the baseline whole, and with irregular
     chunks (BrainFlow hands over 1–30 samples at a time) one holding the first samples of R0x
     put the join's step — through the weighted cFIR, 6256 µV² against ~16 — into the baseline
@@ -79,6 +80,8 @@ def live_session(run: int, montage: str, data=DATA):
         Block markers: ``baseline`` at 0, then R0x's annotations as protocol blocks.
     """
     rest, ch, fs, _ = load_run(Path(data) / "S001R01.edf", montage)
+    if baseline_s is not None:  # a shorter baseline: the last baseline_s of R01 before the margin
+        rest = rest[:, -int(round((baseline_s + JOIN_MARGIN_S) * fs)):]
     x, _, _, ann = load_run(Path(data) / f"S001R0{run}.edf", montage)
     n0 = rest.shape[1]
     # the baseline block ends JOIN_MARGIN_S before the join (its last 2 s are rest, no feedback),
@@ -205,6 +208,8 @@ def main(argv=None):
     ap.add_argument("--montage", nargs="+", default=["full", "cyton"], choices=["full", "cyton"])
     ap.add_argument("--baseline", default="rest-run", choices=["rest-run", "first-t0"],
                     help="rest-run: S001R01 then the run (live-like); first-t0: the run's first T0 segment")
+    ap.add_argument("--baseline-s", type=float, default=None,
+                    help="rest-run: use only the last BASELINE_S seconds of R01 as the baseline")
     ap.add_argument("--runs", type=int, nargs="+", default=list(RUNS))
     ap.add_argument("--modes", nargs="+", default=["percentile", "adaptive"])
     ap.add_argument("--emulate", action="store_true", help="through CytonEmulator + BrainFlow (cyton montage)")
@@ -219,7 +224,11 @@ def main(argv=None):
     ap.add_argument("--data", default=str(DATA), help="folder holding S001R01.edf .. S001R06.edf")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
-    make = live_session if args.baseline == "rest-run" else first_t0_session
+    if args.baseline == "rest-run":
+        def make(r, montage, data):
+            return live_session(r, montage, data, args.baseline_s)
+    else:
+        make = first_t0_session
     out = {}
     for montage in args.montage:
         streams = {r: make(r, montage, args.data) for r in args.runs}
