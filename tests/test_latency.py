@@ -29,7 +29,10 @@ def test_curve_uses_the_same_filter_as_the_streaming_estimator(rng):
     from scipy import signal
 
     offline = np.abs(signal.fftconvolve(x, h)[:x.size])
-    np.testing.assert_allclose(np.sqrt(2 * streamed), offline, atol=1e-9)
+    # the streaming estimator starts from a history filled with the first sample (no start-up step
+    # from an electrode offset); once its history holds only signal the two are the same filter
+    k = len(h)
+    np.testing.assert_allclose(np.sqrt(2 * streamed[k:]), offline[k:], atol=1e-9)
 
 
 def test_curve_on_real_eeg_rises_with_delay_like_the_benchmark():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from .estimators import design_cfir, psd_weights
+from .estimators import design_cfir, grid_size, psd_weights
 
 CURVE_DELAYS_S = (0.0, 0.02, 0.05, 0.1)
 CHOOSE_MAX_DELAY_S = 0.05  # "choose" never goes beyond the 50-ms latency budget
@@ -108,12 +108,13 @@ def accuracy_delay_curve(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s
     if split < n_taps or n - split < n_taps:
         return {}
     truth = ideal_envelope(x, sfreq, band_hz)
-    weights = [psd_weights(row[:split], sfreq) for row in x]
+    n_fft = grid_size(n_taps)  # the live estimator's design grid (any sampling rate)
+    weights = [psd_weights(row[:split], sfreq, n_fft) for row in x]
     curve = {}
     for d in delays_s:
         rs = []
         for row, w, tr in zip(x, weights, truth):
-            h = design_cfir(sfreq, band_hz, float(d), n_taps, weights=w)
+            h = design_cfir(sfreq, band_hz, float(d), n_taps, weights=w, n_fft=n_fft)
             env = np.abs(signal.fftconvolve(row, h)[:n])  # causal: y[n] = sum_k h[k] x[n-k]
             rs.append(corr_at_delay(env, tr, sfreq, float(d), split))
         curve[float(d)] = float(np.mean(rs))
