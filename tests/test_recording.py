@@ -317,7 +317,7 @@ def test_record_rows_structured_and_tsv_agree():
     flat = record.state_to_row(st, record.new_row(st.targets))
     rec = np.zeros((), record.record_dtype(st.targets))
     record.state_to_row(st, rec)
-    assert rec["si_C4"] == -0.2 and rec["reward"] == 1.0 and np.array_equal(rec.reshape(1).view(np.float64), flat)
+    assert rec["si_C4"] == -0.2 and rec["reward"] == 1.0 and np.array_equal(rec.reshape(1).view(np.float64), flat, equal_nan=True)
     assert record.as_records(np.vstack([flat, flat]), cols)["power_C4_uv2"].tolist() == [4.5, 4.5]
     lines = record.record_table(np.vstack([flat]), cols, 250.0).splitlines()
     assert lines[0] == "\t".join(["time_s", *cols])
