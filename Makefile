@@ -47,7 +47,10 @@ bench: $(STAMP)
 		--json benchmarks/latency-synthetic-display.json
 	$(BIN)/neurofeed bench latency --board simulated --seconds 60 --json benchmarks/latency-simulated.json
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/display.py --minutes 10 --json benchmarks/display.json
-# --- latency helper: electrode -> feedback on the emulated Cyton (benchmarks/RESULTS.md, "Electrode to feedback") ---
+	$(BIN)/python benchmarks/display.py --x11 --minutes 3 --json benchmarks/display-x11.json  # needs xvfb
+	PYTHONPATH=. $(BIN)/python benchmarks/artifacts.py --json benchmarks/artifacts.json
+	PYTHONPATH=. $(BIN)/python benchmarks/dyad.py --json benchmarks/dyad.json
+# electrode -> feedback on the emulated Cyton (benchmarks/RESULTS.md, "Electrode to feedback")
 	$(BIN)/neurofeed bench latency --seconds 60 --json benchmarks/latency-e2e-default.json
 	$(BIN)/neurofeed bench latency --seconds 60 --estimator wcfir --delay-s 0 --json benchmarks/latency-e2e-wcfir-0ms.json
 	$(BIN)/neurofeed bench latency --seconds 60 --estimator wcfir --delay-s 0.02 --json benchmarks/latency-e2e-wcfir-20ms.json
@@ -57,7 +60,6 @@ bench: $(STAMP)
 	$(BIN)/neurofeed bench latency --seconds 60 --burst-ms 16 --json benchmarks/latency-e2e-ftdi-16ms.json
 	$(BIN)/neurofeed bench latency --seconds 60 --burst-ms 48 --json benchmarks/latency-e2e-muse-12.json
 	QT_QPA_PLATFORM=offscreen $(BIN)/neurofeed bench latency --seconds 60 --display --json benchmarks/latency-e2e-display.json
-# --- end latency helper ---
 
 clean:
 	rm -rf $(VENV) .pytest_cache replay-out

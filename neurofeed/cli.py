@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
                    help="run the signal check (offset, mains, RMS, railed/flat per channel) before the session "
                         "and show it first in the console (default: on for a headset, off for simulated/files)")
-    # --- dyad/sham helper: sham (yoked) feedback, blinding, and the two-person dyad ---
+    # sham (yoked) feedback, blinding, and the two-person dyad
     sh = s.add_argument_group("sham and blinding (controlled trials)")
     sh.add_argument("--yoke-from", metavar="SESSION_DIR",
                     help="a recorded session folder whose feedback the participant sees, block by block (needs a "
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--figure", metavar="DIR", help="write a placement figure per montage to "
                                                    "DIR/montage-<board>-<name>.png")
 
-    # -- replay (owner: replay helper) --
+    # -- replay --
     r = sub.add_parser("replay", help="run recorded files through the same pipeline",
                        description="Replay EDF/BDF/FIF files, neurofeed session folders, folders of them or BIDS "
                                    "datasets through the live pipeline. --mode causal (default) shows what the live "
@@ -175,14 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "envelope. With --board: the compute figures of the live pipeline on that board.")
     _source_args(bl, None)
     bl.add_argument("--seconds", type=float, default=60.0)
-    # --- latency helper: electrode -> feedback options ---
+    # electrode -> feedback options
     bl.add_argument("--estimator", choices=("wcfir", "cfir", "iir", "window"),
                     help="override the protocol's estimator")
     bl.add_argument("--delay-s", type=float, help="override the protocol's designed delay (s)")
     bl.add_argument("--burst-ms", type=float, default=0.0,
                     help="emulated Cyton writes its packets in bursts this often (16: an FTDI latency timer "
                          "at 16 ms; 48: Muse-style 12-sample packets)")
-    # --- end latency helper ---
     bl.add_argument("--json", help="write the figures to this JSON file")
     bl.add_argument("--display", action="store_true", help="draw the views offscreen and time the frames")
     bl.add_argument("--protocol", default="demo")
@@ -321,7 +320,7 @@ def cmd_session(args) -> int:
     protocol = load_protocol(resolve_protocol(args.protocol))
     if args.seconds_scale <= 0:
         raise NeurofeedError(f"--seconds-scale must be > 0, not {args.seconds_scale}.")
-    if args.partner or args.partner_board or args.partner_lsl_name or protocol.dyad.enabled:  # dyad/sham helper
+    if args.partner or args.partner_board or args.partner_lsl_name or protocol.dyad.enabled:
         from .dyad_session import cmd_dyad_session
 
         return cmd_dyad_session(args, protocol, _board(args))
@@ -471,7 +470,7 @@ def cmd_replay(args) -> int:
 
     if args.jobs < 1:
         raise NeurofeedError(f"--jobs must be 1 or more, not {args.jobs}.")
-    from .dyad_replay import is_dyad_folder, print_dyad_replay, replay_dyad  # dyad/sham helper
+    from .dyad_replay import is_dyad_folder, print_dyad_replay, replay_dyad
 
     dyads = [f for f in args.files if is_dyad_folder(f)]
     exact = True
@@ -503,7 +502,7 @@ def cmd_report(args) -> int:
     out = make_report(args.path, args.out, epochs_out=args.epochs_out, unblind=args.unblind)
     from .recording.journal import is_journal
 
-    if is_journal(args.path):  # dyad/sham helper: the arm of a trial session
+    if is_journal(args.path):  # the arm of a trial session
         from .replay import read_journal_header
         from .sham import arm_of
 
@@ -535,7 +534,7 @@ def cmd_bench(args) -> int:
     from .bench import electrode_to_feedback_benchmark, latency_benchmark, print_e2e, print_latency
 
     args.board, args.protocol = _board(args), resolve_protocol(args.protocol)
-    if args.board is None:  # --- latency helper: the default is electrode -> feedback ---
+    if args.board is None:  # the default is electrode -> feedback
         result = electrode_to_feedback_benchmark(args)
         print_e2e(result)
     else:

@@ -107,7 +107,7 @@ class Processor:
         self.engine.emit(f"reference/{self.reference_used}")
         self.individual = s.band_mode == "individual"
         self.bad_channels: set[str] = set()
-        # --- dyad/sham helper: what the participant is shown (state.feedback, state.reward; the live
+        # what the participant is shown (state.feedback, state.reward; the live
         # values stay in live_feedback/live_reward); None = the live feedback. An object
         # with shown(state, block_index, samples_in_block, sfreq) -> (feedback, reward) (neurofeed.sham) ---
         self.shown_source = None
@@ -277,7 +277,7 @@ class Processor:
         self._accuracy_curve(x, band)
         self.chain.retune(band, baseline=x)
 
-    # --- latency helper: the participant's accuracy/delay curve at the end of the baseline ---
+    # the participant's accuracy/delay curve at the end of the baseline
     def _accuracy_curve(self, x: np.ndarray, band) -> None:
         """Score the weighted cFIR at 0/20/50/100-ms designs on this baseline (fit on its first
         half, scored on the rest; ~25 ms for 2 targets × 60 s, in this thread), log it as an event
@@ -294,7 +294,6 @@ class Processor:
                 self.chain.delay_s = chosen
             text += f" chosen_delay={1000 * self.chain.delay_s:.0f}ms"
         self.engine.emit(text)
-    # --- end latency helper ---
 
     def _refit_after_baseline(self) -> None:
         """At the end of the baseline: centre the band on the mu peak (individual band) and/or
@@ -480,7 +479,7 @@ class Pipeline:
         self._last_sample_s = None  # perf_counter time of the newest processed sample
         self.t0_ns = 0
         self.published = 0
-        self.blinded = False  # dyad/sham helper: a blinded trial session; views hide the live SI
+        self.blinded = False  # a blinded trial session; views hide the live SI
 
     # controls, safe from any thread -------------------------------------------------------
     def control(self, name: str, *args) -> None:
@@ -518,11 +517,10 @@ class Pipeline:
     def start(self) -> None:
         """Start the source and the acquisition thread."""
         keep_memory_flat()
-        # --- latency helper: a thread waiting for the GIL (acquisition, behind the GUI's painting) asks
+        # a thread waiting for the GIL (acquisition, behind the GUI's painting) asks
         # for it after this interval; 0.5 ms instead of CPython's 5 ms cut the emulated Cyton's sample
         # wait p99 from 118 to 20 ms with the display on (benchmarks/RESULTS.md, "Electrode to feedback") ---
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        # --- end latency helper ---
         self.source.start()
         self.t0_ns = time.perf_counter_ns()
         self._thread = threading.Thread(target=self._run, name="neurofeed-acquisition", daemon=True)
@@ -608,10 +606,9 @@ class Pipeline:
         src, proc, eng = self.source, self.processor, self.engine
         chunk_sinks = [s.on_chunk for s in self.sinks if hasattr(s, "on_chunk")]
         state_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state") and not getattr(s, "publish_first", False)]
-        # --- latency helper: sinks that carry the participant's feedback (the LSL feedback outlet) get
+        # sinks that carry the participant's feedback (the LSL feedback outlet) get
         # each state right after publication, before the ring, the recorder and the history ---
         first_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state") and getattr(s, "publish_first", False)]
-        # --- end latency helper ---
         last_data = time.perf_counter_ns()
         lost = False
         try:
@@ -630,7 +627,7 @@ class Pipeline:
                         proc.control("signal_lost", True)
                         self.latest = eng.latest
                         self._dispatch_events()
-                        for fn in first_sinks + state_sinks:  # latency helper: first_sinks too
+                        for fn in first_sinks + state_sinks:  # the feedback outlet, then the others
                             fn(self.latest)
                     continue
                 last_data = chunk.arrival_ns
@@ -648,7 +645,7 @@ class Pipeline:
                 age = chunk.age_s if chunk.age_s == chunk.age_s else 0.0
                 self._last_sample_s = chunk.arrival_ns / 1e9 - age
                 self.published += 1
-                for fn in first_sinks:  # latency helper: the feedback outlet, at once
+                for fn in first_sinks:  # the feedback outlet, at once
                     fn(st)
                 # after publication: nothing below delays the feedback
                 self.ring.write(chunk.data, chunk.timestamps)

@@ -74,7 +74,7 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
     h = j.header
     proto = protocol or parse_protocol(h["protocol_text"], f"{j.path}/header.json:protocol_text")
     proc = Processor(proto, j.sfreq, j.ch_names, h["range_uv"], h.get("seconds_scale", 1.0))
-    from .sham import replay_shown  # dyad/sham helper: a yoked session's shown values come from its journal
+    from .sham import replay_shown  # a yoked session's shown values come from its journal
 
     proc.shown_source = replay_shown(j)
     eng = proc.engine

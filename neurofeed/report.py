@@ -128,7 +128,7 @@ def session_report(folder, out=None, unblind=None) -> Path:
                 for k, v in est.items()] if isinstance(est, dict) else [{"estimator setting": "name", "value": est}]
     base = side.get("baseline_uv2") or {}
     rr = side.get("reward_rate")
-    arm = arm_of(j.header, unblind, j.path)  # dyad/sham helper
+    arm = arm_of(j.header, unblind, j.path)
     sections = [
         ("Session", f"<p>participant <b>{html.escape(str(j.header.get('participant')))}</b> · protocol "
                     f"<b>{html.escape(str(j.header.get('protocol')))}</b> · {j.header.get('started', '')} · "
@@ -150,7 +150,7 @@ def session_report(folder, out=None, unblind=None) -> Path:
     return _page(f"neurofeed session report — {j.path.name}", sections, out / "index.html")
 
 
-# dyad/sham helper: the page builders under public names, for the dyad report (neurofeed/dyad_report.py)
+# the page builders under public names, for the dyad report (neurofeed/dyad_report.py)
 html_page, html_table, pyplot = _page, _table, _plt
 
 ERD_WINDOW_S = (-1.0, 4.0)  # around each event onset
@@ -468,7 +468,7 @@ def make_report(path, out=None, epochs_out=None, unblind=None) -> Path:
         raise NeurofeedError(f"{p}: no such file or folder.")
     if unblind and not is_journal(p):
         raise NeurofeedError(f"--unblind {unblind}: applies to a session folder; {p} is not one.")
-    if (p / "dyad.json").exists():  # dyad/sham helper
+    if (p / "dyad.json").exists():
         from .dyad_report import dyad_report
 
         return dyad_report(p, out)

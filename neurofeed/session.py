@@ -155,7 +155,7 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     skipped = "; ".join(f"{r}: {why}" for r, why in proc.reference_skipped)
     log.info("reference %s on montage %s%s; mains %g Hz", proc.reference_used, montage,
                 f" ({skipped})" if skipped else "", line_hz)
-    # --- engine helper: [baseline] carry = "last" starts from the participant's last session ---
+    # [baseline] carry = "last" starts from the participant's last session
     if protocol.baseline.carry == "last":
         previous = last_session_carry(Path(out_root) / participant, protocol, protocol.signal.targets)
         if previous is not None:
@@ -206,10 +206,9 @@ def finish_session(pipeline: Pipeline, recorder) -> dict:
     summary["reference_used"] = proc.reference_used
     summary["line_freq"] = proc.line_hz
 
-    # --- latency helper: the participant's accuracy/delay curve and the designed delay in use ---
+    # the participant's accuracy/delay curve and the designed delay in use
     summary["accuracy_curve"] = {f"{1000 * d:.0f}ms": r for d, r in pipeline.processor.accuracy_curve.items()}
     summary["delay_s"] = pipeline.processor.chain.delay_s
-    # --- end latency helper ---
     if recorder is not None:
         bdf = recorder.close(summary)
         summary["recording"] = str(recorder.folder)

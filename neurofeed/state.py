@@ -26,7 +26,7 @@ class FeedbackState:
     si_raw_combined: float = float("nan")  # the same unsmoothed combined SI (named for what it is)
     si_bar: float = float("nan")  # combined SI smoothed with [feedback] smoothing_s: drives the bar and the reward
     feedback: float = 0.5  # 0..1 bar height; threshold sits at 0.5
-    # --- dyad/sham helper: ``feedback`` and ``reward`` are what the participant is shown; in a
+    # ``feedback`` and ``reward`` are what the participant is shown; in a
     # yoked-sham session (neurofeed.sham) that is another session's recorded feedback, and the
     # participant's own live values are these two (equal to feedback/reward otherwise) ---
     live_feedback: float = 0.5

@@ -122,7 +122,7 @@ def test_any_rate_replays_in_scaled_chunks(tmp_path, sfreq):
 
 
 def test_2048_hz_bdf_replays_with_the_default_estimator(tmp_path):
-    # the weighted cFIR's taps at 2048 Hz (the dsp helper's fix: 2-s taps vs a 2048-point grid)
+    # the weighted cFIR's taps at 2048 Hz (2-s taps need more than a 2048-point design grid)
     path = _bdf_2048(tmp_path / "biosemi-2048.bdf", seconds=9.0)
     res = replay_file(path, load_protocol(PROTOCOLS / "action-observation-research.toml"), "T0")
     assert res["sfreq"] == 2048.0 and np.isfinite(res["conditions"]["T2"]["si"]["C3"])

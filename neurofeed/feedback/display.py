@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dsp.accuracy import format_curve  # latency helper
+from ..dsp.accuracy import format_curve
 from ..dsp.quality import flag_names
 from .spectra import SpectrumWorker
 from .stimuli import StimulusPlayer
@@ -288,7 +288,7 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
     return ParticipantView()
 
 
-# --- latency helper: the participant's accuracy/delay curve, shown once the baseline has ended ---
+# the participant's accuracy/delay curve, shown once the baseline has ended
 def accuracy_line(processor) -> str:
     """``<br>accuracy/delay (this participant): r@0ms=… · design delay 20 ms`` or ``""`` before the baseline's end."""
     curve = getattr(processor, "accuracy_curve", None)
@@ -296,7 +296,6 @@ def accuracy_line(processor) -> str:
         return ""
     return (f"<br>accuracy/delay (this participant's baseline): {format_curve(curve)} · "
             f"design delay {1000 * processor.chain.delay_s:.0f} ms")
-# --- end latency helper ---
 
 
 def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, check: dict | None = None):

@@ -24,7 +24,7 @@ class LSLOutlets:
         Unique id so LabRecorder can reconnect after a restart.
     """
 
-    publish_first = True  # latency helper: the pipeline pushes each state here before its other sinks
+    publish_first = True  # the pipeline pushes each state here before its other sinks
 
     def __init__(self, targets, name: str = "neurofeed", source_id: str = "neurofeed"):
         import pylsl

@@ -19,7 +19,7 @@ def format_state(st, blinded: bool = False) -> str:
     not shown (they would tell a sham arm from a real one)."""
     parts = [f"{st.block_label or '-':<14.14s} {st.block_kind or '':<13.13s}",
              f"left {_fmt(st.block_left_s, '5.1f')} s"]
-    if blinded:  # dyad/sham helper
+    if blinded:
         parts.append("SI blinded")
         return " | ".join(parts + (["gate:" + ",".join(st.gate_reasons)] if st.gated else [])
                           + (["SIGNAL LOST"] if st.signal_lost else []))

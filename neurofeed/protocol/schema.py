@@ -69,7 +69,7 @@ class BaselineSpec:
 
     block: str = "baseline"
     statistic: str = "mean"  # mean | median
-    # --- engine helper: participant carry-over (#13) ---
+    # participant carry-over (#13)
     carry: str = "none"  # last: start from the participant's last session (baseline, band, thresholds) | none
 
 
@@ -83,7 +83,7 @@ class ThresholdSpec:
     target_reward_pct: float = 60.0  # adaptive mode: reward rate the threshold steers to
     min_si: float = -1.0  # adaptive bounds
     max_si: float = 1.0
-    # --- engine helper: adaptive speed in time units (#12), independent of the update rate ---
+    # adaptive speed in time units (#12), independent of the update rate
     adapt_rate_per_s: float = 0.2  # adaptive: SI change per second per unit of reward-rate error
     hold_s: float = 0.0  # the condition must hold this long before reward
     refractory_s: float = 0.0  # no new reward this soon after one ends
@@ -107,7 +107,7 @@ class FeedbackSpec:
     scale: float = 0.3  # SI distance from threshold that fills half the bar
     style: str = "standard"  # standard | low-stimulation
     tone: bool = False
-    # --- engine helper: the SI the bar and the reward follow is smoothed (#10) ---
+    # the SI the bar and the reward follow is smoothed (#10)
     # time constant (s) of that smoothing; adds ~smoothing_s to the feedback delay. 0.3 s: the raw SI
     # swings ~1.5 log units within a second on real EEG (S001 R03-R06), which no one can follow and which
     # a 0.25-s hold almost never lets through (reward 1.6 %); 0.3 s brings that to ~0.4 (reward 21 % at
@@ -276,12 +276,11 @@ def _check_value(src, section, key, value, typ):
     if (section, key) == ("signal", "reference") and isinstance(value, str) and typ is not str:
         value = [value]  # one reference, no fallback
 
-    # --- latency helper: delay_s = "choose" (picked from the participant's accuracy/delay curve) ---
+    # delay_s = "choose" (picked from the participant's accuracy/delay curve)
     if (section, key) == ("signal", "delay_s") and isinstance(value, str):
         if value != "choose":
             raise ProtocolError(f"{src}: {name} is {value!r}; expected a number of seconds (e.g. 0.02) or \"choose\".")
         return value
-    # --- end latency helper ---
     origin = typing.get_origin(typ)
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

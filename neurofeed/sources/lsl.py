@@ -123,7 +123,7 @@ class MarkerInlet:
         samples, _ = self.inlet.pull_chunk(timeout=0.0)
         return [str(s[0]) for s in samples]
 
-    # --- engine helper: markers with their timestamps, so a block starts where it was stamped ---
+    # markers with their timestamps, so a block starts where it was stamped
     def pull_stamped(self) -> list[tuple[str, float]]:
         """Markers received since the last call, with their LSL timestamps (this host's
         ``pylsl.local_clock``, clock-sync corrected)."""
