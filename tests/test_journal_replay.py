@@ -99,7 +99,7 @@ def _session(tmp_path, seed):
     return pipe, rec.folder, states, summary
 
 
-def test_second_session_carries_the_first_sessions_baseline_and_thresholds(tmp_path):
+def test_second_session_carries_the_first_sessions_baseline_and_thresholds(tmp_path, qtbot):
     p1, f1, _, s1 = _session(tmp_path, seed=1)
     assert s1["carried_from"] is None  # nothing to carry the first time
     time.sleep(1.1)  # session folders are named by the second they start
@@ -117,6 +117,12 @@ def test_second_session_carries_the_first_sessions_baseline_and_thresholds(tmp_p
     assert carry["sample"] == 0 and json.loads(carry["text"][len("carry/"):])["source"] == str(f1)
     assert any(t.startswith("baseline_measured/") for t in texts)
     assert json.loads((f2 / "sidecar.json").read_text())["carried_from"] == str(f1)
+    from neurofeed.feedback.display import Views  # the clinician console says so too
+
+    views = Views(p2, tone=None)
+    qtbot.addWidget(views.console)
+    views.console.show_state(p2.latest)
+    assert f"carried over from {f1.name}" in views.console.info.text()
     assert_replays_bit_exact(f2, states)
     # the carry-over is a journaled input: replay re-feeds it even under a protocol that would not carry
     res = replay_journal(f2, parse_protocol(CARRY.replace('carry = "last"', 'carry = "none"')))

@@ -460,6 +460,9 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
                 extra.append("bad: " + ", ".join(sorted(self.bad_channels)))
             if self.status_note:
                 extra.append(self.status_note)
+            carried = getattr(pipeline.engine, "carried_from", None)
+            if carried:  # [baseline] carry = "last": say where the baseline and thresholds came from
+                extra.append(f"baseline and thresholds carried over from {Path(carried).name}")
             text = (f"<b>{st.block_label or '—'}</b> ({st.block_kind or '—'}) · block {st.block_index + 1}/{st.n_blocks} · "
                     f"left {f(st.block_left_s, '.0f')} s · session left {f(st.session_left_s, '.0f')} s · "
                     + (f"SI {f(st.si_combined)} · thr {f(st.threshold)} · direction {st.direction} · reward rate {rr} · "
