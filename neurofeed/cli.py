@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--baseline-label", help="annotation label whose segments form the baseline (e.g. T0)")
     r.add_argument("--out", default="replay-out", help="output folder (feedback.tsv, summary.json per file; group.json)")
     r.add_argument("--jobs", type=int, default=1, help="files in parallel on this machine (joblib)")
+    r.add_argument("--line-freq", type=float, choices=(50.0, 60.0), metavar="{50,60}",
+                   help="mains frequency of the recording (default: a neurofeed session's own, else 50 Hz)")
     r.add_argument("--label-map", metavar="FILE.json",
                    help='rename annotation labels per file, e.g. {"*R0[56].edf": {"T1": "fists", "T2": "feet"}}')
     r.add_argument("--scheduler", metavar="ADDRESS",
@@ -484,7 +486,7 @@ def cmd_replay(args) -> int:
     replay_many(args.files, protocol=resolve_protocol(args.protocol) if args.protocol else None, speed=args.speed,
                 baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display,
                 mode=args.mode, scheduler=args.scheduler,
-                label_map=read_label_map(args.label_map) if args.label_map else None)
+                label_map=read_label_map(args.label_map) if args.label_map else None, line_hz=args.line_freq)
     return 0 if exact else 1
 
 

@@ -73,7 +73,8 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
     j = read_journal(path)
     h = j.header
     proto = protocol or parse_protocol(h["protocol_text"], f"{j.path}/header.json:protocol_text")
-    proc = Processor(proto, j.sfreq, j.ch_names, h["range_uv"], h.get("seconds_scale", 1.0))
+    proc = Processor(proto, j.sfreq, j.ch_names, h["range_uv"], h.get("seconds_scale", 1.0),
+                     line_hz=h.get("line_freq", 50.0))  # the session's own mains frequency
     from .sham import replay_shown  # a yoked session's shown values come from its journal
 
     proc.shown_source = replay_shown(j)
@@ -145,6 +146,12 @@ class RecordedFile:
         self.ch_names = [src.ch_names[i] for i in keep]
         self.data = np.ascontiguousarray(src.data[keep]) if len(keep) < len(src.ch_names) else src.data
         self.range_uv = src.range_uv
+        self.line_hz = 50.0  # mains frequency to notch; a neurofeed BDF's session header says its own
+        if self.neurofeed and (self.path.parent / "header.json").exists():
+            try:
+                self.line_hz = float(json.loads((self.path.parent / "header.json").read_text()).get("line_freq", 50.0))
+            except (OSError, ValueError):
+                pass
         if self.neurofeed and self.path.suffix.lower() == ".bdf":
             from edfio import read_bdf
 
@@ -256,7 +263,7 @@ def _apply_inputs(proc: _ReplayProcessor, inputs, k: int, pos: int, base: str) -
 
 
 def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str) -> dict:
-    proc = _ReplayProcessor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True)
+    proc = _ReplayProcessor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True, line_hz=rec.line_hz)
     eng = proc.engine
     spans = rec.condition_spans()
     inputs = engine_inputs(rec, spans)
@@ -304,7 +311,7 @@ def _block_conditions(eng, combine: str, sfreq: float) -> dict:
 def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str) -> dict:
     """Two passes: DSP chunk by chunk (power per sample), then the engine over the same chunks
     with the baseline pooled over every ``base`` segment (the estimator fitted on them first)."""
-    proc = Processor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True)
+    proc = Processor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True, line_hz=rec.line_hz)
     spans = rec.condition_spans()
     n_total, step = rec.n_samples, rec.chunk_size
     base_mask = np.zeros(n_total, dtype=bool)
@@ -368,7 +375,8 @@ def _pooled_conditions(power, base, spans, sfreq, targets, combine) -> dict:
 
 
 def replay_file(path, protocol: Protocol, baseline_label: str | None = None, speed: str = "max",
-                chunk_size: int | None = None, mode: str = "causal", label_map: dict | None = None) -> dict:
+                chunk_size: int | None = None, mode: str = "causal", label_map: dict | None = None,
+                line_hz: float | None = None) -> dict:
     """Replay an EDF/BDF/FIF file in live-sized chunks (``mode`` ``"causal"`` or ``"offline"``).
 
     Parameters
@@ -388,6 +396,9 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
     label_map : dict, optional
         Annotation label → condition name (e.g. ``{"T2": "feet"}``), applied before anything
         else (``baseline_label`` names a condition after renaming).
+    line_hz : float, optional
+        Mains frequency the chain notches (50 or 60 Hz); default the session's own for a
+        neurofeed BDF in its session folder, else 50 Hz.
 
     Returns
     -------
@@ -402,6 +413,8 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
         raise NeurofeedError(f"replay mode {mode!r} is not one of {', '.join(MODES)}.")
     protocol = copy.deepcopy(protocol)  # the baseline label is set below: never on the caller's object
     rec = RecordedFile(path, chunk_size, label_map)
+    if line_hz is not None:
+        rec.line_hz = float(line_hz)
     base = baseline_label or protocol.baseline.block
     labels = sorted({lab for *_, lab in rec.condition_spans()})
     if base not in labels:
@@ -494,7 +507,8 @@ def write_outputs(result: dict, out_dir) -> dict:
     return summary
 
 
-def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="causal", label_map=None) -> dict:
+def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="causal", label_map=None,
+                line_hz=None) -> dict:
     """Replay one path (session folder or file) and return the raw result.
 
     A session folder replays its journal (bit-exact); a file replays in ``mode``, with
@@ -509,9 +523,9 @@ def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="cau
     if protocol is None and is_journal(p):  # a BDF inside its session folder: the session's protocol
         header = read_journal_header(p.parent)
         proto = parse_protocol(header["protocol_text"], f"{p.parent}/header.json:protocol_text")
-        return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map)
+        return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz)
     proto = load_protocol(protocol or DEFAULT_REPLAY_PROTOCOL)
-    return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map)
+    return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz)
 
 
 def read_journal_header(folder) -> dict:
@@ -522,9 +536,10 @@ def read_journal_header(folder) -> dict:
         raise NeurofeedError(f"{folder}/header.json: unreadable ({err}).") from None
 
 
-def _one(path, subject, name, protocol, baseline_label, speed, out, mode, label_map=None) -> tuple[str, str, dict]:
+def _one(path, subject, name, protocol, baseline_label, speed, out, mode, label_map=None,
+         line_hz=None) -> tuple[str, str, dict]:
     """Replay one recording into ``out/name`` (runs in a worker: joblib or a Dask worker)."""
-    res = replay_path(path, protocol, baseline_label, speed, mode, label_map)
+    res = replay_path(path, protocol, baseline_label, speed, mode, label_map, line_hz)
     summary = write_outputs(res, Path(out) / name)
     summary["realtime_factor"] = res.get("data_s", 0.0) / res["process_s"] if res.get("process_s") else None
     return str(path), subject, summary
@@ -688,7 +703,8 @@ def labels_for(path, label_map: dict | None) -> dict | None:
 
 
 def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
-                display=False, mode="causal", scheduler=None, label_map: dict | None = None) -> dict:
+                display=False, mode="causal", scheduler=None, label_map: dict | None = None,
+                line_hz: float | None = None) -> dict:
     """Replay files, session folders, folders of them or BIDS datasets.
 
     Each recording goes to ``out/<name>/`` (``feedback.tsv``, ``summary.json``); ``out``
@@ -715,7 +731,7 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
             name = f"{subject}_{name}"
         names.add(name)
         calls.append(delayed(_one)(str(path), subject, name, str(protocol) if protocol else None, baseline_label,
-                                   speed, str(out), mode, labels_for(path, label_map)))
+                                   speed, str(out), mode, labels_for(path, label_map), line_hz))
     results = []
     with tqdm(total=len(calls), desc="replay", unit="file", file=sys.stderr, disable=None) as bar:  # TTY only
         for item in _run_parallel(calls, jobs, scheduler):

@@ -127,3 +127,15 @@ def test_second_session_carries_the_first_sessions_baseline_and_thresholds(tmp_p
     # the carry-over is a journaled input: replay re-feeds it even under a protocol that would not carry
     res = replay_journal(f2, parse_protocol(CARRY.replace('carry = "last"', 'carry = "none"')))
     assert res["summary"]["carried_from"] == str(f1)  # the journaled input is re-fed whatever the protocol says
+
+
+def test_a_60_hz_session_replays_with_its_own_mains_frequency(tmp_path):
+    proto = parse_protocol(PROTO.format(mode="percentile"))
+    src = SimulatedSource(MuSimulator(script=SimulationScript.alternating(60, start_s=11), seed=4, line_hz=60.0),
+                          realtime=False, duration_s=30)
+    pipe, rec = build_session(src, proto, "P08", out_root=tmp_path, lsl=False, line_freq=60.0)
+    pipe.run()
+    rec.close(pipe.processor.summary(), finalize=False)
+    assert json.loads((rec.folder / "header.json").read_text())["line_freq"] == 60.0
+    res = replay_journal(rec.folder)
+    np.testing.assert_array_equal(res["feedback"], res["recorded"])  # notched at 60 Hz, as live

@@ -65,3 +65,42 @@ def test_baseline_power_does_not_depend_on_how_the_samples_were_chunked(streams)
             s, i = s + n, i + 1
         base[name] = proc.engine.baseline_uv2
     assert np.allclose(base["40 ms"], base["irregular"], rtol=0.02), base
+
+
+def test_a_dropout_keeps_the_gate_on_for_the_estimators_memory_and_never_moves_the_bar():
+    """Non-finite samples are held at the last value; when they end the signal steps back, and the
+    estimator carries that step for its whole memory (2-s taps). The gate stays on that long, and
+    the bar's SI holds its value while the gate is on (an artifact never earns a reward)."""
+    import copy
+
+    import numpy as np
+
+    from neurofeed.pipeline import Processor
+    from neurofeed.protocol.schema import load_protocol
+    from neurofeed.sources.simulated import MuSimulator, SimulationScript
+
+    proto = copy.deepcopy(load_protocol("demo"))
+    proto.protocol.direction = "down"
+    sim = MuSimulator(250.0, script=SimulationScript.alternating(80), seed=3)
+    proc = Processor(proto, 250.0, sim.ch_names, 4000.0)
+    c3 = sim.ch_names.index("C3")
+    fb_start = None
+    states = []
+    for k in range(0, 250 * 60, 10):
+        x, _ = sim.generate(10)
+        if fb_start is not None and fb_start + 250 <= k < fb_start + 500:
+            x[c3] = np.nan  # a 1-s dropout on C3, 1 s into feedback
+        st = proc.step(x)
+        if fb_start is None and st.feedback_on:
+            fb_start = k
+        states.append((k, st.gated, st.si_bar, st.reward))
+        if fb_start is not None and k > fb_start + 500 + 250 * 4:
+            break
+    assert fb_start is not None
+    last_nan = fb_start + 500
+    memory = proc.chain.estimator.n_taps  # samples
+    after = [(k, g, bar, r) for k, g, bar, r in states if last_nan <= k < last_nan + memory - 20]
+    assert after and all(g for _, g, _, _ in after)  # gated for the estimator's memory after the dropout
+    gated_bars = [bar for k, g, bar, r in states if g and k >= fb_start + 250]
+    assert len(set(gated_bars)) == 1  # the bar holds its value while gated
+    assert not any(r for _, g, _, r in states if g)

@@ -178,7 +178,10 @@ class MuChain:
     def _after_new_estimator(self) -> None:
         """Check the chain's response and set the gate hold from the estimator's memory."""
         self.response_db = self.check_response()
-        self.quality.set_hold_s(self.estimator.impulse_hold_s())
+        est = self.estimator
+        memory_s = (est.n_taps / self.sfreq if isinstance(getattr(est, "n_taps", None), int)
+                    else 4.0 * est.impulse_hold_s())
+        self.quality.set_hold_s(est.impulse_hold_s(), nonfinite_hold_s=memory_s)
 
     # properties -------------------------------------------------------------------------------
     @property

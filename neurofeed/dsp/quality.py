@@ -133,6 +133,7 @@ class QualityMonitor:
         self.rail_uv = config.rail_uv if config.rail_uv > 0 else np.inf
         self.gate_mask = NONFINITE | EMG | BLINK | (RAILED if config.gate_railed else 0) | (FLAT if config.gate_flat else 0)
         self._hold = int(round(config.hold_s * self.sfreq))
+        self._hold_nonfinite = self._hold
         self._gate_left = 0
         self.fired = 0  # the gate bits that fired in the last chunk
         self.gate_reasons: tuple[str, ...] = ()
@@ -147,9 +148,16 @@ class QualityMonitor:
         self.blink_zi[:] = x0[self.blink_rows, None, None] * self.blink_zi_unit[None]
         self.seeded = True
 
-    def set_hold_s(self, hold_s: float) -> None:
-        """Keep the gate on ``hold_s`` seconds after the last trigger."""
+    def set_hold_s(self, hold_s: float, nonfinite_hold_s: float | None = None) -> None:
+        """Keep the gate on ``hold_s`` seconds after the last trigger, and ``nonfinite_hold_s``
+        (at least ``hold_s``) after non-finite or gap samples: the signal was held at its last
+        value through them and steps back when they end, a broadband step the estimator carries
+        for as long as its memory, not just for its impulse response's main lobe."""
         self._hold = int(round(hold_s * self.sfreq))
+        if nonfinite_hold_s is not None:
+            self._hold_nonfinite = max(self._hold, int(round(nonfinite_hold_s * self.sfreq)))
+        else:
+            self._hold_nonfinite = max(self._hold, getattr(self, "_hold_nonfinite", 0))
 
     @property
     def hold_s(self) -> float:
@@ -220,7 +228,8 @@ class QualityMonitor:
     def hold_gate(self, fired: int, n: int) -> bool:
         """Update the held gate with this chunk's fired bitmask (``n`` samples); True while on."""
         if fired:
-            self._gate_left = self._hold
+            hold = self._hold_nonfinite if fired & NONFINITE else self._hold
+            self._gate_left = max(self._gate_left, hold)
             self.gate_reasons = self._reasons[fired]
         else:
             self._gate_left = max(0, self._gate_left - n)

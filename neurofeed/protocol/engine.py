@@ -503,7 +503,10 @@ class Engine:
         if ready:
             si_comb = combine_si(si, self.p.signal.combine, self._sides)
             bar = self.si_bar
-            self.si_bar = si_comb if bar != bar else bar + ema_alpha(n, self.smoothing_s, self.sfreq) * (si_comb - bar)
+            if bar != bar:
+                self.si_bar = si_comb
+            elif not gated:  # an artifact's SI never enters the bar: it keeps its value while the gate is on
+                self.si_bar = bar + ema_alpha(n, self.smoothing_s, self.sfreq) * (si_comb - bar)
         else:
             si_comb = math.nan
         si_bar = self.si_bar
@@ -518,8 +521,9 @@ class Engine:
         if feedback_on:
             if rec is not None:
                 rec.feedback_samples += n
-                rec.si_sum += si_comb
-                rec.n_si += 1
+                if not gated:  # the block's mean SI: weighted by samples, artifacts left out
+                    rec.si_sum += si_comb * n
+                    rec.n_si += n
             self.feedback_samples += n
             if gated:
                 self.gated_samples += n
