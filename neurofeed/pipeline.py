@@ -123,30 +123,10 @@ class Processor:
         self._warm_up()
 
     def estimator_memory_samples(self) -> int:
-        """How long the estimator takes to fill its memory after a (re)start, in samples: for a
-        (c)FIR its whole length (its output depends on the start only while its history still
-        holds samples from before it; after ``n_taps`` samples it is exactly what it would be
-        with any start), a window's length, or four declared delays for a recursive estimator.
-        Its output before then is a start-up transient, left out of the baseline.
-
-        Why not less for a cFIR: the weighted cFIR fitted to a baseline concentrates 99 % of its
-        taps' energy in the newest ~0.3 s, but its older taps' gain where the baseline has no
-        power (below the conditioning high-pass) turns the start from a constant history into a
-        transient of 10²–10⁴ times the baseline power that lasts ~2 s on EEGMMIDB S001R01; a
-        baseline that admits it reads 8–20 % high, by how the samples were chunked and by the
-        electrode offsets (benchmarks/RESULTS.md, "Reward rate on real EEG")."""
-        est = self.chain.estimator
-        mem = getattr(est, "memory_s", None)  # the estimator's own declaration, where it makes one
-        if mem is not None:
-            return int(round(mem * self.sfreq))
-        taps = est.taps() if callable(getattr(est, "taps", None)) else None
-        if taps is None and hasattr(est, "h_re"):
-            taps = est.h_re + 1j * est.h_im
-        if taps is not None:  # a (c)FIR: until its whole history holds signal
-            return int(np.atleast_2d(taps).shape[-1])
-        if isinstance(getattr(est, "n", None), int):  # a window
-            return int(est.n)
-        return int(round(4 * est.group_delay_s * self.sfreq))
+        """How long the estimator takes to fill its memory after a (re)start, in samples (see
+        :meth:`neurofeed.dsp.chain.MuChain.estimator_memory_s`); its output before then is a
+        start-up transient, left out of the baseline."""
+        return int(round(self.chain.estimator_memory_s() * self.sfreq))
 
     def _chain_delay_s(self) -> float:
         """The chain's declared delay (conditioning + estimator where the chain declares it)."""
@@ -206,8 +186,7 @@ class Processor:
         settling = self._since_start < self._memory
         self._since_start += data.shape[1]
         st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv, settling)
-        if eng.baseline_pending:  # this update still belongs to the baseline; SI starts with the next
-            self._refit_after_baseline()
+        self.finish_pending_baseline()  # this update still belongs to the baseline; SI starts with the next
         if self.shown_source is not None:  # yoked sham: the state is not yet published, so set it here
             # the block these samples belong to is the one running when the chunk began (feedback_on's too)
             st.feedback, st.reward = self.shown_source.shown(st, block, st.sample_index - start, self.sfreq)
@@ -236,6 +215,15 @@ class Processor:
             self.engine.set_signal_lost(*args)
         else:
             getattr(self.engine, name)(*args)
+        self.finish_pending_baseline()
+
+    def finish_pending_baseline(self) -> None:
+        """If an input (a block marker, a skip, a stop) has just ended the baseline between two
+        chunks, fit the estimator and the baseline now, so the next chunk already goes through
+        the refitted estimator with an unbroken history and gets its SI (the internal schedule
+        ends the baseline inside ``step``, at its last sample)."""
+        if self.engine.baseline_pending:
+            self._refit_after_baseline()
 
     def mark_bad_channel(self, name: str, bad: bool = True, log_event: bool = True) -> None:
         """Mark a channel bad (or good again): the spatial filter is recomputed without it and

@@ -224,21 +224,7 @@ def engine_inputs(rec: RecordedFile, spans) -> list[tuple[int, str, tuple]]:
     return out
 
 
-class _ReplayProcessor(Processor):
-    """The live :class:`Processor`; inputs applied between chunks settle the baseline at once.
-
-    A baseline block ended by a marker between two chunks leaves the engine with a pending
-    baseline that ``Processor.step`` finishes only after the next chunk; a session on the
-    internal schedule finishes it at the baseline's last chunk. ``settle`` finishes it right
-    away, so the next update has its SI, as in the recorded session.
-    """
-
-    def settle(self) -> None:
-        if self.engine.baseline_pending:
-            self._refit_after_baseline()
-
-
-def _apply_inputs(proc: _ReplayProcessor, inputs, k: int, pos: int, base: str) -> int:
+def _apply_inputs(proc: Processor, inputs, k: int, pos: int, base: str) -> int:
     """Apply every input at or before sample ``pos``; returns the index of the next one."""
     eng = proc.engine
     group_end = k
@@ -258,12 +244,12 @@ def _apply_inputs(proc: _ReplayProcessor, inputs, k: int, pos: int, base: str) -
             eng.start_block(*args)
         else:
             getattr(eng, method)(*args)
-    proc.settle()
+    proc.finish_pending_baseline()
     return group_end
 
 
 def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str) -> dict:
-    proc = _ReplayProcessor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True, line_hz=rec.line_hz)
+    proc = Processor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True, line_hz=rec.line_hz)
     eng = proc.engine
     spans = rec.condition_spans()
     inputs = engine_inputs(rec, spans)
@@ -285,7 +271,7 @@ def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str)
             _pace(t0, pos, rec.sfreq)
     _apply_inputs(proc, inputs, k, pos, base)
     eng.stop("end of file")
-    proc.settle()
+    proc.finish_pending_baseline()
     return {"proc": proc, "rows": rows, "spans": spans, "power": None,
             "conditions": _block_conditions(eng, protocol.signal.combine, rec.sfreq)}
 

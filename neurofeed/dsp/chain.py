@@ -178,10 +178,28 @@ class MuChain:
     def _after_new_estimator(self) -> None:
         """Check the chain's response and set the gate hold from the estimator's memory."""
         self.response_db = self.check_response()
+        self.quality.set_hold_s(self.estimator.impulse_hold_s(), nonfinite_hold_s=self.estimator_memory_s())
+
+    def estimator_memory_s(self) -> float:
+        """How long the estimator takes to fill its memory after a (re)start or a step (s): a
+        (c)FIR's whole length (its output depends on what came before only while its history
+        holds it), a window's length, or four declared delays for a recursive estimator.
+
+        Why not less for a cFIR: the weighted cFIR fitted to a baseline concentrates 99 % of its
+        taps' energy in the newest ~0.3 s, but its older taps' gain where the baseline has no
+        power (below the conditioning high-pass) turns a start or a step into a transient of
+        10²–10⁴ times the baseline power that lasts ~2 s on EEGMMIDB S001R01 (benchmarks/RESULTS.md,
+        "Reward rate on real EEG"): the baseline leaves it out, and the gate stays on through it
+        after non-finite or gap samples."""
         est = self.estimator
-        memory_s = (est.n_taps / self.sfreq if isinstance(getattr(est, "n_taps", None), int)
-                    else 4.0 * est.impulse_hold_s())
-        self.quality.set_hold_s(est.impulse_hold_s(), nonfinite_hold_s=memory_s)
+        mem = getattr(est, "memory_s", None)  # the estimator's own declaration, where it makes one
+        if mem is not None:
+            return float(mem)
+        if isinstance(getattr(est, "n_taps", None), int):  # a (c)FIR
+            return est.n_taps / self.sfreq
+        if isinstance(getattr(est, "n", None), int):  # a window
+            return est.n / self.sfreq
+        return 4.0 * est.group_delay_s
 
     # properties -------------------------------------------------------------------------------
     @property

@@ -556,7 +556,6 @@ class Views:
         self._shown_seq = -1
         self._recorded_seq = -1
         self._was_reward = False
-        self._stimulus_control = "stimulus"
 
     # layout --------------------------------------------------------------------------------
     def place_windows(self, participant_screen=None) -> dict:
@@ -628,15 +627,7 @@ class Views:
     def stimulus_onset(self, stimulus_id: str) -> None:
         """A stimulus appeared on the participant's screen: an event in the recording, the BDF
         annotations and the LSL event outlet (``stimulus/<id>``), through the engine's journal."""
-        from ..errors import NeurofeedError
-
-        if self._stimulus_control == "stimulus":
-            try:
-                self.control("stimulus", stimulus_id)
-                return
-            except NeurofeedError:  # an engine without the "stimulus" input: an operator marker carries it
-                self._stimulus_control = "marker"
-        self.control("marker", "stimulus/" + stimulus_id)
+        self.control("stimulus", stimulus_id)
 
     def toggle_pause(self):
         self.control("pause", not self.pipeline.latest.paused)
