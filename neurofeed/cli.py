@@ -245,6 +245,7 @@ def _check_protocols(files, board=None, montage=None) -> int:
     fails only if it fits none of them.
     """
     from .boards import get_board, list_boards
+    from .feedback.stimuli import check_protocol_stimuli
     from .montages import advice, fit_protocol
     from .protocol.schema import load_protocol
 
@@ -259,6 +260,7 @@ def _check_protocols(files, board=None, montage=None) -> int:
     for f in files:
         try:
             p = load_protocol(resolve_protocol(f))
+            check_protocol_stimuli(p)
         except NeurofeedError as err:
             bad += 1
             print(f"FAIL {err}", file=sys.stderr)
@@ -320,6 +322,9 @@ def cmd_session(args) -> int:
     from .session import build_session, finish_session, has_display, open_source, parse_channel_map, print_summary
 
     protocol = load_protocol(resolve_protocol(args.protocol))
+    from .feedback.stimuli import check_protocol_stimuli
+
+    check_protocol_stimuli(protocol)  # a typo'd stimulus is a one-line error now, not a blank block later
     if args.seconds_scale <= 0:
         raise NeurofeedError(f"--seconds-scale must be > 0, not {args.seconds_scale}.")
     if args.partner or args.partner_board or args.partner_lsl_name or protocol.dyad.enabled:

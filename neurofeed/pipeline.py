@@ -7,6 +7,7 @@ waits for a timer; the GUI only reads ``Pipeline.latest``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import threading
@@ -16,7 +17,7 @@ import numpy as np
 from scipy import signal as sps
 
 from .buffer import RingBuffer
-from .dsp.accuracy import accuracy_delay_curve, choose_delay, format_curve
+from .dsp.accuracy import choose_delay, delay_curves, format_curve, format_effective
 from .dsp.chain import MuChain
 from .dsp.quality import QualityConfig
 from .dsp.spatial import explain_reference
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SIGNAL_LOST_S = 0.5
 MAX_UPDATE_S = 0.1  # the longest stretch of samples one engine update covers (s)
+MAX_DESIGN_DELAY_S = 0.25  # set_delay: the longest designed delay a clinician may pick (s)
 CHOOSE_START_DELAY_S = 0.05  # delay_s = "choose": the design used until the baseline's curve picks one
 
 
@@ -98,6 +100,7 @@ class Processor:
         self.choose_delay = s.delay_s == "choose"
         delay_s = CHOOSE_START_DELAY_S if self.choose_delay else s.delay_s
         self.accuracy_curve: dict = {}  # designed delay (s) -> r on this participant's baseline
+        self.effective_delays: dict = {}  # designed delay (s) -> (effective delay (s), r there)
         self.chain = MuChain(sfreq, ch_names, s.targets, self.reference_used, tuple(s.band_hz), s.estimator,
                              delay_s, s.smoothing_s, self.line_hz, qcfg, bipolar_pairs=s.bipolar)
         self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external,
@@ -119,6 +122,7 @@ class Processor:
         self.individual_band_hz = None
         self._carried_band = None
         self._since_start = 0  # samples the estimator has seen since it started (or was refitted)
+        self._baseline_kept = None  # (chunks, gated) of the referenced baseline, once it has ended
         self._memory_of, self._memory = None, 0
         self._warm_up()
 
@@ -196,7 +200,8 @@ class Processor:
     def control(self, name: str, *args) -> None:
         """Apply one input now (between chunks): an operator control of CONTRACTS.md
         (``pause``, ``pause_schedule``, ``marker``, ``note``, ``lock_threshold``,
-        ``nudge_threshold``, ``skip_block``, ``extend_block``, ``mark_bad_channel``) or one of
+        ``nudge_threshold``, ``skip_block``, ``extend_block``, ``mark_bad_channel``, ``stimulus``,
+        ``set_delay``) or one of
         the pipeline's own inputs (``block_marker`` (onset_sample, label), ``signal_lost`` (bool),
         ``stop`` (why), ``carry`` (dict)). The engine logs it as an event at this sample."""
         if name not in INPUTS:
@@ -206,6 +211,14 @@ class Processor:
             self.engine.emit(f"{'bad' if (args[1] if len(args) > 1 else True) else 'good'}_channel/{args[0]}")
             try:
                 self.mark_bad_channel(*args, log_event=False)
+            except NeurofeedError as err:
+                log.error("control %s%r refused: %s", name, args, err)
+                self.engine.emit(f"control_refused/{name}/{err}")
+        elif name == "set_delay":
+            # logged first, a refusal derived from it (replay refuses it again)
+            self.engine.emit(f"set_delay/{args[0]}")
+            try:
+                self.set_delay(*args)
             except NeurofeedError as err:
                 log.error("control %s%r refused: %s", name, args, err)
                 self.engine.emit(f"control_refused/{name}/{err}")
@@ -272,10 +285,10 @@ class Processor:
         and, for ``delay_s = "choose"``, install the delay :func:`choose_delay` picks."""
         if self.chain.estimator_name not in ("wcfir", "cfir"):
             return
-        self.accuracy_curve = accuracy_delay_curve(x, self.sfreq, band)
+        self.accuracy_curve, self.effective_delays = delay_curves(x, self.sfreq, band)
         if not self.accuracy_curve:
             return
-        text = f"accuracy_curve/{format_curve(self.accuracy_curve)}"
+        text = f"accuracy_curve/{format_curve(self.accuracy_curve)} effective: {format_effective(self.effective_delays)}"
         if self.choose_delay:
             chosen = choose_delay(self.accuracy_curve)
             if chosen is not None:
@@ -291,20 +304,67 @@ class Processor:
         kept, self.chain.kept = self.chain.kept, []
         x = np.concatenate(kept, axis=1)
         self.fit_to_baseline(x)
+        # the calibrated gates' verdict on the baseline, per chunk (the caps in force during it gate far more)
+        mask = self.chain.baseline_gated
+        gated = None
+        if mask.size == x.shape[1]:
+            bounds = np.cumsum([0] + [c.shape[1] for c in kept])
+            gated = [bool(mask[a:b].any()) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._baseline_kept = (kept, gated)  # for a later change of the designed delay (set_delay)
+        self._rebaseline(self.chain.estimator)
+        self._since_start = x.shape[1]  # the refitted estimator has seen the baseline
+
+    def _rebaseline(self, estimator) -> None:
+        """Run ``estimator`` (from its start) over the kept baseline, in its chunks, and hand its
+        output to the engine's baseline model: baseline power and thresholds as it reads them."""
+        kept, gated = self._baseline_kept
+        x = np.concatenate(kept, axis=1)
         powers, settling, pos, mem = [], [], 0, self.estimator_memory_samples()
         for c in kept:
             n = c.shape[1]
-            powers.append(self.chain.estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n])))
+            powers.append(estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n])).copy())
             settling.append(pos < mem)
             pos += n
-        self._since_start = pos  # the refitted estimator has seen the baseline
-        # the calibrated gates' verdict on the baseline (the caps in force during it gate far more)
-        mask = self.chain.baseline_gated
-        gated = None
-        if mask.size == pos:
-            bounds = np.cumsum([0] + [c.shape[1] for c in kept])
-            gated = [bool(mask[a:b].any()) for a, b in zip(bounds[:-1], bounds[1:])]
         self.engine.refit_baseline(powers, settling, gated)
+
+    # -- the clinician's choice of delay ---------------------------------------------------------
+    def set_delay(self, delay_s: float) -> None:
+        """The clinician's choice of designed delay (s), e.g. from the participant's curve.
+
+        Before the baseline's end it replaces the protocol's ``delay_s`` (and a ``"choose"``
+        rule). After it, the (weighted) cFIR is redesigned at once, fitted to this session's
+        baseline, and continues from the running filter's input history (no start-up transient,
+        no gap in the feedback); the baseline power and thresholds are recomputed as the new
+        design reads the baseline (a locked threshold stays as locked).
+
+        Raises
+        ------
+        NeurofeedError
+            Not a (c)FIR estimator, or ``delay_s`` outside 0–``MAX_DESIGN_DELAY_S``.
+        """
+        try:
+            d = float(delay_s)
+        except (TypeError, ValueError):
+            d = float("nan")
+        if self.chain.estimator_name not in ("wcfir", "cfir"):
+            raise NeurofeedError(f"set_delay: the {self.chain.estimator_name} estimator has no designed delay "
+                                 f"(only wcfir and cfir do).")
+        if not (np.isfinite(d) and 0.0 <= d <= MAX_DESIGN_DELAY_S):
+            raise NeurofeedError(f"set_delay: {delay_s!r} s is not a designed delay; expected 0 to "
+                                 f"{MAX_DESIGN_DELAY_S:g} s (e.g. 0.02).")
+        self.choose_delay = False
+        if self._baseline_kept is None:  # the refit at the baseline's end designs with it
+            self.chain.delay_s = d
+            return
+        kept, _ = self._baseline_kept
+        x = np.concatenate(kept, axis=1)
+        self.chain.redesign(d, baseline=x)
+        fresh = copy.deepcopy(self.chain.estimator)
+        fresh.reset()
+        locked = dict(self.engine.thresholds) if self.engine.threshold_locked else None
+        self._rebaseline(fresh)
+        if locked is not None:
+            self.engine.thresholds.update(locked)
 
     def summary(self) -> dict:
         """The engine's summary plus what the processor decided (band, bad channels)."""
@@ -477,7 +537,8 @@ class Pipeline:
         Names and arguments (CONTRACTS.md): ``pause`` (bool), ``pause_schedule`` (bool),
         ``marker`` (text), ``note`` (text), ``lock_threshold`` (bool), ``nudge_threshold``
         (delta_si: float), ``skip_block`` (), ``extend_block`` (seconds: float),
-        ``mark_bad_channel`` (name: str, bad: bool = True).
+        ``mark_bad_channel`` (name: str, bad: bool = True), ``stimulus`` (id), ``set_delay``
+        (seconds: the estimator's designed delay, see :meth:`Processor.set_delay`).
 
         Raises
         ------

@@ -208,6 +208,8 @@ def finish_session(pipeline: Pipeline, recorder) -> dict:
 
     # the participant's accuracy/delay curve and the designed delay in use
     summary["accuracy_curve"] = {f"{1000 * d:.0f}ms": r for d, r in pipeline.processor.accuracy_curve.items()}
+    summary["effective_delay_ms"] = {f"{1000 * d:.0f}ms": {"effective_delay": 1000 * lag, "r": r}
+                                     for d, (lag, r) in pipeline.processor.effective_delays.items()}
     summary["delay_s"] = pipeline.processor.chain.delay_s
     if recorder is not None:
         bdf = recorder.close(summary)

@@ -234,3 +234,13 @@ def test_controls_from_another_thread_apply_between_chunks_and_replay(tmp_path):
     assert note[0] % 10 == 0 and pause[0] % 10 == 0  # applied at chunk boundaries (10-sample chunks)
     assert any(e["text"].startswith("stop/") for e in ev)
     assert_replays_bit_exact(rec.folder, states)
+
+
+def test_set_delay_redesigns_the_estimator_and_replays_bit_exact(tmp_path):
+    pipe, states, folder = run_session(tmp_path, [(13.0, "set_delay", 0.02), (16.0, "set_delay", 7.0)])
+    (at,) = applied_at(folder, "set_delay/0.02")
+    assert pipe.processor.chain.delay_s == 0.02 and pipe.processor.chain.estimator.delay_s == 0.02
+    assert any(e["text"].startswith("control_refused/set_delay/") for e in events_of(folder))  # 7 s: refused
+    si = np.array([s.si_combined for s in states if s.sample_index > at])
+    assert si.size and np.isfinite(si).all()  # no gap, no start-up transient to hold the feedback for
+    assert_replays_bit_exact(folder, states)

@@ -129,6 +129,23 @@ def test_mark_channel_bad_selects_then_toggles(live, qtbot, controls):
     assert chosen in views.console.bad_channels and "(bad)" in views.console.quality.text()
 
 
+def test_delay_box_offers_the_participant_s_designs_after_the_baseline(live, qtbot, controls):
+    pipe, _, views = live(scale=0.4)  # a 6-s baseline: long enough to fit and score the curve
+    box = views.console.delay_box
+    controls.clear()
+    qtbot.keyClick(views.console, QtCore.Qt.Key_D)  # during the baseline there is no curve yet
+    assert controls.calls == [] and "once the baseline has ended" in views.console.status_note
+    qtbot.waitUntil(box.isEnabled, timeout=30000)
+    designs = [box.itemData(i) for i in range(box.count())]
+    assert designs == [0.0, 0.02, 0.05, 0.1] and box.currentIndex() == designs.index(0.05)  # the demo's 50 ms
+    assert all("design →" in box.itemText(i) and " ms, r " in box.itemText(i) for i in range(box.count()))
+    qtbot.waitUntil(lambda: "each design is read late by" in views.console.info.text(), timeout=5000)
+    qtbot.keyClick(views.console, QtCore.Qt.Key_D)  # D: the next design
+    views.choose_delay(0)  # a pick in the box
+    assert controls.calls == [("set_delay", (0.1,)), ("set_delay", (0.0,))]
+    assert box.currentIndex() == 0 and "delay design 0 ms" in views.console.status_note
+
+
 def test_note_key_asks_for_text_and_sends_it(live, qtbot, controls):
     _, _, views = live()
     controls.clear()
@@ -377,3 +394,4 @@ def test_replay_with_display_follows_the_file_annotations(qtbot, controls):
     assert labels == {"T0", "T1", "T2"}
     assert summary["baseline_uv2"] is not None
     assert summary["samples"] == n_file  # the whole file was played
+

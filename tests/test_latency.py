@@ -206,3 +206,73 @@ def test_bench_latency_measures_electrode_to_feedback_through_the_loop(tmp_path)
     for stage in ("electrode_to_driver_read", "chunk_to_publish", "publish_to_outlet", "outlet_to_listener"):
         assert r["stages_ms"][stage]["p50"] >= 0, stage
     assert r["listener_samples"] > 0.5 * r["updates"]  # the listener saw the outlet's samples
+
+
+def test_each_design_is_read_later_than_designed_on_real_eeg():
+    from neurofeed.dsp.accuracy import delay_curves
+    from neurofeed.sources.edf import read_raw
+
+    raw = read_raw(EEG / "S001R03.edf")
+    sfreq = raw.info["sfreq"]
+    x = raw.get_data(picks=["C3", "C4"])[:, : int(60 * sfreq)] * 1e6
+    curve, effective = delay_curves(x, sfreq, (8.0, 13.0))
+    assert list(effective) == list(curve)
+    lags = [effective[d][0] for d in curve]
+    # a causal 5-Hz-wide envelope is read late: the 0-ms design lands tens of ms after its design
+    # (44 ms on whole runs, benchmarks/RESULTS.md), and longer designs land later still
+    assert 0.02 <= lags[0] <= 0.1 and lags == sorted(lags) and lags[-1] >= 0.1
+    for d, r in curve.items():  # the best lag is at least as good as the designed one
+        assert effective[d][1] >= r - 1e-12
+
+
+def _run_to_feedback(proto, seed, switch_at_s=None, delay_s=None, seconds=None):
+    """A Processor on the simulator through the protocol; optionally the clinician picks
+    ``delay_s`` at ``switch_at_s``. Returns (processor, SI per update, events)."""
+    sim = MuSimulator(script=SimulationScript(), seed=seed)
+    proc = Processor(proto, sim.sfreq, sim.ch_names, 4000.0)
+    si, events, n = [], [], 0
+    while not proc.engine.finished:
+        if switch_at_s is not None and n == int(switch_at_s * sim.sfreq):
+            proc.control("set_delay", delay_s)
+        st = proc.step(sim.generate(10)[0])
+        n += 10
+        si.append((n, st.si_combined))
+        events += proc.engine.drain_events()
+    return proc, np.array(si), events
+
+
+def test_clinician_changes_the_delay_mid_feedback_without_a_transient():
+    proto = parse_protocol(CHOOSE.format(delay="0.05"))
+    switched, si_a, ev = _run_to_feedback(proto, 7, switch_at_s=26.0, delay_s=0.0)
+    from_start, si_b, _ = _run_to_feedback(parse_protocol(CHOOSE.format(delay="0.0")), 7)
+    assert switched.chain.delay_s == 0.0 and switched.chain.estimator.delay_s == 0.0
+    assert [e.text for e in ev if e.text.startswith("set_delay/")] == ["set_delay/0.0"]
+    # from the switch on, the feedback is what a 0-ms design fitted to the same baseline gives,
+    # with the running history: same baseline power, same thresholds, same SI, no start-up step
+    np.testing.assert_allclose(switched.engine.baseline_uv2, from_start.engine.baseline_uv2, rtol=1e-9)
+    assert switched.engine.thresholds == pytest.approx(from_start.engine.thresholds, rel=1e-9)
+    after = si_a[:, 0] > int(26.0 * 250)
+    assert after.sum() >= 90  # 4 s of feedback after the switch, 10-sample updates
+    np.testing.assert_allclose(si_a[after, 1], si_b[after, 1], rtol=1e-7, atol=1e-9)
+    # before the switch it was the 50-ms design's feedback (a different estimate)
+    before = (si_a[:, 0] > int(25.0 * 250)) & ~after
+    assert np.abs(si_a[before, 1] - si_b[before, 1]).max() > 1e-3
+
+
+def test_a_delay_out_of_range_or_for_an_estimator_without_one_is_refused_not_raised():
+    proto = parse_protocol(CHOOSE.format(delay="0.05"))
+    proc, _, ev = _run_to_feedback(proto, 8, switch_at_s=25.0, delay_s=-0.5)
+    assert proc.chain.delay_s == 0.05
+    refused = [e.text for e in ev if e.text.startswith("control_refused/set_delay/")]
+    assert len(refused) == 1 and "-0.5" in refused[0] and "expected 0 to 0.25 s" in refused[0]
+    iir = parse_protocol(CHOOSE.format(delay="0.05").replace('reference = "laplacian"',
+                                                             'reference = "laplacian"\nestimator = "iir"'))
+    proc, _, ev = _run_to_feedback(iir, 8, switch_at_s=25.0, delay_s=0.02)
+    assert any("iir estimator has no designed delay" in e.text for e in ev)
+
+
+def test_a_delay_chosen_before_the_baseline_ends_is_the_one_fitted():
+    proto = parse_protocol(CHOOSE.format(delay='"choose"'))
+    proc, _, ev = _run_to_feedback(proto, 9, switch_at_s=5.0, delay_s=0.1)
+    assert proc.chain.delay_s == 0.1 and proc.chain.estimator.delay_s == 0.1  # the clinician overrides "choose"
+    assert not any("chosen_delay" in e.text for e in ev)

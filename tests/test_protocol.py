@@ -168,3 +168,17 @@ def test_cli_protocols_list_and_check():
         assert name in r.stdout
     r = run_cli("protocols", "check", *sorted(str(p) for p in PROTOCOLS.glob("*.toml")))
     assert r.returncode == 0 and r.stdout.count("ok ") == len(list(PROTOCOLS.glob("*.toml")))
+
+
+def test_an_unknown_builtin_stimulus_is_refused_before_the_session(tmp_path):
+    text = (PROTOCOLS / "action-observation-research.toml").read_text()
+    assert "builtin:point-light-hands" in text
+    bad = tmp_path / "typo.toml"
+    bad.write_text(text.replace("builtin:point-light-hands", "builtin:point-light-hand"))
+    r = run_cli("protocols", "check", bad)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "'builtin:point-light-hand' is not a built-in stimulus" in r.stderr and "builtin:point-light-hands" in r.stderr
+    r = run_cli("session", "--protocol", bad, "--board", "simulated", "--participant", "P01", "--headless",
+                "--out", tmp_path / "rec")
+    assert r.returncode == 2 and "typo.toml: [[blocks]]" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "rec").exists()  # refused before anything was recorded

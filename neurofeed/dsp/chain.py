@@ -280,6 +280,21 @@ class MuChain:
             self.estimator.fit(baseline)
         self._after_new_estimator()
 
+    def redesign(self, delay_s: float, baseline: np.ndarray | None = None) -> None:
+        """Change the (c)FIR's designed delay mid-session: new taps for ``delay_s`` (fitted to
+        ``baseline`` if a fitted kind) that continue from the running estimator's input history,
+        so the output stays valid with no start-up transient (see ``CFIREnvelope.take_history``).
+        The response is checked again and the gate hold follows the new taps."""
+        old = self.estimator
+        self.delay_s = float(delay_s)
+        self.estimator = self._make_estimator(old.band_hz)
+        if baseline is not None and getattr(self.estimator, "needs_fit", False):
+            self.estimator.fit(baseline)
+        take = getattr(self.estimator, "take_history", None)
+        if take is not None:
+            take(old)
+        self._after_new_estimator()
+
     def set_bad_channels(self, names) -> None:
         """Leave ``names`` out of the spatial filter, the gates and the ocular regression (an
         empty list restores every channel). The estimator keeps running, so SI continues.

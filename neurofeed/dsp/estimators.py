@@ -281,6 +281,18 @@ class CFIREnvelope(Estimator):
         self.hist[:] = np.asarray(x0, dtype=float)[:, None]
         self.seeded = True
 
+    def take_history(self, other: "CFIREnvelope") -> bool:
+        """Continue from ``other``'s input history (same channels and length): the new taps'
+        output is valid at once, with no start-up transient — what a mid-session change of the
+        designed delay needs. Returns False (nothing taken) if the shapes differ."""
+        if not isinstance(other, CFIREnvelope) or other.hist.shape != self.hist.shape or not other.seeded:
+            return False
+        self.hist[:] = other.hist
+        self.pos[:] = other.pos
+        self.pstate[:] = other.pstate
+        self.seeded = True
+        return True
+
     def taps(self) -> np.ndarray:
         """The complex taps per channel (n_channels × n_taps) as designed or fitted."""
         return (self.h_re + 1j * self.h_im) * np.sqrt(2.0)

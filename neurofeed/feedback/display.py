@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dsp.accuracy import format_curve
+from ..dsp.accuracy import format_curve, format_effective
 from ..dsp.quality import flag_names
 from .spectra import SpectrumWorker
 from .stimuli import StimulusPlayer
@@ -52,7 +52,8 @@ GENTLE = {"bg": "#e9e4da", "bar": "#9fb4c7", "reward": "#a8c9a4", "thr": "#6b6b6
 # key → (control method of Views, hint shown on the console). Keys: see KEY_HINTS.
 KEY_HINTS = (("Space", "pause feedback"), ("P", "pause schedule"), ("L", "lock threshold"),
              ("↑/↓", f"threshold ±{NUDGE_SI:g}"), ("S", "skip block"), ("E", f"extend +{EXTEND_S:g} s"),
-             ("[ ]", "select channel"), ("B", "mark channel bad/good"), ("N", "note"), ("M", "marker"),
+             ("[ ]", "select channel"), ("B", "mark channel bad/good"), ("D", "next delay design"),
+             ("N", "note"), ("M", "marker"),
              ("Esc", "end session"))
 
 
@@ -290,12 +291,29 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
 
 # the participant's accuracy/delay curve, shown once the baseline has ended
 def accuracy_line(processor) -> str:
-    """``<br>accuracy/delay (this participant): r@0ms=… · design delay 20 ms`` or ``""`` before the baseline's end."""
+    """``<br>accuracy/delay (this participant): r@0ms=… · effective … · design delay 20 ms`` or
+    ``""`` before the baseline's end."""
     curve = getattr(processor, "accuracy_curve", None)
     if not curve:
         return ""
-    return (f"<br>accuracy/delay (this participant's baseline): {format_curve(curve)} · "
-            f"design delay {1000 * processor.chain.delay_s:.0f} ms")
+    eff = getattr(processor, "effective_delays", None) or {}
+    return (f"<br>accuracy/delay (this participant's baseline): {format_curve(curve)}"
+            + (f"<br>each design is read late by (effective delay, r there): {format_effective(eff)}" if eff else "")
+            + f" · design delay in use {1000 * processor.chain.delay_s:.0f} ms (D or the Delay box to change)")
+
+
+def delay_choices(processor) -> list[tuple[str, float]]:
+    """``[(label, designed delay s)]`` for the console's Delay box: each design of the
+    participant's curve with its effective delay and r; empty before the baseline's end."""
+    curve = getattr(processor, "accuracy_curve", None) or {}
+    eff = getattr(processor, "effective_delays", None) or {}
+    out = []
+    for d, r in curve.items():
+        lag = eff.get(d)
+        label = (f"{1000 * d:.0f} ms design → {1000 * lag[0]:.0f} ms, r {lag[1]:.2f}" if lag
+                 else f"{1000 * d:.0f} ms design, r {r:.2f}")
+        out.append((label, float(d)))
+    return out
 
 
 def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, check: dict | None = None):
@@ -370,6 +388,14 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self.channel_box.setFocusPolicy(QtCore.Qt.NoFocus)  # [ ] and the mouse select; keys stay controls
             row.addWidget(self.channel_box, 1)
             side.addLayout(row)
+            row = QtWidgets.QHBoxLayout()
+            row.addWidget(QtWidgets.QLabel("Delay:"))
+            # the participant's designs (filled at the baseline's end): picking one refits the estimator
+            self.delay_box = QtWidgets.QComboBox()
+            self.delay_box.setEnabled(False)
+            self.delay_box.setFocusPolicy(QtCore.Qt.NoFocus)
+            row.addWidget(self.delay_box, 1)
+            side.addLayout(row)
             grid.addLayout(side, 2, 1)
             self.hints = QtWidgets.QLabel(" · ".join(f"<b>{k}</b> {v}" for k, v in KEY_HINTS))
             self.hints.setTextFormat(QtCore.Qt.RichText)
@@ -386,6 +412,11 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self._ts = np.empty(n_trace)
             self._y = np.empty(n_trace)
             self.resize(1200, 760)
+
+        def delay_index(self, delay_s):
+            """Index of the Delay box's item nearest ``delay_s``."""
+            ds = [self.delay_box.itemData(i) for i in range(self.delay_box.count())]
+            return int(np.argmin([abs(d - delay_s) for d in ds])) if ds else -1
 
         # one part per call: the frame loop spreads the console over ticks
         def show_part(self, part, st):
@@ -473,6 +504,13 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
                     + ("<br>" + " · ".join(extra) if extra else ""))
             if text != self.info.text():
                 self.info.setText(text)
+            if not self.delay_box.isEnabled():
+                choices = delay_choices(pipeline.processor)
+                if choices:  # the baseline has ended: offer the participant's designs
+                    for label, d in choices:
+                        self.delay_box.addItem(label, d)
+                    self.delay_box.setCurrentIndex(self.delay_index(pipeline.processor.chain.delay_s))
+                    self.delay_box.setEnabled(True)
             rows = []
             flags = st.quality_flags
             for i, n in enumerate(names):
@@ -537,6 +575,7 @@ class Views:
             tone = RewardTone() if fb.tone else None
         self.tone = tone
         self.closing = False
+        self.console.delay_box.activated.connect(self.choose_delay)  # a pick with the mouse
         for w in (self.participant, self.console):
             w.keyPressEvent = self._key
             w.closeEvent = self._close_event
@@ -664,6 +703,23 @@ class Views:
         (self.console.bad_channels.add if bad else self.console.bad_channels.discard)(name)
         self.console.status_note = f"{name} marked {'bad' if bad else 'good'}"
 
+    def choose_delay(self, index: int) -> None:
+        """Apply the Delay box's item ``index``: the estimator is redesigned at that delay."""
+        box = self.console.delay_box
+        if not box.isEnabled() or not 0 <= index < box.count():
+            self.console.status_note = "the delay can be chosen once the baseline has ended"
+            return
+        d = float(box.itemData(index))
+        if box.currentIndex() != index:
+            box.setCurrentIndex(index)
+        self.control("set_delay", d)
+        self.console.status_note = f"delay design {1000 * d:.0f} ms ({box.itemText(index)})"
+
+    def step_delay(self, step: int) -> None:
+        """D: the next design of the participant's curve."""
+        box = self.console.delay_box
+        self.choose_delay((box.currentIndex() + step) % box.count() if box.count() else -1)
+
     def add_note(self):
         text = self.ask_note()
         if text:
@@ -683,7 +739,7 @@ class Views:
                    Qt.Key_Minus: lambda: self.nudge(-1), Qt.Key_S: self.skip_block, Qt.Key_E: self.extend_block,
                    Qt.Key_BracketLeft: lambda: self.select_channel(-1),
                    Qt.Key_BracketRight: lambda: self.select_channel(+1), Qt.Key_B: self.toggle_bad_channel,
-                   Qt.Key_N: self.add_note, Qt.Key_Escape: self.end_with_confirmation}
+                   Qt.Key_D: lambda: self.step_delay(+1), Qt.Key_N: self.add_note, Qt.Key_Escape: self.end_with_confirmation}
         fn = actions.get(event.key())
         if fn is not None:
             fn()

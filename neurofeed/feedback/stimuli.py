@@ -228,6 +228,17 @@ def check_stimuli(spec: str, where: str = "stimuli") -> None:
                              + ", ".join(PREFIX + k for k in BUILTIN) + ", or a folder of images.")
 
 
+def check_protocol_stimuli(protocol) -> None:
+    """Check every block's ``builtin:`` stimulus name before a session (and in ``protocols
+    check``): a one-line :class:`NeurofeedError` naming the file and the block, so a typo does not
+    surface as a blank stimulus in the middle of a session. Image folders are the user's own
+    material (the shipped protocols name folders to fill) and are reported on the console if
+    empty, not refused."""
+    src = str(protocol.path) if protocol.path else protocol.name
+    for b in protocol.blocks:
+        check_stimuli(b.stimuli, f"{src}: [[blocks]] {b.label!r} stimuli")
+
+
 def builtin_stimulus(spec: str):
     """The point-light model named by ``"builtin:NAME"``."""
     check_stimuli(spec)

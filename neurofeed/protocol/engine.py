@@ -41,7 +41,8 @@ HISTORY_EVERY_S = 1.0  # threshold history: one point a second (and at every ope
 # accepts these; the pipeline's own inputs (block markers, signal lost, stop, carry) are added in INPUTS.
 CONTROLS = {"pause": (1, 1), "pause_schedule": (1, 1), "marker": (1, 1), "note": (1, 1),
             "lock_threshold": (1, 1), "nudge_threshold": (1, 1), "skip_block": (0, 0),
-            "extend_block": (1, 1), "mark_bad_channel": (1, 2), "stimulus": (1, 1)}
+            "extend_block": (1, 1), "mark_bad_channel": (1, 2), "stimulus": (1, 1),
+            "set_delay": (1, 1)}
 INPUTS = dict(CONTROLS, block_marker=(2, 2), signal_lost=(1, 1), stop=(1, 1), carry=(1, 1))
 
 
@@ -62,6 +63,8 @@ def parse_input(text: str):
         return "nudge_threshold", (float(rest),)
     if head == "extend_block":
         return "extend_block", (float(rest),)
+    if head == "set_delay":
+        return "set_delay", (float(rest),)
     if head in ("bad_channel", "good_channel"):
         return "mark_bad_channel", (rest, head == "bad_channel")
     if head == "block_marker":
