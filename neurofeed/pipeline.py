@@ -122,7 +122,8 @@ class Processor:
         self.individual_band_hz = None
         self._carried_band = None
         self._since_start = 0  # samples the estimator has seen since it started (or was refitted)
-        self._baseline_kept = None  # (chunks, gated) of the referenced baseline, once it has ended
+        self._baseline_chunks = None  # (chunk sizes, gated per chunk) of the baseline, once it has ended
+        self.delay_history: list = [(0, delay_s)]  # (sample, designed delay s) at each change of design
         self._memory_of, self._memory = None, 0
         self._warm_up()
 
@@ -216,9 +217,13 @@ class Processor:
                 self.engine.emit(f"control_refused/{name}/{err}")
         elif name == "set_delay":
             # logged first, a refusal derived from it (replay refuses it again)
-            self.engine.emit(f"set_delay/{args[0]}")
             try:
-                self.set_delay(*args)
+                value = float(args[0])
+            except (TypeError, ValueError):
+                value = float("nan")
+            self.engine.emit(f"set_delay/{value!r}")
+            try:
+                self.set_delay(value)
             except NeurofeedError as err:
                 log.error("control %s%r refused: %s", name, args, err)
                 self.engine.emit(f"control_refused/{name}/{err}")
@@ -285,7 +290,11 @@ class Processor:
         and, for ``delay_s = "choose"``, install the delay :func:`choose_delay` picks."""
         if self.chain.estimator_name not in ("wcfir", "cfir"):
             return
-        self.accuracy_curve, self.effective_delays = delay_curves(x, self.sfreq, band)
+        est = self.chain.estimator
+        curve, effective = delay_curves(x, self.sfreq, band, taps_s=est.n_taps / self.sfreq,
+                                        weighted=self.chain.estimator_name == "wcfir")
+        self.effective_delays = effective  # first: the console takes a curve as the sign both are there
+        self.accuracy_curve = curve
         if not self.accuracy_curve:
             return
         text = f"accuracy_curve/{format_curve(self.accuracy_curve)} effective: {format_effective(self.effective_delays)}"
@@ -293,6 +302,7 @@ class Processor:
             chosen = choose_delay(self.accuracy_curve)
             if chosen is not None:
                 self.chain.delay_s = chosen
+                self.delay_history.append((self.engine.n, chosen))
             text += f" chosen_delay={1000 * self.chain.delay_s:.0f}ms"
         self.engine.emit(text)
 
@@ -310,37 +320,39 @@ class Processor:
         if mask.size == x.shape[1]:
             bounds = np.cumsum([0] + [c.shape[1] for c in kept])
             gated = [bool(mask[a:b].any()) for a, b in zip(bounds[:-1], bounds[1:])]
-        self._baseline_kept = (kept, gated)  # for a later change of the designed delay (set_delay)
-        self._rebaseline(self.chain.estimator)
+        self._baseline_chunks = ([c.shape[1] for c in kept], gated)  # for a later change of design (set_delay)
+        self._rebaseline(self.chain.estimator, x)
         self._since_start = x.shape[1]  # the refitted estimator has seen the baseline
 
-    def _rebaseline(self, estimator) -> None:
-        """Run ``estimator`` (from its start) over the kept baseline, in its chunks, and hand its
-        output to the engine's baseline model: baseline power and thresholds as it reads them."""
-        kept, gated = self._baseline_kept
-        x = np.concatenate(kept, axis=1)
+    def _rebaseline(self, estimator, x: np.ndarray, keep_thresholds: bool = False) -> None:
+        """Run ``estimator`` (from its start) over the referenced baseline ``x`` in the chunks it
+        arrived in, and hand its output to the engine's baseline model: the baseline power (and,
+        unless ``keep_thresholds``, the thresholds) as this estimator reads the baseline."""
+        sizes, gated = self._baseline_chunks
         powers, settling, pos, mem = [], [], 0, self.estimator_memory_samples()
-        for c in kept:
-            n = c.shape[1]
+        for n in sizes:
             powers.append(estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n])).copy())
             settling.append(pos < mem)
             pos += n
-        self.engine.refit_baseline(powers, settling, gated)
+        self.engine.refit_baseline(powers, settling, gated, keep_thresholds=keep_thresholds)
 
     # -- the clinician's choice of delay ---------------------------------------------------------
     def set_delay(self, delay_s: float) -> None:
         """The clinician's choice of designed delay (s), e.g. from the participant's curve.
 
-        Before the baseline's end it replaces the protocol's ``delay_s`` (and a ``"choose"``
-        rule). After it, the (weighted) cFIR is redesigned at once, fitted to this session's
-        baseline, and continues from the running filter's input history (no start-up transient,
-        no gap in the feedback); the baseline power and thresholds are recomputed as the new
-        design reads the baseline (a locked threshold stays as locked).
+        Applied at once: the (weighted) cFIR is redesigned at ``delay_s`` and continues from the
+        running filter's input history (no start-up transient, no gap in the feedback). Before
+        the baseline's end the new design runs unfitted and replaces the protocol's ``delay_s``
+        (and a ``"choose"`` rule) for the refit at the baseline's end. After it, the new design is
+        fitted to this session's baseline (as the current spatial filter reads it) and the
+        baseline power is recomputed as the new design reads the baseline; the running
+        thresholds (adapted, nudged or locked) are kept: they are in SI units, relative to the
+        baseline. Choosing the design already in use changes nothing.
 
         Raises
         ------
         NeurofeedError
-            Not a (c)FIR estimator, or ``delay_s`` outside 0–``MAX_DESIGN_DELAY_S``.
+            Not a (c)FIR estimator, or ``delay_s`` outside 0–``MAX_DESIGN_DELAY_S``; nothing is changed.
         """
         try:
             d = float(delay_s)
@@ -353,22 +365,29 @@ class Processor:
             raise NeurofeedError(f"set_delay: {delay_s!r} s is not a designed delay; expected 0 to "
                                  f"{MAX_DESIGN_DELAY_S:g} s (e.g. 0.02).")
         self.choose_delay = False
-        if self._baseline_kept is None:  # the refit at the baseline's end designs with it
-            self.chain.delay_s = d
+        if d == self.chain.delay_s:
             return
-        kept, _ = self._baseline_kept
-        x = np.concatenate(kept, axis=1)
-        self.chain.redesign(d, baseline=x)
-        fresh = copy.deepcopy(self.chain.estimator)
-        fresh.reset()
-        locked = dict(self.engine.thresholds) if self.engine.threshold_locked else None
-        self._rebaseline(fresh)
-        if locked is not None:
-            self.engine.thresholds.update(locked)
+        fitted = self._baseline_chunks is not None
+        x = None
+        if fitted:
+            x = self.chain.baseline_spatial()
+            if x is None or x.shape[1] != sum(self._baseline_chunks[0]):
+                raise NeurofeedError("set_delay: this session's baseline is not available to refit on.")
+        continued = self.chain.redesign(d, baseline=x)  # all or nothing
+        if not continued:  # cannot happen for the (c)FIR kinds today; if it did, hold its start-up out
+            log.warning("set_delay: the new design starts without the running history")
+            self._since_start = 0
+        self.delay_history.append((self.engine.n, d))
+        if fitted:
+            fresh = copy.deepcopy(self.chain.estimator)
+            fresh.reset()
+            self._rebaseline(fresh, x, keep_thresholds=True)
 
     def summary(self) -> dict:
         """The engine's summary plus what the processor decided (band, bad channels)."""
+        self.engine.upstream_delay_s = self._chain_delay_s()  # the design in use now (set_delay, "choose")
         out = self.engine.summary()
+        out["delay_s_history"] = [[int(n), float(d)] for n, d in self.delay_history]
         out["individual_band_hz"] = None if self.individual_band_hz is None else list(self.individual_band_hz)
         out["bad_channels"] = sorted(self.bad_channels)
         return out

@@ -134,12 +134,12 @@ def test_delay_box_offers_the_participant_s_designs_after_the_baseline(live, qtb
     box = views.console.delay_box
     controls.clear()
     qtbot.keyClick(views.console, QtCore.Qt.Key_D)  # during the baseline there is no curve yet
-    assert controls.calls == [] and "once the baseline has ended" in views.console.status_note
+    assert controls.calls == [] and "offered once the baseline has ended" in views.console.status_note
     qtbot.waitUntil(box.isEnabled, timeout=30000)
     designs = [box.itemData(i) for i in range(box.count())]
     assert designs == [0.0, 0.02, 0.05, 0.1] and box.currentIndex() == designs.index(0.05)  # the demo's 50 ms
     assert all("design →" in box.itemText(i) and " ms, r " in box.itemText(i) for i in range(box.count()))
-    qtbot.waitUntil(lambda: "each design is read late by" in views.console.info.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "the estimator reads each design late by" in views.console.info.text(), timeout=5000)
     qtbot.keyClick(views.console, QtCore.Qt.Key_D)  # D: the next design
     views.choose_delay(0)  # a pick in the box
     assert controls.calls == [("set_delay", (0.1,)), ("set_delay", (0.0,))]

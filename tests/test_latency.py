@@ -10,7 +10,7 @@ from neurofeed.bench import (BurstRelay, effective_delay, scripted_mu_signal, st
                              true_log_power)
 from neurofeed.dsp.accuracy import accuracy_delay_curve, choose_delay, ideal_envelope
 from neurofeed.dsp.estimators import CFIREnvelope, design_cfir, psd_weights
-from neurofeed.errors import ProtocolError
+from neurofeed.errors import NeurofeedError, ProtocolError
 from neurofeed.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol, parse_protocol
 from neurofeed.sources.simulated import MuSimulator, SimulationScript
@@ -248,9 +248,11 @@ def test_clinician_changes_the_delay_mid_feedback_without_a_transient():
     assert switched.chain.delay_s == 0.0 and switched.chain.estimator.delay_s == 0.0
     assert [e.text for e in ev if e.text.startswith("set_delay/")] == ["set_delay/0.0"]
     # from the switch on, the feedback is what a 0-ms design fitted to the same baseline gives,
-    # with the running history: same baseline power, same thresholds, same SI, no start-up step
+    # with the running history: same baseline power, same SI, no start-up step
     np.testing.assert_allclose(switched.engine.baseline_uv2, from_start.engine.baseline_uv2, rtol=1e-9)
-    assert switched.engine.thresholds == pytest.approx(from_start.engine.thresholds, rel=1e-9)
+    # the running thresholds (SI units, relative to the baseline) are kept, not re-derived
+    kept = [e.text for e in ev if e.text.startswith("baseline/")]
+    assert len(kept) == 2 and kept[0].split("/threshold_up")[1] == kept[1].split("/threshold_up")[1]
     after = si_a[:, 0] > int(26.0 * 250)
     assert after.sum() >= 90  # 4 s of feedback after the switch, 10-sample updates
     np.testing.assert_allclose(si_a[after, 1], si_b[after, 1], rtol=1e-7, atol=1e-9)
@@ -276,3 +278,108 @@ def test_a_delay_chosen_before_the_baseline_ends_is_the_one_fitted():
     proc, _, ev = _run_to_feedback(proto, 9, switch_at_s=5.0, delay_s=0.1)
     assert proc.chain.delay_s == 0.1 and proc.chain.estimator.delay_s == 0.1  # the clinician overrides "choose"
     assert not any("chosen_delay" in e.text for e in ev)
+
+
+ADAPTIVE = CHOOSE.replace('delay_s = {delay}', 'delay_s = {delay}\n[threshold]\nmode = "adaptive"').replace(
+    'duration_s = 6\nfeedback = true', 'duration_s = 6\nfeedback = true\n[[blocks]]\nlabel = "baseline"\n'
+    'kind = "exploration"\nduration_s = 4\n[[blocks]]\nlabel = "train2"\nkind = "integration"\nduration_s = 6\nfeedback = true')
+
+
+def _drive(proto, seed, plan):
+    """Run the simulator through ``proto`` applying ``plan`` [(second, callable(proc))]."""
+    sim = MuSimulator(script=SimulationScript(), seed=seed)
+    proc = Processor(proto, sim.sfreq, sim.ch_names, 4000.0)
+    events, n, plan = [], 0, sorted(plan, key=lambda p: p[0])
+    while not proc.engine.finished:
+        while plan and n >= int(plan[0][0] * sim.sfreq):
+            plan.pop(0)[1](proc)
+        proc.step(sim.generate(10)[0])
+        n += 10
+        events += proc.engine.drain_events()
+    return proc, events
+
+
+def test_set_delay_keeps_the_running_thresholds_and_rewrites_only_the_baseline_s_record():
+    proto = parse_protocol(ADAPTIVE.format(delay="0.05"))
+    seen = {}
+
+    def nudge(proc):
+        proc.control("nudge_threshold", 0.3)
+        seen["nudged"] = dict(proc.engine.thresholds)
+
+    def same(proc):
+        seen["before_same"] = proc.engine.baseline_uv2.copy()
+        proc.control("set_delay", 0.05)  # the design in use: nothing changes
+        seen["after_same"] = proc.engine.baseline_uv2.copy()
+
+    def switch(proc):
+        seen["before"] = dict(proc.engine.thresholds)
+        proc.control("set_delay", 0.02)
+        seen["after"] = dict(proc.engine.thresholds)
+
+    # baseline 0-24 s, train 24-30, a rest also labelled "baseline" 30-34, train2 34-40
+    proc, ev = _drive(proto, 11, [(25.0, nudge), (26.0, same), (36.0, switch)])
+    assert seen["after"] == seen["before"]  # adapted and nudged thresholds survive the new design
+    np.testing.assert_array_equal(seen["before_same"], seen["after_same"])
+    assert len([e for e in ev if e.text.startswith("baseline/")]) == 2  # the end of the baseline, then 20 ms
+    first, rest = [b for b in proc.engine.blocks if b.label == "baseline"]
+    assert first.n_power == first.end_sample - first.start_sample  # the baseline's record, rewritten
+    assert rest.n_power == rest.end_sample - rest.start_sample  # the later "baseline" rest kept its own
+
+
+def test_set_delay_refits_on_the_baseline_as_the_current_spatial_filter_reads_it():
+    from neurofeed.dsp.estimators import WCFIREnvelope
+
+    proto = parse_protocol(CHOOSE.format(delay="0.05"))
+    seen = {}
+
+    def bad(proc):
+        seen["x0"] = proc.chain.baseline_spatial()
+        proc.control("mark_bad_channel", "Cz")
+
+    def switch(proc):
+        proc.control("set_delay", 0.0)
+        seen["x1"] = proc.chain.baseline_spatial()
+        seen["taps"] = proc.chain.estimator.taps()
+
+    proc, _ = _drive(proto, 12, [(25.0, bad), (26.0, switch)])
+    assert np.abs(seen["x1"] - seen["x0"]).max() > 1e-3  # Cz was in the Laplacian: the referenced baseline changed
+    ref = WCFIREnvelope(proc.sfreq, proc.chain.band_hz, 2, delay_s=0.0)
+    ref.fit(seen["x1"])
+    np.testing.assert_allclose(seen["taps"], ref.taps(), rtol=1e-9, atol=1e-12)
+
+
+def test_a_failed_redesign_keeps_the_running_filter_and_junk_is_journaled_as_nan():
+    from neurofeed.protocol.engine import parse_input
+
+    proto = parse_protocol(CHOOSE.format(delay="0.05"))
+    seen = {}
+
+    def broken(proc):
+        seen["est"] = proc.chain.estimator
+        real = proc.chain.check_response
+
+        def fail():
+            proc.chain.check_response = real  # the restore re-checks the running design
+            raise NeurofeedError("the response check failed")
+        proc.chain.check_response = fail
+        proc.control("set_delay", 0.1)
+        seen["after"] = (proc.chain.estimator, proc.chain.delay_s)
+        proc.control("set_delay", "fast")
+
+    proc, ev = _drive(proto, 13, [(25.0, broken)])
+    assert seen["after"] == (seen["est"], 0.05)
+    texts = [e.text for e in ev]
+    assert "set_delay/0.1" in texts and "set_delay/nan" in texts
+    assert sum(t.startswith("control_refused/set_delay/") for t in texts) == 2
+    assert parse_input("set_delay/nan")[0] == "set_delay"  # replay reads it back and refuses it again
+
+
+def test_a_delay_set_during_the_baseline_applies_at_once():
+    proto = parse_protocol(CHOOSE.format(delay="0.05"))
+    seen = {}
+    proc, _ = _drive(proto, 14, [(5.0, lambda p: (p.control("set_delay", 0.02),
+                                                 seen.update(d=p.chain.estimator.delay_s, hist=p.delay_history[:])))])
+    assert seen["d"] == 0.02 and seen["hist"] == [(0, 0.05), (1250, 0.02)]
+    assert proc.chain.estimator.delay_s == 0.02 and proc.chain.estimator.fitted
+    assert proc.summary()["delay_s_history"] == [[0, 0.05], [1250, 0.02]]

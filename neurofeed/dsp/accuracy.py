@@ -66,6 +66,36 @@ def corr_at_delay(env: np.ndarray, truth: np.ndarray, sfreq: float, delay_s: flo
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def corr_by_lag(env: np.ndarray, truth: np.ndarray, max_lag: int) -> np.ndarray:
+    """Pearson r between ``env[k:]`` and ``truth[:len - k]`` for every lag ``k`` in 0..``max_lag``
+    samples at once: one FFT cross-correlation for the cross sums and cumulative sums for the
+    means and variances of each overlap (what :func:`corr_at_delay` computes lag by lag).
+
+    Returns
+    -------
+    r : ndarray, shape (max_lag + 1,)
+    """
+    a = np.asarray(env, dtype=float)
+    b = np.asarray(truth, dtype=float)
+    m = a.size
+    k = np.arange(max_lag + 1)
+    length = (m - k).astype(float)
+    # centre first: the sums below then stay small and the differences exact enough in float64
+    a = a - a.mean()
+    b = b - b.mean()
+    sxy = signal.fftconvolve(a, b[::-1])[m - 1:m + max_lag]  # sum_i a[i + k] b[i]
+    ca = np.concatenate(([0.0], np.cumsum(a[::-1])))  # sums of a's tail: sum(a[k:]) = ca[m - k]
+    ca2 = np.concatenate(([0.0], np.cumsum(a[::-1] ** 2)))
+    cb = np.concatenate(([0.0], np.cumsum(b)))  # sum(b[:m - k]) = cb[m - k]
+    cb2 = np.concatenate(([0.0], np.cumsum(b ** 2)))
+    sx, sxx = ca[m - k], ca2[m - k]
+    sy, syy = cb[m - k], cb2[m - k]
+    cov = length * sxy - sx * sy
+    var = (length * sxx - sx ** 2) * (length * syy - sy ** 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cov / np.sqrt(var)
+
+
 def accuracy_delay_curve(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_DELAYS_S,
                          taps_s: float = 2.0, fit_fraction: float = 0.5) -> dict:
     """The weighted cFIR's accuracy at each designed delay on the participant's own baseline:
@@ -75,13 +105,13 @@ def accuracy_delay_curve(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s
 
 def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_DELAYS_S,
                  taps_s: float = 2.0, fit_fraction: float = 0.5,
-                 max_lag_s: float = EFFECTIVE_MAX_LAG_S) -> tuple[dict, dict]:
+                 max_lag_s: float = EFFECTIVE_MAX_LAG_S, weighted: bool = True) -> tuple[dict, dict]:
     """The weighted cFIR's accuracy at each designed delay on the participant's own baseline,
     and where each design really lands.
 
-    For each target row the weighted cFIR (``taps_s`` long, the default estimator's design) is
-    fitted on the first ``fit_fraction`` of ``baseline_x`` and run causally over the whole of it;
-    its amplitude envelope is compared, on the rest, with the non-causal truth
+    For each target row the weighted cFIR (``taps_s`` long, the default estimator's design; the
+    uniform cFIR with ``weighted=False``) is fitted on the first ``fit_fraction`` of ``baseline_x``
+    and run causally over the whole of it; its amplitude envelope is compared, on the rest, with the non-causal truth
     (:func:`ideal_envelope` of the whole baseline):
 
     - ``r`` at the designed delay (the measure of Smetanin et al. 2020);
@@ -92,9 +122,10 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
 
     Values are averaged over the targets.
 
-    Cost: a Welch spectrum, one Toeplitz solve, one FFT convolution and ~75 correlations per
-    target and delay — about 30–60 ms for 2 targets × 60 s at 250 Hz on the project machine, so it
-    runs in the acquisition thread at the end of the baseline, beside the estimator refit.
+    Cost: a Welch spectrum, one Toeplitz solve and two FFT convolutions (the filter, and the
+    correlation at every lag at once, :func:`corr_by_lag`) per target and delay — about 20 ms for
+    2 targets × 60 s at 250 Hz on the project machine, so it runs in the acquisition thread at
+    the end of the baseline, beside the estimator refit.
 
     Parameters
     ----------
@@ -112,6 +143,8 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
         Share of the baseline used to fit; the rest is scored.
     max_lag_s : float
         Longest lag searched for the effective delay (s).
+    weighted : bool
+        Weight the least-squares design by the fitting part's spectrum (wcFIR) or not (cFIR).
 
     Returns
     -------
@@ -131,7 +164,7 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
         return {}, {}
     truth = ideal_envelope(x, sfreq, band_hz)
     n_fft = grid_size(n_taps)  # the live estimator's design grid (any sampling rate)
-    weights = [psd_weights(row[:split], sfreq, n_fft) for row in x]
+    weights = [psd_weights(row[:split], sfreq, n_fft) if weighted else None for row in x]
     lags = np.arange(0, int(round(max_lag_s * sfreq)) + 1)
     curve, effective = {}, {}
     for d in delays_s:
@@ -140,7 +173,7 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
             h = design_cfir(sfreq, band_hz, float(d), n_taps, weights=w, n_fft=n_fft)
             env = np.abs(signal.fftconvolve(row, h)[:n])  # causal: y[n] = sum_k h[k] x[n-k]
             rs.append(corr_at_delay(env, tr, sfreq, float(d), split))
-            by_lag.append([corr_at_delay(env, tr, sfreq, k / sfreq, split) for k in lags])
+            by_lag.append(corr_by_lag(env[split:], tr[split:], lags.size - 1))
         curve[float(d)] = float(np.mean(rs))
         r_lag = np.nanmean(np.array(by_lag), axis=0)
         i = int(np.nanargmax(r_lag)) if np.isfinite(r_lag).any() else 0

@@ -280,20 +280,41 @@ class MuChain:
             self.estimator.fit(baseline)
         self._after_new_estimator()
 
-    def redesign(self, delay_s: float, baseline: np.ndarray | None = None) -> None:
+    def redesign(self, delay_s: float, baseline: np.ndarray | None = None) -> bool:
         """Change the (c)FIR's designed delay mid-session: new taps for ``delay_s`` (fitted to
         ``baseline`` if a fitted kind) that continue from the running estimator's input history,
         so the output stays valid with no start-up transient (see ``CFIREnvelope.take_history``).
-        The response is checked again and the gate hold follows the new taps."""
-        old = self.estimator
-        self.delay_s = float(delay_s)
-        self.estimator = self._make_estimator(old.band_hz)
-        if baseline is not None and getattr(self.estimator, "needs_fit", False):
-            self.estimator.fit(baseline)
-        take = getattr(self.estimator, "take_history", None)
-        if take is not None:
-            take(old)
-        self._after_new_estimator()
+        The response is checked again and the gate hold follows the new taps. All or nothing: if
+        the new design fails its response check the running one stays and the error is raised.
+
+        Returns
+        -------
+        continued : bool
+            True if the new taps took over the running history (False: they start afresh and
+            their first ``estimator_memory_s`` are a start-up transient).
+        """
+        old, old_delay, old_db = self.estimator, self.delay_s, self.response_db
+        try:
+            self.delay_s = float(delay_s)
+            self.estimator = self._make_estimator(old.band_hz)
+            if baseline is not None and getattr(self.estimator, "needs_fit", False):
+                self.estimator.fit(baseline)
+            take = getattr(self.estimator, "take_history", None)
+            continued = bool(take(old)) if take is not None else False
+            self._after_new_estimator()
+        except Exception:
+            self.estimator, self.delay_s, self.response_db = old, old_delay, old_db
+            self._after_new_estimator()
+            raise
+        return continued
+
+    def baseline_spatial(self) -> np.ndarray | None:
+        """The calibrated baseline as the current spatial weights read it (targets × samples,
+        µV), or None before the calibration: what a refit after a change of design must see
+        (a channel marked bad since the baseline changes the weights)."""
+        if self._cal_conditioned is None:
+            return None
+        return self.weights @ self._cal_conditioned
 
     def set_bad_channels(self, names) -> None:
         """Leave ``names`` out of the spatial filter, the gates and the ocular regression (an

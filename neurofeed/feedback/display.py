@@ -298,7 +298,8 @@ def accuracy_line(processor) -> str:
         return ""
     eff = getattr(processor, "effective_delays", None) or {}
     return (f"<br>accuracy/delay (this participant's baseline): {format_curve(curve)}"
-            + (f"<br>each design is read late by (effective delay, r there): {format_effective(eff)}" if eff else "")
+            + (f"<br>the estimator reads each design late by (effective delay, r there; the bar's smoothing "
+               f"comes on top): {format_effective(eff)}" if eff else "")
             + f" · design delay in use {1000 * processor.chain.delay_s:.0f} ms (D or the Delay box to change)")
 
 
@@ -509,8 +510,11 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
                 if choices:  # the baseline has ended: offer the participant's designs
                     for label, d in choices:
                         self.delay_box.addItem(label, d)
-                    self.delay_box.setCurrentIndex(self.delay_index(pipeline.processor.chain.delay_s))
                     self.delay_box.setEnabled(True)
+            if self.delay_box.isEnabled():  # show the design in use (a refused choice snaps back)
+                i = self.delay_index(pipeline.processor.chain.delay_s)
+                if i != self.delay_box.currentIndex():
+                    self.delay_box.setCurrentIndex(i)
             rows = []
             flags = st.quality_flags
             for i, n in enumerate(names):
@@ -707,7 +711,9 @@ class Views:
         """Apply the Delay box's item ``index``: the estimator is redesigned at that delay."""
         box = self.console.delay_box
         if not box.isEnabled() or not 0 <= index < box.count():
-            self.console.status_note = "the delay can be chosen once the baseline has ended"
+            name = self.pipeline.processor.chain.estimator_name
+            self.console.status_note = (f"the {name} estimator has no designed delay" if name not in ("wcfir", "cfir")
+                                        else "the delay designs are offered once the baseline has ended")
             return
         d = float(box.itemData(index))
         if box.currentIndex() != index:

@@ -158,6 +158,7 @@ class Engine:
         self.paused = False
         self.schedule_paused = False
         self.threshold_locked = False
+        self._baseline_record = None  # the BlockRecord of the baseline, once refitted
         self.stimulus_now = ""
         self.baseline_uv2: np.ndarray | None = None
         # one threshold per direction: a protocol whose blocks train both ways (depression:
@@ -320,8 +321,10 @@ class Engine:
         return (b is not None and b.label == self.p.baseline.block and self.baseline_fit is None
                 and not self.baseline_pending)
 
-    def finish_baseline(self, fit: BaselineFit | None = None) -> None:
-        """Fix the baseline from the collected updates (or from ``fit``) and set the thresholds.
+    def finish_baseline(self, fit: BaselineFit | None = None, keep_thresholds: bool = False) -> None:
+        """Fix the baseline from the collected updates (or from ``fit``) and set the thresholds
+        (``keep_thresholds``: keep the running ones, e.g. adapted or nudged, when the baseline is
+        only re-read by a new estimator design).
 
         With a carried-over baseline (:meth:`carry`) the session's own baseline is measured and
         recorded, but the carried baseline and thresholds stay in force.
@@ -335,24 +338,27 @@ class Engine:
             self.emit(f"baseline_measured/{text}{excl}/kept_carried_baseline")
             return
         self.baseline_uv2 = np.maximum(np.asarray(fit.baseline_uv2, dtype=float), _FLOOR_UV2)
-        if self.p.threshold.mode != "fixed":
+        if self.p.threshold.mode != "fixed" and not keep_thresholds:
             self.thresholds.update(fit.thresholds)
         self._history(force=True)
         self.emit(f"baseline/{text}/threshold_up={self.thresholds['up']:.4f}"
                   f"/threshold_down={self.thresholds['down']:.4f}{excl}")
 
-    def refit_baseline(self, powers, settling=None, gated=None) -> None:
-        """The estimator was refitted at the end of the baseline: ``powers`` (one n_targets × n
-        array per baseline update, same chunks) and ``settling`` (per update, the refitted
-        estimator's start-up) replace the baseline's, and ``gated`` (per update, the calibrated
-        gates' verdict) the live gate flags where given; the baseline block's statistics are
-        recomputed from them, and the baseline is finished."""
+    def refit_baseline(self, powers, settling=None, gated=None, keep_thresholds: bool = False) -> None:
+        """The estimator was refitted (at the end of the baseline, or redesigned later):
+        ``powers`` (one n_targets × n array per baseline update, same chunks) and ``settling``
+        (per update, the refitted estimator's start-up) replace the baseline's, and ``gated``
+        (per update, the calibrated gates' verdict) the live gate flags where given; the baseline
+        block's statistics are recomputed from them, and the baseline is finished
+        (``keep_thresholds``: see :meth:`finish_baseline`)."""
         powers = list(powers)
         self.baseline.replace_power(powers, settling, gated)
-        rec = [r for r in self.blocks if r.label == self.p.baseline.block][-1]
+        if self._baseline_record is None:  # the first refit ends the baseline: its block is the newest so labelled
+            self._baseline_record = [r for r in self.blocks if r.label == self.p.baseline.block][-1]
+        rec = self._baseline_record  # a later block may reuse the label (a rest called "baseline")
         rec.power_sum = np.sum([p.sum(axis=1) for p in powers], axis=0)
         rec.n_power = int(sum(p.shape[1] for p in powers))
-        self.finish_baseline()
+        self.finish_baseline(keep_thresholds=keep_thresholds)
 
     def carry(self, previous: dict) -> None:
         """Start from a previous session (an input): ``previous`` holds ``baseline_uv2``
