@@ -394,4 +394,11 @@ def test_replay_with_display_follows_the_file_annotations(qtbot, controls):
     assert labels == {"T0", "T1", "T2"}
     assert summary["baseline_uv2"] is not None
     assert summary["samples"] == n_file  # the whole file was played
+    # the windows' event loop has ended and left nothing behind: the next event loop of this process
+    # (a second session, the next test) runs its timers (a stray Quit event once ended it at once)
+    hits = []
+    timer = QtCore.QTimer()
+    timer.timeout.connect(lambda: hits.append(1))
+    timer.start(10)
+    qtbot.waitUntil(lambda: len(hits) >= 3, timeout=5000)
 

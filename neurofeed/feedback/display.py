@@ -871,8 +871,12 @@ def run_windows(pipeline, participant_screen=None, seconds=None, check: dict | N
     if seconds:
         QtCore.QTimer.singleShot(int(seconds * 1000), lambda: views.stop_session("benchmark complete"))
     qapp.exec()
+    views.on_finished = None
     views.timer.stop()
     views.spectra.stop()
+    # QCoreApplication.quit() posts a Quit event; one posted again after exec() returned would end
+    # the next event loop of this process at once (a second session, a test's wait) before it runs
+    QtCore.QCoreApplication.removePostedEvents(None, QtCore.QEvent.Type.Quit)
     pipeline.frame_stats = views.stats.summary()
     pipeline.stop("session complete" if pipeline.engine.finished else "window closed")
     return views
