@@ -101,7 +101,7 @@ def latency_benchmark(args) -> dict:
         "estimator": pipe.processor.chain.estimator.describe(),
         # chunk arrival -> FeedbackState published: compute only (electrode -> feedback is
         # electrode_to_feedback_benchmark's, on the emulated Cyton)
-        "compute_to_publish_ms": t.get("sample_to_feedback_ms"), "compute_us": t.get("compute_us"),
+        "compute_to_publish_ms": t.get("compute_to_publish_ms"), "compute_us": t.get("compute_us"),
         "sample_age_ms": t.get("sample_age_ms"), "update_hz": t.get("update_hz"),
         "updates": t.get("updates"), "drift_ms_per_hour": t.get("drift_ms_per_hour"),
         "dropped_samples": summary.get("dropped_samples", 0), "signal_lost_events": summary.get("signal_lost_events", 0),
@@ -590,7 +590,7 @@ def electrode_to_feedback_benchmark(args) -> dict:
     }
     t = summary["timing"]
     result.update({
-        "compute_to_publish_ms": t.get("sample_to_feedback_ms"), "compute_us": t.get("compute_us"),
+        "compute_to_publish_ms": t.get("compute_to_publish_ms"), "compute_us": t.get("compute_us"),
         "updates": t.get("updates"), "update_hz": t.get("update_hz"),
         "dropped_samples": summary.get("dropped_samples", 0), "display": bool(args.display),
         "busy_poll": bool(args.busy_poll), "neurofeed": __version__, "python": platform.python_version(),

@@ -460,7 +460,9 @@ class LatencyProbe:
         lag, comp, age, t = (self._view(a) for a in (self.lag_ms, self.compute_us, self.age_ms, self.t_s))
         pct = lambda a, qs: {f"p{q}": float(np.percentile(a, q)) for q in qs}  # noqa: E731
         out = {"updates": int(self.n),
-               "sample_to_feedback_ms": {**pct(lag, (50, 95, 99)), "max": float(lag.max())},
+               # chunk arrival -> FeedbackState published: neurofeed's compute, not what the participant
+               # waits for (electrode -> feedback is `neurofeed bench latency`'s)
+               "compute_to_publish_ms": {**pct(lag, (50, 95, 99)), "max": float(lag.max())},
                "compute_us": pct(comp, (50, 99))}
         age = age[np.isfinite(age)]
         if age.size:

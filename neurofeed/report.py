@@ -118,7 +118,7 @@ def session_report(folder, out=None, unblind=None) -> Path:
     fig.savefig(out / "spectra.png", dpi=110)
     plt.close(fig)
     timing = side.get("timing", {})
-    lat = timing.get("sample_to_feedback_ms", {})
+    lat = timing.get("compute_to_publish_ms", timing.get("sample_to_feedback_ms", {}))  # older sidecars
     rows = [{"block": b["label"], "kind": b["kind"], "start (s)": b["start_s"], "end (s)": b["end_s"],
              "mean SI (log10 ratio)": float(np.mean(b["si_pooled"])) if b.get("si_pooled") else None,
              "reward rate (%)": None if b.get("reward_rate") is None else 100 * b["reward_rate"],
@@ -142,10 +142,12 @@ def session_report(folder, out=None, unblind=None) -> Path:
         ("SI over time (blocks shaded by kind)", '<img src="si_over_time.png">'),
         ("Blocks by kind", '<img src="blocks_by_kind.png">' + _table(rows, list(rows[0]) if rows else [])),
         ("Baseline vs training spectra", '<img src="spectra.png">'),
-        ("Latency", _table([{"p50 ms": lat.get("p50"), "p99 ms": lat.get("p99"), "max ms": lat.get("max"),
-                             "compute p99 µs": timing.get("compute_us", {}).get("p99"),
-                             "updates/s": timing.get("update_hz"), "dropped samples": side.get("dropped_samples")}],
-                           ["p50 ms", "p99 ms", "max ms", "compute p99 µs", "updates/s", "dropped samples"])),
+        ("Latency (compute: chunk arrival → feedback published; the electrode-to-feedback delay, mostly the "
+         "estimator's, is measured by `neurofeed bench latency`)",
+         _table([{"p50 ms": lat.get("p50"), "p99 ms": lat.get("p99"), "max ms": lat.get("max"),
+                  "compute p99 µs": timing.get("compute_us", {}).get("p99"),
+                  "updates/s": timing.get("update_hz"), "dropped samples": side.get("dropped_samples")}],
+                ["p50 ms", "p99 ms", "max ms", "compute p99 µs", "updates/s", "dropped samples"])),
     ]
     return _page(f"neurofeed session report — {j.path.name}", sections, out / "index.html")
 

@@ -222,18 +222,24 @@ def print_summary(summary: dict, stream=None) -> None:
     """A short, readable end-of-session summary."""
     stream = stream or sys.stdout
     t = summary.get("timing", {})
-    lag = t.get("sample_to_feedback_ms", {})
+    lag = t.get("compute_to_publish_ms", {})
     rr = summary.get("reward_rate")
     lines = ["", "Session summary",
              f"  samples: {summary.get('samples')}   feedback time: {summary.get('feedback_s', 0):.1f} s   "
              f"gated: {summary.get('gated_s', 0):.1f} s   reward rate: {'—' if rr is None else f'{100 * rr:.0f} %'}",
              f"  baseline (µV²): {summary.get('baseline_uv2')}",
-             f"  latency sample→feedback p50/p99: {lag.get('p50', float('nan')):.3f} / {lag.get('p99', float('nan')):.3f} ms",
+             f"  compute (chunk → feedback published; not the electrode-to-feedback delay) p50/p99: {lag.get('p50', float('nan')):.3f} / {lag.get('p99', float('nan')):.3f} ms",
              f"  dropped samples: {summary.get('dropped_samples', 0)}   signal-lost events: {summary.get('signal_lost_events', 0)}"]
     for b in summary.get("blocks", []):
         si = "—" if b.get("si_pooled") is None else " ".join(f"{v:+.2f}" for v in b["si_pooled"])
         rate = "—" if b["reward_rate"] is None else f"{100 * b['reward_rate']:.0f} %"
         lines.append(f"  {b['label']:<16s} {b['kind']:<13s} SI {si:>14s}  reward {rate:>5s}  gated {b['gated_s']:.1f} s")
+    if summary.get("accuracy_curve"):
+        eff = summary.get("effective_delay_ms") or {}
+        lines.append("  estimator designs on this baseline (design: r at design, effective delay / r there): "
+                     + "  ".join(f"{k}: {r:.2f}" + (f", {eff[k]['effective_delay']:.0f} ms / {eff[k]['r']:.2f}" if k in eff else "")
+                                 for k, r in summary["accuracy_curve"].items())
+                     + f"; in use {1000 * summary.get('delay_s', float('nan')):.0f} ms")
     if summary.get("carried_from"):
         lines.append(f"  carried over from: {summary['carried_from']} (its baseline and thresholds were used)")
     if summary.get("recording"):

@@ -383,3 +383,34 @@ def test_a_delay_set_during_the_baseline_applies_at_once():
     assert seen["d"] == 0.02 and seen["hist"] == [(0, 0.05), (1250, 0.02)]
     assert proc.chain.estimator.delay_s == 0.02 and proc.chain.estimator.fitted
     assert proc.summary()["delay_s_history"] == [[0, 0.05], [1250, 0.02]]
+
+
+def test_the_terminal_and_the_printed_summary_show_the_participant_s_designs():
+    import io
+    import types
+
+    from neurofeed.feedback.terminal import TerminalView
+    from neurofeed.session import print_summary
+
+    curve = {0.0: 0.55, 0.02: 0.64, 0.05: 0.75, 0.1: 0.88}
+    effective = {0.0: (0.044, 0.68), 0.02: (0.056, 0.75), 0.05: (0.078, 0.82), 0.1: (0.112, 0.9)}
+    out = io.StringIO()
+    print_summary({"accuracy_curve": {"0ms": 0.55, "50ms": 0.75}, "delay_s": 0.05,
+                   "effective_delay_ms": {"0ms": {"effective_delay": 44.0, "r": 0.68}}}, out)
+    assert "0ms: 0.55, 44 ms / 0.68  50ms: 0.75; in use 50 ms" in out.getvalue()
+    # the terminal view prints the curve once, when the baseline's end brings it
+    proc = types.SimpleNamespace(accuracy_curve=curve, effective_delays=effective,
+                                 chain=types.SimpleNamespace(delay_s=0.05))
+    class Pipe:  # two polls while running, then the session ends
+        processor, latest, _runs = proc, types.SimpleNamespace(seq=0), iter([True, True, False])
+
+        @property
+        def running(self):
+            return next(self._runs)
+
+    pipe = Pipe()
+    out = io.StringIO()
+    TerminalView(pipe, stream=out, interval_s=0.001).run_until_done()
+    text = out.getvalue()
+    assert text.count("accuracy/delay on this participant's baseline") == 1
+    assert "0ms->44ms(r=0.680)" in text and "design in use 50 ms" in text

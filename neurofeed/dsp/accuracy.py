@@ -203,6 +203,13 @@ def format_curve(curve: dict) -> str:
     return " ".join(f"r@{1000 * d:.0f}ms={r:.3f}" for d, r in curve.items())
 
 
+def curve_summary(curve: dict, effective: dict, delay_s: float) -> str:
+    """One plain line for terminals and summaries: the participant's curve, where each design
+    lands, and the design in use."""
+    return (f"accuracy/delay on this participant's baseline: {format_curve(curve)}; effective delay (r there): "
+            f"{format_effective(effective)}; design in use {1000 * delay_s:.0f} ms")
+
+
 def format_effective(effective: dict) -> str:
     """``"0ms->44ms(r=0.68) 20ms->56ms(r=0.75) ..."``: each design's effective delay and r there."""
     return " ".join(f"{1000 * d:.0f}ms->{1000 * lag:.0f}ms(r={r:.3f})" for d, (lag, r) in effective.items())

@@ -476,7 +476,7 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             now = time.monotonic()
             if now - self._lat_t > 1.0:  # percentiles over the whole run: once a second, not per frame
                 self._lat_t = now
-                self._lat = pipeline.probe.summary().get("sample_to_feedback_ms", {}) if pipeline.probe.n else {}
+                self._lat = pipeline.probe.summary().get("compute_to_publish_ms", {}) if pipeline.probe.n else {}
                 self._fr = stats.summary() or {}
             lat, fr = self._lat, self._fr
             rr = "—" if math.isnan(st.reward_rate) else f"{100 * st.reward_rate:.0f} %"

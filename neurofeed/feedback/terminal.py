@@ -51,7 +51,15 @@ class TerminalView:
     def run_until_done(self) -> None:
         """Print until the pipeline stops (the session ended, Ctrl-C or an error)."""
         p = self.pipeline
+        curve_shown = False
         while p.running:
+            proc = getattr(p, "processor", None)
+            if not curve_shown and getattr(proc, "accuracy_curve", None):  # once, at the baseline's end
+                from ..dsp.accuracy import curve_summary
+
+                curve_shown = True
+                text = curve_summary(proc.accuracy_curve, proc.effective_delays, proc.chain.delay_s)
+                self.stream.write(("\n" if self.tty else "") + text + "\n")
             st = p.latest
             if st.seq:
                 line = format_state(st, getattr(p, "blinded", False))
