@@ -61,6 +61,8 @@ bench: $(STAMP)
 	$(BIN)/neurofeed bench latency --seconds 60 --burst-ms 16 --json benchmarks/latency-e2e-ftdi-16ms.json
 	$(BIN)/neurofeed bench latency --seconds 60 --burst-ms 48 --json benchmarks/latency-e2e-muse-12.json
 	QT_QPA_PLATFORM=offscreen $(BIN)/neurofeed bench latency --seconds 60 --display --json benchmarks/latency-e2e-display.json
+	$(BIN)/neurofeed bench latency --seconds 60 --bar-smoothing-s 0.1 --json benchmarks/latency-e2e-bar-0.1.json
+	$(BIN)/neurofeed bench latency --seconds 60 --bar-smoothing-s 0 --json benchmarks/latency-e2e-bar-0.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache replay-out

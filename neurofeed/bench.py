@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from . import __version__
+from .errors import NeurofeedError
 from .dsp.accuracy import ideal_envelope
 from .protocol.schema import load_protocol
 
@@ -273,7 +274,7 @@ class EmulatedBoard:
         return written
 
 
-def _listen(name: str, uid: str, conn, stop) -> None:
+def _listen(name: str, uid: str, conn, stop, channels=(0,)) -> None:
     """The listener process's body (module level so that ``spawn`` can import it)."""
     import pylsl
 
@@ -295,30 +296,34 @@ def _listen(name: str, uid: str, conn, stop) -> None:
         sample, t = inlet.pull_sample(timeout=0.2)
         now = time.perf_counter_ns()
         if sample is not None:
-            si.append(sample[0])
+            si.append([sample[k] for k in channels])
             push_s.append(t)
             recv_ns.append(now)
     inlet.close_stream()
-    conn.send((np.array(si, dtype=float), np.array(push_s, dtype=float), np.array(recv_ns, dtype=np.int64)))
+    conn.send((np.array(si, dtype=float).reshape(-1, len(channels)), np.array(push_s, dtype=float),
+               np.array(recv_ns, dtype=np.int64)))
 
 
 class FeedbackListener:
     """A pylsl inlet on the ``neurofeed-feedback`` outlet (loopback) in its own process, as a
-    stimulus program would be: every sample's first channel (``si_combined``), its LSL timestamp
-    (the push time, ``pylsl.local_clock``) and the host time it was received (``perf_counter_ns``,
-    CLOCK_MONOTONIC, the same clock in every process on Linux). A separate process keeps the GIL
-    of a busy session (drawing, recording) out of the receive times."""
+    stimulus program would be: every sample's first channel (``si_combined``; ``channels`` picks
+    more, kept in :attr:`values`), its LSL timestamp (the push time, ``pylsl.local_clock``) and the
+    host time it was received (``perf_counter_ns``, CLOCK_MONOTONIC, the same clock in every
+    process on Linux). A separate process keeps the GIL of a busy session (drawing, recording) out
+    of the receive times."""
 
-    def __init__(self, name: str = "neurofeed-feedback", uid: str = ""):
+    def __init__(self, name: str = "neurofeed-feedback", uid: str = "", channels=(0,)):
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._stop = ctx.Event()
-        self._proc = ctx.Process(target=_listen, args=(name, uid, child, self._stop), name="feedback-listener",
+        self._proc = ctx.Process(target=_listen, args=(name, uid, child, self._stop, tuple(channels)),
+                                 name="feedback-listener",
                                  daemon=True)
         self._proc.start()
         self.si, self.push_s, self.recv_ns, self.n = np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), 0
+        self.values = np.zeros((0, len(channels)))
 
     def wait_ready(self, timeout_s: float = 120.0) -> bool:
         """True once the inlet is open (False if the outlet was not found in time)."""
@@ -334,7 +339,8 @@ class FeedbackListener:
             if got is None:
                 break
             if not isinstance(got, str):  # skip a "ready" nobody waited for
-                self.si, self.push_s, self.recv_ns = got
+                self.values, self.push_s, self.recv_ns = got
+                self.si = self.values[:, 0]
                 self.n = self.si.size
                 break
         self._proc.join(5.0)
@@ -440,6 +446,7 @@ class _UpdateLog:
         self.arrival = np.zeros(capacity, dtype=np.int64)
         self.n = np.zeros(capacity, dtype=np.int64)
         self.si = np.full(capacity, np.nan)
+        self.bar = np.full(capacity, np.nan)
         self.ns = 0
 
     def on_chunk(self, chunk):
@@ -452,6 +459,7 @@ class _UpdateLog:
         if self.ns < self.pub.size and st.published_ns:
             i = self.ns
             self.pub[i], self.arrival[i], self.n[i], self.si[i] = st.published_ns, st.arrival_ns, st.sample_index, st.si_combined
+            self.bar[i] = st.si_bar
             self.ns += 1
 
 
@@ -490,6 +498,10 @@ def electrode_to_feedback_benchmark(args) -> dict:
         protocol.signal.estimator = args.estimator
     if getattr(args, "delay_s", None) is not None:
         protocol.signal.delay_s = args.delay_s
+    if getattr(args, "bar_smoothing_s", None) is not None:
+        if not args.bar_smoothing_s >= 0:
+            raise NeurofeedError(f"--bar-smoothing-s {args.bar_smoothing_s}: expected seconds >= 0 (e.g. 0.1).")
+        protocol.feedback.smoothing_s = args.bar_smoothing_s
     seconds = float(args.seconds)
     scale = (seconds + 10.0) / protocol.total_duration_s()  # the protocol spans the whole run
     sfreq = 250.0
@@ -508,7 +520,9 @@ def electrode_to_feedback_benchmark(args) -> dict:
             from .feedback.lsl_out import LSLOutlets
 
             outlet = next(s for s in pipe.sinks if isinstance(s, LSLOutlets))
-            listener = FeedbackListener(uid=outlet.values.get_info().uid())
+            # si_combined (channel 0) and the bar the participant is shown (si_bar: smoothed, its own channel)
+            bar_channel = outlet.labels.index("si_bar")
+            listener = FeedbackListener(uid=outlet.values.get_info().uid(), channels=(0, bar_channel))
             if not listener.wait_ready():
                 raise RuntimeError("the feedback listener found no neurofeed-feedback outlet")
             offset = _lsl_offset_ns()
@@ -564,6 +578,9 @@ def electrode_to_feedback_benchmark(args) -> dict:
         "electrode_to_feedback_ms": observe(recv, listener.si[: listener.n]),
         "electrode_to_outlet_ms": observe(push_ns, listener.si[: listener.n]),
         "electrode_to_publish_ms": observe(log.pub[: log.ns], si_log),
+        # the bar: the same SI after the protocol's [feedback] smoothing_s (its own stage)
+        "electrode_to_bar_ms": observe(recv, listener.values[: listener.n, 1]),
+        "bar_smoothing_s": protocol.feedback.smoothing_s,
     }
     # the estimator's own share: the same states on the samples' own clock (no transport, no compute)
     n_idx = log.n[: log.ns]
@@ -601,9 +618,11 @@ def electrode_to_feedback_benchmark(args) -> dict:
     if args.display:
         fr = getattr(pipe, "frame_stats", None)
         result["frame_ms"] = fr
-        if fr and "p50" in fr:  # published -> frame painted, added to the publish figure
-            result["electrode_to_frame_ms"] = {"effective_delay": result["electrode_to_publish_ms"]["effective_delay"]
-                                               + fr["p50"], "frame_p50": fr["p50"], "frame_p99": fr.get("p99")}
+        if fr and "p50" in fr:  # the bar as published -> its frame painted: what the participant sees
+            bar_pub = observe(log.pub[: log.ns], log.bar[: log.ns])
+            result["electrode_to_frame_ms"] = {"effective_delay": bar_pub["effective_delay"] + fr["p50"],
+                                               "r": bar_pub["r"], "frame_p50": fr["p50"], "frame_p99": fr.get("p99"),
+                                               "of": "si_bar (the bar), published + frame p50"}
     if pipe.error is not None:
         result["error"] = str(pipe.error)
     return result
@@ -615,7 +634,7 @@ def print_e2e(r: dict) -> None:
     print(f"electrode -> feedback on {r['loop']}\n  estimator {r['estimator']['estimator']} "
           f"(design delay {r['delay_s_design']}), burst {r['burst_ms']:g} ms, {r['seconds']:g} s")
     for k in ("electrode_to_feedback_ms", "electrode_to_outlet_ms", "electrode_to_publish_ms", "estimator_only_ms",
-              "electrode_to_frame_ms"):
+              "electrode_to_bar_ms", "electrode_to_frame_ms"):
         if k in r:
             print(f"  {k:<26s} " + "  ".join(f"{a} {v:.3f}" if isinstance(v, float) else f"{a} {v}"
                                               for a, v in r[k].items()))

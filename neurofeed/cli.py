@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--estimator", choices=("wcfir", "cfir", "iir", "window"),
                     help="override the protocol's estimator")
     bl.add_argument("--delay-s", type=float, help="override the protocol's designed delay (s)")
+    bl.add_argument("--bar-smoothing-s", type=float,
+                    help="override the protocol's [feedback] smoothing_s, the bar's time constant (s)")
     bl.add_argument("--burst-ms", type=float, default=0.0,
                     help="emulated Cyton writes its packets in bursts this often (16: an FTDI latency timer "
                          "at 16 ms; 48: Muse-style 12-sample packets)")
