@@ -51,6 +51,7 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/artifacts.py --json benchmarks/artifacts.json
 	PYTHONPATH=. $(BIN)/python benchmarks/dyad.py --json benchmarks/dyad.json
 	PYTHONPATH=. $(BIN)/python benchmarks/latency_frontier.py --json benchmarks/latency_frontier.json
+	PYTHONPATH=. $(BIN)/python benchmarks/bar_smoothing.py --json benchmarks/bar_smoothing.json
 # electrode -> feedback on the emulated Cyton (benchmarks/RESULTS.md, "Electrode to feedback")
 	$(BIN)/neurofeed bench latency --seconds 60 --json benchmarks/latency-e2e-default.json
 	$(BIN)/neurofeed bench latency --seconds 60 --estimator wcfir --delay-s 0 --json benchmarks/latency-e2e-wcfir-0ms.json
