@@ -23,44 +23,33 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from estimator_accuracy import DATA, run_streaming  # noqa: E402
+from estimator_accuracy import run_streaming  # noqa: E402
+from latency_frontier import eeg_records  # noqa: E402
 
-from neurofeed.dsp.accuracy import corr_by_lag, ideal_envelope  # noqa: E402
+from neurofeed.dsp.accuracy import corr_by_lag  # noqa: E402
 from neurofeed.dsp.estimators import WCFIREnvelope  # noqa: E402
-from neurofeed.sources.edf import read_raw  # noqa: E402
+from neurofeed.protocol.baseline import smooth_series  # noqa: E402
 
 TAUS_S = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 def smooth(lp: np.ndarray, tau_s: float, sfreq: float) -> np.ndarray:
-    """The bar's one-pole smoother, sample by sample (what the engine applies per update)."""
-    if tau_s <= 0:
-        return lp
-    a = 1.0 - np.exp(-1.0 / (tau_s * sfreq))
-    out = np.empty_like(lp)
-    acc = lp[0]
-    for i, v in enumerate(lp):
-        acc += a * (v - acc)
-        out[i] = acc
-    return out
+    """The bar's own smoother (the engine's :func:`~neurofeed.protocol.baseline.smooth_series`),
+    one update per sample."""
+    return smooth_series(lp, np.ones(lp.size, dtype=np.int64), tau_s, sfreq)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args(argv)
-    recs = []
-    for run in ("R03", "R04"):
-        raw = read_raw(DATA / f"S001{run}.edf")
-        for ch in ("C3", "C4"):
-            recs.append((f"S001{run} {ch}", raw.info["sfreq"], raw.get_data(picks=[ch])[0] * 1e6))
     logs = []
-    for name, sf, x in recs:
+    for name, sf, x, truth in eeg_records():  # S001 R03/R04 C3/C4 and their 8-13 Hz truth
         half = x.size // 2
         est = WCFIREnvelope(sf, (8.0, 13.0), 1, delay_s=0.05)
         est.fit(x[None, :half])
         lp = np.log10(run_streaming(est, x, 1) ** 2 / 2 + 1e-9)
-        lt = np.log10(ideal_envelope(x, sf, (8.0, 13.0)) ** 2 / 2 + 1e-9)
+        lt = np.log10(truth ** 2 / 2 + 1e-9)
         logs.append((name, sf, half, lp, lt))
     rows = []
     print(f"{'smoothing_s':>11s}  effective delay  r there   (EEGMMIDB S001 R03/R04 C3/C4, wcfir 50-ms design)")

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from neurofeed.dsp.estimators import (CFIREnvelope, IIREnvelope, WCFIREnvelope, WindowBandPower,  # noqa: E402
                                       design_cfir, psd_weights)
-from neurofeed.dsp.accuracy import accuracy_delay_curve, choose_delay, corr_at_delay, format_curve, ideal_envelope  # noqa: E402
+from neurofeed.dsp.accuracy import (accuracy_delay_curve, choose_delay, corr_at_delay, corr_by_lag,  # noqa: E402
+                                    format_curve, ideal_envelope)
 from neurofeed.pipeline import individual_band  # noqa: E402
 from neurofeed.sources.edf import read_raw  # noqa: E402
 from neurofeed.sources.simulated import MuSimulator, SimulationScript  # noqa: E402
@@ -72,10 +73,9 @@ def estimators_for(x, sfreq, delay_ms, half):
 def best_lag(env, truth, sfreq, start, max_ms=1000):
     """The lag at which the envelope correlates best with the truth (its effective delay, which
     may differ from the designed one) and r there."""
-    lags = np.arange(0, int(max_ms * sfreq / 1000) + 1)
-    r = np.array([corr_at_delay(env, truth, sfreq, k / sfreq, start) for k in lags])
-    i = int(np.argmax(r))
-    return {"best_lag_ms": float(lags[i] * 1000 / sfreq), "r_at_best_lag": float(r[i])}
+    r = corr_by_lag(env[start:], truth[start:], int(max_ms * sfreq / 1000))  # every lag, one FFT
+    i = int(np.nanargmax(r))
+    return {"best_lag_ms": float(i * 1000 / sfreq), "r_at_best_lag": float(r[i])}
 
 
 def evaluate(name, x, truth, sfreq, chunk, other=None):

@@ -207,26 +207,18 @@ class Processor:
         ``stop`` (why), ``carry`` (dict)). The engine logs it as an event at this sample."""
         if name not in INPUTS:
             raise NeurofeedError(f"Unknown control {name!r}; expected one of {', '.join(INPUTS)}.")
+        # an input that may be refused is logged first and the refusal derived from it, so that
+        # a replay of the journal refuses it again
         if name == "mark_bad_channel":
-            # the input is logged first and a refusal derived from it, so replay refuses it again
             self.engine.emit(f"{'bad' if (args[1] if len(args) > 1 else True) else 'good'}_channel/{args[0]}")
-            try:
-                self.mark_bad_channel(*args, log_event=False)
-            except NeurofeedError as err:
-                log.error("control %s%r refused: %s", name, args, err)
-                self.engine.emit(f"control_refused/{name}/{err}")
+            self._refusable(name, args, lambda: self.mark_bad_channel(*args, log_event=False))
         elif name == "set_delay":
-            # logged first, a refusal derived from it (replay refuses it again)
             try:
                 value = float(args[0])
             except (TypeError, ValueError):
-                value = float("nan")
+                value = float("nan")  # journaled as nan: refused now and on replay
             self.engine.emit(f"set_delay/{value!r}")
-            try:
-                self.set_delay(value)
-            except NeurofeedError as err:
-                log.error("control %s%r refused: %s", name, args, err)
-                self.engine.emit(f"control_refused/{name}/{err}")
+            self._refusable(name, args, lambda: self.set_delay(value))
         elif name == "carry":
             self.carry(*args)
         elif name == "signal_lost":
@@ -234,6 +226,15 @@ class Processor:
         else:
             getattr(self.engine, name)(*args)
         self.finish_pending_baseline()
+
+    def _refusable(self, name: str, args, apply) -> None:
+        """Run ``apply()``; a :class:`NeurofeedError` is logged and journaled as
+        ``control_refused/<name>/<why>`` instead of raised (the session goes on)."""
+        try:
+            apply()
+        except NeurofeedError as err:
+            log.error("control %s%r refused: %s", name, args, err)
+            self.engine.emit(f"control_refused/{name}/{err}")
 
     def finish_pending_baseline(self) -> None:
         """If an input (a block marker, a skip, a stop) has just ended the baseline between two

@@ -141,7 +141,7 @@ def test_delay_box_offers_the_participant_s_designs_after_the_baseline(live, qtb
     assert all("design →" in box.itemText(i) and " ms, r " in box.itemText(i) for i in range(box.count()))
     qtbot.waitUntil(lambda: "the estimator reads each design late by" in views.console.info.text(), timeout=5000)
     qtbot.keyClick(views.console, QtCore.Qt.Key_D)  # D: the next design
-    views.choose_delay(0)  # a pick in the box
+    views.pick_delay(0)  # a pick in the box
     assert controls.calls == [("set_delay", (0.1,)), ("set_delay", (0.0,))]
     assert box.currentIndex() == 0 and "delay design 0 ms" in views.console.status_note
 

@@ -296,12 +296,9 @@ class MuChain:
         old, old_delay, old_db = self.estimator, self.delay_s, self.response_db
         try:
             self.delay_s = float(delay_s)
-            self.estimator = self._make_estimator(old.band_hz)
-            if baseline is not None and getattr(self.estimator, "needs_fit", False):
-                self.estimator.fit(baseline)
+            self.retune(old.band_hz, baseline)  # the new taps, fitted and checked
             take = getattr(self.estimator, "take_history", None)
             continued = bool(take(old)) if take is not None else False
-            self._after_new_estimator()
         except Exception:
             self.estimator, self.delay_s, self.response_db = old, old_delay, old_db
             self._after_new_estimator()

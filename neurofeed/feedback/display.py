@@ -579,7 +579,7 @@ class Views:
             tone = RewardTone() if fb.tone else None
         self.tone = tone
         self.closing = False
-        self.console.delay_box.activated.connect(self.choose_delay)  # a pick with the mouse
+        self.console.delay_box.activated.connect(self.pick_delay)  # a pick with the mouse
         for w in (self.participant, self.console):
             w.keyPressEvent = self._key
             w.closeEvent = self._close_event
@@ -707,7 +707,7 @@ class Views:
         (self.console.bad_channels.add if bad else self.console.bad_channels.discard)(name)
         self.console.status_note = f"{name} marked {'bad' if bad else 'good'}"
 
-    def choose_delay(self, index: int) -> None:
+    def pick_delay(self, index: int) -> None:
         """Apply the Delay box's item ``index``: the estimator is redesigned at that delay."""
         box = self.console.delay_box
         if not box.isEnabled() or not 0 <= index < box.count():
@@ -724,7 +724,7 @@ class Views:
     def step_delay(self, step: int) -> None:
         """D: the next design of the participant's curve."""
         box = self.console.delay_box
-        self.choose_delay((box.currentIndex() + step) % box.count() if box.count() else -1)
+        self.pick_delay((box.currentIndex() + step) % box.count() if box.count() else -1)
 
     def add_note(self):
         text = self.ask_note()
