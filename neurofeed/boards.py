@@ -1,4 +1,4 @@
-"""Board configurations (``neurofeed/data/boards/*.toml``): BrainFlow board id, channel names, ranges,
+"""Board configurations (``configs/*.toml``, overlaid by the user's ``boards`` folder): BrainFlow board id, channel names, ranges,
 mains frequency and named montages.
 
 A montage says where each electrode sits: row ``i`` of the board ↔ a 10-10 site. The
@@ -14,14 +14,12 @@ import dataclasses
 import tomllib
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from .channels import STANDARD_1010
 from .errors import NeurofeedError
+from .library import library_files
 
-# Board configs are package data (importlib.resources), so installed copies find them too.
-CONFIG_DIR = Path(str(resources.files("neurofeed") / "data" / "boards"))
 _KEYS = {"name", "board_id", "description", "range_uv", "line_hz", "channel_names", "master_board", "requires", "sfreq",
          "montages", "fixed_placement"}
 _MONTAGE_KEYS = {"channels", "description", "other_rows", "board_config"}
@@ -57,7 +55,7 @@ class Montage:
 
 @dataclass
 class BoardConfig:
-    """One board's description from ``data/boards/<name>.toml``."""
+    """One board's description from ``configs/<name>.toml`` (and the user's file of that name)."""
 
     name: str
     board_id: str | int
@@ -72,6 +70,7 @@ class BoardConfig:
     fixed_placement: bool = False  # the default montage's electrodes are built in (a headband): never renamed
     selected_montage: str = DEFAULT_MONTAGE  # the montage a source opened from this config uses
     path: Path | None = None
+    origin: str = "shipped"  # where the file comes from (neurofeed.library.LibraryFile.where)
 
     @property
     def is_hardware(self) -> bool:
@@ -215,19 +214,15 @@ def _load_montages(path, raw) -> dict:
     return out
 
 
-def config_dir() -> Path:
-    """Folder of board configs (the package's ``data/boards``, or ``$NEUROFEED_CONFIGS``)."""
-    import os
-
-    return Path(os.environ.get("NEUROFEED_CONFIGS", CONFIG_DIR))
-
-
-def load_board_config(path: Path) -> BoardConfig:
-    """Read and check one board config file."""
-    try:
-        raw = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise NeurofeedError(f"{path}: cannot read board config: {err}") from None
+def load_board_config(path: Path, base: Path | None = None) -> BoardConfig:
+    """Read and check one board config file; with ``base`` (the shipped file of the same name),
+    ``path`` only overrides the keys it sets (a ``[montages.NAME]`` table replaces that montage)."""
+    raw = _read_toml(base) if base is not None else {}
+    over = _read_toml(path)
+    merged = [raw.get("montages", {}), over.get("montages", {})]
+    raw.update(over)
+    if base is not None and all(isinstance(m, dict) for m in merged):
+        raw["montages"] = {**merged[0], **merged[1]}
     unknown = set(raw) - _KEYS
     if unknown:
         raise NeurofeedError(f"{path}: unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(_KEYS))}.")
@@ -240,9 +235,22 @@ def load_board_config(path: Path) -> BoardConfig:
     return BoardConfig(path=Path(path), **raw)
 
 
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise NeurofeedError(f"{path}: cannot read board config: {err}") from None
+
+
 def list_boards() -> list[BoardConfig]:
-    """All board configs, sorted by name."""
-    return sorted((load_board_config(p) for p in config_dir().glob("*.toml")), key=lambda c: c.name)
+    """All board configs, sorted by name: the shipped ones with the user's and ``$NEUROFEED_CONFIGS``
+    files laid over them file by file (:mod:`neurofeed.library`)."""
+    boards = []
+    for f in library_files("boards").values():
+        b = load_board_config(f.path, f.overlays)
+        b.origin = f.where
+        boards.append(b)
+    return sorted(boards, key=lambda c: c.name)
 
 
 def get_board(name: str) -> BoardConfig:

@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "headset, whose participant follows the instructions)")
     ck.add_argument("--no-impedance", action="store_true", help="skip the lead-off impedance measurement")
 
-    sub.add_parser("boards", help="list the board configs", description="List board configs in configs/.")
+    sub.add_parser("boards", help="list the board configs",
+                   description="List the board configs (configs/, overlaid by the user's boards folder and "
+                               "$NEUROFEED_CONFIGS) and where each comes from.")
 
     pr = sub.add_parser("protocols", help="list or check protocol files", description="List or validate protocols.")
     prs = pr.add_subparsers(dest="protocols_command", metavar="ACTION")
@@ -218,20 +220,24 @@ def cmd_boards(args) -> int:
 
     for b in list_boards():
         print(f"{b.name:<14s} {str(b.board_id):<22s} {b.description} [montages: {', '.join(b.montage_names())}; "
-              f"mains {b.line_hz:g} Hz]")
+              f"mains {b.line_hz:g} Hz] from {b.origin}")
     return 0
 
 
 def cmd_protocols(args) -> int:
-    from .protocol.schema import load_protocol, protocol_files
+    from .library import library_files
+    from .protocol.schema import load_protocol
 
     if args.protocols_command == "list":
-        files = sorted(Path(args.folder).glob("*.toml")) if args.folder else protocol_files()
-        print(f"{'name':<36s} {'condition':<40s} {'direction':<9s} {'minutes':>7s}")
-        for f in files:
+        if args.folder:
+            files = [(f, str(Path(args.folder))) for f in sorted(Path(args.folder).glob("*.toml"))]
+        else:
+            files = [(f.path, f.where) for f in library_files("protocols").values()]
+        print(f"{'name':<36s} {'condition':<40s} {'direction':<9s} {'minutes':>7s}  from")
+        for f, where in files:
             p = load_protocol(f)
             print(f"{p.name:<36s} {p.protocol.condition[:40]:<40s} {p.protocol.direction:<9s} "
-                  f"{p.total_duration_s() / 60:7.1f}")
+                  f"{p.total_duration_s() / 60:7.1f}  {where}")
         return 0
     if args.protocols_command == "check":
         return _check_protocols(args.files, args.board, args.montage)

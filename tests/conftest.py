@@ -10,7 +10,8 @@ import pytest  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if (p / "data").is_dir()),
             ROOT.parent / "shared") / "data" / "eegmmidb-S001"  # also from a worktree in /work/wt/NAME
-PROTOCOLS = ROOT / "neurofeed" / "data" / "protocols"
+PROTOCOLS = ROOT / "protocols"
+CONFIGS = ROOT / "configs"
 
 
 def run_cli(*args, cwd=None, timeout=300, console=False):

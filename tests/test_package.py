@@ -38,7 +38,8 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path):
     downloads: the dependencies come from this interpreter's site-packages through a .pth file) into a
     fresh venv, and run the command from a folder that is not the checkout."""
     src = tmp_path / "src"
-    shutil.copytree(ROOT / "neurofeed", src / "neurofeed", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder in ("neurofeed", "protocols", "configs"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ["pyproject.toml", "README.md", *(p.name for p in ROOT.glob("LICENSE*"))]:
         shutil.copy(ROOT / name, src / name)
     dist = tmp_path / "dist"

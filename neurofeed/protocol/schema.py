@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import difflib
 import random
 import tomllib
 import typing
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from ..channels import hemisphere
 from ..errors import ProtocolError
+from ..library import library_files, search_dirs, shipped_dir
 
-# The shipped protocol library is package data (found through importlib.resources, so a wheel or
-# a non-editable install finds it too); a clinic keeps its own protocols in a user folder.
-PROTOCOL_DIR = Path(str(resources.files("neurofeed") / "data" / "protocols"))
+# The shipped protocol library: the repository's protocols/ folder, package data in the wheel
+# (neurofeed.library); a clinic keeps its own protocols in a user folder laid over it file by file.
+PROTOCOL_DIR = shipped_dir("protocols")
 KINDS = ("exploration", "integration", "consolidation", "action")
 DIRECTIONS = ("up", "down")
 
@@ -435,29 +434,15 @@ def _check_sides(s: SignalSpec, src: str) -> None:
                 f"({'odd' if side == 'left' else 'even'} number, e.g. {example}); of {', '.join(s.targets)}: {got}.")
 
 
-def user_protocol_dir() -> Path:
-    """The clinic's own protocol folder: ``$NEUROFEED_PROTOCOLS``, else the user config folder
-    (``~/.config/neurofeed/protocols`` on Linux). It may not exist."""
-    env = os.environ.get("NEUROFEED_PROTOCOLS")
-    if env:
-        return Path(env)
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("neurofeed")) / "protocols"
-
-
 def protocol_dirs() -> list[Path]:
-    """Folders searched for a protocol given by name: the user's folder first, then the shipped library."""
-    return [user_protocol_dir(), PROTOCOL_DIR]
+    """Folders searched for a protocol given by name, the first found wins: ``$NEUROFEED_PROTOCOLS``
+    folders (last first), the user's folder (``~/.config/neurofeed/protocols`` on Linux), the shipped library."""
+    return [folder for _, folder in reversed(search_dirs("protocols"))]
 
 
 def protocol_files() -> list[Path]:
     """Every protocol file by name (a user protocol hides a shipped one of the same name), sorted."""
-    found: dict[str, Path] = {}
-    for folder in reversed(protocol_dirs()):
-        if folder.is_dir():
-            found.update({f.stem: f for f in folder.glob("*.toml")})
-    return [found[k] for k in sorted(found)]
+    return [f.path for f in library_files("protocols").values()]
 
 
 def resolve_protocol(name_or_path) -> Path:
