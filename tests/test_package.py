@@ -9,7 +9,7 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
-from tests.conftest import PROTOCOLS, ROOT
+from tests.conftest import CONFIGS, PROTOCOLS, ROOT
 
 
 def _clean_env():
@@ -73,6 +73,23 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path):
     assert len(shipped) >= 9
     for name in shipped:
         assert name in r.stdout, (name, r.stdout)
+    # the boards are the repository's configs/; a user board config (the user folder, as the README
+    # says) sets 60 Hz mains for the Cyton alone, and a reinstall of the wheel keeps it
+    home = tmp_path / "home"
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    (home / ".config" / "neurofeed" / "boards").mkdir(parents=True)
+    (home / ".config" / "neurofeed" / "boards" / "cyton.toml").write_text("line_hz = 60\n")
+    for reinstall in (False, True):
+        if reinstall:
+            r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
+                                "--force-reinstall", "--quiet", str(wheel)], capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+        r = subprocess.run([str(exe), "boards"], capture_output=True, text=True, cwd=run, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        boards = {line.split()[0]: line for line in r.stdout.splitlines()}
+        assert set(boards) == {p.stem for p in CONFIGS.glob("*.toml")}, r.stdout
+        assert "mains 60 Hz" in boards["cyton"] and "from user: " in boards["cyton"], boards["cyton"]
+        assert all("mains 50 Hz" in line and line.endswith("from shipped") for b, line in boards.items() if b != "cyton")
     r = subprocess.run([str(exe), "session", "--board", "simulated", "--protocol", "demo", "--participant", "P01",
                         "--headless", "--seconds-scale", "0.1", "--no-lsl", "--out", str(run / "rec")],
                        capture_output=True, text=True, cwd=run, env=env, timeout=300)
