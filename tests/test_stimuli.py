@@ -170,3 +170,83 @@ def test_screenshot_shows_a_point_light_stimulus(tmp_path, monkeypatch):
     assert img.width() == 900
     # the stimulus panel (right two thirds) shows the hand's white dots on black
     assert _bright_pixels(img.copy(310, 0, 590, 410)) >= 10 * 4
+
+
+def _content_pixels(img) -> int:
+    """Pixels of a grabbed frame that differ from its most common colour (the pane's background)."""
+    from PySide6 import QtGui
+
+    img = img.convertToFormat(QtGui.QImage.Format_RGB32)
+    a = np.frombuffer(img.constBits(), np.uint32, img.width() * img.height()).copy()
+    values, counts = np.unique(a, return_counts=True)
+    return int(a.size - counts.max())
+
+
+def test_every_shipped_protocol_passes_check_and_every_stimulus_block_shows_its_stimuli(qtbot):
+    from neurofeed.feedback.display import FrameStats, make_participant_view
+    from neurofeed.feedback.stimuli import check_protocol_stimuli, is_builtin
+    from neurofeed.protocol.schema import load_protocol
+    from neurofeed.state import FeedbackState
+    from tests.conftest import run_cli
+
+    files = sorted(PROTOCOLS.glob("*.toml"))
+    r = run_cli("protocols", "check", *files)
+    assert r.returncode == 0 and r.stdout.count("ok   ") == len(files), r.stdout + r.stderr
+    view = make_participant_view(False, FrameStats(), PROTOCOLS)
+    qtbot.addWidget(view)
+    view.resize(900, 560)
+    view.show()
+    shown, frames, with_content, images = set(), 0, 0, 0
+    for path in files:
+        proto = load_protocol(path)
+        check_protocol_stimuli(proto)
+        for i, b in enumerate(proto.blocks):
+            if not b.stimuli:
+                continue
+            t0 = 1000.0 * (len(shown) + 1)
+            view.show_state(FeedbackState(seq=i + 1, stimuli=b.stimuli, cue=b.cue), now_s=t0)
+            for dt in (0.0, 0.5, IMAGE_S + 0.1):  # the first onset, mid-trial, the next image or trial
+                view.stimulus.advance(t0 + dt)
+                frames += 1
+                n = _content_pixels(view.stimulus.grab().toImage())
+                with_content += n >= 50
+                assert n >= 50, f"{path.name} [{b.label}] {b.stimuli}: blank frame at +{dt} s"
+            images += not is_builtin(b.stimuli)
+            shown.add(b.stimuli)
+            view.show_state(FeedbackState(seq=100 + i, stimuli=""), now_s=t0 + 10)
+            view.stimulus.advance(t0 + 10)
+            assert _content_pixels(view.stimulus.grab().toImage()) == 0  # no stimulus: an empty pane
+    assert with_content == frames and images > 0
+    # every image set a shipped protocol names ships with the package, and nothing else sits beside them
+    named = {s for s in shown if not is_builtin(s)}
+    sets = {f"stimuli/{p.name}" for p in (PROTOCOLS / "stimuli").iterdir() if p.is_dir()}
+    assert named == sets
+
+
+def test_a_protocol_naming_a_missing_or_empty_folder_fails_check_in_one_line(tmp_path):
+    from tests.conftest import run_cli
+
+    text = (PROTOCOLS / "empathy-uptraining.toml").read_text()
+    assert 'stimuli = "stimuli/emotions-joy"' in text
+    bad = tmp_path / "mine.toml"
+    bad.write_text(text.replace('stimuli = "stimuli/emotions-joy"', 'stimuli = "my-faces"', 1))
+    r = run_cli("protocols", "check", bad)
+    assert r.returncode == 2
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1, r.stderr
+    assert "[[blocks]] 'emotions-joy'" in line, line  # the block
+    assert f"{tmp_path / 'my-faces'} does not exist" in line and "stimuli = 'my-faces'" in line, line
+    (tmp_path / "my-faces").mkdir()
+    (tmp_path / "my-faces" / "readme.txt").write_text("photos go here")
+    r = run_cli("protocols", "check", bad)
+    assert r.returncode == 2 and "holds no PNG/JPEG images" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # the session refuses it before it starts, with the same line
+    r = run_cli("session", "--board", "simulated", "--protocol", bad, "--participant", "P01", "--headless",
+                "--no-lsl", "--out", tmp_path / "rec")
+    assert r.returncode == 2 and "holds no PNG/JPEG images" in r.stderr, r.stderr
+    assert not (tmp_path / "rec").exists() or not list((tmp_path / "rec").rglob("*.bdf"))
+    # a shipped protocol copied into a user folder still finds the shipped image sets
+    copy = tmp_path / "user" / "empathy-uptraining.toml"
+    copy.parent.mkdir()
+    copy.write_text(text)
+    assert run_cli("protocols", "check", copy).returncode == 0

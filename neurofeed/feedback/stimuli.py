@@ -7,7 +7,8 @@ seen) are the classic control (Ulloa & Pineda 2007). Everything here is generate
 kinematic models at the display's frame rate: no files, no licence.
 
 Protocols select a stimulus per block with ``stimuli = "builtin:NAME"`` (see :data:`BUILTIN`);
-any other value is a folder of images (relative to the protocol file), shown in turn.
+any other value is a folder of images (relative to the protocol file, else to the shipped library,
+whose ``protocols/stimuli/`` sets ship with the package), shown in turn.
 :class:`StimulusPlayer` (no Qt) decides what is on screen at a given time and reports every
 onset (a new action, walk or image) so that the view can log it as an event.
 
@@ -228,15 +229,43 @@ def check_stimuli(spec: str, where: str = "stimuli") -> None:
                              + ", ".join(PREFIX + k for k in BUILTIN) + ", or a folder of images.")
 
 
+def stimulus_images(spec: str, base_dir: Path | None = None) -> tuple[Path, list[Path]]:
+    """The image folder ``spec`` names and its PNG/JPEG images, sorted.
+
+    The folder is relative to ``base_dir`` (the protocol file's folder); where that has no such
+    folder, the shipped library's is used, so a shipped protocol copied into the user folder still
+    finds the shipped image sets. Returns the folder looked at (the first candidate when none
+    exists) and its images (empty when it is missing or holds none)."""
+    from ..library import shipped_dir
+
+    base = Path(base_dir) if base_dir else Path(".")
+    candidates = [base / spec]
+    if not Path(spec).is_absolute():
+        candidates.append(shipped_dir("protocols") / spec)
+    for folder in candidates:
+        if folder.is_dir():
+            return folder, sorted(q for q in folder.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+    return candidates[0], []
+
+
 def check_protocol_stimuli(protocol) -> None:
-    """Check every block's ``builtin:`` stimulus name before a session (and in ``protocols
-    check``): a one-line :class:`NeurofeedError` naming the file and the block, so a typo does not
-    surface as a blank stimulus in the middle of a session. Image folders are the user's own
-    material (the shipped protocols name folders to fill) and are reported on the console if
-    empty, not refused."""
+    """Check every block's stimuli before a session (and in ``protocols check``): an unknown
+    ``builtin:`` name, or an image folder that is missing or holds no PNG/JPEG images, is a one-line
+    :class:`NeurofeedError` naming the file, the block and the folder, so that it does not surface
+    as a blank pane in the middle of a session."""
+    from ..errors import NeurofeedError
+
     src = str(protocol.path) if protocol.path else protocol.name
+    base = Path(protocol.path).parent if protocol.path else None
     for b in protocol.blocks:
-        check_stimuli(b.stimuli, f"{src}: [[blocks]] {b.label!r} stimuli")
+        where = f"{src}: [[blocks]] {b.label!r} stimuli"
+        check_stimuli(b.stimuli, where)
+        if b.stimuli and not is_builtin(b.stimuli):
+            folder, images = stimulus_images(b.stimuli, base)
+            if not images:
+                what = "holds no PNG/JPEG images" if folder.is_dir() else "does not exist"
+                raise NeurofeedError(f"{where} = {b.stimuli!r}: folder {folder} {what}; put the images there "
+                                     f"or use a built-in set ({', '.join(PREFIX + k for k in BUILTIN)}).")
 
 
 def builtin_stimulus(spec: str):
@@ -286,9 +315,7 @@ class StimulusPlayer:
                 return
             self.dots = np.empty((self.model.n_dots, 2))
             return
-        folder = self.base_dir / spec
-        if folder.is_dir():
-            self.images = sorted(q for q in folder.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+        folder, self.images = stimulus_images(spec, self.base_dir)
         if not self.images:
             self.error = f"stimuli folder {folder} has no PNG/JPEG images"
 
