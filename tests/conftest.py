@@ -8,8 +8,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if (p / "data").is_dir()),
-            ROOT.parent / "shared") / "data" / "eegmmidb-S001"  # also from a worktree in /work/wt/NAME
+# The real EEG the suite reads, trimmed to the runs and channels it uses (tests/data/README.md)
+DATA = ROOT / "tests" / "data" / "eegmmidb-S001"
 PROTOCOLS = ROOT / "protocols"
 CONFIGS = ROOT / "configs"
 
@@ -132,7 +132,7 @@ def pull_until(inlet, done, timeout_s=60.0):
 
 @pytest.fixture
 def data_dir():
-    assert DATA.exists(), f"the shared EEG data is missing at {DATA}"
+    assert DATA.exists(), f"the test EEG is missing at {DATA}"
     return DATA
 
 

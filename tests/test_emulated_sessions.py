@@ -1,6 +1,6 @@
 """Whole sessions on the emulated Cyton and Cyton-Daisy, read by BrainFlow's own driver: every
 shipped protocol on every montage of those boards, and electrode offsets with drift that leave
-the mu estimate as it was (real EEG from ../shared/data, resampled by MNE)."""
+the mu estimate as it was (real EEG from tests/data, resampled by MNE)."""
 
 import time
 

@@ -1,5 +1,5 @@
 """BrainFlow's own Cyton and Cyton-Daisy drivers, end to end, on the pseudo-terminal emulator
-(neurofeed.emulator) carrying real EEG from ../shared/data: values, rate, timestamps, dropped
+(neurofeed.emulator) carrying real EEG from tests/data: values, rate, timestamps, dropped
 packets as gap samples, a railed channel, DC offsets, and whole sessions on the emulated board."""
 
 import time

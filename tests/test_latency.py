@@ -16,8 +16,7 @@ from neurofeed.protocol.schema import load_protocol, parse_protocol
 from neurofeed.sources.simulated import MuSimulator, SimulationScript
 
 ROOT = Path(__file__).resolve().parent.parent
-EEG = next((p / "shared" / "data" / "eegmmidb-S001" for p in (ROOT.parent, ROOT.parent.parent)
-            if (p / "shared" / "data" / "eegmmidb-S001").is_dir()), ROOT.parent / "shared" / "data" / "eegmmidb-S001")
+EEG = ROOT / "tests" / "data" / "eegmmidb-S001"  # the trimmed real EEG (tests/data/README.md)
 
 
 def test_curve_uses_the_same_filter_as_the_streaming_estimator(rng):
@@ -38,7 +37,7 @@ def test_curve_uses_the_same_filter_as_the_streaming_estimator(rng):
 def test_curve_on_real_eeg_rises_with_delay_like_the_benchmark():
     from neurofeed.sources.edf import read_raw
 
-    assert EEG.exists(), f"the shared EEG data is missing at {EEG}"
+    assert EEG.exists(), f"the test EEG is missing at {EEG}"
     raw = read_raw(EEG / "S001R03.edf")
     sfreq = raw.info["sfreq"]
     x = raw.get_data(picks=["C3", "C4"])[:, : int(60 * sfreq)] * 1e6

@@ -20,7 +20,7 @@ RUNS = (3, 4, 5, 6)
 
 @pytest.fixture(scope="module")
 def streams():
-    assert DATA.exists(), f"the shared EEG data is missing at {DATA}"
+    assert DATA.exists(), f"the test EEG is missing at {DATA}"
     return {(m, r): live_session(r, m, DATA) for m in ("full", "cyton") for r in RUNS}
 
 

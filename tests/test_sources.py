@@ -1,5 +1,5 @@
 """Sources with the real things: BrainFlow synthetic and playback boards, LSL on loopback,
-EDF files from ../shared/data, and the simulated headset's ground truth."""
+EDF files from tests/data, and the simulated headset's ground truth."""
 
 import threading
 import time
