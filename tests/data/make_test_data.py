@@ -7,13 +7,11 @@ kept signal's header and samples as they are (labels with EEGMMIDB's trailing do
 digital ranges, µV, 160 Hz, the EDF+ annotations, the full duration); only channels the suite does
 not read are dropped, and runs it does not read are left out.
 
-What the suite reads (tests/*.py):
-- S001R03: the emulated Cyton / Cyton + Daisy on every montage (tests/test_emulator.py,
-  test_emulated_sessions.py, test_check.py), replay, the report, sources, display: the union of the
-  Cyton and Cyton + Daisy montages (``neurofeed montages``), 28 channels.
-- S001R04-R06: replay on the file's own channels (the small Laplacian of C3/C4: first ring), the
-  Cyton default montage (Fp1 Fp2 C3 C4 P7 P8 O1 O2) of the live-like sessions, and Cz: 17 channels.
-- S001R01: the live-like sessions' baseline (the same 17 channels) and the file-source tests.
+What the suite reads (tests/*.py): S001R01 (eyes-open rest: the live-like sessions' baseline, the
+file-source tests) and S001R03-R06 (fists and feet: replay, the report, the live-like sessions, the
+emulated Cyton / Cyton + Daisy on every montage), on the union of the Cyton and Cyton + Daisy
+montages (``neurofeed montages``), which holds the small Laplacian of C3 and C4: 28 channels. Every
+run keeps the same channels in the same order, since the live-like sessions join R01 to each run.
 """
 
 from __future__ import annotations
@@ -27,13 +25,8 @@ HERE = Path(__file__).resolve().parent
 CYTON_DEFAULT = ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"]
 LAPLACIAN_RING = ["FC3", "C5", "C1", "CP3", "FC4", "C6", "C2", "CP4", "Cz"]
 DAISY = ["F7", "F8", "F3", "F4", "T7", "T8", "P3", "P4", "FCz", "CPz", "Pz"]
-KEEP = {
-    "S001R01": CYTON_DEFAULT + LAPLACIAN_RING,
-    "S001R03": CYTON_DEFAULT + LAPLACIAN_RING + DAISY,
-    "S001R04": CYTON_DEFAULT + LAPLACIAN_RING,
-    "S001R05": CYTON_DEFAULT + LAPLACIAN_RING,
-    "S001R06": CYTON_DEFAULT + LAPLACIAN_RING,
-}
+KEEP = CYTON_DEFAULT + LAPLACIAN_RING + DAISY
+RUNS = ("S001R01", "S001R03", "S001R04", "S001R05", "S001R06")
 
 
 def _norm(label: str) -> str:
@@ -59,9 +52,9 @@ def main(argv=None):
     ap.add_argument("--source", default=str(default),
                     help="folder holding eegmmidb-S001/ (the full records)")
     args = ap.parse_args(argv)
-    for run, keep in KEEP.items():
-        trim(Path(args.source) / "eegmmidb-S001" / f"{run}.edf", HERE / "eegmmidb-S001" / f"{run}.edf", keep)
-        print(f"{run}: {len(keep)} channels")
+    for run in RUNS:
+        trim(Path(args.source) / "eegmmidb-S001" / f"{run}.edf", HERE / "eegmmidb-S001" / f"{run}.edf", KEEP)
+        print(f"{run}: {len(KEEP)} channels")
 
 
 if __name__ == "__main__":
