@@ -645,8 +645,9 @@ def _run_parallel(calls: list, jobs: int, scheduler: str | None):
     if scheduler:
         try:
             from distributed import Client
-        except ImportError:  # pragma: no cover - a declared dependency
-            raise NeurofeedError("--scheduler needs dask.distributed: pip install distributed.") from None
+        except ImportError:  # dask and distributed are the optional [cluster] extra
+            raise NeurofeedError("--scheduler needs the cluster extra (dask, distributed): "
+                                 "pip install 'neurofeed[cluster]'.") from None
         try:
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError, ValueError) as err:

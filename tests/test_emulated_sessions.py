@@ -10,7 +10,7 @@ import pytest
 from neurofeed.boards import get_board
 from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
 from neurofeed.montages import fit_protocol
-from neurofeed.pipeline import Pipeline, Processor
+from neurofeed.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.sources.brainflow import BrainFlowSource
 from tests.conftest import PROTOCOLS

@@ -12,7 +12,7 @@ from neurofeed.dsp.accuracy import accuracy_delay_curve, choose_delay, ideal_env
 from neurofeed.dsp.estimators import CFIREnvelope, design_cfir, psd_weights
 from neurofeed.errors import NeurofeedError, ProtocolError
 from neurofeed.pipeline import Processor
-from neurofeed.protocol.schema import load_protocol, parse_protocol
+from neurofeed.protocol.schema import parse_protocol
 from neurofeed.sources.simulated import MuSimulator, SimulationScript
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -47,6 +47,16 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     wheel = next(dist.glob("neurofeed-*.whl"))
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as z:  # `pip install neurofeed` brings no dask: only the cluster extra does
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+        shipped_files = set(z.namelist())
+    dask_reqs = [line for line in meta.splitlines() if line.startswith("Requires-Dist: dask")
+                 or line.startswith("Requires-Dist: distributed")]
+    assert dask_reqs and all("extra == \"cluster\"" in line for line in dask_reqs), dask_reqs
+    assert "neurofeed/_protocols/stimuli/faces-neutral/faces-neutral-1.png" in shipped_files
+    assert "neurofeed/_configs/cyton.toml" in shipped_files
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
@@ -96,3 +106,27 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Session summary" in r.stdout
     assert list((run / "rec").glob("P01/*/*.bdf"))
+
+
+def test_dask_is_the_cluster_extra_and_scheduler_without_it_names_the_extra(tmp_path):
+    """The wheel's core requirements hold no dask/distributed (only the ``cluster`` extra does), and
+    ``replay --scheduler`` where they are not importable says which extra to install, in one line."""
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = " ".join(meta["dependencies"]).lower()
+    assert "dask" not in core and "distributed" not in core
+    assert {r.split(">")[0] for r in meta["optional-dependencies"]["cluster"]} == {"dask", "distributed"}
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["distributed"] = None  # as if not installed: importing it raises ImportError
+        sys.modules["dask"] = None
+        from neurofeed.cli import main
+        sys.exit(main(["replay", {str(ROOT / "tests" / "data" / "eegmmidb-S001" / "S001R04.edf")!r},
+                       "--baseline-label", "T0", "--scheduler", "tcp://127.0.0.1:1", "--out", {str(tmp_path)!r}]))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                       env=_clean_env())
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.strip() == ("neurofeed: error: --scheduler needs the cluster extra (dask, distributed): "
+                                "pip install 'neurofeed[cluster]'."), r.stderr
