@@ -2,7 +2,10 @@
 #   make run    a live session on the simulated headset with the demo protocol (ends by itself)
 #   make test   the test suite (≤ 5 min on 2 cores; the one-hour soak is `make soak`)
 # Also: make soak (the one-hour soak, simulated faster than real time), make test-load (the suite
-# while a CPU-bound process occupies one core: what a busy clinic laptop or CI runner looks like).
+# while a CPU-bound process occupies one core: what a busy clinic laptop or CI runner looks like),
+# make lint (ruff), make lock (refresh constraints.txt), make stimuli (redraw protocols/stimuli/).
+# The install takes every package at the version pinned in constraints.txt (what the suite last passed
+# with), so `make test` and CI test the same set on any day.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -10,14 +13,16 @@ STAMP   = $(VENV)/.installed-dev
 
 PYTEST  = QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
-.PHONY: run test soak test-load install bench clean
+CONSTRAINTS = constraints.txt
+
+.PHONY: run test soak test-load install bench clean lint lock lock-upgrade stimuli
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -64,6 +69,23 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/neurofeed bench latency --seconds 60 --display --json benchmarks/latency-e2e-display.json
 	$(BIN)/neurofeed bench latency --seconds 60 --bar-smoothing-s 0.1 --json benchmarks/latency-e2e-bar-0.1.json
 	$(BIN)/neurofeed bench latency --seconds 60 --bar-smoothing-s 0 --json benchmarks/latency-e2e-bar-0.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# constraints.txt: every package of core + [cluster] + [dev] pinned, for every platform (uv's universal
+# resolution), keeping the versions already pinned there unless pyproject.toml no longer admits them;
+# lock-upgrade moves everything to the newest admitted versions (then run make test).
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	--custom-compile-command "make lock" -o $(CONSTRAINTS)
+lock: $(STAMP)
+	$(UV_COMPILE)
+
+lock-upgrade: $(STAMP)
+	$(UV_COMPILE) --upgrade
+
+stimuli: $(STAMP)
+	$(BIN)/python protocols/stimuli/make_stimuli.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache replay-out

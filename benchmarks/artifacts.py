@@ -33,8 +33,8 @@ from neurofeed.channels import normalize_names  # noqa: E402
 from neurofeed.dsp.chain import MuChain  # noqa: E402
 from neurofeed.dsp.quality import QualityConfig  # noqa: E402
 
-DATA = next((p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared"))
-             if (p / "data").is_dir()), Path("/work/shared")) / "data" / "eegmmidb-S001"
+from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
+
 CYTON = ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"]
 CHUNK = 8
 
@@ -59,7 +59,7 @@ def run_chain(x, names, sfreq, reference, mode, baseline_s):
     for s in range(0, n, CHUNK):
         if s == nb:  # end of the baseline, as Processor does it
             chain.keep_spatial = False
-            raw_chunks, kept = chain.kept_raw, chain.kept
+            raw_chunks = chain.kept_raw
             if mode in ("calibrated", "calib+eog"):
                 chain.calibrate(raw_chunks, ocular=(mode == "calib+eog"))
             base = np.concatenate(chain.kept, axis=1)

@@ -35,10 +35,8 @@ from neurofeed.pipeline import individual_band  # noqa: E402
 from neurofeed.sources.edf import read_raw  # noqa: E402
 from neurofeed.sources.simulated import MuSimulator, SimulationScript  # noqa: E402
 
-_ROOT = Path(__file__).resolve().parent.parent
-# ../shared/data beside the clone (also from a worktree one level deeper)
-DATA = next((p / "shared" / "data" / "eegmmidb-S001" for p in (_ROOT.parent, _ROOT.parent.parent)
-             if (p / "shared" / "data" / "eegmmidb-S001").is_dir()), _ROOT.parent / "shared" / "data" / "eegmmidb-S001")
+from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
+
 DELAYS_MS = (0, 20, 50, 100)
 DEFAULT = "DEFAULT wcfir (2-s taps, fitted on first half)"
 BAND = (8.0, 13.0)

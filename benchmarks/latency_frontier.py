@@ -76,9 +76,8 @@ from neurofeed.dsp.chain import MuChain  # noqa: E402
 from neurofeed.dsp.estimators import CFIREnvelope, IIREnvelope, WCFIREnvelope  # noqa: E402
 from neurofeed.sources.edf import read_raw  # noqa: E402
 
-_ROOT = Path(__file__).resolve().parent.parent
-DATA = next((p / "shared" / "data" / "eegmmidb-S001" for p in (_ROOT.parent, _ROOT.parent.parent)
-             if (p / "shared" / "data" / "eegmmidb-S001").is_dir()), _ROOT.parent / "shared" / "data" / "eegmmidb-S001")
+from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
+
 BAND = (8.0, 13.0)
 LOOP_SFREQ = 250.0
 LOOP_SECONDS = 70.0

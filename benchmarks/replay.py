@@ -29,7 +29,6 @@ from neurofeed.replay import replay_file, replay_journal  # noqa: E402
 from neurofeed.session import build_session, finish_session  # noqa: E402
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["C3", "C4", "FC3", "C5", "C1", "CP3", "FC4", "CP4"]
 
 
@@ -79,7 +78,7 @@ def main(argv=None):
         out["journal"] = {"process_s": j_s, "realtime_factor": seconds / j_s,
                           "bit_exact": bool(np.array_equal(r2["recorded"], r2["feedback"], equal_nan=True))}
     out["realtime_factor"] = min(out["file_causal"]["realtime_factor"], out["journal"]["realtime_factor"])
-    data = ROOT.parent / "shared" / "data" / "eegmmidb-S001"
+    from benchmarks.eeg_data import EEGMMIDB as data
     if data.exists():  # real EEG: 64 channels at 160 Hz, 6-sample chunks
         for mode in ("causal", "offline"):
             rows, total_s, proc_s = {}, 0.0, 0.0

@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.eeg_data import EEGMMIDB as DATA
 from neurofeed.emulator import edf_signal, montage_names
 from neurofeed.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.sources.edf import read_raw
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "eegmmidb-S001"
 RUNS = (3, 4, 5, 6)
 LINE_HZ = 60.0  # EEGMMIDB was recorded in the USA
 CHUNK_S = 0.04  # live-sized chunks (10 samples at 250 Hz)
