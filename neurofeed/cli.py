@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seconds-scale", type=float, default=1.0, help="compress block durations (e.g. 0.1)")
     s.add_argument("--no-record", action="store_true", help="do not record (not recommended)")
     s.add_argument("--no-lsl", action="store_true", help="no LSL outlets")
+    s.add_argument("--lsl-prefix", default="neurofeed", metavar="NAME",
+                   help="name prefix of the LSL outlets (NAME-feedback, NAME-events; default neurofeed), e.g. room2 "
+                        "for a second session on the same network")
     s.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
                    help="run the signal check (offset, mains, RMS, railed/flat per channel) before the session "
                         "and show it first in the console (default: on for a headset, off for simulated/files)")
@@ -357,7 +360,8 @@ def cmd_session(args) -> int:
         print_check(check)
     pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
                                        record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
-                                       montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key)
+                                       montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key,
+                                       lsl_name=args.lsl_prefix)
     window = not args.headless and (args.display == "window" or (args.display == "auto" and has_display()))
     # [display] Qt aborts the process when its platform plugin cannot load: check first, fall back
     if window:

@@ -151,7 +151,7 @@ class DyadSession:
 
 def build_dyad_session(source_a, source_b, protocol: Protocol, codes, out_root="recordings", seconds_scale=1.0,
                        record=True, lsl=True, busy_poll=False, line_freq=None, montages=(None, None),
-                       drive: SharedMuDrive | None = None) -> DyadSession:
+                       drive: SharedMuDrive | None = None, lsl_prefix: str = "neurofeed") -> DyadSession:
     """Wire two sources into one :class:`DyadSession` (not started).
 
     Parameters
@@ -185,7 +185,7 @@ def build_dyad_session(source_a, source_b, protocol: Protocol, codes, out_root="
     for role, code, src, montage in zip(ROLES, (a, b), (source_a, source_b), montages):
         pipe, rec = build_session(src, protocol, code, out_root, seconds_scale, record=record, lsl=lsl,
                                   busy_poll=busy_poll, line_freq=line_freq, montage=montage,
-                                  folder=(folder / code) if folder is not None else None, lsl_name=f"neurofeed-{code}")
+                                  folder=(folder / code) if folder is not None else None, lsl_name=f"{lsl_prefix}-{code}")
         pipe.sinks.append(monitor.sink(role, pipe.processor.chain))
         pipelines[role], recorders[role] = pipe, rec
     return DyadSession((a, b), pipelines, recorders, monitor, folder, protocol, drive, seconds_scale)
@@ -228,7 +228,8 @@ def cmd_dyad_session(args, protocol: Protocol, board) -> int:
     session = build_dyad_session(source_a, source_b, protocol, (args.participant, args.partner), args.out,
                                  args.seconds_scale, record=not args.no_record, lsl=not args.no_lsl,
                                  busy_poll=args.busy_poll, line_freq=args.line_freq,
-                                 montages=(args.montage, args.partner_montage or args.montage), drive=drive)
+                                 montages=(args.montage, args.partner_montage or args.montage), drive=drive,
+                                 lsl_prefix=args.lsl_prefix)
     print(f"neurofeed {__version__}: {protocol.name} for the dyad {args.participant} ({source_a.name}) + "
           f"{args.partner} ({source_b.name}), {source_a.sfreq:g} Hz. Research tool, not a medical device.")
     if drive is not None:

@@ -184,9 +184,11 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
 
             write_blind_key(blind_key, folder, "sham" if yoked is not None else "real", yoked)
     if lsl:
-        from .feedback.lsl_out import LSLOutlets
+        from .feedback.lsl_out import LSLOutlets, session_source_id
 
-        sinks.append(LSLOutlets(protocol.signal.targets, name=lsl_name, source_id=lsl_name))
+        stamp = folder.name.split("_")[0] if record else None  # the session folder's time stamp
+        sinks.append(LSLOutlets(protocol.signal.targets, name=lsl_name,
+                                source_id=session_source_id(lsl_name, participant, stamp)))
     if protocol.markers.mode == "external" and marker_inlet is None:
         from .sources.lsl import MarkerInlet
 

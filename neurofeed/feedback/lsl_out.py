@@ -1,13 +1,26 @@
 """LSL outlets: the feedback record as a regular stream and the events as markers.
 
-LabRecorder records them beside the EEG; stimulus software can react to rewards.
+LabRecorder records them beside the EEG; stimulus software can react to rewards. Clinician notes
+stay in the recording: they are free text and are never broadcast.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 
 from ..record import NOT_STREAMED, active_fields, record_fields, state_to_row
+
+#: Event prefixes kept off the network (in the recording only): clinician notes are free text
+NOT_BROADCAST = ("note/",)
+
+
+def session_source_id(prefix: str, participant: str, stamp: str | None = None) -> str:
+    """``<prefix>-<participant>-<YYYYmmdd-HHMMSS>``: one session's LSL source id, unique per session,
+    so that LabRecorder tells two sessions on one network apart and reconnects to the right one.
+    ``stamp`` is the session folder's time stamp (default: now)."""
+    return f"{prefix}-{participant}-{stamp or dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 class LSLOutlets:
@@ -21,7 +34,8 @@ class LSLOutlets:
     name : str
         Stream name prefix.
     source_id : str
-        Unique id so LabRecorder can reconnect after a restart.
+        Unique per session (:func:`session_source_id`), so LabRecorder can tell sessions apart
+        and reconnect to the right one after a restart; the outlets add ``-feedback``/``-events``.
     """
 
     publish_first = True  # the pipeline pushes each state here before its other sinks
@@ -57,4 +71,5 @@ class LSLOutlets:
 
     def on_events(self, events) -> None:
         for e in events:
-            self.markers.push_sample([e.text])
+            if not e.text.startswith(NOT_BROADCAST):
+                self.markers.push_sample([e.text])
