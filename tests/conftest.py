@@ -8,8 +8,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-# The real EEG the suite reads, trimmed to the runs and channels it uses (tests/data/README.md)
-DATA = ROOT / "tests" / "data" / "eegmmidb-S001"
+# The real EEG the suite reads, carried by the repository (tests/data/README.md), unpacked on first use
+from tests.data.eeg import unpacked  # noqa: E402
+
+DATA = unpacked(ROOT / "tests" / "data" / "eegmmidb-S001")
 PROTOCOLS = ROOT / "protocols"
 CONFIGS = ROOT / "configs"
 

@@ -16,7 +16,7 @@ from neurofeed.protocol.schema import parse_protocol
 from neurofeed.sources.simulated import MuSimulator, SimulationScript
 
 ROOT = Path(__file__).resolve().parent.parent
-EEG = ROOT / "tests" / "data" / "eegmmidb-S001"  # the trimmed real EEG (tests/data/README.md)
+EEG = ROOT / "tests" / "data" / "eegmmidb-S001"  # the real EEG the repository carries (tests/data/README.md)
 
 
 def test_curve_uses_the_same_filter_as_the_streaming_estimator(rng):
