@@ -29,11 +29,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
 from neurofeed.channels import normalize_names  # noqa: E402
 from neurofeed.dsp.chain import MuChain  # noqa: E402
 from neurofeed.dsp.quality import QualityConfig  # noqa: E402
-
-from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
 
 CYTON = ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"]
 CHUNK = 8

@@ -70,13 +70,12 @@ from scipy import linalg, optimize, signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
 from neurofeed.bench import scripted_mu_signal, true_log_power  # noqa: E402
 from neurofeed.dsp.accuracy import ideal_envelope  # noqa: E402
 from neurofeed.dsp.chain import MuChain  # noqa: E402
 from neurofeed.dsp.estimators import CFIREnvelope, IIREnvelope, WCFIREnvelope  # noqa: E402
 from neurofeed.sources.edf import read_raw  # noqa: E402
-
-from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
 
 BAND = (8.0, 13.0)
 LOOP_SFREQ = 250.0

@@ -114,7 +114,7 @@ def test_lsl_outlet_to_inlet_on_loopback_and_signal_lost():
     def push():
         k = 0
         while not stop.is_set():
-            outlet.push_chunk([[float(k + i), 2.0, 3.0] for i in range(5)])
+            outlet.push_chunk([[float(k + i), 2.0, 3.0] for i in range(5)])  # noqa: F821 (deleted below, once this thread has stopped)
             k += 5
             pushed[0] = k
             time.sleep(0.02)
@@ -150,7 +150,7 @@ def test_lsl_pipeline_reports_signal_lost_within_one_second():
 
     def push():
         while not stop.is_set():
-            outlet.push_chunk(rng.standard_normal((5, 3)).tolist())
+            outlet.push_chunk(rng.standard_normal((5, 3)).tolist())  # noqa: F821 (deleted below, once this thread has stopped)
             time.sleep(0.02)
 
     th = threading.Thread(target=push, daemon=True)
