@@ -48,7 +48,7 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
                 line_freq: float | None = None, script=None):
     """Open the source a user named on the command line (not started yet).
 
-    ``board`` is a config name (``data/boards/*.toml``), ``"lsl"`` or ``"file"``; ``board_id``
+    ``board`` is a config name (``configs/*.toml`` or the user's boards folder), ``"lsl"`` or ``"file"``; ``board_id``
     alone is the escape hatch for any BrainFlow board. ``montage`` names one of the board's
     montages (default: BrainFlow's channel names); ``line_freq`` (50 or 60 Hz) overrides the
     board config's ``line_hz`` and becomes the source's ``line_hz``. ``script`` overrides what
