@@ -313,6 +313,23 @@ class MuChain:
             return None
         return self.weights @ self._cal_conditioned
 
+    def restart(self) -> None:
+        """A new recording starts (e.g. a file replayed after the baseline was taken from another
+        one): every filter state seeds again from the next chunk's first sample, as at
+        construction; what was fitted (spatial weights, ocular regression, gate thresholds, the
+        estimator's taps) stays. The estimator's first ``estimator_memory_s`` after it are a
+        start-up transient, as after any start."""
+        self.conditioner = Conditioner(self.sfreq, len(self.ch_names), self.line_hz, self.conditioner.highpass_hz)
+        self.quality.seeded = False
+        self.quality._gate_left = 0
+        self.estimator.reset()
+        self.resid_zi[:] = 0.0
+        self.resid_peak[:] = 0.0
+        self._resid_seeded = False
+        self.t_emg_zi[:] = 0.0
+        self.last_power[:] = 0.0
+        self.gated = False
+
     def set_bad_channels(self, names) -> None:
         """Leave ``names`` out of the spatial filter, the gates and the ocular regression (an
         empty list restores every channel). The estimator keeps running, so SI continues.
