@@ -10,6 +10,8 @@ import pytest  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if (p / "data").is_dir()),
             ROOT.parent / "shared") / "data" / "eegmmidb-S001"  # also from a worktree in /work/wt/NAME
+#: the OpenBCI Cyton + Daisy run of MI-OpenBCI S02 (125 Hz, 15 ch), beside EEGMMIDB S001
+DATA_S02 = DATA.parent / "mi-openbci-S02" / "S02_R0.edf"
 PROTOCOLS = ROOT / "neurofeed" / "data" / "protocols"
 
 
