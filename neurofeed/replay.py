@@ -452,7 +452,9 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
     eng = proc.engine
     fit = eng.baseline_fit
     need = protocol.baseline.min_clean_s if min_baseline_s is None else float(min_baseline_s)
-    if mode == "causal" and preset is None and (fit is None or fit.clean_s < need):
+    # a neurofeed BDF replays what its session showed (its baseline was the session's); an EDF's
+    # first baseline segment is only what a live session would have had, and may be far too short
+    if mode == "causal" and preset is None and not rec.neurofeed and (fit is None or fit.clean_s < need):
         found = 0.0 if fit is None else fit.clean_s
         raise NeurofeedError(
             f"{path}: the baseline {base!r} (its first segment, taken causally as live) holds {found:.1f} s of clean "
@@ -567,7 +569,7 @@ def write_outputs(result: dict, out_dir) -> dict:
 
 
 def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="causal", label_map=None,
-                line_hz=None, baseline_from=None) -> dict:
+                line_hz=None, baseline_from=None, min_baseline_s=None) -> dict:
     """Replay one path (session folder or file) and return the raw result.
 
     A session folder replays its journal (bit-exact); a file replays in ``mode``, with
@@ -583,10 +585,10 @@ def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="cau
         header = read_journal_header(p.parent)
         proto = parse_protocol(header["protocol_text"], f"{p.parent}/header.json:protocol_text")
         return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz,
-                           baseline_from=baseline_from)
+                           baseline_from=baseline_from, min_baseline_s=min_baseline_s)
     proto = load_protocol(protocol or DEFAULT_REPLAY_PROTOCOL)
     return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz,
-                       baseline_from=baseline_from)
+                       baseline_from=baseline_from, min_baseline_s=min_baseline_s)
 
 
 def read_journal_header(folder) -> dict:
@@ -598,9 +600,9 @@ def read_journal_header(folder) -> dict:
 
 
 def _one(path, subject, name, protocol, baseline_label, speed, out, mode, label_map=None,
-         line_hz=None, baseline_from=None) -> tuple[str, str, dict]:
+         line_hz=None, baseline_from=None, min_baseline_s=None) -> tuple[str, str, dict]:
     """Replay one recording into ``out/name`` (runs in a worker: joblib or a Dask worker)."""
-    res = replay_path(path, protocol, baseline_label, speed, mode, label_map, line_hz, baseline_from)
+    res = replay_path(path, protocol, baseline_label, speed, mode, label_map, line_hz, baseline_from, min_baseline_s)
     summary = write_outputs(res, Path(out) / name)
     summary["realtime_factor"] = res.get("data_s", 0.0) / res["process_s"] if res.get("process_s") else None
     return str(path), subject, summary
@@ -765,7 +767,7 @@ def labels_for(path, label_map: dict | None) -> dict | None:
 
 def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
                 display=False, mode="causal", scheduler=None, label_map: dict | None = None,
-                line_hz: float | None = None, baseline_from=None) -> dict:
+                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None) -> dict:
     """Replay files, session folders, folders of them or BIDS datasets.
 
     Each recording goes to ``out/<name>/`` (``feedback.tsv``, ``summary.json``); ``out``
@@ -793,7 +795,7 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
         names.add(name)
         calls.append(delayed(_one)(str(path), subject, name, str(protocol) if protocol else None, baseline_label,
                                    speed, str(out), mode, labels_for(path, label_map), line_hz,
-                                   None if baseline_from is None else str(baseline_from)))
+                                   None if baseline_from is None else str(baseline_from), min_baseline_s))
     results = []
     with tqdm(total=len(calls), desc="replay", unit="file", file=sys.stderr, disable=None) as bar:  # TTY only
         for item in _run_parallel(calls, jobs, scheduler):
