@@ -22,7 +22,7 @@ DC_REJECTION_DB, LINE_REJECTION_DB = 60.0, 40.0
 #: ... over the line frequency ± LINE_BAND_HZ and its harmonics below Nyquist (the notch's null is
 #: narrow: mains pick-up a little off 50/60 Hz and the estimator's own stop band are what count),
 #: and over 20–45 Hz (beta and EMG leaking into mu power). The uniform (c)FIR designs give 31–35 dB
-#: and 19 dB, the fitted wcFIR with its stop-band floor >= 34 dB and >= 21 dB on S001/S02 baselines.
+#: and 19 dB, the fitted wcFIR with its stop-band floor >= 32.7 dB and >= 20 dB on S001/S02 baselines.
 LINE_BAND_HZ, LINE_BAND_REJECTION_DB = 2.0, 30.0
 BETA_BAND_HZ, BETA_REJECTION_DB = (20.0, 45.0), 15.0
 _CHECK_STEP_HZ = 0.1  # grid of the band checks
