@@ -717,7 +717,8 @@ def group_summary(results: list[tuple[str, str, dict]]) -> dict:
         group[label] = {"n_subjects": len(rows), "combined": m, "ci95": ci,
                         "si": {t: dict(zip(("mean", "ci95"), _mean_ci([r["si"].get(t) for r in rows])))
                                for t in targets}}
-    return {"units": "SI = log10(mu power / baseline power)", "n_recordings": len(results),
+    return {"units": "SI = mean log10 mu power - log10 baseline (the baseline's mean log10 power)",
+            "n_recordings": len(results),
             "subjects": subjects, "group": group}
 
 

@@ -103,6 +103,13 @@ def stopband_floor(weights: np.ndarray, sfreq: float, band_hz) -> np.ndarray:
     return np.where(f >= max(STOPBAND_FROM_HZ, band_hz[1] + 2.0), np.maximum(w, floor), w)
 
 
+def fit_weights(x: np.ndarray, sfreq: float, band_hz, n_fft: int = 2048) -> np.ndarray:
+    """The weighted cFIR's least-squares weights for one baseline row: its spectrum
+    (:func:`psd_weights`) with the stop-band floor (:func:`stopband_floor`). The one recipe the
+    live fit and the participant's accuracy/delay curve share."""
+    return stopband_floor(psd_weights(x, sfreq, n_fft), sfreq, band_hz)
+
+
 def psd_weights(x: np.ndarray, sfreq: float, n_fft: int = 2048) -> np.ndarray:
     # n_fft must equal the design grid (grid_size(n_taps) in WCFIREnvelope.fit)
     """Welch power spectrum of ``x`` on the ``design_cfir`` grid, for the weighted cFIR."""
@@ -371,8 +378,8 @@ class WCFIREnvelope(CFIREnvelope):
         """Fit the taps to ``x`` (n_channels × n_samples, the spatially filtered baseline)."""
         n_fft = grid_size(self.n_taps)
         taps = np.array([design_cfir(self.sfreq, self.band_hz, self.delay_s, self.n_taps,
-                                     weights=stopband_floor(psd_weights(row, self.sfreq, n_fft), self.sfreq,
-                                                            self.band_hz), n_fft=n_fft) for row in x])
+                                     weights=fit_weights(row, self.sfreq, self.band_hz, n_fft), n_fft=n_fft)
+                         for row in x])
         self.set_taps(taps)
         self.fitted = True
         self._delay_s = None
