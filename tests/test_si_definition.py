@@ -162,3 +162,74 @@ def test_s02_offline_and_baseline_from_give_the_reference():
         for ch in ("C3", "C4"):
             assert abs(c["REST"]["si"][ch]) <= 0.05, (res["mode"], c)
             assert c["MI_right_hand"]["si"][ch] == pytest.approx(ref[ch], abs=0.15), (res["mode"], ch, c, ref)
+
+
+def test_protocols_check_enforces_the_minimum_clean_baseline(tmp_path):
+    short = (PROTOCOLS / "action-observation-research.toml").read_text().replace(
+        'label = "baseline"\nkind = "exploration"\nduration_s = 120', 'label = "baseline"\nkind = "exploration"\nduration_s = 15')
+    assert "duration_s = 15" in short
+    f = tmp_path / "short-baseline.toml"
+    f.write_text(short)
+    r = run_cli("protocols", "check", f)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = r.stderr.strip()
+    assert "\n" not in line and "short-baseline.toml" in line and "lasts 15 s, 13 s after" in line
+    assert "min_clean_s = 20 s" in line, line
+    # a researcher who lowers it knowingly, and the shipped library (the demo says 10 s and why)
+    f.write_text(short.replace('statistic = "mean"', 'statistic = "mean"\nmin_clean_s = 12'))
+    assert run_cli("protocols", "check", f).returncode == 0
+    assert run_cli("protocols", "check", *sorted(PROTOCOLS.glob("*.toml"))).returncode == 0
+
+
+def test_replay_summary_states_the_clean_baseline_seconds(tmp_path):
+    import json
+
+    r = run_cli("replay", DATA_S02, "--baseline-label", "REST", "--mode", "offline", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "S02_R0_edf" / "summary.json").read_text())
+    assert s["baseline_clean_s"] == pytest.approx(20.0, abs=0.5) and s["baseline_statistic"] == "mean"
+    # --baseline-from another recording of the same person: EEGMMIDB's rest run for a task run
+    r = run_cli("replay", DATA / "S001R03.edf", "--baseline-label", "T0", "--baseline-from", DATA / "S001R01.edf",
+                "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "S001R03_edf" / "summary.json").read_text())
+    assert s["baseline_from"].endswith("S001R01.edf") and s["baseline_clean_s"] > 50
+    assert s["conditions"]["T0"]["segments"] == 15  # every T0 of R03 is a condition now, none the baseline
+    r = run_cli("replay", DATA_S02, "--baseline-label", "REST", "--baseline-from", DATA / "S001R01.edf",
+                "--out", tmp_path)
+    assert r.returncode == 2 and "same montage and rate" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_baseline_from_the_rest_run_gives_the_reference_on_task_runs():
+    """EEGMMIDB S001 R03/R04 with the baseline (and the fitted chain) from R01's rest run: every
+    condition within 0.15 of an independent reference (Laplacian, zero-phase 8–13 Hz, Hilbert:
+    mean log10 power of the condition minus that of R01 after its first 2 s)."""
+    import mne
+    from scipy import signal
+
+    from neurofeed.channels import laplacian_neighbours
+    from neurofeed.replay import replay_file
+
+    def log_power(path):
+        raw = mne.io.read_raw_edf(path, preload=True, verbose="error")
+        raw.rename_channels(lambda n: n.strip(".").upper().replace("Z", "z").replace("FP", "Fp"))
+        fs, x, names = raw.info["sfreq"], raw.get_data() * 1e6, raw.ch_names
+        sos = signal.butter(4, [8, 13], btype="bandpass", fs=fs, output="sos")
+        out = {}
+        for ch in ("C3", "C4"):
+            y = x[names.index(ch)] - np.mean([x[names.index(k)] for k in laplacian_neighbours(ch, names)], axis=0)
+            out[ch] = np.log10(np.abs(signal.hilbert(signal.sosfiltfilt(sos, y))) ** 2 / 2)
+        return out, fs, raw.annotations
+
+    rest, fs, _ = log_power(DATA / "S001R01.edf")
+    proto = load_protocol(PROTOCOLS / "action-observation-research.toml")
+    for run in ("03", "04"):
+        logp, fs, ann = log_power(DATA / f"S001R{run}.edf")
+        res = replay_file(DATA / f"S001R{run}.edf", proto, "T0", baseline_from=DATA / "S001R01.edf")
+        for label in ("T0", "T1", "T2"):
+            segs = [slice(int(a["onset"] * fs), int((a["onset"] + a["duration"]) * fs))
+                    for a in ann if a["description"] == label]
+            for ch in ("C3", "C4"):
+                ref = np.concatenate([logp[ch][s] for s in segs]).mean() - rest[ch][int(2 * fs):].mean()
+                got = res["conditions"][label]["si"][ch]
+                assert got == pytest.approx(ref, abs=0.15), (run, label, ch, got, ref)
