@@ -352,31 +352,24 @@ def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str
     eng.stop("end of file")
     return {"proc": proc, "rows": rows, "spans": spans, "power": power,
             "conditions": _pooled_conditions(power, baseline_uv2, spans, rec.sfreq, proc.chain.targets,
-                                             protocol.signal.combine, step, mem)}
+                                             protocol.signal.combine, -(-mem // step) * step)}
 
 
-def _pooled_conditions(power, base, spans, sfreq, targets, combine, step: int, settle: int = 0) -> dict:
+def _pooled_conditions(power, base, spans, sfreq, targets, combine, settle: int = 0) -> dict:
     """Per label: mean SI over all its segments vs the pooled baseline, as the live block tables
-    take it (see :mod:`neurofeed.protocol.baseline`): per ``step``-sample chunk, log10 of the
-    newest power among the label's samples (what the SI shows), weighted by those samples, over
-    the chunks from ``settle`` on (the estimator's start-up left out, as in the baseline), minus
-    log10 of the baseline. The baseline label itself reads 0 with the ``mean`` statistic."""
+    take it (see :mod:`neurofeed.protocol.baseline`): the mean log10 power over the label's
+    samples (those in chunks before ``settle``, the estimator's start-up, left out as in the
+    baseline) minus log10 of the baseline. The baseline label itself reads 0 with ``mean``."""
     out = {}
-    n = power.shape[1]
     logp = np.log10(np.maximum(power, _FLOOR_UV2))
     for label in sorted({lab for *_, lab in spans}):
-        mask = np.zeros(n, dtype=bool)
+        mask = np.zeros(power.shape[1], dtype=bool)
         segs = [(s, e) for s, e, lab in spans if lab == label]
         for s, e in segs:
             mask[s:e] = True
-        acc, w = np.zeros(power.shape[0]), 0
-        for s in range(0, n, step):
-            m = mask[s:s + step]
-            k = int(m.sum())
-            if k and s >= settle:
-                acc += k * logp[:, s + int(np.nonzero(m)[0][-1])]
-                w += k
-        si = acc / w - np.log10(base) if w else np.full(power.shape[0], np.nan)
+        used = mask.copy()
+        used[:settle] = False
+        si = logp[:, used].mean(axis=1) - np.log10(base) if used.any() else np.full(power.shape[0], np.nan)
         out[label] = {"segments": len(segs), "seconds": float(mask.sum() / sfreq),
                       "si": dict(zip(targets, si.tolist())), "combined": combine_si(si, combine)}
     return out

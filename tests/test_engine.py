@@ -94,7 +94,11 @@ def test_no_reward_during_emg_and_blinks_and_gated_time_is_reported():
     assert rew[~art & (t > 35)].mean() > 0.5  # rewards do flow outside artifacts
     assert not rew[art].any()  # never during an EMG burst or a blink
     gated_s = proc.engine.summary()["gated_s"]
-    assert len(emg) * 1.0 <= gated_s <= len(emg) * 1.0 + len(blinks) * 1.2 + 2.0
+    # each artifact also holds the gate for the estimator's impulse response (chain.hold_s): 0.22 s
+    # for the fit on this simulated baseline when the bound was set, 0.31 s with the wcFIR's
+    # stop-band floor (issue 19; on real EEG the floor changes it little: S001R01 0.19 s)
+    extra_hold = (len(emg) + len(blinks)) * max(0.0, proc.chain.hold_s - 0.22)
+    assert len(emg) * 1.0 <= gated_s <= len(emg) * 1.0 + len(blinks) * 1.2 + 2.0 + extra_hold
     reasons = {r for s in states for r in s.gate_reasons}
     assert {"emg", "blink"} <= reasons
 

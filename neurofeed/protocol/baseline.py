@@ -6,9 +6,9 @@ runs, leaves out updates the artifact gate closed and updates while the estimato
 settling (its memory not yet filled since it started or was refitted), and gives
 
 - the baseline B per target in the domain the SI lives in, log10 µV²: the protocol's
-  ``statistic`` of the clean updates' log10 power (``mean``: weighted by the update's samples;
-  ``median``); ``baseline_uv2`` = 10 ** B, i.e. the geometric mean (or the median) of the
-  clean baseline power, never its arithmetic mean;
+  ``statistic`` of the clean baseline's log10 power (``mean``: over every sample of the clean
+  updates; ``median``: of the clean updates' newest samples); ``baseline_uv2`` = 10 ** B, i.e.
+  the geometric mean (or the median) of the clean baseline power, never its arithmetic mean;
 - the SI thresholds per direction: percentiles of the baseline's combined SI as the bar sees it
   (smoothed with the same time constant as live), so that ``baseline_reward_pct`` % of the
   clean baseline updates would have met the condition.
@@ -146,6 +146,7 @@ class BaselineModel:
         cap = max(int(capacity), 16)
         self._sum = np.zeros((cap, self.n_t))  # power summed over each update's samples (µV²)
         self._log_last = np.zeros((cap, self.n_t))  # log10 power of each update's newest sample
+        self._log_sum = np.zeros((cap, self.n_t))  # log10 power summed over each update's samples
         self._size = np.zeros(cap, dtype=np.int64)
         self._gated = np.zeros(cap, dtype=bool)
         self._settling = np.zeros(cap, dtype=bool)  # the estimator's start-up transient
@@ -157,7 +158,7 @@ class BaselineModel:
 
     def _grow(self) -> None:
         cap = 2 * self._size.size
-        for name in ("_sum", "_log_last", "_size", "_gated", "_settling"):
+        for name in ("_sum", "_log_last", "_log_sum", "_size", "_gated", "_settling"):
             old = getattr(self, name)
             new = np.zeros((cap,) + old.shape[1:], dtype=old.dtype)
             new[: old.shape[0]] = old
@@ -170,7 +171,9 @@ class BaselineModel:
             self._grow()
         i = self.n_updates
         power.sum(axis=1, out=self._sum[i])
-        np.log10(np.maximum(power[:, -1], FLOOR_UV2), out=self._log_last[i])
+        logs = np.log10(np.maximum(power, FLOOR_UV2))
+        logs.sum(axis=1, out=self._log_sum[i])
+        self._log_last[i] = logs[:, -1]
         self._size[i] = power.shape[1]
         self._gated[i] = bool(gated)
         self._settling[i] = bool(settling)
@@ -186,7 +189,9 @@ class BaselineModel:
                              f"got {len(powers)}.")
         for i, p in enumerate(powers):
             p.sum(axis=1, out=self._sum[i])
-            np.log10(np.maximum(p[:, -1], FLOOR_UV2), out=self._log_last[i])
+            logs = np.log10(np.maximum(p, FLOOR_UV2))
+            logs.sum(axis=1, out=self._log_sum[i])
+            self._log_last[i] = logs[:, -1]
         if settling is not None:
             self._settling[: self.n_updates] = np.asarray(settling, dtype=bool)
         if gated is not None:
@@ -203,16 +208,16 @@ class BaselineModel:
         return np.ones_like(g)
 
     def log_uv2(self) -> np.ndarray:
-        """The baseline B per target (log10 µV²): the statistic of the clean updates' log10
-        power (``mean``: weighted by each update's samples, as block means weight the SI)."""
+        """The baseline B per target (log10 µV²): ``mean``, the mean log10 power over every
+        sample of the clean updates (what the shown SI samples once per update, so the mean SI
+        does not depend on how the stream was chunked); ``median``, the median of the clean
+        updates' log10 power (newest sample of each, as the bar shows it)."""
         if self.n_updates == 0:
             raise ValueError("no baseline updates collected")
         m = self.clean
-        logs = self._log_last[: self.n_updates][m]
         if self.statistic == "median":
-            return np.median(logs, axis=0)
-        w = self._size[: self.n_updates][m].astype(float)
-        return (logs * w[:, None]).sum(axis=0) / w.sum()
+            return np.median(self._log_last[: self.n_updates][m], axis=0)
+        return self._log_sum[: self.n_updates][m].sum(axis=0) / self._size[: self.n_updates][m].sum()
 
     def power_uv2(self) -> np.ndarray:
         """Baseline power per target (µV²): 10 ** :meth:`log_uv2`, the geometric mean (``mean``)
@@ -226,13 +231,13 @@ class BaselineModel:
         return self._sum[: self.n_updates][m].sum(axis=0) / max(int(self._size[: self.n_updates][m].sum()), 1)
 
     def clean_log_mean(self) -> tuple[np.ndarray, int]:
-        """Mean log10 power per target over the clean updates (weighted by samples) and their
+        """Mean log10 power per target over every sample of the clean updates, and their
         samples: the baseline block's own row of a block table."""
         m = self.clean
-        w = self._size[: self.n_updates][m].astype(float)
-        if not w.sum():
+        n = int(self._size[: self.n_updates][m].sum())
+        if not n:
             return np.zeros(self.n_t), 0
-        return (self._log_last[: self.n_updates][m] * w[:, None]).sum(axis=0) / w.sum(), int(w.sum())
+        return self._log_sum[: self.n_updates][m].sum(axis=0) / n, n
 
     def clean_s(self) -> float:
         """Seconds of clean baseline signal: gate open and estimator settled."""

@@ -79,9 +79,9 @@ def parse_input(text: str):
 class BlockRecord:
     """Statistics of one block as it ran, for sidecars and reports.
 
-    ``si_pooled`` (per target) is the block mean of the SI the participant was shown: the mean,
-    weighted by samples, of log10 of each update's mu power over the updates with the gate open
-    and the estimator settled (``log_sum`` / ``n_log``), minus the baseline B = log10
+    ``si_pooled`` (per target) is the block mean of the SI the participant was shown: the mean
+    log10 mu power over every sample of the updates with the gate open and the estimator settled
+    (``log_sum`` / ``n_log``; the shown SI samples it once per update), minus the baseline B = log10
     ``baseline_uv2`` (see :mod:`neurofeed.protocol.baseline`). ``mean_power_uv2`` is the
     arithmetic mean power over every update of the block (gated ones included), for reference;
     its log ratio to the baseline is not the SI (it sits ~0.25 higher, Jensen).
@@ -199,6 +199,7 @@ class Engine:
         self._si = np.full(self.n_t, np.nan)
         self._last = np.zeros(self.n_t)
         self._scratch_sum = np.ones(self.n_t)
+        self._log_scratch = np.empty((self.n_t, 64))
         self.si_bar = math.nan
         self._last_state = FeedbackState(targets=self.targets)
         if self.schedule:
@@ -516,9 +517,12 @@ class Engine:
         if rec is not None:
             rec.n_power += n
             if not (gated or settling):  # the block's mean SI: artifacts and the estimator's start-up left out
-                ls = rec.log_sum
-                for c in range(self.n_t):
-                    ls[c] += n * math.log10(max(last[c], _FLOOR_UV2))
+                if self._log_scratch.shape[1] < n:
+                    self._log_scratch = np.empty((self.n_t, n))
+                logs = self._log_scratch[:, :n]
+                np.maximum(power, _FLOOR_UV2, out=logs)
+                np.log10(logs, out=logs)
+                rec.log_sum += logs.sum(axis=1)  # every sample: the block mean does not depend on the chunking
                 rec.n_log += n
         if self.collecting_baseline:
             self.baseline.add(power, gated, settling)
