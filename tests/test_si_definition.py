@@ -111,10 +111,9 @@ def test_rest_after_a_30s_baseline_reads_what_the_brain_did_and_block_tables_agr
 
 # -- S02: a 4-s first REST block as a causal baseline ---------------------------------------------
 
-def _reference_s02(base: str = "first"):
-    """Independent reference: common average, zero-phase 8–13 Hz, Hilbert; mean log10 power of
-    the later REST blocks (``first``: minus the first REST block; ``all``: MI_right_hand minus all
-    REST blocks)."""
+def _reference_s02():
+    """Independent reference: common average, zero-phase 8–13 Hz, Hilbert; per target, the mean
+    log10 power of the MI_right_hand blocks minus that of all REST blocks."""
     import mne
     from scipy import signal
 
@@ -131,11 +130,8 @@ def _reference_s02(base: str = "first"):
     out = {}
     for ch in ("C3", "C4"):
         row = logp[raw.ch_names.index(ch)]
-        rest = [row[s].mean() for s in segs["REST"]]
-        if base == "first":
-            out[ch] = float(np.mean(rest[1:]) - rest[0])
-        else:
-            out[ch] = float(np.mean([row[s].mean() for s in segs["MI_right_hand"]]) - np.mean(rest))
+        out[ch] = float(np.mean([row[s].mean() for s in segs["MI_right_hand"]])
+                        - np.mean([row[s].mean() for s in segs["REST"]]))
     return out
 
 
@@ -152,7 +148,7 @@ def test_s02_offline_and_baseline_from_give_the_reference():
     from neurofeed.replay import replay_file
 
     proto = load_protocol(PROTOCOLS / "action-observation-research.toml")
-    ref = _reference_s02("all")
+    ref = _reference_s02()
     off = replay_file(DATA_S02, proto, "REST", mode="offline")
     assert off["baseline_clean_s"] == pytest.approx(20.0, abs=0.5)  # five 4-s REST blocks pooled
     frm = replay_file(DATA_S02, proto, "REST", baseline_from=DATA_S02)
