@@ -127,8 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="run recorded files through the same pipeline",
                        description="Replay EDF/BDF/FIF files, neurofeed session folders, folders of them or BIDS "
                                    "datasets through the live pipeline. --mode causal (default) shows what the live "
-                                   "loop would have shown (baseline from the first baseline segment, at its time); "
-                                   "--mode offline pools the baseline over every baseline segment (two passes).")
+                                   "loop would have shown (baseline from the first baseline segment, at its time; "
+                                   "refused if it holds less clean signal than the protocol's [baseline] min_clean_s); "
+                                   "--mode offline pools the baseline over every baseline segment (two passes); "
+                                   "--baseline-from FILE takes it from another recording of the same person.")
     r.add_argument("files", nargs="+", metavar="PATH",
                    help="EDF/BDF/FIF files, neurofeed session folders, folders of them or a BIDS root")
     r.add_argument("--protocol", help="protocol (default: a session's own; for other files action-observation-research)")
