@@ -9,6 +9,9 @@
       :class:`~neurofeed.pipeline.Processor` in live-sized chunks (0.04 s), blocks start and end
       at the annotations' samples as external markers would start them, the baseline is the
       first baseline-label block (taken and fitted at its end, as live), thresholds as live.
+      A baseline with less clean signal than the protocol's ``[baseline] min_clean_s`` (after the
+      estimator's settling and the gate) is refused in one line; ``--baseline-from FILE`` takes
+      the baseline and the fitted chain from another recording of the same person instead.
       A neurofeed BDF is driven by its own events (``block_start/<label>/<kind>``, pauses,
       markers), so it replays what the session showed (24-bit quantisation aside).
   ``offline``
