@@ -60,7 +60,8 @@ def main(argv=None):
         FileSource(edf)
         read_s = time.perf_counter() - t
         for mode in ("causal", "offline"):
-            res = replay_file(edf, proto, baseline_label="rest", chunk_size=10, mode=mode)
+            # throughput, not the SI: whatever the simulated file's first rest holds is accepted
+            res = replay_file(edf, proto, baseline_label="rest", chunk_size=10, mode=mode, min_baseline_s=0)
             out[f"file_{mode}"] = {"read_s": read_s, "process_s": res["process_s"],
                                    "realtime_factor": seconds / res["process_s"],
                                    "realtime_factor_with_read": seconds / (res["process_s"] + read_s),
@@ -83,7 +84,8 @@ def main(argv=None):
         for mode in ("causal", "offline"):
             rows, total_s, proc_s = {}, 0.0, 0.0
             for run in ("03", "04", "05", "06"):
-                res = replay_file(data / f"S001R{run}.edf", proto, baseline_label="T0", mode=mode)
+                # causal: the first T0 (4.2 s) is below min_clean_s; the throughput figure keeps it
+                res = replay_file(data / f"S001R{run}.edf", proto, baseline_label="T0", mode=mode, min_baseline_s=0)
                 total_s += res["data_s"]
                 proc_s += res["process_s"]
                 rows[run] = {k: [round(v["si"]["C3"], 3), round(v["si"]["C4"], 3)] for k, v in res["conditions"].items()}

@@ -131,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="run recorded files through the same pipeline",
                        description="Replay EDF/BDF/FIF files, neurofeed session folders, folders of them or BIDS "
                                    "datasets through the live pipeline. --mode causal (default) shows what the live "
-                                   "loop would have shown (baseline from the first baseline segment, at its time); "
-                                   "--mode offline pools the baseline over every baseline segment (two passes).")
+                                   "loop would have shown (baseline from the first baseline segment, at its time; "
+                                   "refused if it holds less clean signal than the protocol's [baseline] min_clean_s); "
+                                   "--mode offline pools the baseline over every baseline segment (two passes); "
+                                   "--baseline-from FILE takes it from another recording of the same person.")
     r.add_argument("files", nargs="+", metavar="PATH",
                    help="EDF/BDF/FIF files, neurofeed session folders, folders of them or a BIDS root")
     r.add_argument("--protocol", help="protocol (default: a session's own; for other files action-observation-research)")
@@ -141,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--speed", choices=("max", "1"), default="max", help="as fast as possible (max) or real time (1)")
     r.add_argument("--display", action="store_true", help="show the views while replaying (with --speed 1)")
     r.add_argument("--baseline-label", help="annotation label whose segments form the baseline (e.g. T0)")
+    r.add_argument("--baseline-from", metavar="FILE",
+                   help="take the baseline (and the fitted estimator) from the --baseline-label segments of another "
+                        "recording of the same person, same montage (e.g. EEGMMIDB's R01 rest run for its task runs)")
     r.add_argument("--out", default="replay-out", help="output folder (feedback.tsv, summary.json per file; group.json)")
     r.add_argument("--jobs", type=int, default=1, help="files in parallel on this machine (joblib)")
     r.add_argument("--line-freq", type=float, choices=(50.0, 60.0), metavar="{50,60}",
@@ -257,7 +262,7 @@ def _check_protocols(files, board=None, montage=None) -> int:
     from .boards import get_board, list_boards
     from .feedback.stimuli import check_protocol_stimuli
     from .montages import advice, fit_protocol
-    from .protocol.schema import load_protocol
+    from .protocol.schema import baseline_shortfall, load_protocol
 
     if montage and not board:
         raise NeurofeedError("--montage needs --board (e.g. --board cyton --montage mu).")
@@ -271,6 +276,9 @@ def _check_protocols(files, board=None, montage=None) -> int:
         try:
             p = load_protocol(resolve_protocol(f))
             check_protocol_stimuli(p)
+            short = baseline_shortfall(p)
+            if short:
+                raise NeurofeedError(f"{p.path}: {short}.")
         except NeurofeedError as err:
             bad += 1
             print(f"FAIL {err}", file=sys.stderr)
@@ -502,7 +510,8 @@ def cmd_replay(args) -> int:
     replay_many(args.files, protocol=resolve_protocol(args.protocol) if args.protocol else None, speed=args.speed,
                 baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display,
                 mode=args.mode, scheduler=args.scheduler,
-                label_map=read_label_map(args.label_map) if args.label_map else None, line_hz=args.line_freq)
+                label_map=read_label_map(args.label_map) if args.label_map else None, line_hz=args.line_freq,
+                baseline_from=args.baseline_from)
     return 0 if exact else 1
 
 

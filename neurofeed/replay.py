@@ -9,6 +9,9 @@
       :class:`~neurofeed.pipeline.Processor` in live-sized chunks (0.04 s), blocks start and end
       at the annotations' samples as external markers would start them, the baseline is the
       first baseline-label block (taken and fitted at its end, as live), thresholds as live.
+      A baseline with less clean signal than the protocol's ``[baseline] min_clean_s`` (after the
+      estimator's settling and the gate) is refused in one line; ``--baseline-from FILE`` takes
+      the baseline and the fitted chain from another recording of the same person instead.
       A neurofeed BDF is driven by its own events (``block_start/<label>/<kind>``, pauses,
       markers), so it replays what the session showed (24-bit quantisation aside).
   ``offline``
@@ -248,9 +251,15 @@ def _apply_inputs(proc: Processor, inputs, k: int, pos: int, base: str) -> int:
     return group_end
 
 
-def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str) -> dict:
+def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str, preset=None) -> dict:
     proc = Processor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True, line_hz=rec.line_hz)
     eng = proc.engine
+    if preset is not None:  # --baseline-from: the chain fitted on, and the baseline of, another recording
+        chain, fit, source = preset
+        chain.restart()  # this file is a new recording: filters seed on its first sample
+        proc.chain = chain
+        eng.emit(f"baseline_from/{source}")
+        eng.finish_baseline(fit)  # in force from the first sample; no block of this file is the baseline
     spans = rec.condition_spans()
     inputs = engine_inputs(rec, spans)
     n_total, step = rec.n_samples, rec.chunk_size
@@ -277,17 +286,18 @@ def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str)
 
 
 def _block_conditions(eng, combine: str, sfreq: float) -> dict:
-    """Per block label: SI of the pooled power of its blocks vs the engine's baseline."""
+    """Per block label: the mean SI of its blocks (the blocks' ``si_pooled``, pooled: the
+    sample-weighted mean of the shown per-target SI over their clean updates; see
+    :class:`~neurofeed.protocol.engine.BlockRecord`) vs the engine's baseline."""
     out = {}
     base = eng.baseline_uv2
     for label in sorted({b.label for b in eng.blocks}):
         blocks = [b for b in eng.blocks if b.label == label]
-        n = sum(b.n_power for b in blocks)
+        n = sum(b.n_log for b in blocks)
         seconds = sum(max(b.end_sample, b.start_sample) - b.start_sample for b in blocks) / sfreq
         d = {"segments": len(blocks), "seconds": float(seconds), "si": None, "combined": None}
         if base is not None and n:
-            mean = np.maximum(sum(b.power_sum for b in blocks) / n, _FLOOR_UV2)
-            si = np.log10(mean / base)
+            si = sum(b.log_sum for b in blocks) / n - np.log10(base)
             d["si"] = dict(zip(eng.targets, si.tolist()))
             d["combined"] = combine_si(si, combine)
         out[label] = d
@@ -322,11 +332,13 @@ def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str
     eng.p.baseline.block = base
     # the one BaselineModel (the protocol's statistic) over every baseline chunk; this offline
     # analysis pools gated chunks into the baseline as it pools them into the conditions (live and
-    # causal replay leave them out of both the baseline and the reward)
+    # causal replay leave them out of both the baseline and the reward). The estimator's start-up
+    # at the file's start is left out of both.
+    mem = proc.estimator_memory_samples()
     for i, s in enumerate(bounds):
         m = base_mask[s:s + step]
         if m.any():
-            eng.baseline.add(power[:, s:s + step][:, m], False)
+            eng.baseline.add(power[:, s:s + step][:, m], False, settling=s < mem)
     eng.finish_baseline()
     baseline_uv2 = eng.baseline_uv2
     # blocks switch between chunks, as markers would: at the chunk holding an annotation's onset
@@ -343,18 +355,24 @@ def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str
     eng.stop("end of file")
     return {"proc": proc, "rows": rows, "spans": spans, "power": power,
             "conditions": _pooled_conditions(power, baseline_uv2, spans, rec.sfreq, proc.chain.targets,
-                                             protocol.signal.combine)}
+                                             protocol.signal.combine, -(-mem // step) * step)}
 
 
-def _pooled_conditions(power, base, spans, sfreq, targets, combine) -> dict:
-    """Per label: SI of the power pooled over all its segments vs the pooled baseline."""
+def _pooled_conditions(power, base, spans, sfreq, targets, combine, settle: int = 0) -> dict:
+    """Per label: mean SI over all its segments vs the pooled baseline, as the live block tables
+    take it (see :mod:`neurofeed.protocol.baseline`): the mean log10 power over the label's
+    samples (those in chunks before ``settle``, the estimator's start-up, left out as in the
+    baseline) minus log10 of the baseline. The baseline label itself reads 0 with ``mean``."""
     out = {}
+    logp = np.log10(np.maximum(power, _FLOOR_UV2))
     for label in sorted({lab for *_, lab in spans}):
         mask = np.zeros(power.shape[1], dtype=bool)
         segs = [(s, e) for s, e, lab in spans if lab == label]
         for s, e in segs:
             mask[s:e] = True
-        si = np.log10(np.maximum(power[:, mask].mean(axis=1), _FLOOR_UV2) / base)
+        used = mask.copy()
+        used[:settle] = False
+        si = logp[:, used].mean(axis=1) - np.log10(base) if used.any() else np.full(power.shape[0], np.nan)
         out[label] = {"segments": len(segs), "seconds": float(mask.sum() / sfreq),
                       "si": dict(zip(targets, si.tolist())), "combined": combine_si(si, combine)}
     return out
@@ -362,7 +380,7 @@ def _pooled_conditions(power, base, spans, sfreq, targets, combine) -> dict:
 
 def replay_file(path, protocol: Protocol, baseline_label: str | None = None, speed: str = "max",
                 chunk_size: int | None = None, mode: str = "causal", label_map: dict | None = None,
-                line_hz: float | None = None) -> dict:
+                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None) -> dict:
     """Replay an EDF/BDF/FIF file in live-sized chunks (``mode`` ``"causal"`` or ``"offline"``).
 
     Parameters
@@ -385,6 +403,19 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
     line_hz : float, optional
         Mains frequency the chain notches (50 or 60 Hz); default the session's own for a
         neurofeed BDF in its session folder, else 50 Hz.
+    baseline_from : str or Path, optional
+        Another recording of the same person (same montage and rate) whose ``baseline_label``
+        segments give the baseline and the fitted chain (see :func:`_baseline_from`); causal
+        mode only. No segment of ``path`` is then the baseline.
+    min_baseline_s : float, optional
+        Least clean baseline (s) a causal replay accepts; default the protocol's
+        ``[baseline] min_clean_s``.
+
+    Raises
+    ------
+    NeurofeedError
+        A causal replay whose first baseline segment holds less clean signal than the minimum
+        (one line: the file, the label, seconds found and needed, and what to do).
 
     Returns
     -------
@@ -393,7 +424,9 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
         ``summary`` (the engine's), ``conditions`` (per label: ``si`` per target, ``combined``,
         ``segments``, ``seconds``), ``mode``, ``sfreq``, ``targets``, ``labels`` (segments as
         ``(start, end, label)`` samples), ``power`` (per sample, offline mode only),
-        ``baseline_uv2`` and ``process_s`` (wall-clock seconds of the replay, reading excluded).
+        ``baseline_uv2``, ``baseline_clean_s`` (seconds of clean baseline signal: gate open,
+        estimator settled), ``baseline_from`` and ``process_s`` (wall-clock seconds of the
+        replay, reading excluded).
     """
     if mode not in MODES:
         raise NeurofeedError(f"replay mode {mode!r} is not one of {', '.join(MODES)}.")
@@ -408,18 +441,61 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
         raise NeurofeedError(f"{path}: no {what} labelled {base!r} for the baseline; pass --baseline-label "
                              f"with one of: {', '.join(labels) or '(the file has no annotations)'}.")
     protocol.baseline.block = base
+    preset = None
+    if baseline_from is not None:
+        if mode != "causal":
+            raise NeurofeedError(f"--baseline-from {baseline_from}: with --mode offline the baseline is pooled over "
+                                 f"{path}'s own {base!r} segments; use one or the other.")
+        preset = _baseline_from(baseline_from, rec, protocol, base, label_map)
     t0 = time.perf_counter()
-    out = (_replay_causal if mode == "causal" else _replay_offline)(rec, protocol, base, speed)
+    out = _replay_causal(rec, protocol, base, speed, preset) if mode == "causal" else \
+        _replay_offline(rec, protocol, base, speed)
     process_s = time.perf_counter() - t0
     proc = out["proc"]
     eng = proc.engine
+    fit = eng.baseline_fit
+    need = protocol.baseline.min_clean_s if min_baseline_s is None else float(min_baseline_s)
+    # a neurofeed BDF replays what its session showed (its baseline was the session's); an EDF's
+    # first baseline segment is only what a live session would have had, and may be far too short
+    if mode == "causal" and preset is None and not rec.neurofeed and (fit is None or fit.clean_s < need):
+        found = 0.0 if fit is None else fit.clean_s
+        raise NeurofeedError(
+            f"{path}: the baseline {base!r} (its first segment, taken causally as live) holds {found:.1f} s of clean "
+            f"signal (after the estimator's settling and the artifact gate), less than the {need:g} s needed "
+            f"([baseline] min_clean_s); pool every {base!r} segment with --mode offline, or take the baseline from "
+            f"another recording of the same person with --baseline-from FILE.")
     targets = list(proc.chain.targets)
     fb = np.array(out["rows"], dtype=np.float64).reshape(-1, len(feedback_columns(targets)))
     return {"feedback": fb, "recorded": None, "columns": feedback_columns(targets), "events": eng.drain_events(),
             "summary": eng.summary(), "sfreq": rec.sfreq, "targets": targets, "labels": out["spans"],
             "power": out["power"], "conditions": out["conditions"], "mode": mode, "baseline_label": base,
             "baseline_uv2": eng.baseline_uv2, "combine": protocol.signal.combine, "source": str(path),
-            "neurofeed_bdf": rec.neurofeed, "process_s": process_s, "data_s": rec.n_samples / rec.sfreq}
+            "neurofeed_bdf": rec.neurofeed, "process_s": process_s, "data_s": rec.n_samples / rec.sfreq,
+            "baseline_clean_s": None if fit is None else fit.clean_s,
+            "baseline_from": None if baseline_from is None else str(baseline_from)}
+
+
+def _baseline_from(path, rec: RecordedFile, protocol: Protocol, base: str, label_map):
+    """The chain and baseline of another recording of the same person (``--baseline-from``):
+    that file replayed offline (the estimator fitted on, and the baseline pooled over, every
+    ``base`` segment), as ``(chain, BaselineFit, path)``. Its montage and rate must be this file's."""
+    other = RecordedFile(path, rec.chunk_size, label_map)
+    if other.sfreq != rec.sfreq or other.ch_names != rec.ch_names:
+        raise NeurofeedError(f"--baseline-from {path}: {other.sfreq:g} Hz, {len(other.ch_names)} channels; "
+                             f"{rec.path} has {rec.sfreq:g} Hz, {len(rec.ch_names)} channels: the baseline must "
+                             f"come from a recording with the same montage and rate.")
+    labels = sorted({lab for *_, lab in other.condition_spans()})
+    if base not in labels:
+        raise NeurofeedError(f"--baseline-from {path}: no segments labelled {base!r} for the baseline; "
+                             f"it has: {', '.join(labels) or '(no annotations)'}.")
+    other.line_hz = rec.line_hz
+    res = _replay_offline(other, protocol, base, "max")
+    fit = res["proc"].engine.baseline_fit
+    need = protocol.baseline.min_clean_s
+    if fit.clean_s < need:
+        raise NeurofeedError(f"--baseline-from {path}: its {base!r} segments hold {fit.clean_s:.1f} s of clean signal, "
+                             f"less than the {need:g} s needed ([baseline] min_clean_s); take a longer rest recording.")
+    return res["proc"].chain, fit, str(path)
 
 
 def condition_summary(result: dict) -> dict:
@@ -486,7 +562,9 @@ def write_outputs(result: dict, out_dir) -> dict:
     summary = {"mode": result.get("mode", "journal"), "source": str(result.get("source", "")),
                "sfreq": sfreq, "targets": list(targets), "baseline_label": result.get("baseline_label"),
                "conditions": condition_summary(result), "reward_rate": s["reward_rate"], "gated_s": s["gated_s"],
-               "baseline_uv2": s["baseline_uv2"], "threshold_final": s["threshold_final"],
+               "baseline_uv2": s["baseline_uv2"], "baseline_statistic": s.get("baseline_statistic"),
+               "baseline_clean_s": s.get("baseline_clean_s"), "baseline_from": result.get("baseline_from"),
+               "baseline_mean_power_uv2": s.get("baseline_mean_power_uv2"), "threshold_final": s["threshold_final"],
                "updates": int(len(fb)), "duration_s": float(fb[-1, 0] / sfreq) if len(fb) else 0.0,
                "events": events}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -494,7 +572,7 @@ def write_outputs(result: dict, out_dir) -> dict:
 
 
 def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="causal", label_map=None,
-                line_hz=None) -> dict:
+                line_hz=None, baseline_from=None, min_baseline_s=None) -> dict:
     """Replay one path (session folder or file) and return the raw result.
 
     A session folder replays its journal (bit-exact); a file replays in ``mode``, with
@@ -509,9 +587,11 @@ def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="cau
     if protocol is None and is_journal(p):  # a BDF inside its session folder: the session's protocol
         header = read_journal_header(p.parent)
         proto = parse_protocol(header["protocol_text"], f"{p.parent}/header.json:protocol_text")
-        return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz)
+        return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz,
+                           baseline_from=baseline_from, min_baseline_s=min_baseline_s)
     proto = load_protocol(protocol or DEFAULT_REPLAY_PROTOCOL)
-    return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz)
+    return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz,
+                       baseline_from=baseline_from, min_baseline_s=min_baseline_s)
 
 
 def read_journal_header(folder) -> dict:
@@ -523,9 +603,9 @@ def read_journal_header(folder) -> dict:
 
 
 def _one(path, subject, name, protocol, baseline_label, speed, out, mode, label_map=None,
-         line_hz=None) -> tuple[str, str, dict]:
+         line_hz=None, baseline_from=None, min_baseline_s=None) -> tuple[str, str, dict]:
     """Replay one recording into ``out/name`` (runs in a worker: joblib or a Dask worker)."""
-    res = replay_path(path, protocol, baseline_label, speed, mode, label_map, line_hz)
+    res = replay_path(path, protocol, baseline_label, speed, mode, label_map, line_hz, baseline_from, min_baseline_s)
     summary = write_outputs(res, Path(out) / name)
     summary["realtime_factor"] = res.get("data_s", 0.0) / res["process_s"] if res.get("process_s") else None
     return str(path), subject, summary
@@ -633,7 +713,8 @@ def group_summary(results: list[tuple[str, str, dict]]) -> dict:
         group[label] = {"n_subjects": len(rows), "combined": m, "ci95": ci,
                         "si": {t: dict(zip(("mean", "ci95"), _mean_ci([r["si"].get(t) for r in rows])))
                                for t in targets}}
-    return {"units": "SI = log10(mu power / baseline power)", "n_recordings": len(results),
+    return {"units": "SI = mean log10 mu power - log10 baseline (the baseline's mean log10 power)",
+            "n_recordings": len(results),
             "subjects": subjects, "group": group}
 
 
@@ -691,7 +772,7 @@ def labels_for(path, label_map: dict | None) -> dict | None:
 
 def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
                 display=False, mode="causal", scheduler=None, label_map: dict | None = None,
-                line_hz: float | None = None) -> dict:
+                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None) -> dict:
     """Replay files, session folders, folders of them or BIDS datasets.
 
     Each recording goes to ``out/<name>/`` (``feedback.tsv``, ``summary.json``); ``out``
@@ -718,7 +799,8 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
             name = f"{subject}_{name}"
         names.add(name)
         calls.append(delayed(_one)(str(path), subject, name, str(protocol) if protocol else None, baseline_label,
-                                   speed, str(out), mode, labels_for(path, label_map), line_hz))
+                                   speed, str(out), mode, labels_for(path, label_map), line_hz,
+                                   None if baseline_from is None else str(baseline_from), min_baseline_s))
     results = []
     with tqdm(total=len(calls), desc="replay", unit="file", file=sys.stderr, disable=None) as bar:  # TTY only
         for item in _run_parallel(calls, jobs, scheduler):

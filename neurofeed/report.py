@@ -189,7 +189,8 @@ def erd_trials(runs: list[Path]) -> tuple[np.ndarray, dict]:
     k = max(1, int(round(ERD_SMOOTH_S / ERD_STEP_S))) | 1  # odd, so the average is centred
     for run in runs:
         summary = json.loads((run / "summary.json").read_text())
-        base = summary.get("baseline_uv2") or {}
+        # percent change is relative to mean power (baseline_uv2 is the geometric mean, the SI's B)
+        base = summary.get("baseline_mean_power_uv2") or summary.get("baseline_uv2") or {}
         data = np.genfromtxt(run / "feedback.tsv", delimiter="\t", names=True)
         times = np.atleast_1d(data["time_s"])
         for ev in summary.get("events", []):
@@ -399,7 +400,7 @@ def replay_report(folder, out=None, epochs_out=None) -> Path:
     rows = []
     for r, s in summaries.items():
         rows += _si_rows(s["conditions"], r.name if len(runs) > 1 else None)[0]
-    sections.append(("SI per condition (pooled power vs baseline)", _table(rows, list(rows[0]) if rows else [])))
+    sections.append(("SI per condition (mean log10 power vs baseline)", _table(rows, list(rows[0]) if rows else [])))
     if len(runs) == 1:
         data = np.genfromtxt(runs[0] / "feedback.tsv", delimiter="\t", names=True)
         fig, ax = plt.subplots(figsize=(11, 3.4))

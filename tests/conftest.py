@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 from tests.data.eeg import unpacked  # noqa: E402
 
 DATA = unpacked(ROOT / "tests" / "data" / "eegmmidb-S001")
+#: the OpenBCI Cyton + Daisy run of MI-OpenBCI S02 (125 Hz, 15 ch), beside EEGMMIDB S001
+DATA_S02 = unpacked(ROOT / "tests" / "data" / "mi-openbci-S02") / "S02_R0.edf"
 PROTOCOLS = ROOT / "protocols"
 CONFIGS = ROOT / "configs"
 

@@ -94,7 +94,11 @@ def test_no_reward_during_emg_and_blinks_and_gated_time_is_reported():
     assert rew[~art & (t > 35)].mean() > 0.5  # rewards do flow outside artifacts
     assert not rew[art].any()  # never during an EMG burst or a blink
     gated_s = proc.engine.summary()["gated_s"]
-    assert len(emg) * 1.0 <= gated_s <= len(emg) * 1.0 + len(blinks) * 1.2 + 2.0
+    # each artifact also holds the gate for the estimator's impulse response (chain.hold_s): 0.22 s
+    # for the fit on this simulated baseline when the bound was set, 0.31 s with the wcFIR's
+    # stop-band floor (issue 19; on real EEG the floor changes it little: S001R01 0.19 s)
+    extra_hold = (len(emg) + len(blinks)) * max(0.0, proc.chain.hold_s - 0.22)
+    assert len(emg) * 1.0 <= gated_s <= len(emg) * 1.0 + len(blinks) * 1.2 + 2.0 + extra_hold
     reasons = {r for s in states for r in s.gate_reasons}
     assert {"emg", "blink"} <= reasons
 
@@ -335,8 +339,10 @@ def test_baseline_leaves_out_gated_updates_and_honours_median_after_a_refit():
         assert mem_s == pytest.approx(2.0)
         assert proc.engine.summary()["baseline_settling_s"] == pytest.approx(mem_s, abs=0.05)
         base[stat] = proc.engine.baseline_uv2
-    # same samples, same refitted estimator: the median of band power sits below its mean
-    assert np.all(base["median"] / base["mean"] < 0.99), base
+    # same samples, same refitted estimator: both statistics are of log10 power (issue 19), the
+    # mean's 10 ** B is the geometric mean, which for band power sits at or below its median
+    assert not np.allclose(base["median"], base["mean"], rtol=1e-3), base
+    assert np.all(base["median"] / base["mean"] > 0.99), base
 
 
 def test_the_engine_leaves_gated_updates_out_of_its_baseline():

@@ -35,7 +35,8 @@ def test_session_and_participant_reports(tmp_path):
 
 
 def test_replay_report_and_bids_export(tmp_path):
-    r = run_cli("replay", DATA / "S001R04.edf", "--baseline-label", "T0", "--out", tmp_path)
+    r = run_cli("replay", DATA / "S001R04.edf", "--baseline-label", "T0", "--baseline-from", DATA / "S001R01.edf",
+                "--out", tmp_path)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "S001R04_edf"
     r = run_cli("report", out)

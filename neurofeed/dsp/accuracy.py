@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from .estimators import design_cfir, grid_size, psd_weights
+from .estimators import design_cfir, fit_weights, grid_size
 
 CURVE_DELAYS_S = (0.0, 0.02, 0.05, 0.1)
 CHOOSE_MAX_DELAY_S = 0.05  # "choose" never goes beyond the 50-ms latency budget
@@ -164,7 +164,7 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
         return {}, {}
     truth = ideal_envelope(x, sfreq, band_hz)
     n_fft = grid_size(n_taps)  # the live estimator's design grid (any sampling rate)
-    weights = [psd_weights(row[:split], sfreq, n_fft) if weighted else None for row in x]
+    weights = [fit_weights(row[:split], sfreq, band_hz, n_fft) if weighted else None for row in x]
     lags = np.arange(0, int(round(max_lag_s * sfreq)) + 1)
     curve, effective = {}, {}
     for d in delays_s:

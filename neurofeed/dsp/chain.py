@@ -14,10 +14,21 @@ from .kernels import sos_peak_abs, sos_rms_smooth, spatial_apply
 from .quality import BLINK, BLINK_K, EMG, EMG_K, QualityConfig, QualityMonitor, robust_threshold
 from .spatial import spatial_weights
 
-__all__ = ["MuChain", "DC_REJECTION_DB", "LINE_REJECTION_DB", "OCULAR_BAND_HZ"]
+__all__ = ["MuChain", "DC_REJECTION_DB", "LINE_REJECTION_DB", "LINE_BAND_REJECTION_DB", "BETA_REJECTION_DB",
+           "OCULAR_BAND_HZ"]
 
 #: Required rejection of the whole chain (input → mu power, amplitude dB relative to the band centre).
 DC_REJECTION_DB, LINE_REJECTION_DB = 60.0, 40.0
+#: ... over the line frequency ± LINE_BAND_HZ and its harmonics below Nyquist (the notch's null is
+#: narrow: mains pick-up a little off 50/60 Hz and the estimator's own stop band are what count),
+#: and over 20–45 Hz (beta and EMG leaking into mu power). Every uniform (c)FIR design meets these
+#: at 100–2048 Hz (worst, the 0-ms design: 26.9 dB and 14.1 dB; 50 ms: 31.2 and 19.1 dB); the
+#: fitted wcFIR at the default 50 ms, with its stop-band floor, >= 32.7 dB from 45 Hz up and
+#: >= 20 dB at 20–45 Hz on the S001/S02 baselines (benchmarks/stopband.py); without the floor it
+#: fell to -6 dB (45–55 Hz) and +43 dB (above 55 Hz) on S02, which this check now refuses.
+LINE_BAND_HZ, LINE_BAND_REJECTION_DB = 2.0, 25.0
+BETA_BAND_HZ, BETA_REJECTION_DB = (20.0, 45.0), 12.0
+_CHECK_STEP_HZ = 0.1  # grid of the band checks
 #: Band in which blinks reach the targets (Hz); the regression is fitted from FIT_LOW_HZ up.
 OCULAR_BAND_HZ = (0.5, 7.0)
 FIT_LOW_HZ = 1.0
@@ -122,6 +133,7 @@ class MuChain:
         self.last_power = np.zeros(len(self.targets))
         self.gated = False
         self.keep_spatial = False  # set while a baseline is captured (calibration and refit)
+        self.fit_refused: str | None = None  # why the last fitted design was not installed (retune)
         self.kept: list[np.ndarray] = []  # referenced target chunks of the baseline
         self.kept_raw: list[np.ndarray] = []  # the same chunks as they arrived (for calibrate)
         self._after_new_estimator()
@@ -231,18 +243,22 @@ class MuChain:
 
     # analysis ---------------------------------------------------------------------------------
     def check_response(self) -> dict:
-        """Check the response from input to mu power at DC and at the line frequency.
+        """Check the response from input to mu power at DC, at the line frequency and over bands.
 
         Returns
         -------
         figures : dict
             ``dc_db`` and ``line_db``: amplitude rejection (dB, negative) relative to the band
-            centre, of the conditioning stage, of the estimator and of the whole chain.
+            centre, of the conditioning stage, of the estimator and of the whole chain;
+            ``line_band_db`` (line ± ``LINE_BAND_HZ`` and its harmonics below Nyquist) and
+            ``beta_db`` (20–45 Hz, from 5 Hz above the band): the chain's worst (largest) gain
+            there, with the frequency where it occurs (``*_at_hz``).
 
         Raises
         ------
         NeurofeedError
-            If the chain rejects DC by less than 60 dB or the line frequency by less than 40 dB.
+            If the chain rejects DC by less than 60 dB, the line frequency by less than 40 dB,
+            the line bands by less than 25 dB or 20–45 Hz by less than 12 dB.
         """
         lo, hi = self.band_hz
         fc = 0.5 * (lo + hi)
@@ -268,16 +284,59 @@ class MuChain:
                     f"DSP chain at {self.sfreq:g} Hz rejects {what} by only {-total:.1f} dB relative to {fc:g} Hz "
                     f"(conditioning high-pass {self.conditioner.highpass_hz:g} Hz + notch: {-c_db:.1f} dB, estimator "
                     f"{self.estimator.name}: {-e_db:.1f} dB); at least {need:g} dB is required.")
+        ref = float(cond[1] * est[1])
+        for name, grid, need, what in self._check_bands(hi, nyq):
+            gain = np.abs(self.conditioner.response(grid)) * np.sqrt(self.estimator.power_response(grid))
+            db = attenuation_db(gain, ref)
+            worst = int(np.argmax(db))
+            figures[f"{name}_db"], figures[f"{name}_at_hz"] = float(db[worst]), float(grid[worst])
+            if db[worst] > -need:
+                raise NeurofeedError(
+                    f"DSP chain at {self.sfreq:g} Hz rejects {what} by only {-db[worst]:.1f} dB at {grid[worst]:.1f} Hz "
+                    f"relative to {fc:g} Hz (estimator {self.estimator.name}); at least {need:g} dB is required.")
         return figures
 
+    def _check_bands(self, band_hi: float, nyq: float):
+        """``(name, grid Hz, required dB, description)`` of the bands :meth:`check_response` scans."""
+        out = []
+        if self.line_hz:
+            parts, k = [], 1
+            while k * self.line_hz - LINE_BAND_HZ < nyq:
+                f0 = k * self.line_hz
+                parts.append(np.arange(f0 - LINE_BAND_HZ, min(f0 + LINE_BAND_HZ, nyq) + 1e-9, _CHECK_STEP_HZ))
+                k += 1
+            if parts:
+                out.append(("line_band", np.concatenate(parts), LINE_BAND_REJECTION_DB,
+                            f"the line frequency {self.line_hz:g} Hz ± {LINE_BAND_HZ:g} Hz and its harmonics"))
+        b_lo, b_hi = max(BETA_BAND_HZ[0], band_hi + 5.0), min(BETA_BAND_HZ[1], nyq)
+        if b_hi > b_lo:
+            out.append(("beta", np.arange(b_lo, b_hi + 1e-9, _CHECK_STEP_HZ), BETA_REJECTION_DB,
+                        f"{b_lo:g}–{b_hi:g} Hz"))
+        return out
+
     # control ------------------------------------------------------------------------------------
-    def retune(self, band_hz, baseline: np.ndarray | None = None) -> None:
+    def retune(self, band_hz, baseline: np.ndarray | None = None, fallback: bool = True) -> None:
         """A fresh estimator for ``band_hz``, fitted to ``baseline`` (targets × samples) if it
         is a fitted kind; its state starts from the next chunk's first sample. The response is
-        checked again and the gate hold follows the new estimator."""
+        checked again and the gate hold follows the new estimator.
+
+        A fitted design that fails the response check is not installed: with ``fallback`` the
+        unfitted (uniform) design of the same band and delay runs instead, and
+        :attr:`fit_refused` says why (a session must not stop at its baseline's end); without
+        it (:meth:`redesign`: all or nothing) the failure raises. The unfitted design's own
+        failure always raises."""
+        self.fit_refused = None
         self.estimator = self._make_estimator(band_hz)
         if baseline is not None and getattr(self.estimator, "needs_fit", False):
             self.estimator.fit(baseline)
+            try:
+                self._after_new_estimator()
+                return
+            except NeurofeedError as err:
+                if not fallback:
+                    raise
+                self.fit_refused = str(err)
+                self.estimator = self._make_estimator(band_hz)
         self._after_new_estimator()
 
     def redesign(self, delay_s: float, baseline: np.ndarray | None = None) -> bool:
@@ -296,7 +355,7 @@ class MuChain:
         old, old_delay, old_db = self.estimator, self.delay_s, self.response_db
         try:
             self.delay_s = float(delay_s)
-            self.retune(old.band_hz, baseline)  # the new taps, fitted and checked
+            self.retune(old.band_hz, baseline, fallback=False)  # the new taps, fitted and checked
             take = getattr(self.estimator, "take_history", None)
             continued = bool(take(old)) if take is not None else False
         except Exception:
@@ -312,6 +371,23 @@ class MuChain:
         if self._cal_conditioned is None:
             return None
         return self.weights @ self._cal_conditioned
+
+    def restart(self) -> None:
+        """A new recording starts (e.g. a file replayed after the baseline was taken from another
+        one): every filter state seeds again from the next chunk's first sample, as at
+        construction; what was fitted (spatial weights, ocular regression, gate thresholds, the
+        estimator's taps) stays. The estimator's first ``estimator_memory_s`` after it are a
+        start-up transient, as after any start."""
+        self.conditioner = Conditioner(self.sfreq, len(self.ch_names), self.line_hz, self.conditioner.highpass_hz)
+        self.quality.seeded = False
+        self.quality._gate_left = 0
+        self.estimator.reset()
+        self.resid_zi[:] = 0.0
+        self.resid_peak[:] = 0.0
+        self._resid_seeded = False
+        self.t_emg_zi[:] = 0.0
+        self.last_power[:] = 0.0
+        self.gated = False
 
     def set_bad_channels(self, names) -> None:
         """Leave ``names`` out of the spatial filter, the gates and the ocular regression (an

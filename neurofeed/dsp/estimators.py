@@ -83,6 +83,33 @@ def design_cfir(sfreq: float, band_hz, delay_s: float, n_taps: int | None = None
     return linalg.solve_toeplitz((col, np.conj(col)), rhs)
 
 
+#: The fitted wcFIR's stop-band floor: from STOPBAND_FROM_HZ up, no grid frequency weighs less
+#: than STOPBAND_WEIGHT times the mean weight in the mu band. A baseline with little power there
+#: (a band-filtered recording, a few seconds of Welch estimate) otherwise leaves the least
+#: squares free to pass it: on MI-OpenBCI S02 (125 Hz, band-filtered in acquisition) the fit on
+#: a 4-s rest gave +43 dB above 55 Hz and -6 dB at 45-55 Hz; with the floor every fit on the
+#: S001 and S02 baselines rejects >= 32.7 dB at 45-55 Hz and above, for -0.026 in r at the 50-ms
+#: design (EEGMMIDB; 3x: >= 34 dB for -0.031, 1.5x: >= 31.5 dB for -0.023; benchmarks/RESULTS.md).
+STOPBAND_FROM_HZ, STOPBAND_WEIGHT = 20.0, 2.0
+
+
+def stopband_floor(weights: np.ndarray, sfreq: float, band_hz) -> np.ndarray:
+    """``weights`` (on the ``design_cfir`` grid, ``np.fft.fftfreq`` order) with the stop-band
+    floor applied: ``max(w, STOPBAND_WEIGHT * mean(w in band))`` for ``|f| >= STOPBAND_FROM_HZ``."""
+    w = np.asarray(weights, dtype=float)
+    f = np.abs(np.fft.fftfreq(w.size, 1.0 / sfreq))
+    in_band = (f >= band_hz[0]) & (f <= band_hz[1])
+    floor = STOPBAND_WEIGHT * float(w[in_band].mean()) if in_band.any() else 0.0
+    return np.where(f >= max(STOPBAND_FROM_HZ, band_hz[1] + 2.0), np.maximum(w, floor), w)
+
+
+def fit_weights(x: np.ndarray, sfreq: float, band_hz, n_fft: int = 2048) -> np.ndarray:
+    """The weighted cFIR's least-squares weights for one baseline row: its spectrum
+    (:func:`psd_weights`) with the stop-band floor (:func:`stopband_floor`). The one recipe the
+    live fit and the participant's accuracy/delay curve share."""
+    return stopband_floor(psd_weights(x, sfreq, n_fft), sfreq, band_hz)
+
+
 def psd_weights(x: np.ndarray, sfreq: float, n_fft: int = 2048) -> np.ndarray:
     # n_fft must equal the design grid (grid_size(n_taps) in WCFIREnvelope.fit)
     """Welch power spectrum of ``x`` on the ``design_cfir`` grid, for the weighted cFIR."""
@@ -304,10 +331,24 @@ class CFIREnvelope(Estimator):
         from .analysis import fir_response
 
         f = np.atleast_1d(np.asarray(freqs_hz, dtype=float))
+        if f.size > 16:  # a band scan: one FFT per channel on a 0.05-Hz grid, interpolated
+            return self._power_response_fft(f)
         out = np.zeros(f.shape)
         for h in self.taps():
             out = np.maximum(out, np.maximum(np.abs(fir_response(h, f, self.sfreq)),
                                              np.abs(fir_response(h, -f, self.sfreq))) ** 2)
+        return out
+
+    def _power_response_fft(self, f: np.ndarray) -> np.ndarray:
+        """:meth:`power_response` at many frequencies: |FFT(h)|² on a grid of at most 0.05 Hz
+        (the 1–2-s taps' response varies over ~0.5 Hz), linearly interpolated, worst of ±f and
+        of the channels. A few ms where the exact sum takes seconds at 2–4 kHz."""
+        n = int(2 ** np.ceil(np.log2(max(self.sfreq / 0.05, 2 * self.n_taps))))
+        grid = np.fft.fftshift(np.fft.fftfreq(n, 1.0 / self.sfreq))
+        out = np.zeros(f.shape)
+        for h in self.taps():
+            p = np.fft.fftshift(np.abs(np.fft.fft(h, n)) ** 2)
+            out = np.maximum(out, np.maximum(np.interp(f, grid, p), np.interp(-f, grid, p)))
         return out
 
     def process_inplace(self, x):
@@ -321,7 +362,9 @@ class WCFIREnvelope(CFIREnvelope):
     baseline spectrum (Smetanin et al. 2020), 2-s taps.
 
     Until :meth:`fit` is called (at the end of the baseline) it runs as a uniform-weight cFIR of
-    the same length and delay. Group delay: measured after the fit (:meth:`measure_step_delay_s`).
+    the same length and delay. The fit's weights keep a stop-band floor (:func:`stopband_floor`),
+    so that it keeps at least the uniform design's rejection from 20 Hz up wherever the baseline
+    happens to hold little power. Group delay: measured after the fit (:meth:`measure_step_delay_s`).
     """
 
     name = "wcfir"
@@ -335,7 +378,8 @@ class WCFIREnvelope(CFIREnvelope):
         """Fit the taps to ``x`` (n_channels × n_samples, the spatially filtered baseline)."""
         n_fft = grid_size(self.n_taps)
         taps = np.array([design_cfir(self.sfreq, self.band_hz, self.delay_s, self.n_taps,
-                                     weights=psd_weights(row, self.sfreq, n_fft), n_fft=n_fft) for row in x])
+                                     weights=fit_weights(row, self.sfreq, self.band_hz, n_fft), n_fft=n_fft)
+                         for row in x])
         self.set_taps(taps)
         self.fitted = True
         self._delay_s = None
@@ -373,6 +417,12 @@ class WindowBandPower(Estimator):
         re, im = self.basis[0], self.basis[1]
         f = np.atleast_1d(np.asarray(freqs_hz, dtype=float))
         out = np.zeros(f.shape)
+        if f.size > 16:  # a band scan: FFTs on a 0.05-Hz grid, interpolated (as CFIREnvelope)
+            n = int(2 ** np.ceil(np.log2(max(self.sfreq / 0.05, 2 * self.n))))
+            grid = np.fft.fftshift(np.fft.fftfreq(n, 1.0 / self.sfreq))
+            for row in re + 1j * im:
+                out += np.interp(f, grid, np.fft.fftshift(np.abs(np.fft.fft(row[::-1], n)) ** 2))
+            return out
         for row in re + 1j * im:  # the mean removal in band_power_dft only lowers DC further
             out += np.abs(fir_response(row[::-1], f, self.sfreq)) ** 2
         return out

@@ -2,16 +2,24 @@
 
 One :class:`BaselineModel` serves the live session, journal replay and file replay, so the three
 agree by construction. It collects the estimator's output once per update while the baseline
-runs, leaves out updates the artifact gate closed, and gives
+runs, leaves out updates the artifact gate closed and updates while the estimator is still
+settling (its memory not yet filled since it started or was refitted), and gives
 
-Updates while the estimator is still settling (its memory not yet filled since it started or
-was refitted) are left out as well.
-
-- the baseline power per target (µV²) by the protocol's ``statistic``: ``mean`` (mean power over
-  the clean samples) or ``median`` (10 ** median of the clean updates' log10 power);
+- the baseline B per target in the domain the SI lives in, log10 µV²: the protocol's
+  ``statistic`` of the clean baseline's log10 power (``mean``: over every sample of the clean
+  updates; ``median``: of the clean updates' newest samples); ``baseline_uv2`` = 10 ** B, i.e.
+  the geometric mean (or the median) of the clean baseline power, never its arithmetic mean;
 - the SI thresholds per direction: percentiles of the baseline's combined SI as the bar sees it
   (smoothed with the same time constant as live), so that ``baseline_reward_pct`` % of the
   clean baseline updates would have met the condition.
+
+Why the log domain on both sides: the SI of an update is log10(P_now) − B. For a narrow-band
+rhythm the instantaneous power is close to exponentially distributed, so E[log10 P] sits
+γ / ln 10 ≈ 0.25 below log10 E[P] (Jensen; γ Euler's constant). A baseline taken as the mean
+*power* therefore makes the mean SI at rest about −0.25 ("suppression" where nothing changed);
+taken as the mean (or median) of the same log power the SI uses, the SI averages 0 at rest
+(or sits at 0 half the time, for the median), and block means of the SI (the block tables,
+``si_pooled``, reports) are means of the same quantity the participant was shown.
 
 When the estimator is refitted at the end of the baseline (individual band, weighted cFIR),
 :meth:`BaselineModel.replace_power` swaps in the refitted estimator's output for the same
@@ -77,7 +85,8 @@ class BaselineFit:
     Attributes
     ----------
     baseline_uv2 : ndarray, shape (n_targets,)
-        Baseline mu power (µV²).
+        Baseline mu power (µV²): 10 ** B, B the statistic of the clean updates' log10 power
+        (the geometric mean of the clean baseline power for ``mean``, the median for ``median``).
     thresholds : dict
         ``{"up": si, "down": si}``; NaN in ``fixed`` mode (the engine keeps its fixed value).
     n_used, n_excluded : int
@@ -85,6 +94,11 @@ class BaselineFit:
     used_s, excluded_s, settling_s : float
         Seconds of signal used, left out because the gate was closed, and left out because the
         estimator was still settling.
+    mean_power_uv2 : ndarray, shape (n_targets,)
+        Arithmetic mean power of the clean updates (µV²), for percent changes (ERD/ERS).
+    clean_s : float
+        Seconds of clean signal (gate open, estimator settled); ``used_s`` equals it unless no
+        update was clean and the fit fell back on the settled (or all) updates.
     """
 
     baseline_uv2: np.ndarray
@@ -94,6 +108,8 @@ class BaselineFit:
     used_s: float
     excluded_s: float
     settling_s: float = 0.0
+    clean_s: float = 0.0
+    mean_power_uv2: np.ndarray | None = None
 
 
 class BaselineModel:
@@ -130,6 +146,7 @@ class BaselineModel:
         cap = max(int(capacity), 16)
         self._sum = np.zeros((cap, self.n_t))  # power summed over each update's samples (µV²)
         self._log_last = np.zeros((cap, self.n_t))  # log10 power of each update's newest sample
+        self._log_sum = np.zeros((cap, self.n_t))  # log10 power summed over each update's samples
         self._size = np.zeros(cap, dtype=np.int64)
         self._gated = np.zeros(cap, dtype=bool)
         self._settling = np.zeros(cap, dtype=bool)  # the estimator's start-up transient
@@ -141,7 +158,7 @@ class BaselineModel:
 
     def _grow(self) -> None:
         cap = 2 * self._size.size
-        for name in ("_sum", "_log_last", "_size", "_gated", "_settling"):
+        for name in ("_sum", "_log_last", "_log_sum", "_size", "_gated", "_settling"):
             old = getattr(self, name)
             new = np.zeros((cap,) + old.shape[1:], dtype=old.dtype)
             new[: old.shape[0]] = old
@@ -154,7 +171,9 @@ class BaselineModel:
             self._grow()
         i = self.n_updates
         power.sum(axis=1, out=self._sum[i])
-        np.log10(np.maximum(power[:, -1], FLOOR_UV2), out=self._log_last[i])
+        logs = np.log10(np.maximum(power, FLOOR_UV2))
+        logs.sum(axis=1, out=self._log_sum[i])
+        self._log_last[i] = logs[:, -1]
         self._size[i] = power.shape[1]
         self._gated[i] = bool(gated)
         self._settling[i] = bool(settling)
@@ -170,7 +189,9 @@ class BaselineModel:
                              f"got {len(powers)}.")
         for i, p in enumerate(powers):
             p.sum(axis=1, out=self._sum[i])
-            np.log10(np.maximum(p[:, -1], FLOOR_UV2), out=self._log_last[i])
+            logs = np.log10(np.maximum(p, FLOOR_UV2))
+            logs.sum(axis=1, out=self._log_sum[i])
+            self._log_last[i] = logs[:, -1]
         if settling is not None:
             self._settling[: self.n_updates] = np.asarray(settling, dtype=bool)
         if gated is not None:
@@ -186,16 +207,42 @@ class BaselineModel:
                 return m
         return np.ones_like(g)
 
-    def power_uv2(self) -> np.ndarray:
-        """Baseline power per target (µV²) by the statistic, over the clean updates."""
+    def log_uv2(self) -> np.ndarray:
+        """The baseline B per target (log10 µV²): ``mean``, the mean log10 power over every
+        sample of the clean updates (what the shown SI samples once per update, so the mean SI
+        does not depend on how the stream was chunked); ``median``, the median of the clean
+        updates' log10 power (newest sample of each, as the bar shows it)."""
         if self.n_updates == 0:
             raise ValueError("no baseline updates collected")
         m = self.clean
         if self.statistic == "median":
-            p = 10.0 ** np.median(self._log_last[: self.n_updates][m], axis=0)
-        else:
-            p = self._sum[: self.n_updates][m].sum(axis=0) / self._size[: self.n_updates][m].sum()
-        return np.maximum(p, FLOOR_UV2)
+            return np.median(self._log_last[: self.n_updates][m], axis=0)
+        return self._log_sum[: self.n_updates][m].sum(axis=0) / self._size[: self.n_updates][m].sum()
+
+    def power_uv2(self) -> np.ndarray:
+        """Baseline power per target (µV²): 10 ** :meth:`log_uv2`, the geometric mean (``mean``)
+        or the median (``median``) of the clean baseline power."""
+        return np.maximum(10.0 ** self.log_uv2(), FLOOR_UV2)
+
+    def mean_power_uv2(self) -> np.ndarray:
+        """Arithmetic mean power per target over the clean updates (µV²): the reference of a
+        percent change (ERD/ERS), which is relative to mean power; not the SI's baseline."""
+        m = self.clean
+        return self._sum[: self.n_updates][m].sum(axis=0) / max(int(self._size[: self.n_updates][m].sum()), 1)
+
+    def clean_log_mean(self) -> tuple[np.ndarray, int]:
+        """Mean log10 power per target over every sample of the clean updates, and their
+        samples: the baseline block's own row of a block table."""
+        m = self.clean
+        n = int(self._size[: self.n_updates][m].sum())
+        if not n:
+            return np.zeros(self.n_t), 0
+        return self._log_sum[: self.n_updates][m].sum(axis=0) / n, n
+
+    def clean_s(self) -> float:
+        """Seconds of clean baseline signal: gate open and estimator settled."""
+        g, st = self._gated[: self.n_updates], self._settling[: self.n_updates]
+        return float(self._size[: self.n_updates][~(g | st)].sum() / self.sfreq)
 
     def combined_si(self, baseline_uv2: np.ndarray) -> np.ndarray:
         """The combined SI of every update, smoothed as the bar smooths it (n_updates,; NaN
@@ -238,4 +285,5 @@ class BaselineModel:
         sizes, g, st = self._size[:k], self._gated[:k], self._settling[:k]
         n_used = int(m.sum())
         return BaselineFit(base, self.thresholds(spec, base), n_used, k - n_used, float(sizes[m].sum() / self.sfreq),
-                           float(sizes[g & ~st].sum() / self.sfreq), float(sizes[st].sum() / self.sfreq))
+                           float(sizes[g & ~st].sum() / self.sfreq), float(sizes[st].sum() / self.sfreq),
+                           self.clean_s(), self.mean_power_uv2())

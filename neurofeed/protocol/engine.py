@@ -77,7 +77,15 @@ def parse_input(text: str):
 
 @dataclass
 class BlockRecord:
-    """Statistics of one block as it ran, for sidecars and reports."""
+    """Statistics of one block as it ran, for sidecars and reports.
+
+    ``si_pooled`` (per target) is the block mean of the SI the participant was shown: the mean
+    log10 mu power over every sample of the updates with the gate open and the estimator settled
+    (``log_sum`` / ``n_log``; the shown SI samples it once per update), minus the baseline B = log10
+    ``baseline_uv2`` (see :mod:`neurofeed.protocol.baseline`). ``mean_power_uv2`` is the
+    arithmetic mean power over every update of the block (gated ones included), for reference;
+    its log ratio to the baseline is not the SI (it sits ~0.25 higher, Jensen).
+    """
 
     label: str
     kind: str
@@ -92,11 +100,13 @@ class BlockRecord:
     gated_samples: int = 0
     si_sum: float = 0.0
     n_si: int = 0
+    log_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    n_log: int = 0
 
     def summary(self, baseline_uv2, sfreq) -> dict:
         mean_p = self.power_sum / max(self.n_power, 1)
-        si = (np.log10(np.maximum(mean_p, _FLOOR_UV2) / baseline_uv2).tolist()
-              if baseline_uv2 is not None and self.n_power else None)
+        si = ((self.log_sum / self.n_log - np.log10(baseline_uv2)).tolist()
+              if baseline_uv2 is not None and self.n_log else None)
         return {"label": self.label, "kind": self.kind, "feedback": self.feedback, "direction": self.direction,
                 "start_s": self.start_sample / sfreq, "end_s": self.end_sample / sfreq,
                 "mean_power_uv2": mean_p.tolist(), "si_pooled": si,
@@ -189,6 +199,7 @@ class Engine:
         self._si = np.full(self.n_t, np.nan)
         self._last = np.zeros(self.n_t)
         self._scratch_sum = np.ones(self.n_t)
+        self._log_scratch = np.empty((self.n_t, 64))
         self.si_bar = math.nan
         self._last_state = FeedbackState(targets=self.targets)
         if self.schedule:
@@ -221,7 +232,8 @@ class Engine:
         self.block = b
         direction = b.direction or self.p.protocol.direction
         start = self.n if onset is None else onset
-        self.blocks.append(BlockRecord(b.label, b.kind, b.feedback, direction, start, power_sum=np.zeros(self.n_t)))
+        self.blocks.append(BlockRecord(b.label, b.kind, b.feedback, direction, start, power_sum=np.zeros(self.n_t),
+                                       log_sum=np.zeros(self.n_t)))
         self._cond_run = 0
         self.emit(f"block_start/{b.label}/{b.kind}", sample=start)
 
@@ -358,6 +370,8 @@ class Engine:
         rec = self._baseline_record  # a later block may reuse the label (a rest called "baseline")
         rec.power_sum = np.sum([p.sum(axis=1) for p in powers], axis=0)
         rec.n_power = int(sum(p.shape[1] for p in powers))
+        mean_log, n_clean = self.baseline.clean_log_mean()  # the block's SI as the refitted estimator reads it
+        rec.log_sum, rec.n_log = mean_log * n_clean, n_clean
         self.finish_baseline(keep_thresholds=keep_thresholds)
 
     def carry(self, previous: dict) -> None:
@@ -502,6 +516,14 @@ class Engine:
                      self.baseline_uv2 if ready else self._scratch_sum, ready, last, si, _FLOOR_UV2)
         if rec is not None:
             rec.n_power += n
+            if not (gated or settling):  # the block's mean SI: artifacts and the estimator's start-up left out
+                if self._log_scratch.shape[1] < n:
+                    self._log_scratch = np.empty((self.n_t, n))
+                logs = self._log_scratch[:, :n]
+                np.maximum(power, _FLOOR_UV2, out=logs)
+                np.log10(logs, out=logs)
+                rec.log_sum += logs.sum(axis=1)  # every sample: the block mean does not depend on the chunking
+                rec.n_log += n
         if self.collecting_baseline:
             self.baseline.add(power, gated, settling)
         if self.schedule_paused and b is not None and not self.external:
@@ -612,9 +634,13 @@ class Engine:
         fit = self.baseline_fit
         return {
             "baseline_uv2": None if self.baseline_uv2 is None else dict(zip(self.targets, self.baseline_uv2.tolist())),
-            "baseline_statistic": self.p.baseline.statistic,
+            "baseline_statistic": self.p.baseline.statistic,  # of log10 power: baseline_uv2 is 10 ** B
             "baseline_excluded_s": None if fit is None else fit.excluded_s,
             "baseline_settling_s": None if fit is None else fit.settling_s,
+            "baseline_clean_s": None if fit is None else fit.clean_s,
+            # arithmetic mean of the clean baseline power: what a percent change (ERD) is relative to
+            "baseline_mean_power_uv2": (None if fit is None or fit.mean_power_uv2 is None
+                                        else dict(zip(self.targets, np.asarray(fit.mean_power_uv2).tolist()))),
             "baseline_measured_uv2": None if fit is None else dict(zip(self.targets, np.asarray(fit.baseline_uv2).tolist())),
             "carried_from": self.carried_from,
             "threshold_final": dict(self.thresholds),

@@ -67,7 +67,11 @@ class BaselineSpec:
     """``[baseline]``: which blocks form the baseline and the statistic of their power."""
 
     block: str = "baseline"
-    statistic: str = "mean"  # mean | median
+    statistic: str = "mean"  # mean | median (of log10 power; see neurofeed.protocol.baseline)
+    # least clean baseline (s, gate open and estimator settled) a session or a causal replay
+    # accepts: 20 s hold ~200 alpha cycles, enough for the mean log power to within ~0.05 log
+    # units; `protocols check` refuses a live protocol whose baseline block cannot give it
+    min_clean_s: float = 20.0
     # participant carry-over (#13)
     carry: str = "none"  # last: start from the participant's last session (baseline, band, thresholds) | none
 
@@ -251,7 +255,7 @@ _POSITIVE = {("protocol", "max_duration_min"), ("protocol", "rest_every_min"), (
 _NON_NEGATIVE = {("signal", "delay_s"), ("signal", "smoothing_s"), ("threshold", "hold_s"),
                  ("threshold", "refractory_s"), ("inhibits", "emg_uv"), ("inhibits", "blink_uv"),
                  ("inhibits", "hold_s"), ("threshold", "adapt_rate_per_s"),
-                 ("feedback", "smoothing_s")}
+                 ("feedback", "smoothing_s"), ("baseline", "min_clean_s")}
 _PERCENT = {("threshold", "baseline_reward_pct"), ("threshold", "target_reward_pct")}
 
 
@@ -400,6 +404,27 @@ def _check_semantics(p: Protocol, src: str) -> None:
             if run / 60.0 > p.protocol.rest_every_min + 1e-9:
                 raise ProtocolError(f"{src}: [protocol] rest_every_min = {p.protocol.rest_every_min:g}, but block "
                                     f"{b.label!r} runs {run / 60:.1f} min without a consolidation (rest) block.")
+
+
+# The estimator's start-up left out of the baseline (s; MuChain.estimator_memory_s for the
+# protocol's defaults: the (weighted) cFIR's taps, the window's length, ~4 delays of the IIR)
+SETTLING_S = {"wcfir": 2.0, "cfir": 1.0, "window": 1.0, "iir": 0.4}
+
+
+def baseline_shortfall(p: Protocol) -> str | None:
+    """Why a live protocol's baseline cannot give ``[baseline] min_clean_s`` of clean signal,
+    or None: the baseline block(s) of the internal schedule, less the estimator's settling,
+    must last at least that long (gating can only take more away). External-marker protocols
+    and fixed thresholds without a baseline are not judged here."""
+    if p.markers.mode != "internal" or p.baseline.block not in [b.label for b in p.blocks]:
+        return None
+    total = sum(b.duration_s for b in p.schedule() if b.label == p.baseline.block)
+    settle = SETTLING_S.get(p.signal.estimator, 2.0)
+    if total - settle + 1e-9 < p.baseline.min_clean_s:
+        return (f"[baseline] block {p.baseline.block!r} lasts {total:g} s, {total - settle:g} s after the "
+                f"{p.signal.estimator} estimator's {settle:g}-s settling, less than [baseline] min_clean_s = "
+                f"{p.baseline.min_clean_s:g} s; lengthen the baseline block (or lower min_clean_s knowingly)")
+    return None
 
 
 def redact_sham(text: str) -> str:
