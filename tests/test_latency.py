@@ -271,7 +271,7 @@ def test_a_delay_out_of_range_or_for_an_estimator_without_one_is_refused_not_rai
     proc, _, ev = _run_to_feedback(proto, 8, switch_at_s=25.0, delay_s=-0.5)
     assert proc.chain.delay_s == 0.05
     refused = [e.text for e in ev if e.text.startswith("control_refused/set_delay/")]
-    assert len(refused) == 1 and "-0.5" in refused[0] and "expected 0 to 0.25 s" in refused[0]
+    assert len(refused) == 1 and "-0.5" in refused[0] and "expected -0.05 to 0.25 s" in refused[0]
     iir = parse_protocol(CHOOSE.format(delay="0.05").replace('reference = "laplacian"',
                                                              'reference = "laplacian"\nestimator = "iir"'))
     proc, _, ev = _run_to_feedback(iir, 8, switch_at_s=25.0, delay_s=0.02)
