@@ -134,7 +134,8 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
       is the delay the participant gets from the estimator, what the clinician chooses on and
       what :func:`choose_delay` chooses on.
 
-    Values are averaged over the targets.
+    Scored on the targets' mean log power, as the combined SI (``combine = "mean"``) and the bar
+    follow it.
 
     Cost: a Welch spectrum, one Toeplitz solve and two FFT convolutions (the filter, and the
     correlation at every lag at once, :func:`corr_by_lag`) per target and delay — about 20 ms for
@@ -182,16 +183,16 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
     n_fft = grid_size(n_taps)  # the live estimator's design grid (any sampling rate)
     weights = [psd_weights(row[:split], sfreq, n_fft) if weighted else None for row in x]
     lags = np.arange(0, int(round(max_lag_s * sfreq)) + 1)
+    truth = truth.mean(axis=0)  # the targets' mean log power: what the combined SI and the bar follow
     curve, effective = {}, {}
     for d in delays_s:
-        rs, by_lag = [], []
-        for row, w, tr in zip(x, weights, truth):
+        env = np.zeros(n)
+        for row, w in zip(x, weights):
             h = design_cfir(sfreq, band_hz, float(d), n_taps, weights=w, n_fft=n_fft)
-            env = _log_power(np.abs(signal.fftconvolve(row, h)[:n]))  # causal: y[n] = sum_k h[k] x[n-k]
-            rs.append(corr_at_delay(env, tr, sfreq, float(d), split))
-            by_lag.append(corr_by_lag(env[split:], tr[split:], lags.size - 1))
-        curve[float(d)] = float(np.mean(rs))
-        r_lag = np.nanmean(np.array(by_lag), axis=0)
+            env += _log_power(np.abs(signal.fftconvolve(row, h)[:n]))  # causal: y[n] = sum_k h[k] x[n-k]
+        env /= x.shape[0]
+        curve[float(d)] = corr_at_delay(env, truth, sfreq, float(d), split)
+        r_lag = corr_by_lag(env[split:], truth[split:], lags.size - 1)
         i = int(np.nanargmax(r_lag)) if np.isfinite(r_lag).any() else 0
         effective[float(d)] = (float(lags[i] / sfreq), float(r_lag[i]))
     return curve, effective
