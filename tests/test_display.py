@@ -196,16 +196,29 @@ def test_low_stimulation_style_is_applied(live, qtbot):
     assert views.low_stimulation
     assert views.participant.thermo.colours == GENTLE
     qtbot.waitUntil(lambda: pipe.engine.baseline_uv2 is not None and pipe.latest.feedback_on, timeout=20000)
-    # no flashing: a reward switching on and off moves the colour and the bar by small steps
+    # no flashing: a reward switching on and off moves the colour and the bar by small steps, set
+    # in seconds by the protocol (easing_s 0.15, reward_fade_s 0.5), whatever the paint rate
     views.timer.stop()
     th = views.participant.thermo
+    fb = pipe.processor.protocol.feedback
+    assert (fb.easing_s, fb.reward_fade_s) == (0.15, 0.5)
     st = copy.copy(pipe.latest)
     st.feedback_on, st.signal_lost, st.paused = True, False, False
-    for k in range(30):
-        st.reward, st.feedback = bool(k % 2), float(k % 2)
-        before = (th.mix, th.shown)
-        views.participant.show_state(st)
-        assert abs(th.mix - before[0]) <= 0.05 + 1e-9 and abs(th.shown - before[1]) <= 0.08 + 1e-9
+    now = 100.0
+    views.participant.show_state(st, now)
+    for dt in (0.04, 0.016):  # 25 and 60 paints a second
+        for k in range(30):
+            st.reward, st.feedback = bool(k % 2), float(k % 2)
+            before = (th.mix, th.shown)
+            now += dt
+            views.participant.show_state(st, now)
+            assert abs(th.mix - before[0]) <= (1 - np.exp(-dt / 0.5)) + 1e-9
+            assert abs(th.shown - before[1]) <= (1 - np.exp(-dt / 0.15)) + 1e-9
+    # after a second at a steady value the bar is there (e^-1/0.15 of the way left), at any paint rate
+    st.feedback = 0.9
+    for k in range(60):
+        views.participant.show_state(st, 200.0 + k / 60)
+    assert th.shown == pytest.approx(0.9, abs=0.01)
 
 
 def test_standard_style_for_other_protocols(live, qtbot):
