@@ -166,6 +166,10 @@ class DyadSpec:
     window_s: float = 10.0  # sliding window of AEC and PLV (s)
     update_s: float = 0.1  # one coupling value (a dyad.tsv row) per this much signal (s)
     simulated_period_s: float = 20.0  # simulated partner mode: coupling on in alternate windows this long (s)
+    # the shared picture's glide towards each new coupling value (time constant, s; one-pole in time,
+    # whatever the frame rate): the coupling is itself a 10-s window, so a ~0.65-s glide hides its
+    # 0.1-s steps without adding to what it summarises. 0: the picture jumps to each value
+    coupling_easing_s: float = 0.65
 
 
 @dataclass
@@ -270,7 +274,7 @@ _NON_NEGATIVE = {("signal", "delay_s"), ("threshold", "hold_s"),
                  ("threshold", "refractory_s"), ("inhibits", "emg_uv"), ("inhibits", "blink_uv"),
                  ("inhibits", "hold_s"), ("threshold", "adapt_rate_per_s"),
                  ("feedback", "smoothing_s"), ("feedback", "easing_s"), ("feedback", "reward_fade_s"),
-                 ("threshold", "hysteresis_si")}
+                 ("threshold", "hysteresis_si"), ("dyad", "coupling_easing_s")}
 _PERCENT = {("threshold", "baseline_reward_pct"), ("threshold", "target_reward_pct")}
 
 
