@@ -259,7 +259,7 @@ def _bar_delay_text(p) -> str:
     if s.estimator not in ("wcfir", "cfir"):
         design = s.estimator
     verdict = ("within the 50-ms budget" if total <= BAR_BUDGET_S + 1e-9
-               else "over the 50-ms budget: the protocol's [feedback] comment says why")
+               else "over the 50-ms budget: the protocol says why")
     return (f"bar delay ~{1000 * total:.0f} ms ({design} ~{1000 * est:.0f} ms + [feedback] smoothing_s "
             f"{fb.smoothing_s:g} s + easing_s {fb.easing_s:g} s), {verdict}")
 
