@@ -1,12 +1,14 @@
-"""`neurofeed bench latency`: electrode → feedback on an emulated Cyton (the default), or the live
-pipeline's compute figures on any board (``--board``).
+"""`neurofeed bench latency`: electrode → painted bar on an emulated Cyton (the default), or the
+live pipeline's compute figures on any board (``--board``).
 
-Electrode → feedback: a Cyton on a pseudo-terminal, read by BrainFlow's own Cyton driver, sends a
-scripted mu rhythm (:func:`scripted_mu_signal`); the session runs live with recording and LSL
-outlets; a pylsl inlet on ``neurofeed-feedback`` (:class:`FeedbackListener`) times ``si_combined``
+Electrode → painted bar, the headline: a Cyton on a pseudo-terminal, read by BrainFlow's own Cyton
+driver, sends real EEG (:func:`real_eeg_signal`: EEGMMIDB S001R04 on BrainFlow's default Cyton
+montage, 250 Hz) and/or a scripted mu rhythm with amplitude steps (:func:`scripted_mu_signal`); the
+session runs live with recording and LSL outlets; a pylsl inlet on ``neurofeed-feedback``
+(:class:`FeedbackListener`) receives the bar (``si_bar``), which is eased as the participant view
+eases it (``[feedback] easing_s``, :func:`~neurofeed.feedback.easing.eased_series`) and timed
 against the true log power (:func:`effective_delay`). Every stage is stamped with
-``perf_counter_ns`` in the same run (electrode → driver read → chunk → publish → outlet → listener).
-"""
+``perf_counter_ns`` in the same run (electrode → driver read → chunk → publish → outlet → listener)."""
 
 from __future__ import annotations
 

@@ -44,11 +44,12 @@ def test_curve_on_real_eeg_rises_with_delay_like_the_benchmark():
     sfreq = raw.info["sfreq"]
     x = raw.get_data(picks=["C3", "C4"])[:, : int(60 * sfreq)] * 1e6
     curve = accuracy_delay_curve(x, sfreq, (8.0, 13.0))
-    r = [curve[d] for d in (0.0, 0.02, 0.05, 0.1)]
-    assert list(curve) == [0.0, 0.02, 0.05, 0.1]
-    assert r[0] < r[1] < r[2] < r[3]  # shorter designs pay in accuracy
-    # within the range the benchmark reports for S001 C3/C4 (0.57 / 0.66 / 0.78 / 0.90 on whole runs)
-    assert 0.35 < r[0] < 0.7 and 0.75 < r[3] < 0.97
+    assert list(curve) == list(CURVE_DELAYS_S)
+    r = list(curve.values())
+    assert r == sorted(r)  # shorter designs pay in accuracy
+    # in log power (the bar's domain), within the range the frontier reports for S001 C3/C4
+    # (0-ms design 0.505, 100-ms 0.790 on whole runs; benchmarks/RESULTS.md)
+    assert 0.35 < curve[0.0] < 0.7 and 0.65 < curve[0.1] < 0.97
 
 
 def test_curve_is_empty_for_a_baseline_too_short_to_fit_and_score(rng):
@@ -70,12 +71,12 @@ def test_choose_rule_takes_the_shortest_delay_close_to_the_best_within_the_budge
     assert choose_delay(curve, max_delay_s=0.05) == 0.02  # 0.64 is within 0.02 of 0.65; 100 ms is over
     assert choose_delay({0.0: 0.80, 0.02: 0.81, 0.05: 0.90}, max_delay_s=0.05) == 0.05
     assert choose_delay({0.1: 0.9}) is None
-    # the default budget: designs up to -10 ms (read ~45-50 ms late on real EEG, the loop included)
-    curve = {-0.03: 0.50, -0.02: 0.55, -0.01: 0.60, 0.0: 0.64, 0.05: 0.75}
-    assert choose_delay(curve) == -0.01
-    assert choose_delay({-0.03: 0.80, -0.02: 0.835, -0.01: 0.84, 0.0: 0.86}) == -0.02  # a strong rhythm: faster
+    # the default budget: designs up to -5 ms (read 35-45 ms late on real EEG, the loop included)
+    curve = {-0.03: 0.50, -0.02: 0.55, -0.01: 0.60, -0.005: 0.62, 0.0: 0.64, 0.05: 0.75}
+    assert choose_delay(curve) == -0.005
+    assert choose_delay({-0.02: 0.82, -0.01: 0.835, -0.005: 0.84, 0.0: 0.86}) == -0.01  # a flat curve: faster
     # with effective delays, r where each design is read (what the bar shows) decides
-    eff = {-0.03: (0.03, 0.70), -0.02: (0.035, 0.79), -0.01: (0.04, 0.80), 0.0: (0.05, 0.82)}
+    eff = {-0.03: (0.03, 0.70), -0.02: (0.035, 0.79), -0.01: (0.04, 0.795), -0.005: (0.042, 0.80), 0.0: (0.05, 0.82)}
     assert choose_delay(curve, eff) == -0.02
 
 
