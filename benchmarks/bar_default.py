@@ -57,12 +57,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--runs", nargs="+", default=["R03", "R04", "R05", "R06"])
+    ap.add_argument("--designs", nargs="+", default=[str(d) for d in DESIGNS],
+                    help="designed delays (s) and/or choose")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     out = {}
     print(f"{'design':>8s}  " + "  ".join(f"{run:>18s}" for run in args.runs))
-    for d in DESIGNS:
+    for d in [d if d == "choose" else float(d) for d in args.designs]:
         row = {}
         for run in args.runs:
             used, lag, r = bar_on_record(Path(args.data) / f"S001{run}.edf", d, args.seconds)
