@@ -13,6 +13,7 @@ import pytest
 
 from PySide6 import QtCore  # noqa: E402
 
+from neurofeed.dsp.accuracy import CURVE_DELAYS_S  # noqa: E402
 from neurofeed.feedback.display import (EXTEND_S, GENTLE, NUDGE_SI, STANDARD, Views,  # noqa: E402
                                         window_layout)
 from neurofeed.protocol.schema import load_protocol  # noqa: E402
@@ -137,13 +138,14 @@ def test_delay_box_offers_the_participant_s_designs_after_the_baseline(live, qtb
     assert controls.calls == [] and "offered once the baseline has ended" in views.console.status_note
     qtbot.waitUntil(box.isEnabled, timeout=30000)
     designs = [box.itemData(i) for i in range(box.count())]
-    assert designs == [0.0, 0.02, 0.05, 0.1] and box.currentIndex() == designs.index(0.05)  # the demo's 50 ms
+    chosen = pipe.processor.chain.delay_s  # the demo's "choose": a design within the 50-ms budget
+    assert designs == list(CURVE_DELAYS_S) and box.currentIndex() == designs.index(chosen) and chosen <= -0.005
     assert all("design →" in box.itemText(i) and " ms, r " in box.itemText(i) for i in range(box.count()))
     qtbot.waitUntil(lambda: "the estimator reads each design late by" in views.console.info.text(), timeout=5000)
     qtbot.keyClick(views.console, QtCore.Qt.Key_D)  # D: the next design
     views.pick_delay(0)  # a pick in the box
-    assert controls.calls == [("set_delay", (0.1,)), ("set_delay", (0.0,))]
-    assert box.currentIndex() == 0 and "delay design 0 ms" in views.console.status_note
+    assert controls.calls == [("set_delay", (designs[designs.index(chosen) + 1],)), ("set_delay", (-0.04,))]
+    assert box.currentIndex() == 0 and "delay design -40 ms" in views.console.status_note
 
 
 def test_note_key_asks_for_text_and_sends_it(live, qtbot, controls):
