@@ -292,9 +292,8 @@ def _check_protocols(files, board=None, montage=None) -> int:
             bad += 1
             print(f"FAIL {err}", file=sys.stderr)
             continue
-        print(f"     {f}: {_bar_delay_text(p)}")
         if not combos:
-            print(f"ok   {f}: {p.name} ({p.protocol.direction}, {p.total_duration_s() / 60:.1f} min)")
+            print(f"ok   {f}: {p.name} ({p.protocol.direction}, {p.total_duration_s() / 60:.1f} min); {_bar_delay_text(p)}")
             continue
         fits = [fit_protocol(p, b, m) for b, m in combos]
         for fit in fits:
