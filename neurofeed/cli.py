@@ -254,6 +254,9 @@ def _bar_delay_text(p) -> str:
 
     s, fb = p.signal, p.feedback
     est = typical_effective_delay_s(s.estimator, s.delay_s)
+    if est != est:  # no figure for this estimator yet
+        return (f"bar delay: no typical figure for the {s.estimator} estimator (measure it: neurofeed bench "
+                f"latency --protocol ...) + [feedback] smoothing_s {fb.smoothing_s:g} s + easing_s {fb.easing_s:g} s")
     total = est + fb.bar_delay_s()
     design = "design chosen on the baseline" if s.delay_s == "choose" else f"{s.estimator} {s.delay_s!r}"
     if s.estimator not in ("wcfir", "cfir"):
