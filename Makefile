@@ -58,17 +58,19 @@ bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python benchmarks/latency_frontier.py --json benchmarks/latency_frontier.json
 	PYTHONPATH=. $(BIN)/python benchmarks/bar_smoothing.py --json benchmarks/bar_smoothing.json
 # electrode -> feedback on the emulated Cyton (benchmarks/RESULTS.md, "Electrode to feedback")
-	$(BIN)/neurofeed bench latency --seconds 60 --json benchmarks/latency-e2e-default.json
-	$(BIN)/neurofeed bench latency --seconds 60 --estimator wcfir --delay-s 0 --json benchmarks/latency-e2e-wcfir-0ms.json
-	$(BIN)/neurofeed bench latency --seconds 60 --estimator wcfir --delay-s 0.02 --json benchmarks/latency-e2e-wcfir-20ms.json
-	$(BIN)/neurofeed bench latency --seconds 60 --estimator wcfir --delay-s 0.05 --json benchmarks/latency-e2e-wcfir-50ms.json
-	$(BIN)/neurofeed bench latency --seconds 60 --estimator iir --json benchmarks/latency-e2e-iir.json
-	$(BIN)/neurofeed bench latency --seconds 60 --estimator window --json benchmarks/latency-e2e-window.json
-	$(BIN)/neurofeed bench latency --seconds 60 --burst-ms 16 --json benchmarks/latency-e2e-ftdi-16ms.json
-	$(BIN)/neurofeed bench latency --seconds 60 --burst-ms 48 --json benchmarks/latency-e2e-muse-12.json
-	QT_QPA_PLATFORM=offscreen $(BIN)/neurofeed bench latency --seconds 60 --display --json benchmarks/latency-e2e-display.json
-	$(BIN)/neurofeed bench latency --seconds 60 --bar-smoothing-s 0.1 --json benchmarks/latency-e2e-bar-0.1.json
-	$(BIN)/neurofeed bench latency --seconds 60 --bar-smoothing-s 0 --json benchmarks/latency-e2e-bar-0.json
+	$(BIN)/neurofeed bench latency --signal eeg --seconds 90 --json benchmarks/latency-e2e-eeg-default.json
+	$(BIN)/neurofeed bench latency --signal eeg --seconds 90 --delay-s 0.05 --json benchmarks/latency-e2e-eeg-50ms.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --json benchmarks/latency-e2e-default.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --estimator wcfir --delay-s 0 --json benchmarks/latency-e2e-wcfir-0ms.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --estimator wcfir --delay-s 0.02 --json benchmarks/latency-e2e-wcfir-20ms.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --estimator wcfir --delay-s 0.05 --json benchmarks/latency-e2e-wcfir-50ms.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --estimator iir --json benchmarks/latency-e2e-iir.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --estimator window --json benchmarks/latency-e2e-window.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --burst-ms 16 --json benchmarks/latency-e2e-ftdi-16ms.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --burst-ms 48 --json benchmarks/latency-e2e-muse-12.json
+	QT_QPA_PLATFORM=offscreen $(BIN)/neurofeed bench latency --signal scripted --seconds 60 --display --json benchmarks/latency-e2e-display.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --bar-smoothing-s 0.1 --json benchmarks/latency-e2e-bar-0.1.json
+	$(BIN)/neurofeed bench latency --signal scripted --seconds 60 --bar-smoothing-s 0 --json benchmarks/latency-e2e-bar-0.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

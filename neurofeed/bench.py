@@ -1,12 +1,14 @@
-"""`neurofeed bench latency`: electrode → feedback on an emulated Cyton (the default), or the live
-pipeline's compute figures on any board (``--board``).
+"""`neurofeed bench latency`: electrode → painted bar on an emulated Cyton (the default), or the
+live pipeline's compute figures on any board (``--board``).
 
-Electrode → feedback: a Cyton on a pseudo-terminal, read by BrainFlow's own Cyton driver, sends a
-scripted mu rhythm (:func:`scripted_mu_signal`); the session runs live with recording and LSL
-outlets; a pylsl inlet on ``neurofeed-feedback`` (:class:`FeedbackListener`) times ``si_combined``
+Electrode → painted bar, the headline: a Cyton on a pseudo-terminal, read by BrainFlow's own Cyton
+driver, sends real EEG (:func:`real_eeg_signal`: EEGMMIDB S001R04 on BrainFlow's default Cyton
+montage, 250 Hz) and/or a scripted mu rhythm with amplitude steps (:func:`scripted_mu_signal`); the
+session runs live with recording and LSL outlets; a pylsl inlet on ``neurofeed-feedback``
+(:class:`FeedbackListener`) receives the bar (``si_bar``), which is eased as the participant view
+eases it (``[feedback] easing_s``, :func:`~neurofeed.feedback.easing.eased_series`) and timed
 against the true log power (:func:`effective_delay`). Every stage is stamped with
-``perf_counter_ns`` in the same run (electrode → driver read → chunk → publish → outlet → listener).
-"""
+``perf_counter_ns`` in the same run (electrode → driver read → chunk → publish → outlet → listener)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import numpy as np
 from . import __version__
 from .errors import NeurofeedError
 from .dsp.accuracy import ideal_envelope
+from .feedback.easing import eased_series
 from .protocol.schema import load_protocol
 
 
@@ -167,6 +170,48 @@ def scripted_mu_signal(seconds: float, sfreq: float = 250.0, n_channels: int = 8
     for j, row in enumerate(mu_rows):
         data[row] += envelope * np.sin(2 * np.pi * freq_hz * t + 0.7 * j)
     return data, envelope
+
+
+# --- real EEG for the emulated Cyton ------------------------------------------------------------------------
+
+#: The real EEG the latency loop sends: one EEGMMIDB record (S001R04, imagined left/right fist
+#: movements, 125 s), BrainFlow's default Cyton montage, resampled to the Cyton's 250 Hz. One place
+#: to point it elsewhere (e.g. the suite's tests/data).
+REAL_EEG_RECORD = "eegmmidb-S001/S001R04.edf"
+REAL_EEG_DIRS = ("/work/shared/data",)  # searched in order; NEUROFEED_EEG_DIR overrides
+
+
+def real_eeg_path():
+    """The file :func:`real_eeg_signal` reads (``$NEUROFEED_EEG_DIR`` or :data:`REAL_EEG_DIRS`,
+    joined with :data:`REAL_EEG_RECORD`)."""
+    from pathlib import Path
+
+    env = os.environ.get("NEUROFEED_EEG_DIR")
+    dirs = [env] if env else list(REAL_EEG_DIRS)
+    for d in dirs:
+        p = Path(d) / REAL_EEG_RECORD
+        if p.exists():
+            return p
+    raise NeurofeedError(f"real EEG for the latency loop: no {REAL_EEG_RECORD} under {' or '.join(dirs)}; "
+                         f"set NEUROFEED_EEG_DIR to the folder holding it, or run with --signal scripted.")
+
+
+def real_eeg_signal(seconds: float, sfreq: float = 250.0):
+    """The latency loop's real electrode signal: :func:`real_eeg_path` on BrainFlow's default Cyton
+    montage (Fp1 Fp2 C3 C4 P7 P8 O1 O2), resampled to ``sfreq``, its first ``seconds`` (all of it if
+    shorter).
+
+    Returns
+    -------
+    data : ndarray, shape (8, n_samples)
+        µV.
+    ch_names : list of str
+    """
+    from .emulator import edf_signal, montage_names
+
+    names = montage_names("cyton", "default")
+    data = edf_signal(real_eeg_path(), names, sfreq)
+    return np.ascontiguousarray(data[:, : int(round(seconds * sfreq))]), list(names)
 
 
 class BurstRelay:
@@ -503,15 +548,28 @@ def electrode_to_feedback_benchmark(args) -> dict:
             raise NeurofeedError(f"--bar-smoothing-s {args.bar_smoothing_s}: expected seconds >= 0 (e.g. 0.1).")
         protocol.feedback.smoothing_s = args.bar_smoothing_s
     seconds = float(args.seconds)
-    scale = (seconds + 10.0) / protocol.total_duration_s()  # the protocol spans the whole run
     sfreq = 250.0
     burst_s = float(getattr(args, "burst_ms", 0.0) or 0.0) / 1000
-    data, env = scripted_mu_signal(seconds + 30.0, sfreq)
+    kind = getattr(args, "signal", None) or "scripted"
+    if kind == "eeg":
+        eeg_file = getattr(args, "eeg_file", None)
+        if eeg_file:
+            from .emulator import edf_signal, montage_names
+
+            data = edf_signal(eeg_file, montage_names("cyton", "default"), sfreq)
+        else:
+            data, _ = real_eeg_signal(seconds + 30.0, sfreq)
+        seconds = min(seconds, data.shape[1] / sfreq - 5.0)  # the record's own length
+        env, channel_map = np.zeros(data.shape[1]), None  # BrainFlow's default Cyton montage; no scripted steps
+    else:
+        data, env = scripted_mu_signal(seconds + 30.0, sfreq)
+        channel_map = EMULATED_MU_MONTAGE
+    scale = (seconds + 10.0) / protocol.total_duration_s()  # the protocol spans the whole run
     board = EmulatedBoard(data, burst_s)
     listener = None
     written = None
     try:
-        source = BrainFlowSource(get_board("cyton"), serial_port=board.port, channel_map=EMULATED_MU_MONTAGE)
+        source = BrainFlowSource(get_board("cyton"), serial_port=board.port, channel_map=channel_map)
         with tempfile.TemporaryDirectory() as tmp:
             pipe, rec = build_session(source, protocol, "BENCH", tmp, scale, record=True, lsl=True,
                                       busy_poll=args.busy_poll)
@@ -554,24 +612,36 @@ def electrode_to_feedback_benchmark(args) -> dict:
     first_si = np.nonzero(np.isfinite(si_log))[0]
     t_start = log.pub[first_si[0]] + 3_000_000_000 if first_si.size else np.iinfo(np.int64).max
 
-    def observe(t_ns, values):
+    def observe(t_ns, values, easing_s=0.0):
         keep = (t_ns >= t_start) & np.isfinite(values)
-        delay, r = effective_delay(t_ns[keep], values[keep], electrode, truth)
-        st = step_crossings_ms(t_ns[keep], values[keep], electrode[steps[electrode[steps] > t_start]])
+        t_ns, values = eased_series(t_ns[keep], values[keep], easing_s)  # what is on the screen, every 2 ms
+        delay, r = effective_delay(t_ns, values, electrode, truth)
+        st = step_crossings_ms(t_ns, values, electrode[steps[electrode[steps] > t_start]])
         return {"effective_delay": delay, "r": r, **({"step_p50": float(np.percentile(st, 50)),
                                                       "step_p90": float(np.percentile(st, 90)),
                                                       "steps": int(st.size)} if st.size else {})}
 
     recv = listener.recv_ns[: listener.n]
     push_ns = (listener.push_s[: listener.n] * 1e9 - offset).astype(np.int64)
+    easing_s = protocol.feedback.easing_s
+    bar_seen = listener.values[: listener.n, 1]
     result = {
+        # the headline: the bar the participant sees (si_bar after [feedback] smoothing_s, eased on
+        # the screen by [feedback] easing_s), as a program in another process receives it; drawing
+        # it adds a frame (--display: published + frame p50, electrode_to_frame_ms)
+        "electrode_to_painted_bar_ms": observe(recv, bar_seen, easing_s),
+        "signal_kind": kind,
+        "eeg_file": (str(getattr(args, "eeg_file", None) or real_eeg_path())) if kind == "eeg" else None,
         "loop": "emulated Cyton (pty, BrainFlow's own driver) -> neurofeed -> LSL neurofeed-feedback -> pylsl inlet",
         "emulator": "neurofeed.emulator.CytonEmulator in its own process"
                     + (f", behind a {burst_s * 1000:g}-ms BurstRelay" if burst_s > 0 else ""),
         "burst_ms": burst_s * 1000,
-        "signal": "10 Hz mu at C3/C4, amplitude 20 uV x 1.0/0.3 stepping every 3 s, 1/f background 10 uV rms",
+        "signal": ("real EEG on BrainFlow's default Cyton montage (Fp1 Fp2 C3 C4 P7 P8 O1 O2), resampled to 250 Hz"
+                   if kind == "eeg" else
+                   "10 Hz mu at C3/C4, amplitude 20 uV x 1.0/0.3 stepping every 3 s, 1/f background 10 uV rms"),
         "truth": "log10 power of the Hilbert envelope of the ideal zero-phase band-pass of the referenced "
                  "electrode signal (whole record), combined like the SI; steps: the scripted amplitude steps",
+        "reference": pipe.processor.reference_used,
         "protocol": protocol.name, "seconds": seconds, "sfreq": sfreq,
         "estimator": pipe.processor.chain.estimator.describe(),
         "delay_s_design": pipe.processor.chain.delay_s,
@@ -579,8 +649,12 @@ def electrode_to_feedback_benchmark(args) -> dict:
         "electrode_to_outlet_ms": observe(push_ns, listener.si[: listener.n]),
         "electrode_to_publish_ms": observe(log.pub[: log.ns], si_log),
         # the bar: the same SI after the protocol's [feedback] smoothing_s (its own stage)
-        "electrode_to_bar_ms": observe(recv, listener.values[: listener.n, 1]),
+        "electrode_to_bar_ms": observe(recv, bar_seen),
         "bar_smoothing_s": protocol.feedback.smoothing_s,
+        "bar_easing_s": easing_s,
+        "delay_s_in_use": float(chain.delay_s),
+        "effective_delays_on_baseline": {f"{1000 * d:.0f}": [1000 * lag, r]
+                                         for d, (lag, r) in pipe.processor.effective_delays.items()},
     }
     # the estimator's own share: the same states on the samples' own clock (no transport, no compute)
     n_idx = log.n[: log.ns]
@@ -619,21 +693,30 @@ def electrode_to_feedback_benchmark(args) -> dict:
         fr = getattr(pipe, "frame_stats", None)
         result["frame_ms"] = fr
         if fr and "p50" in fr:  # the bar as published -> its frame painted: what the participant sees
-            bar_pub = observe(log.pub[: log.ns], log.bar[: log.ns])
+            bar_pub = observe(log.pub[: log.ns], log.bar[: log.ns], easing_s)
             result["electrode_to_frame_ms"] = {"effective_delay": bar_pub["effective_delay"] + fr["p50"],
                                                "r": bar_pub["r"], "frame_p50": fr["p50"], "frame_p99": fr.get("p99"),
-                                               "of": "si_bar (the bar), published + frame p50"}
+                                               "of": "si_bar (the bar, eased by easing_s), published + frame p50"}
     if pipe.error is not None:
         result["error"] = str(pipe.error)
     return result
 
 
 def print_e2e(r: dict) -> None:
-    """A readable table of the electrode-to-feedback figures."""
-    e = r["electrode_to_feedback_ms"]
-    print(f"electrode -> feedback on {r['loop']}\n  estimator {r['estimator']['estimator']} "
+    """A readable table of the electrode-to-feedback figures: the painted bar first, then the stages."""
+    if "runs" in r:
+        for sub in r["runs"].values():
+            print_e2e(sub)
+        return
+    b = r["electrode_to_painted_bar_ms"]
+    what = f"real EEG ({os.path.basename(r['eeg_file'])})" if r.get("signal_kind") == "eeg" else "the scripted step loop"
+    steps = f", step p50 {b['step_p50']:.0f} ms p90 {b['step_p90']:.0f} ms" if "step_p50" in b else ""
+    print(f"ELECTRODE -> PAINTED BAR on {what}: {b['effective_delay']:.0f} ms at r {b['r']:.3f}{steps}"
+          f"  (design {1000 * r['delay_s_in_use']:.0f} ms, bar smoothing {r['bar_smoothing_s']:g} s, "
+          f"easing {r['bar_easing_s']:g} s, reference {r.get('reference')})")
+    print(f"  on {r['loop']}\n  estimator {r['estimator']['estimator']} "
           f"(design delay {r['delay_s_design']}), burst {r['burst_ms']:g} ms, {r['seconds']:g} s")
-    for k in ("electrode_to_feedback_ms", "electrode_to_outlet_ms", "electrode_to_publish_ms", "estimator_only_ms",
+    for k in ("electrode_to_painted_bar_ms", "electrode_to_feedback_ms", "electrode_to_outlet_ms", "electrode_to_publish_ms", "estimator_only_ms",
               "electrode_to_bar_ms", "electrode_to_frame_ms"):
         if k in r:
             print(f"  {k:<26s} " + "  ".join(f"{a} {v:.3f}" if isinstance(v, float) else f"{a} {v}"

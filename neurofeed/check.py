@@ -287,7 +287,8 @@ def _chain_factory(source, protocol):
         for ref in list(refs) + ["average", "raw"]:
             try:
                 return MuChain(source.sfreq, source.ch_names, [t for t in s.targets if t in source.ch_names] or
-                               [source.ch_names[0]], ref, tuple(s.band_hz), s.estimator, s.delay_s, s.smoothing_s,
+                               [source.ch_names[0]], ref, tuple(s.band_hz), s.estimator,
+                               0.05 if s.delay_s == "choose" else s.delay_s, None,
                                getattr(source, "line_hz", 50.0),
                                QualityConfig(rail_uv=0.98 * source.range_uv, emg_uv=inh.emg_uv,
                                              blink_uv=inh.blink_uv, hold_s=inh.hold_s),

@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--burst-ms", type=float, default=0.0,
                     help="emulated Cyton writes its packets in bursts this often (16: an FTDI latency timer "
                          "at 16 ms; 48: Muse-style 12-sample packets)")
+    bl.add_argument("--signal", choices=("both", "eeg", "scripted"), default="both",
+                    help="what the emulated electrodes carry: real EEG (BrainFlow's default Cyton montage; "
+                         "see --eeg-file), the scripted mu steps, or both one after the other (default)")
+    bl.add_argument("--eeg-file", help="EDF/BDF with Fp1 Fp2 C3 C4 P7 P8 O1 O2 for --signal eeg "
+                                       "(default: EEGMMIDB S001R04, neurofeed.bench.real_eeg_path)")
     bl.add_argument("--json", help="write the figures to this JSON file")
     bl.add_argument("--display", action="store_true", help="draw the views offscreen and time the frames")
     bl.add_argument("--protocol", default="demo")
@@ -252,6 +257,29 @@ def cmd_protocols(args) -> int:
     return 2
 
 
+BAR_BUDGET_S = 0.05  # the participant's budget, electrode -> painted bar
+
+
+def _bar_delay_text(p) -> str:
+    """The protocol's bar delay, electrode -> painted bar, as ``protocols check`` prints it: the
+    estimator's typical effective delay on real EEG plus each [feedback] smoother."""
+    from .dsp.accuracy import typical_effective_delay_s
+
+    s, fb = p.signal, p.feedback
+    est = typical_effective_delay_s(s.estimator, s.delay_s)
+    if est != est:  # no figure for this estimator yet
+        return (f"bar delay: no typical figure for the {s.estimator} estimator (measure it: neurofeed bench "
+                f"latency --protocol ...) + [feedback] smoothing_s {fb.smoothing_s:g} s + easing_s {fb.easing_s:g} s")
+    total = est + fb.bar_delay_s()
+    design = "design chosen on the baseline" if s.delay_s == "choose" else f"{s.estimator} {s.delay_s!r}"
+    if s.estimator not in ("wcfir", "cfir"):
+        design = s.estimator
+    verdict = ("within the 50-ms budget" if total <= BAR_BUDGET_S + 1e-9
+               else "over the 50-ms budget: the protocol says why")
+    return (f"bar delay ~{1000 * total:.0f} ms ({design} ~{1000 * est:.0f} ms + [feedback] smoothing_s "
+            f"{fb.smoothing_s:g} s + easing_s {fb.easing_s:g} s), {verdict}")
+
+
 def _check_protocols(files, board=None, montage=None) -> int:
     """``protocols check``: validate each file and, with a board, its fit to the board's montage(s).
 
@@ -284,7 +312,7 @@ def _check_protocols(files, board=None, montage=None) -> int:
             print(f"FAIL {err}", file=sys.stderr)
             continue
         if not combos:
-            print(f"ok   {f}: {p.name} ({p.protocol.direction}, {p.total_duration_s() / 60:.1f} min)")
+            print(f"ok   {f}: {p.name} ({p.protocol.direction}, {p.total_duration_s() / 60:.1f} min); {_bar_delay_text(p)}")
             continue
         fits = [fit_protocol(p, b, m) for b, m in combos]
         for fit in fits:
@@ -561,9 +589,13 @@ def cmd_bench(args) -> int:
     from .bench import electrode_to_feedback_benchmark, latency_benchmark, print_e2e, print_latency
 
     args.board, args.protocol = _board(args), resolve_protocol(args.protocol)
-    if args.board is None:  # the default is electrode -> feedback
-        result = electrode_to_feedback_benchmark(args)
-        print_e2e(result)
+    if args.board is None:  # the default is electrode -> painted bar, on real EEG and on the step loop
+        kinds = ("eeg", "scripted") if args.signal == "both" else (args.signal,)
+        runs = {}
+        for kind in kinds:
+            runs[kind] = electrode_to_feedback_benchmark(argparse.Namespace(**{**vars(args), "signal": kind}))
+            print_e2e(runs[kind])
+        result = runs[kinds[0]] if len(kinds) == 1 else {"runs": runs}
     else:
         result = latency_benchmark(args)
         print_latency(result)

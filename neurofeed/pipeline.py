@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SIGNAL_LOST_S = 0.5
 MAX_UPDATE_S = 0.1  # the longest stretch of samples one engine update covers (s)
 MAX_DESIGN_DELAY_S = 0.25  # set_delay: the longest designed delay a clinician may pick (s)
+MIN_DESIGN_DELAY_S = -0.05  # set_delay: the most forecasting design (s; the curve scores down to -40 ms)
 CHOOSE_START_DELAY_S = 0.05  # delay_s = "choose": the design used until the baseline's curve picks one
 
 
@@ -102,7 +103,7 @@ class Processor:
         self.accuracy_curve: dict = {}  # designed delay (s) -> r on this participant's baseline
         self.effective_delays: dict = {}  # designed delay (s) -> (effective delay (s), r there)
         self.chain = MuChain(sfreq, ch_names, s.targets, self.reference_used, tuple(s.band_hz), s.estimator,
-                             delay_s, s.smoothing_s, self.line_hz, qcfg, bipolar_pairs=s.bipolar)
+                             delay_s, None, self.line_hz, qcfg, bipolar_pairs=s.bipolar)
         self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external,
                              upstream_delay_s=self._chain_delay_s())
         why = "; ".join(f"{r}: {reason}" for r, reason in self.reference_skipped)
@@ -300,7 +301,7 @@ class Processor:
             return
         text = f"accuracy_curve/{format_curve(self.accuracy_curve)} effective: {format_effective(self.effective_delays)}"
         if self.choose_delay:
-            chosen = choose_delay(self.accuracy_curve)
+            chosen = choose_delay(self.accuracy_curve, self.effective_delays)
             if chosen is not None:
                 self.chain.delay_s = chosen
                 self.delay_history.append((self.engine.n, chosen))
@@ -362,9 +363,9 @@ class Processor:
         if self.chain.estimator_name not in ("wcfir", "cfir"):
             raise NeurofeedError(f"set_delay: the {self.chain.estimator_name} estimator has no designed delay "
                                  f"(only wcfir and cfir do).")
-        if not (np.isfinite(d) and 0.0 <= d <= MAX_DESIGN_DELAY_S):
-            raise NeurofeedError(f"set_delay: {delay_s!r} s is not a designed delay; expected 0 to "
-                                 f"{MAX_DESIGN_DELAY_S:g} s (e.g. 0.02).")
+        if not (np.isfinite(d) and MIN_DESIGN_DELAY_S <= d <= MAX_DESIGN_DELAY_S):
+            raise NeurofeedError(f"set_delay: {delay_s!r} s is not a designed delay; expected {MIN_DESIGN_DELAY_S:g} to "
+                                 f"{MAX_DESIGN_DELAY_S:g} s (e.g. -0.01).")
         self.choose_delay = False
         if d == self.chain.delay_s:
             return

@@ -11,7 +11,8 @@ import numpy as np
 class FeedbackState:
     """The latest update, published once per chunk by the pipeline.
 
-    ``feedback`` (the bar) and ``reward`` follow ``si_bar``; ``si_combined`` is the raw estimate.
+    ``feedback`` (the bar) follows ``si_bar``; ``reward`` follows ``si_combined`` (the raw
+    estimate) through the protocol's reward rule.
     SI values are log10(power / baseline power): negative means suppression. Before the
     baseline is taken they are NaN and ``baseline_ready`` is False (views show a dash).
     """
@@ -24,7 +25,7 @@ class FeedbackState:
     si: np.ndarray = field(default_factory=lambda: np.zeros(0))  # SI per target
     si_combined: float = float("nan")  # combined SI, unsmoothed (the feedback outlet's first channel)
     si_raw_combined: float = float("nan")  # the same unsmoothed combined SI (named for what it is)
-    si_bar: float = float("nan")  # combined SI smoothed with [feedback] smoothing_s: drives the bar and the reward
+    si_bar: float = float("nan")  # the SI the bar shows: combined SI after [feedback] smoothing_s (0: the SI itself)
     feedback: float = 0.5  # 0..1 bar height; threshold sits at 0.5
     # ``feedback`` and ``reward`` are what the participant is shown; in a
     # yoked-sham session (neurofeed.sham) that is another session's recorded feedback, and the

@@ -13,6 +13,7 @@ import pytest
 
 from PySide6 import QtCore  # noqa: E402
 
+from neurofeed.dsp.accuracy import CURVE_DELAYS_S  # noqa: E402
 from neurofeed.feedback.display import (EXTEND_S, GENTLE, NUDGE_SI, STANDARD, Views,  # noqa: E402
                                         window_layout)
 from neurofeed.protocol.schema import load_protocol  # noqa: E402
@@ -137,13 +138,14 @@ def test_delay_box_offers_the_participant_s_designs_after_the_baseline(live, qtb
     assert controls.calls == [] and "offered once the baseline has ended" in views.console.status_note
     qtbot.waitUntil(box.isEnabled, timeout=30000)
     designs = [box.itemData(i) for i in range(box.count())]
-    assert designs == [0.0, 0.02, 0.05, 0.1] and box.currentIndex() == designs.index(0.05)  # the demo's 50 ms
+    chosen = pipe.processor.chain.delay_s  # the demo's "choose": a design within the 50-ms budget
+    assert designs == list(CURVE_DELAYS_S) and box.currentIndex() == designs.index(chosen) and chosen <= -0.005
     assert all("design →" in box.itemText(i) and " ms, r " in box.itemText(i) for i in range(box.count()))
     qtbot.waitUntil(lambda: "the estimator reads each design late by" in views.console.info.text(), timeout=5000)
     qtbot.keyClick(views.console, QtCore.Qt.Key_D)  # D: the next design
     views.pick_delay(0)  # a pick in the box
-    assert controls.calls == [("set_delay", (0.1,)), ("set_delay", (0.0,))]
-    assert box.currentIndex() == 0 and "delay design 0 ms" in views.console.status_note
+    assert controls.calls == [("set_delay", (designs[designs.index(chosen) + 1],)), ("set_delay", (-0.04,))]
+    assert box.currentIndex() == 0 and "delay design -40 ms" in views.console.status_note
 
 
 def test_note_key_asks_for_text_and_sends_it(live, qtbot, controls):
@@ -196,16 +198,29 @@ def test_low_stimulation_style_is_applied(live, qtbot):
     assert views.low_stimulation
     assert views.participant.thermo.colours == GENTLE
     qtbot.waitUntil(lambda: pipe.engine.baseline_uv2 is not None and pipe.latest.feedback_on, timeout=20000)
-    # no flashing: a reward switching on and off moves the colour and the bar by small steps
+    # no flashing: a reward switching on and off moves the colour and the bar by small steps, set
+    # in seconds by the protocol (easing_s 0.15, reward_fade_s 0.5), whatever the paint rate
     views.timer.stop()
     th = views.participant.thermo
+    fb = pipe.processor.protocol.feedback
+    assert (fb.easing_s, fb.reward_fade_s) == (0.15, 0.5)
     st = copy.copy(pipe.latest)
     st.feedback_on, st.signal_lost, st.paused = True, False, False
-    for k in range(30):
-        st.reward, st.feedback = bool(k % 2), float(k % 2)
-        before = (th.mix, th.shown)
-        views.participant.show_state(st)
-        assert abs(th.mix - before[0]) <= 0.05 + 1e-9 and abs(th.shown - before[1]) <= 0.08 + 1e-9
+    now = 100.0
+    views.participant.show_state(st, now)
+    for dt in (0.04, 0.016):  # 25 and 60 paints a second
+        for k in range(30):
+            st.reward, st.feedback = bool(k % 2), float(k % 2)
+            before = (th.mix, th.shown)
+            now += dt
+            views.participant.show_state(st, now)
+            assert abs(th.mix - before[0]) <= (1 - np.exp(-dt / 0.5)) + 1e-9
+            assert abs(th.shown - before[1]) <= (1 - np.exp(-dt / 0.15)) + 1e-9
+    # after a second at a steady value the bar is there (e^-1/0.15 of the way left), at any paint rate
+    st.feedback = 0.9
+    for k in range(60):
+        views.participant.show_state(st, 200.0 + k / 60)
+    assert th.shown == pytest.approx(0.9, abs=0.01)
 
 
 def test_standard_style_for_other_protocols(live, qtbot):

@@ -284,7 +284,7 @@ def test_adaptive_threshold_holds_still_during_hold_refractory_and_gates():
         if not (prev.feedback_on and st.feedback_on and nxt.feedback_on):
             continue  # (the last update of a block ends its reward after the threshold moved)
         # the condition met but reward waiting (hold, refractory), or the gate closed: no move
-        if (not st.reward) and (st.si_bar < prev.threshold or st.gated):
+        if (not st.reward) and (st.si_combined < prev.threshold or st.gated):  # the reward rule's own signal
             assert st.threshold == prev.threshold, st.sample_index
             checked += 1
     assert checked > 50

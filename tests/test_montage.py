@@ -242,7 +242,7 @@ def test_contradictory_sides_are_rejected_in_one_line(targets, combine, needle):
 # -- line frequency: board config / CLI, never the protocol -----------------------------------------
 def test_line_frequency_is_not_a_protocol_key_and_the_cli_checks_it(capsys):
     with pytest.raises(ProtocolError, match=r"\[signal\] line_hz is no longer a protocol key.*--line-freq"):
-        parse_protocol(_demo("delay_s = 0.05", "delay_s = 0.05\nline_hz = 60"), "old.toml")
+        parse_protocol(_demo('estimator = "wcfir"', 'estimator = "wcfir"\nline_hz = 60'), "old.toml")
     with pytest.raises(ProtocolError, match=r"reference is 'car'; expected one of 'raw', 'average'"):
         parse_protocol(_demo('reference = ["laplacian", "average"]', 'reference = ["laplacian", "car"]'), "r.toml")
     with pytest.raises(SystemExit) as ex:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..dsp.accuracy import format_curve, format_effective
 from ..dsp.quality import flag_names
+from .easing import ease_weight
 from .spectra import SpectrumWorker
 from .stimuli import StimulusPlayer
 
@@ -122,11 +123,14 @@ def window_layout(screens, participant_screen=None):
 
 
 def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Path | None = None,
-                          on_stimulus=None):
+                          on_stimulus=None, easing_s: float = 0.0, reward_fade_s: float = 0.0):
     """The participant's window: a calm thermometer with the threshold line, the cue, the stimulus.
 
     ``on_stimulus(stimulus_id)`` is called at every stimulus onset (a built-in action or walk,
-    or an image from a folder).
+    or an image from a folder). The bar glides to each new value with time constant ``easing_s``
+    and the reward colour blends in and out with ``reward_fade_s`` (the protocol's ``[feedback]``
+    settings, in seconds whatever the frame rate: :func:`~neurofeed.feedback.easing.ease_weight`;
+    0 = at once). The style sets the colours only.
     """
     QtCore, QtGui, QtWidgets = _qt()
     colours = GENTLE if low_stimulation else STANDARD
@@ -140,6 +144,7 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             self.mix = 0.0  # 0 = bar colour, 1 = reward colour (eased in gentle mode: no flashing)
             self.colours = colours
             self.easing = False
+            self.eased_at = None  # time.monotonic() of the last easing step
             self.painted_seq = -1
             self.seq = 0
             self.setMinimumSize(160, 300)
@@ -273,18 +278,18 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
         def show_state(self, st, now_s: float | None = None):
             th = self.thermo
             target = st.feedback if st.feedback_on and not st.signal_lost else 0.0
-            if low_stimulation:  # slow easing: the bar glides, colours blend, nothing flashes
-                th.shown += 0.08 * (target - th.shown)
-                th.mix += 0.05 * ((1.0 if st.reward else 0.0) - th.mix)
-            else:
-                th.shown += 0.5 * (target - th.shown)
-                th.mix = 1.0 if st.reward else 0.0
+            now = time.monotonic() if now_s is None else now_s
+            dt = 0.0 if th.eased_at is None else now - th.eased_at
+            th.eased_at = now
+            # in seconds, not per paint: the glide's delay is easing_s whatever the frame or packet rate
+            th.shown += ease_weight(dt, easing_s) * (target - th.shown)
+            th.mix += ease_weight(dt, reward_fade_s) * ((1.0 if st.reward else 0.0) - th.mix)
             th.seq = st.seq
-            th.easing = abs(target - th.shown) > 1e-3 or (low_stimulation and abs((1.0 if st.reward else 0.0) - th.mix) > 1e-3)
+            th.easing = abs(target - th.shown) > 1e-3 or abs((1.0 if st.reward else 0.0) - th.mix) > 1e-3
             text = "Paused" if st.paused else ("Signal lost — please wait" if st.signal_lost else st.cue)
             if self.cue.text() != text:
                 self.cue.setText(text)
-            self.stimulus.player.set_spec(st.stimuli, time.monotonic() if now_s is None else now_s)
+            self.stimulus.player.set_spec(st.stimuli, now)
 
     return ParticipantView()
 
@@ -570,7 +575,8 @@ class Views:
         low = fb.style == "low-stimulation"
         proto_path = pipeline.processor.protocol.path
         self.participant = make_participant_view(low, self.stats, proto_path.parent if proto_path else None,
-                                                 on_stimulus=lambda sid: self.stimulus_onset(sid))
+                                                 on_stimulus=lambda sid: self.stimulus_onset(sid),
+                                                 easing_s=fb.easing_s, reward_fade_s=fb.reward_fade_s)
         self.console = make_console(pipeline, self.spectra, self.stats, check=check)
         self.low_stimulation = low
         if tone == "auto":
@@ -907,8 +913,8 @@ def screenshot(protocol_path, out, seconds: float = 14.5) -> list[Path]:
     views.participant.resize(900, 560)
     views.console.resize(1200, 760)
     t0 = time.monotonic()
-    for _ in range(40):  # let the gentle easing settle
-        views.participant.show_state(pipe.latest, t0)
+    for i in range(40):  # let a protocol's easing settle (2 s at 20 paints/s)
+        views.participant.show_state(pipe.latest, t0 + 0.05 * i)
         views.console.show_state(pipe.latest)
     views.participant.stimulus.advance(t0 + 0.75)  # mid-action: the hand reaching, the walker mid-stride
     out = Path(out)

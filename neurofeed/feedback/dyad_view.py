@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from .display import GENTLE, STANDARD
+from .easing import ease_weight
 
 REFRESH_MS = 33  # both windows redraw at ~30 Hz; the coupling changes over seconds
 
@@ -68,9 +69,12 @@ class DyadTerminalView:
             self.stream.write("\n")
 
 
-def make_shared_view(codes, low_stimulation: bool = True):
+def make_shared_view(codes, low_stimulation: bool = True, easing_s: float = 0.0, coupling_easing_s: float = 0.65):
     """The pair's shared participant view: a calm disc whose size and warmth follow the coupling
-    index (0..1), each person's own SI as a small bar beside it, and the cue."""
+    index (0..1), each person's own SI as a small bar beside it, and the cue.
+
+    The disc glides to each coupling value with time constant ``coupling_easing_s`` (``[dyad]``)
+    and each bar with ``easing_s`` (``[feedback]``), in seconds whatever the frame rate."""
     from PySide6 import QtCore, QtGui, QtWidgets
     colours = GENTLE if low_stimulation else STANDARD
 
@@ -79,16 +83,20 @@ def make_shared_view(codes, low_stimulation: bool = True):
             super().__init__()
             self.setWindowTitle("neurofeed — together")
             self.coupling = 0.0  # eased value drawn
+            self.eased_at = None
             self.si = [0.5, 0.5]  # 0..1 bar heights (each person's shown feedback)
             self.cue = ""
             self.resize(900, 560)
 
-        def show_state(self, sa, sb, d):
+        def show_state(self, sa, sb, d, now_s=None):
+            now = time.monotonic() if now_s is None else now_s
+            dt = 0.0 if self.eased_at is None else now - self.eased_at
+            self.eased_at = now
             target = d.coupling if d.coupling == d.coupling else 0.0
-            self.coupling += 0.05 * (target - self.coupling)  # glides over ~1 s at 30 Hz: nothing flashes
+            self.coupling += ease_weight(dt, coupling_easing_s) * (target - self.coupling)  # nothing flashes
             for i, st in enumerate((sa, sb)):
                 v = st.feedback if st.feedback_on and not st.signal_lost else 0.0
-                self.si[i] += 0.1 * (v - self.si[i])
+                self.si[i] += ease_weight(dt, easing_s) * (v - self.si[i])
             self.cue = "Signal lost — please wait" if (sa.signal_lost or sb.signal_lost) else sa.cue
             self.update()
 
@@ -190,7 +198,9 @@ def run_dyad_windows(session, participant_screen=None, seconds: float | None = N
     from PySide6 import QtCore, QtGui, QtWidgets
     qapp = app()
     low = session.protocol.feedback.style == "low-stimulation"
-    shared, console = make_shared_view(session.codes, low), make_dyad_console(session)
+    fb = session.protocol.feedback
+    shared = make_shared_view(session.codes, low, fb.easing_s, session.protocol.dyad.coupling_easing_s)
+    console = make_dyad_console(session)
     screens = QtGui.QGuiApplication.screens()
     if participant_screen is not None and 0 <= participant_screen < len(screens):
         shared.setGeometry(screens[participant_screen].geometry())

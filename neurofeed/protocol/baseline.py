@@ -9,9 +9,10 @@ settling (its memory not yet filled since it started or was refitted), and gives
   ``statistic`` of the clean baseline's log10 power (``mean``: over every sample of the clean
   updates; ``median``: of the clean updates' newest samples); ``baseline_uv2`` = 10 ** B, i.e.
   the geometric mean (or the median) of the clean baseline power, never its arithmetic mean;
-- the SI thresholds per direction: percentiles of the baseline's combined SI as the bar sees it
-  (smoothed with the same time constant as live), so that ``baseline_reward_pct`` % of the
-  clean baseline updates would have met the condition.
+- the SI thresholds per direction, calibrated by running the protocol's reward rule (hold,
+  hysteresis, refractory, the baseline's gates; :mod:`neurofeed.protocol.reward`) over the
+  baseline's combined SI as the rule reads it, so that the rule would have rewarded
+  ``baseline_reward_pct`` % of the baseline.
 
 Why the log domain on both sides: the SI of an update is log10(P_now) − B. For a narrow-band
 rhythm the instantaneous power is close to exponentially distributed, so E[log10 P] sits
@@ -245,8 +246,10 @@ class BaselineModel:
         return float(self._size[: self.n_updates][~(g | st)].sum() / self.sfreq)
 
     def combined_si(self, baseline_uv2: np.ndarray) -> np.ndarray:
-        """The combined SI of every update, smoothed as the bar smooths it (n_updates,; NaN
-        before the estimator settled)."""
+        """The combined SI of every update as the reward rule reads it (n_updates,; NaN before the
+        estimator settled): each update's newest sample, relative to ``baseline_uv2``, smoothed
+        only if the model was given a ``smoothing_s`` (the engine gives 0: the reward follows the
+        raw SI)."""
         k = self.n_updates
         si = self._log_last[:k] - np.log10(baseline_uv2)
         comb = np.array([combine_si(row, self.combine, self.sides) for row in si])
@@ -258,20 +261,61 @@ class BaselineModel:
         return out
 
     def thresholds(self, spec, baseline_uv2: np.ndarray) -> dict:
-        """SI threshold per direction for ``spec`` (a ``ThresholdSpec``).
+        """SI threshold per direction for ``spec`` (a ``ThresholdSpec``), calibrated by running the
+        protocol's reward rule over the baseline.
 
-        ``up`` rewards SI below the threshold, ``down`` above it: the ``up`` threshold is the
-        p-th percentile of the clean baseline's smoothed SI and ``down`` the (100 − p)-th, with
+        ``up`` rewards SI below the threshold, ``down`` above it. For each direction the threshold
+        is the one at which the :class:`~neurofeed.protocol.reward.RewardRule` (``hold_s``,
+        ``refractory_s``, ``hysteresis_si``, and the baseline's own artifact gates), run over the
+        settled baseline updates as if they were feedback, rewards p % of their samples, with
         p = ``baseline_reward_pct`` (percentile mode) or ``target_reward_pct`` (adaptive mode's
-        starting point, clipped to ``[min_si, max_si]``). Fixed mode: ``value`` both ways.
+        starting point, clipped to ``[min_si, max_si]``). A hold makes rewards rarer than the
+        condition (a 0.25-s hold on the raw SI rewards a few % at the 40th percentile), so the
+        threshold lies further out than the p-th percentile of the SI; without hold, hysteresis
+        and gates it is that percentile. Fixed mode: ``value`` both ways.
+
+        The search is a bisection over the baseline's sorted SI values (about 15 runs of the rule
+        over the baseline: ~0.1 s for a minute of one-sample updates).
         """
+        from .reward import reward_rate
+
         if spec.mode == "fixed":
             return {"up": float(spec.value), "down": float(spec.value)}
-        comb = self.combined_si(baseline_uv2)[self.clean]
+        k = self.n_updates
+        comb = self.combined_si(baseline_uv2)
+        use = ~self._settling[:k] & np.isfinite(comb)
+        if not use.any():
+            use = np.isfinite(comb)
+        si, sizes, gated = comb[use], self._size[:k][use], self._gated[:k][use]
         pct = spec.baseline_reward_pct if spec.mode == "percentile" else spec.target_reward_pct
+        target = pct / 100.0
+        hold = int(round(spec.hold_s * self.sfreq))
+        refractory = int(round(spec.refractory_s * self.sfreq))
+        hyst = float(getattr(spec, "hysteresis_si", 0.0))
+        values = np.unique(si)
         out = {}
-        for direction, q in (("up", pct), ("down", 100.0 - pct)):
-            value = float(np.percentile(comb, q))
+        for direction in ("up", "down"):
+            # candidates ordered from the strictest to the most permissive threshold
+            cand = values if direction == "up" else values[::-1]
+            if cand.size == 0:
+                out[direction] = float("nan")
+                continue
+
+            def rate(i):
+                # a threshold just past candidate i (so that value i itself meets the condition)
+                thr = float(cand[i]) + (1e-9 if direction == "up" else -1e-9)
+                return reward_rate(si, sizes, gated, thr, direction, hold, refractory, hyst), thr
+
+            lo, hi = 0, cand.size - 1  # find the strictest threshold whose rate reaches the target
+            if rate(hi)[0] < target:
+                lo = hi
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if rate(mid)[0] >= target:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            value = rate(lo)[1]
             if spec.mode == "adaptive":
                 value = min(max(value, spec.min_si), spec.max_si)
             out[direction] = value

@@ -23,6 +23,7 @@ from ..dsp.kernels import power_update
 from ..events import Event
 from ..state import FeedbackState
 from .baseline import FLOOR_UV2, BaselineFit, BaselineModel, combine_si, ema_alpha
+from .reward import RewardRule
 from .schema import BlockSpec, Protocol
 
 __all__ = ["Engine", "BlockRecord", "combine_si", "parse_input", "CONTROLS", "INPUTS", "ADAPT_WINDOW_S"]
@@ -130,14 +131,19 @@ class Engine:
         Blocks start and end on :meth:`start_block` / :meth:`end_block` calls (LSL markers or
         file annotations) instead of the internal schedule.
     upstream_delay_s : float
-        The DSP chain's declared delay (s); the summary adds the SI smoothing to it.
+        The DSP chain's declared delay (s); the summary adds the bar's own smoothing to it.
 
     Notes
     -----
-    The bar and the reward follow ``si_bar``: the combined SI smoothed by a one-pole filter with
-    time constant ``[feedback] smoothing_s`` (applied per update with the update's sample count,
-    so the response does not depend on the chunk size; its delay, ≈ ``smoothing_s``, is part of
-    the declared feedback delay). ``si_combined`` stays the raw estimate.
+    The bar follows ``si_bar``: the combined SI, smoothed by a one-pole filter with time constant
+    ``[feedback] smoothing_s`` if the protocol asks for it (0 by default: the bar is the SI;
+    applied per update with the update's sample count, so the response does not depend on the
+    chunk size; its delay, ≈ ``smoothing_s``, is part of the declared feedback delay).
+
+    The reward follows the raw combined SI (``si_combined``) through the protocol's reward rule
+    (:class:`~neurofeed.protocol.reward.RewardRule`: hold, hysteresis, refractory, gates): its
+    stability is the rule's, not a slower bar's. Percentile thresholds are calibrated by running
+    the same rule over the baseline (:meth:`BaselineModel.thresholds`).
     """
 
     def __init__(self, protocol: Protocol, sfreq: float, targets, seconds_scale: float = 1.0, external=None,
@@ -178,16 +184,16 @@ class Engine:
         self.direction = protocol.protocol.direction
         self.threshold_history: list[tuple[float, float]] = []
         base_s = sum(b.duration_s for b in self.schedule if b.label == protocol.baseline.block) * self.scale
+        self.rule = RewardRule(self.hold, self.refractory, thr.hysteresis_si)
+        # the baseline's SI as the reward rule reads it: raw (smoothing 0), whatever the bar shows
         self.baseline = BaselineModel(self.n_t, self.sfreq, protocol.baseline.statistic, protocol.signal.combine,
-                                      self.smoothing_s, capacity=int(base_s * self.sfreq) + 16 if base_s else 4096,
+                                      0.0, capacity=int(base_s * self.sfreq) + 16 if base_s else 4096,
                                       sides=self._sides)
         self.baseline_fit: BaselineFit | None = None  # the session's own baseline, once measured
         self.carried_from: str | None = None
         self.carried: dict | None = None
         self.defer_baseline = False  # the owner refits the estimator, then calls refit_baseline
         self.baseline_pending = False
-        self._cond_run = 0
-        self._since_reward = 10 ** 12
         self._rate_est = thr.target_reward_pct / 100.0
         self._next_history = 0
         self.reward = False
@@ -234,7 +240,7 @@ class Engine:
         start = self.n if onset is None else onset
         self.blocks.append(BlockRecord(b.label, b.kind, b.feedback, direction, start, power_sum=np.zeros(self.n_t),
                                        log_sum=np.zeros(self.n_t)))
-        self._cond_run = 0
+        self.rule.reset()
         self.emit(f"block_start/{b.label}/{b.kind}", sample=start)
 
     def _close_block(self) -> None:
@@ -473,7 +479,7 @@ class Engine:
             self.reward = on
             self.emit("reward_on" if on else "reward_off")
             if not on:
-                self._since_reward = 0
+                self.rule.ended()  # block end, pause, signal lost: the refractory starts now
 
     def set_signal_lost(self, lost: bool) -> FeedbackState:
         """Mark the signal lost (no samples for 0.5 s) or back (an input); returns the state to publish."""
@@ -546,9 +552,7 @@ class Engine:
         feedback_on = (b is not None and b.feedback and not self.paused and not self.schedule_paused and ready
                        and not self.signal_lost)
         thr = self.threshold
-        cond = False
-        if ready and not math.isnan(thr):
-            cond = si_bar < thr if direction == "up" else si_bar > thr
+        scored = ready and not math.isnan(thr)
         if feedback_on:
             if rec is not None:
                 rec.feedback_samples += n
@@ -560,12 +564,8 @@ class Engine:
                 self.gated_samples += n
                 if rec is not None:
                     rec.gated_samples += n
-            self._cond_run = self._cond_run + n if cond else 0
-            self._since_reward += n
-            if self.reward:
-                on = cond and not gated
-            else:
-                on = cond and not gated and self._cond_run >= self.hold and self._since_reward >= self.refractory
+            # the reward rule on the raw SI (never the bar's smoothing)
+            on, cond = self.rule.step(si_comb if scored else math.nan, thr, direction, gated, n)
             self._set_reward(on)
             if on:
                 self.rewarded_samples += n
@@ -576,7 +576,7 @@ class Engine:
                 self._adapt(on, cond, gated, n, direction, thr, tspec)
         else:
             self._set_reward(False)
-            self._cond_run = 0
+            self.rule.reset()
         self.n += n
         self.seq += 1
         self._advance_schedule()
@@ -621,7 +621,7 @@ class Engine:
         on the chunk size. It holds still while the threshold is locked, the gate is closed, the
         condition is met but reward waits for the hold time, or the refractory period runs."""
         self._rate_est += ema_alpha(n, ADAPT_WINDOW_S, self.sfreq) * ((1.0 if on else 0.0) - self._rate_est)
-        waiting = not on and (cond or self._since_reward < self.refractory)
+        waiting = not on and (cond or self.rule.since_reward < self.refractory)
         if self.threshold_locked or gated or waiting:
             return
         step = tspec.adapt_rate_per_s * (tspec.target_reward_pct / 100.0 - self._rate_est) * n / self.sfreq
@@ -646,7 +646,8 @@ class Engine:
             "threshold_final": dict(self.thresholds),
             "threshold_history": self.threshold_history,
             "si_smoothing_s": self.smoothing_s,
-            "feedback_delay_s": self.upstream_delay_s + self.smoothing_s,
+            "bar_easing_s": self.p.feedback.easing_s,
+            "feedback_delay_s": self.upstream_delay_s + self.p.feedback.bar_delay_s(),
             "reward_rate": self.rewarded_samples / self.feedback_samples if self.feedback_samples else None,
             "gated_s": self.gated_samples / self.sfreq,
             "feedback_s": self.feedback_samples / self.sfreq,

@@ -50,7 +50,8 @@ class SignalSpec:
     individual_width_hz: float = 2.0
     estimator: str = "wcfir"  # wcfir (fitted to the baseline) | cfir | iir | window
     delay_s: float = 0.05  # designed delay of the cFIR estimator (s), or "choose": see neurofeed.dsp.accuracy
-    smoothing_s: float = 0.0  # power smoothing time constant (0: none)
+    # (no smoothing_s: every smoother of what the participant sees is a [feedback] setting, counted
+    # in the bar's delay)
     # (no line_hz: the mains frequency belongs to the place, not the protocol; it comes from
     # --line-freq or the board config)
 
@@ -90,6 +91,9 @@ class ThresholdSpec:
     adapt_rate_per_s: float = 0.2  # adaptive: SI change per second per unit of reward-rate error
     hold_s: float = 0.0  # the condition must hold this long before reward
     refractory_s: float = 0.0  # no new reward this soon after one ends
+    # reward, once on, stays on until the SI is this far (log10 units) on the wrong side of the
+    # threshold: the reward rule's own stability, so the bar need not be slowed for it
+    hysteresis_si: float = 0.0
 
 
 @dataclass
@@ -110,12 +114,25 @@ class FeedbackSpec:
     scale: float = 0.3  # SI distance from threshold that fills half the bar
     style: str = "standard"  # standard | low-stimulation
     tone: bool = False
-    # the SI the bar and the reward follow is smoothed (#10)
-    # time constant (s) of that smoothing; adds ~smoothing_s to the feedback delay. 0.3 s: the raw SI
-    # swings ~1.5 log units within a second on real EEG (S001 R03-R06), which no one can follow and which
-    # a 0.25-s hold almost never lets through (reward 1.6 %); 0.3 s brings that to ~0.4 (reward 21 % at
-    # the 35th percentile) and keeps the whole feedback delay under ~0.4 s with the default wcfir
-    smoothing_s: float = 0.3
+    # The bar shows the SI as fast as it stays faithful; each smoother of what is shown is one of
+    # these settings, in seconds, and counted in the bar's delay (`neurofeed protocols check`
+    # prints it). The reward follows the raw SI with its own hold, hysteresis and refractory
+    # ([threshold]), never these.
+    # smoothing_s: time constant of the one-pole smoothing of the SI the bar shows (si_bar); adds
+    # ~smoothing_s to the bar's delay. 0: the bar is the SI (on EEGMMIDB S001 0.05 s costs ~30 ms
+    # for +0.1 r, 0.3 s ~110 ms: benchmarks/bar_smoothing.py)
+    smoothing_s: float = 0.0
+    # easing_s: the participant view's glide of the painted bar towards each new value (one-pole
+    # in time, whatever the frame rate); adds ~easing_s. 0: the bar jumps to each new value
+    easing_s: float = 0.0
+    # reward_fade_s: time constant of the blend into and out of the reward colour (0: switches at
+    # once). A colour, not the bar's height: it adds nothing to the bar's delay
+    reward_fade_s: float = 0.0
+
+    def bar_delay_s(self) -> float:
+        """What the bar's own smoothing adds to the estimator's delay (s): ``smoothing_s + easing_s``
+        (each a one-pole's low-frequency group delay)."""
+        return float(self.smoothing_s) + float(self.easing_s)
 
 
 @dataclass
@@ -152,6 +169,10 @@ class DyadSpec:
     window_s: float = 10.0  # sliding window of AEC and PLV (s)
     update_s: float = 0.1  # one coupling value (a dyad.tsv row) per this much signal (s)
     simulated_period_s: float = 20.0  # simulated partner mode: coupling on in alternate windows this long (s)
+    # the shared picture's glide towards each new coupling value (time constant, s; one-pole in time,
+    # whatever the frame rate): the coupling is itself a 10-s window, so a ~0.65-s glide hides its
+    # 0.1-s steps without adding to what it summarises. 0: the picture jumps to each value
+    coupling_easing_s: float = 0.65
 
 
 @dataclass
@@ -252,10 +273,12 @@ _CHOICES = {
 _POSITIVE = {("protocol", "max_duration_min"), ("protocol", "rest_every_min"), ("blocks", "duration_s"),
              ("blocks", "repeats"), ("feedback", "scale"), ("signal", "individual_width_hz"),
              ("dyad", "window_s"), ("dyad", "update_s"), ("dyad", "simulated_period_s")}
-_NON_NEGATIVE = {("signal", "delay_s"), ("signal", "smoothing_s"), ("threshold", "hold_s"),
+_NON_NEGATIVE = {("signal", "delay_s"), ("threshold", "hold_s"),
                  ("threshold", "refractory_s"), ("inhibits", "emg_uv"), ("inhibits", "blink_uv"),
                  ("inhibits", "hold_s"), ("threshold", "adapt_rate_per_s"),
-                 ("feedback", "smoothing_s"), ("baseline", "min_clean_s")}
+                 ("feedback", "smoothing_s"), ("feedback", "easing_s"), ("feedback", "reward_fade_s"),
+                 ("threshold", "hysteresis_si"), ("dyad", "coupling_easing_s"),
+                 ("baseline", "min_clean_s")}
 _PERCENT = {("threshold", "baseline_reward_pct"), ("threshold", "target_reward_pct")}
 
 
@@ -271,7 +294,10 @@ def _nearest(key, allowed):
 
 # keys that moved out of protocols, with where they live now
 _MOVED = {("signal", "line_hz"): "the mains frequency belongs to the place, not the protocol: set line_hz in the "
-                                 "board config or pass --line-freq 50|60"}
+                                 "board config or pass --line-freq 50|60",
+          ("signal", "smoothing_s"): "smoothing of what the participant sees is a [feedback] setting counted in the "
+                                     "bar's delay: use [feedback] smoothing_s (the SI the bar shows) or easing_s "
+                                     "(the painted bar's glide)"}
 
 
 def _check_value(src, section, key, value, typ):
