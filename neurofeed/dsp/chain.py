@@ -11,7 +11,8 @@ from .analysis import attenuation_db
 from .conditioning import HIGHPASS_HZ, Conditioner
 from .estimators import Estimator, make_estimator
 from .kernels import sos_peak_abs, sos_rms_smooth, spatial_apply
-from .quality import BLINK, BLINK_K, EMG, EMG_K, QualityConfig, QualityMonitor, robust_threshold
+from .quality import (BLINK, BLINK_K, EMG, EMG_K, QualityConfig, QualityMonitor, fill_gaps, fill_hold_samples,
+                      robust_threshold)
 from .spatial import spatial_weights
 
 __all__ = ["MuChain", "DC_REJECTION_DB", "LINE_REJECTION_DB", "OCULAR_BAND_HZ"]
@@ -142,7 +143,8 @@ class MuChain:
         return {"estimator": self.estimator.describe(), "group_delay_s": self.group_delay_s,
                 "conditioning": {"highpass_hz": self.conditioner.highpass_hz, "line_hz": self.line_hz,
                                  "delay_s": self.conditioning_delay_s},
-                "response_db": self.response_db, "hold_s": self.hold_s, "bad_channels": sorted(self.bad),
+                "response_db": self.response_db, "hold_s": self.hold_s, "fill_hold_s": self.fill_hold_s,
+                "bad_channels": sorted(self.bad),
                 "calibration": self.calibration}
 
     # construction helpers ---------------------------------------------------------------------
@@ -176,9 +178,30 @@ class MuChain:
                               self.smoothing_s, self.line_hz)
 
     def _after_new_estimator(self) -> None:
-        """Check the chain's response and set the gate hold from the estimator's memory."""
+        """Check the chain's response and set the gate holds from the estimator: after an
+        artifact its impulse response, after a held gap its memory, after a filled short gap as
+        long as the fill measurably disturbs its output (:meth:`fill_hold_s`)."""
         self.response_db = self.check_response()
         self.quality.set_hold_s(self.estimator.impulse_hold_s(), nonfinite_hold_s=self.estimator_memory_s())
+        self.quality.set_fill_hold(self._fill_hold_samples())
+
+    def _fill_hold_samples(self) -> np.ndarray:
+        """Gate hold after a filled gap of 1 .. ``MAX_FILL_SAMPLES`` samples (samples, index =
+        gap length): measured for a (c)FIR on the calibrated baseline (:func:`fill_hold_samples`);
+        before the calibration, or for estimators without taps or with a power smoother, the
+        artifact hold (the estimator's impulse response)."""
+        q, est = self.quality, self.estimator
+        x = self.baseline_spatial()
+        taps = getattr(est, "taps", None)
+        if x is None or taps is None or getattr(est, "alpha", 1.0) < 1.0:
+            return np.full(q.max_fill + 1, int(round(q.hold_s * self.sfreq)), dtype=np.int64)
+        return fill_hold_samples(x[:, int(round(SETTLE_S * self.sfreq)):], taps(), q.max_fill)
+
+    @property
+    def fill_hold_s(self) -> list[float]:
+        """Seconds the gate stays on after a filled gap of 1 .. 4 samples (see
+        :func:`neurofeed.dsp.quality.fill_hold_samples`)."""
+        return self.quality.fill_hold_s
 
     def estimator_memory_s(self) -> float:
         """How long the estimator takes to fill its memory after a (re)start or a step (s): a
@@ -339,7 +362,9 @@ class MuChain:
         q = self.quality
         q.seed(old_q.last)  # continue from the held values, no transient
         q.emg_uv, q.blink_uv = old_q.emg_uv, old_q.blink_uv
-        q.set_hold_s(old_q.hold_s)
+        q.set_hold_s(old_q.hold_s, old_q._hold_nonfinite / self.sfreq)
+        q.set_fill_hold(old_q._hold_fill)
+        q.open_run[:] = old_q.open_run
         self.weights = base.copy()
         self.ocular = None
         self.residual_gate = False
@@ -383,7 +408,7 @@ class MuChain:
             self.kept_raw = []
             return self.calibration
         sizes = [c.shape[1] for c in chunks]
-        raw = _hold_nonfinite(np.concatenate(chunks, axis=1))
+        raw = fill_gaps(np.concatenate(chunks, axis=1))
         thr = self.quality.calibrate(raw)
         cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
         conditioned = cond.process_inplace(np.ascontiguousarray(raw.copy()))
@@ -413,6 +438,7 @@ class MuChain:
         probe.quality = copy.deepcopy(self.quality)
         probe.quality.seeded = False
         probe.quality._gate_left = 0
+        probe.quality.open_run[:] = 0
         probe.conditioner = Conditioner(self.sfreq, len(self.ch_names), self.line_hz, self.conditioner.highpass_hz)
         probe.estimator = copy.deepcopy(self.estimator)
         probe.resid_zi, probe.t_emg_zi = np.zeros_like(self.resid_zi), np.zeros_like(self.t_emg_zi)
@@ -482,7 +508,7 @@ class MuChain:
     def conditioned(self, data: np.ndarray) -> np.ndarray:
         """``data`` (n_channels × n_samples µV) held and conditioned offline by a fresh stage
         seeded at its first sample (for fits outside the live loop), a new array."""
-        raw = _hold_nonfinite(np.asarray(data, dtype=float))
+        raw = fill_gaps(np.asarray(data, dtype=float))
         cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
         return cond.process_inplace(np.ascontiguousarray(raw))
 
@@ -532,21 +558,3 @@ class MuChain:
         self.last_power[:] = out[:, n - 1]
         return out
 
-
-def _hold_nonfinite(x: np.ndarray) -> np.ndarray:
-    """``x`` with each non-finite sample replaced by the last finite value of its row (the first
-    finite value before any, 0 for an all-NaN row), a new array."""
-    x = np.array(x, dtype=float)
-    for row in x:
-        bad = ~np.isfinite(row)
-        if not bad.any():
-            continue
-        if bad.all():
-            row[:] = 0.0
-            continue
-        idx = np.where(bad, 0, np.arange(row.size))
-        np.maximum.accumulate(idx, out=idx)
-        first = np.argmax(~bad)
-        idx[:first] = first
-        row[:] = row[idx]
-    return x
