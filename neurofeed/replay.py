@@ -78,6 +78,8 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
     from .sham import replay_shown  # a yoked session's shown values come from its journal
 
     proc.shown_source = replay_shown(j)
+    # a session that refitted in a worker switched at a journaled sample: the replay switches there too
+    proc.refit_in_worker = any(str(e.get("text", "")).startswith("refit_applied/") for e in j.events)
     eng = proc.engine
     inputs = []
     for e in j.events:

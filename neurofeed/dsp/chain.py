@@ -123,6 +123,9 @@ class MuChain:
         self.last_power = np.zeros(len(self.targets))
         self.gated = False
         self.keep_spatial = False  # set while a baseline is captured (calibration and refit)
+        # a list while a refit runs off the real-time path: the conditioned chunks (all channels)
+        # since the baseline's end, for the refitted estimator to catch up on (adopt_refit)
+        self.keep_conditioned: list | None = None
         self.kept: list[np.ndarray] = []  # referenced target chunks of the baseline
         self.kept_raw: list[np.ndarray] = []  # the same chunks as they arrived (for calibrate)
         self._after_new_estimator()
@@ -328,6 +331,38 @@ class MuChain:
             raise
         return continued
 
+    #: What a refit changes in a chain (calibrate, the ocular and target-EMG fits, retune):
+    #: taken over by :meth:`adopt_refit`; everything else (the running filter states) stays.
+    _REFIT_FIELDS = ("weights", "ocular", "resid_uv", "residual_gate", "_resid_seeded", "resid_zi", "resid_peak",
+                     "t_emg_uv", "t_emg_p", "t_emg_zi", "target_emg_gate", "_cal_conditioned", "_ocular_wanted",
+                     "calibration", "baseline_gated", "estimator", "delay_s", "response_db")
+
+    def adopt_refit(self, fitted: "MuChain", since=()) -> None:
+        """Switch to a refit made off the real-time path, at this chunk boundary.
+
+        ``fitted`` is a copy of this chain taken when the baseline ended, then calibrated and
+        refitted on the baseline (in a worker); its estimator has run over the baseline. This
+        chain takes over its calibration, spatial weights, detector thresholds, gate holds and
+        estimator, and keeps its own running states (conditioning, quality monitor). The
+        estimator first catches up on ``since``, the conditioned chunks (all channels) this
+        chain processed after the baseline ended, read through the new weights: it continues
+        exactly as if the refit had been in place at the baseline's end.
+
+        Parameters
+        ----------
+        fitted : MuChain
+        since : list of ndarray (n_channels × n), µV
+            Conditioned chunks, in the sizes they were processed (``keep_conditioned``).
+        """
+        for c in since:
+            fitted.estimator.process_inplace(np.ascontiguousarray(fitted.weights @ c))
+        for name in self._REFIT_FIELDS:
+            setattr(self, name, getattr(fitted, name))
+        q, fq = self.quality, fitted.quality
+        q.emg_uv, q.blink_uv, q.gate_mask = fq.emg_uv, fq.blink_uv, fq.gate_mask
+        q._hold, q._hold_nonfinite, q._hold_fill = fq._hold, fq._hold_nonfinite, fq._hold_fill
+        self.kept, self.kept_raw = [], []
+
     def baseline_spatial(self) -> np.ndarray | None:
         """The calibrated baseline as the current spatial weights read it (targets × samples,
         µV), or None before the calibration: what a refit after a change of design must see
@@ -435,6 +470,7 @@ class MuChain:
 
         probe = copy.copy(self)  # shares the (read-only) designs; the states below are fresh
         probe.keep_spatial = False
+        probe.keep_conditioned = None
         probe.quality = copy.deepcopy(self.quality)
         probe.quality.seeded = False
         probe.quality._gate_left = 0
@@ -533,6 +569,8 @@ class MuChain:
         if self.keep_spatial:
             self.kept_raw.append(np.array(data, dtype=np.float64))
         self.conditioner.process_inplace(raw)
+        if self.keep_conditioned is not None:
+            self.keep_conditioned.append(raw.copy())
         out = self._out[:, :n]
         spatial_apply(self.weights, raw, out)
         extra = 0

@@ -43,7 +43,7 @@ CONTROLS = {"pause": (1, 1), "pause_schedule": (1, 1), "marker": (1, 1), "note":
             "lock_threshold": (1, 1), "nudge_threshold": (1, 1), "skip_block": (0, 0),
             "extend_block": (1, 1), "mark_bad_channel": (1, 2), "stimulus": (1, 1),
             "set_delay": (1, 1)}
-INPUTS = dict(CONTROLS, block_marker=(2, 2), signal_lost=(1, 1), stop=(1, 1), carry=(1, 1))
+INPUTS = dict(CONTROLS, block_marker=(2, 2), signal_lost=(1, 1), stop=(1, 1), carry=(1, 1), apply_refit=(0, 0))
 
 
 def parse_input(text: str):
@@ -72,6 +72,8 @@ def parse_input(text: str):
         return "block_marker", (int(onset), label)
     if head == "carry":
         return "carry", (json.loads(rest),)
+    if head == "refit_applied":  # the switch to a refit made in a worker (neurofeed.pipeline.RefitJob)
+        return "apply_refit", ()
     return None
 
 
