@@ -399,7 +399,7 @@ class Processor:
             self._since_start = res["n"] + sum(c.shape[1] for c in since)
 
         job = RefitJob("baseline", compute, apply)
-        if self.refit_in_worker:
+        if self.refit_in_worker and not self.engine.finished:  # (an ended session has no real-time path left)
             self._job = job
             chain.keep_conditioned = []
             job.start()
@@ -664,7 +664,9 @@ class Pipeline:
         if busy_poll:
             source.poll_s = 0.0
         self.processor = processor
-        processor.refit_in_worker = True  # the baseline's refit never stalls acquisition
+        # the baseline's refit never stalls acquisition from a real-time source (a board, a stream);
+        # a source read as fast as it goes (a file, a simulation) has no real-time path to keep
+        processor.refit_in_worker = bool(getattr(source, "realtime", True))
         self.engine = processor.engine
         self.sinks = list(sinks)
         self.ring = RingBuffer(len(source.ch_names), int(buffer_s * source.sfreq))

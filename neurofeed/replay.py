@@ -222,6 +222,8 @@ def engine_inputs(rec: RecordedFile, spans) -> list[tuple[int, str, tuple]]:
                 out.append((s, "marker", (text[len("marker/"):],)))
             elif text.startswith("session_end/") and text not in _OWN_ENDS:
                 out.append((s, "stop", (text.split("/", 1)[1],)))
+            elif text.startswith("refit_applied/"):  # the live switch to the worker's refit
+                out.append((s, "apply_refit", ()))
     out.sort(key=lambda x: x[0])  # stable: events at one sample keep their order
     return out
 
@@ -244,6 +246,8 @@ def _apply_inputs(proc: Processor, inputs, k: int, pos: int, base: str) -> int:
             if running == args[0] == base and eng.baseline_uv2 is None:
                 continue  # consecutive baseline segments form one baseline, as one live block would
             eng.start_block(*args)
+        elif method == "apply_refit":
+            proc.control("apply_refit")
         else:
             getattr(eng, method)(*args)
     proc.finish_pending_baseline()
@@ -255,6 +259,7 @@ def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str)
     eng = proc.engine
     spans = rec.condition_spans()
     inputs = engine_inputs(rec, spans)
+    proc.refit_in_worker = any(m == "apply_refit" for _, m, _ in inputs)  # switch where the session did
     n_total, step = rec.n_samples, rec.chunk_size
     rows, k, pos = [], 0, 0
     t0 = time.perf_counter()
