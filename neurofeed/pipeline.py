@@ -276,6 +276,10 @@ class Processor:
         job.wait()
         since = self.chain.keep_conditioned or []
         self.chain.keep_conditioned = None
+        if isinstance(job.error, NeurofeedError) and job.refusable:  # refused now, and again on replay
+            log.error("control %s refused: %s", job.refusable, job.error)
+            self.engine.emit(f"control_refused/{job.refusable}/{job.error}")
+            return
         if job.error is not None:
             raise job.error
         job.apply(job.result, since)
@@ -398,24 +402,20 @@ class Processor:
             # the refitted estimator has seen the baseline and the samples since
             self._since_start = res["n"] + sum(c.shape[1] for c in since)
 
-        job = RefitJob("baseline", compute, apply)
+        self._run_job(RefitJob("baseline", compute, apply))
+
+    def _run_job(self, job: "RefitJob") -> None:
+        """In the worker (``refit_in_worker``, while the session runs: switched to later by
+        :meth:`apply_refit`), or here and now."""
         if self.refit_in_worker and not self.engine.finished:  # (an ended session has no real-time path left)
             self._job = job
-            chain.keep_conditioned = []
+            self.chain.keep_conditioned = []
             job.start()
-        else:
-            job.run()
-            if job.error is not None:
-                raise job.error
-            apply(job.result, [])
-
-    def _rebaseline(self, estimator, x: np.ndarray, keep_thresholds: bool = False) -> None:
-        """Run ``estimator`` (from its start) over the referenced baseline ``x`` in the chunks it
-        arrived in, and hand its output to the engine's baseline model: the baseline power (and,
-        unless ``keep_thresholds``, the thresholds) as this estimator reads the baseline."""
-        sizes, gated = self._baseline_chunks
-        powers, settling = _baseline_powers(estimator, x, sizes, self.estimator_memory_samples())
-        self.engine.refit_baseline(powers, settling, gated, keep_thresholds=keep_thresholds)
+            return
+        job.run()
+        if job.error is not None:
+            raise job.error
+        job.apply(job.result, [])
 
     # -- the clinician's choice of delay ---------------------------------------------------------
     def set_delay(self, delay_s: float) -> None:
@@ -454,15 +454,32 @@ class Processor:
             x = self.chain.baseline_spatial()
             if x is None or x.shape[1] != sum(self._baseline_chunks[0]):
                 raise NeurofeedError("set_delay: this session's baseline is not available to refit on.")
-        continued = self.chain.redesign(d, baseline=x)  # all or nothing
-        if not continued:  # cannot happen for the (c)FIR kinds today; if it did, hold its start-up out
-            log.warning("set_delay: the new design starts without the running history")
-            self._since_start = 0
-        self.delay_history.append((self.engine.n, d))
-        if fitted:
-            fresh = copy.deepcopy(self.chain.estimator)
-            fresh.reset()
-            self._rebaseline(fresh, x, keep_thresholds=True)
+        # the new taps are designed (and fitted, and the baseline re-read) on a copy of the chain,
+        # in the worker when refit_in_worker; the running chain switches to them in apply
+        probe = copy.copy(self.chain)
+        probe.quality = copy.copy(self.chain.quality)  # redesign sets the gate holds on it
+        sizes, gated = self._baseline_chunks or (None, None)
+
+        def compute() -> dict:
+            probe.redesign(d, baseline=x)  # all or nothing: raises, and nothing is changed
+            out = {"probe": probe, "powers": None, "settling": None}
+            if fitted:
+                fresh = copy.deepcopy(probe.estimator)
+                fresh.reset()
+                mem = int(round(probe.estimator_memory_s() * self.sfreq))
+                out["powers"], out["settling"] = _baseline_powers(fresh, x, sizes, mem)
+            return out
+
+        def apply(res: dict, since) -> None:
+            continued = self.chain.adopt_design(res["probe"])  # takes the running history over now
+            if not continued:  # cannot happen for the (c)FIR kinds today; if it did, hold its start-up out
+                log.warning("set_delay: the new design starts without the running history")
+                self._since_start = 0
+            self.delay_history.append((self.engine.n, d))
+            if res["powers"] is not None:
+                self.engine.refit_baseline(res["powers"], res["settling"], gated, keep_thresholds=True)
+
+        self._run_job(RefitJob("set_delay", compute, apply, refusable="set_delay"))
 
     def summary(self) -> dict:
         """The engine's summary plus what the processor decided (band, bad channels). A refit
@@ -485,15 +502,18 @@ class RefitJob:
     Attributes
     ----------
     kind : str
-        What is refitted (``"baseline"``), journaled with the switch.
+        What is refitted (``"baseline"``, ``"set_delay"``), journaled with the switch.
+    refusable : str or None
+        The control that asked for it: a :class:`NeurofeedError` from ``compute`` is journaled
+        as that control's refusal where the job is applied, instead of raised.
     done : threading.Event
         Set when ``compute`` has returned or raised.
     result, error
         Its return value, or the exception it raised (re-raised where it is applied).
     """
 
-    def __init__(self, kind: str, compute, apply):
-        self.kind, self._compute, self.apply = kind, compute, apply
+    def __init__(self, kind: str, compute, apply, refusable: str | None = None):
+        self.kind, self._compute, self.apply, self.refusable = kind, compute, apply, refusable
         self.result, self.error = None, None
         self.done = threading.Event()
         self._thread: threading.Thread | None = None

@@ -91,3 +91,13 @@ def test_a_session_with_the_worker_refit_replays_bit_exact(tmp_path, held_fit):
     assert switch >= 12 * 250
     assert all(st.baseline_ready for st in states if st.sample_index > switch)
     assert_replays_bit_exact(folder, states)
+
+
+def test_set_delay_redesigns_in_the_worker_and_replays_bit_exact(tmp_path):
+    pipe, states, folder = run_session(tmp_path, [(14.0, "set_delay", 0.02)], refit_in_worker=True)
+    (asked,) = applied_at(folder, "set_delay/0.02")
+    (switch,) = applied_at(folder, "refit_applied/set_delay")
+    assert asked <= switch  # the acquisition went on while the new taps were fitted
+    assert pipe.processor.chain.delay_s == 0.02 and pipe.processor.delay_history[-1] == (switch, 0.02)
+    assert applied_at(folder, "refit_applied/baseline")  # the baseline's refit went through the worker too
+    assert_replays_bit_exact(folder, states)

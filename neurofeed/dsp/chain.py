@@ -360,8 +360,31 @@ class MuChain:
             setattr(self, name, getattr(fitted, name))
         q, fq = self.quality, fitted.quality
         q.emg_uv, q.blink_uv, q.gate_mask = fq.emg_uv, fq.blink_uv, fq.gate_mask
-        q._hold, q._hold_nonfinite, q._hold_fill = fq._hold, fq._hold_nonfinite, fq._hold_fill
+        self._take_holds(fitted)
         self.kept, self.kept_raw = [], []
+
+    def adopt_design(self, redesigned: "MuChain") -> bool:
+        """Switch to a new estimator design made off the real-time path (:meth:`redesign` on a
+        copy of this chain, e.g. ``copy.copy(chain)`` with its own ``quality`` copy), at this chunk
+        boundary: its estimator, designed delay, response figures and gate holds. The new taps
+        take over the running estimator's input history now (see ``CFIREnvelope.take_history``).
+
+        Returns
+        -------
+        continued : bool
+            As :meth:`redesign` returns it.
+        """
+        take = getattr(redesigned.estimator, "take_history", None)
+        continued = bool(take(self.estimator)) if take is not None else False
+        self.estimator, self.delay_s, self.response_db = (redesigned.estimator, redesigned.delay_s,
+                                                          redesigned.response_db)
+        self._take_holds(redesigned)
+        return continued
+
+    def _take_holds(self, other: "MuChain") -> None:
+        """The gate holds ``other``'s estimator set (artifact, held gap, filled gap)."""
+        q, oq = self.quality, other.quality
+        q._hold, q._hold_nonfinite, q._hold_fill = oq._hold, oq._hold_nonfinite, oq._hold_fill
 
     def baseline_spatial(self) -> np.ndarray | None:
         """The calibrated baseline as the current spatial weights read it (targets × samples,
