@@ -391,14 +391,14 @@ class Processor:
                 gated = [bool(mask[a:b].any()) for a, b in zip(bounds[:-1], bounds[1:])]
             mem = int(round(fitted.estimator_memory_s() * self.sfreq))
             powers, settling = _baseline_powers(fitted.estimator, x, sizes, mem)
-            return {"plan": plan, "fitted": fitted, "sizes": sizes, "gated": gated, "powers": powers,
-                    "settling": settling, "n": x.shape[1]}
+            return {"plan": plan, "fitted": fitted, "sizes": sizes, "gated": gated, "n": x.shape[1],
+                    "baseline": self.engine.prepare_refit(powers, settling, gated)}
 
         def apply(res: dict, since) -> None:
             self._take_fit_plan(res["plan"])
             self.chain.adopt_refit(res["fitted"], since)
             self._baseline_chunks = (res["sizes"], res["gated"])  # for a later change of design (set_delay)
-            self.engine.refit_baseline(res["powers"], res["settling"], res["gated"])
+            self.engine.refit_baseline(prepared=res["baseline"])
             # the refitted estimator has seen the baseline and the samples since
             self._since_start = res["n"] + sum(c.shape[1] for c in since)
 
@@ -462,12 +462,12 @@ class Processor:
 
         def compute() -> dict:
             probe.redesign(d, baseline=x)  # all or nothing: raises, and nothing is changed
-            out = {"probe": probe, "powers": None, "settling": None}
+            out = {"probe": probe, "baseline": None}
             if fitted:
                 fresh = copy.deepcopy(probe.estimator)
                 fresh.reset()
                 mem = int(round(probe.estimator_memory_s() * self.sfreq))
-                out["powers"], out["settling"] = _baseline_powers(fresh, x, sizes, mem)
+                out["baseline"] = self.engine.prepare_refit(*_baseline_powers(fresh, x, sizes, mem), gated)
             return out
 
         def apply(res: dict, since) -> None:
@@ -476,8 +476,8 @@ class Processor:
                 log.warning("set_delay: the new design starts without the running history")
                 self._since_start = 0
             self.delay_history.append((self.engine.n, d))
-            if res["powers"] is not None:
-                self.engine.refit_baseline(res["powers"], res["settling"], gated, keep_thresholds=True)
+            if res["baseline"] is not None:
+                self.engine.refit_baseline(prepared=res["baseline"], keep_thresholds=True)
 
         self._run_job(RefitJob("set_delay", compute, apply, refusable="set_delay"))
 

@@ -354,8 +354,8 @@ class MuChain:
         since : list of ndarray (n_channels × n), µV
             Conditioned chunks, in the sizes they were processed (``keep_conditioned``).
         """
-        for c in since:
-            fitted.estimator.process_inplace(np.ascontiguousarray(fitted.weights @ c))
+        if len(since):  # in one piece: the (c)FIR and IIR run sample by sample, the window keeps its last n
+            fitted.estimator.process_inplace(np.ascontiguousarray(fitted.weights @ np.concatenate(since, axis=1)))
         for name in self._REFIT_FIELDS:
             setattr(self, name, getattr(fitted, name))
         q, fq = self.quality, fitted.quality
