@@ -18,7 +18,7 @@ from scipy import signal as sps
 
 from .buffer import RingBuffer
 from .dsp.accuracy import choose_delay, delay_curves, format_curve, format_effective
-from .dsp.chain import MuChain
+from .dsp.chain import MuChain, concat_chunks
 from .dsp.quality import QualityConfig
 from .dsp.spatial import explain_reference
 from .state import FeedbackState
@@ -378,7 +378,7 @@ class Processor:
             fitted.kept = kept
             fitted.calibrate(kept_raw)  # thresholds + ocular regression; recomputes fitted.kept
             chunks, fitted.kept = fitted.kept, []
-            x = np.concatenate(chunks, axis=1)
+            x = concat_chunks(chunks)
             plan = self._fit_plan(fitted, x)
             if plan["chosen"] is not None:
                 fitted.delay_s = plan["chosen"]

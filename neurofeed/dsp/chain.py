@@ -15,7 +15,7 @@ from .quality import (BLINK, BLINK_K, EMG, EMG_K, QualityConfig, QualityMonitor,
                       robust_threshold)
 from .spatial import spatial_weights
 
-__all__ = ["MuChain", "DC_REJECTION_DB", "LINE_REJECTION_DB", "OCULAR_BAND_HZ"]
+__all__ = ["MuChain", "DC_REJECTION_DB", "LINE_REJECTION_DB", "OCULAR_BAND_HZ", "concat_chunks"]
 
 #: Required rejection of the whole chain (input → mu power, amplitude dB relative to the band centre).
 DC_REJECTION_DB, LINE_REJECTION_DB = 60.0, 40.0
@@ -466,7 +466,7 @@ class MuChain:
             self.kept_raw = []
             return self.calibration
         sizes = [c.shape[1] for c in chunks]
-        raw = fill_gaps(np.concatenate(chunks, axis=1))
+        raw = fill_gaps(concat_chunks(chunks))
         thr = self.quality.calibrate(raw)
         cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
         conditioned = cond.process_inplace(np.ascontiguousarray(raw.copy()))
@@ -510,7 +510,7 @@ class MuChain:
         for c in chunks:
             probe.process(c)
             out.append(np.full(c.shape[1], probe.gated))
-        return np.concatenate(out)
+        return concat_chunks(out, axis=0)
 
     def _fit_ocular(self, conditioned: np.ndarray) -> None:
         """Regress the targets on the frontal channels in the ocular band; fold into the weights."""
@@ -619,3 +619,13 @@ class MuChain:
         self.last_power[:] = out[:, n - 1]
         return out
 
+
+def concat_chunks(chunks, axis: int = 1, group: int = 256) -> np.ndarray:
+    """``np.concatenate(chunks, axis)`` in groups of ``group``: one call over the 10⁴ chunks of
+    a baseline taken in 1-sample chunks holds the GIL ~15 ms, which a refit in a worker thread
+    must not (the acquisition thread waits for it); in groups it lets go between calls."""
+    chunks = list(chunks)
+    if len(chunks) <= group:
+        return np.concatenate(chunks, axis=axis)
+    return np.concatenate([np.concatenate(chunks[i:i + group], axis=axis) for i in range(0, len(chunks), group)],
+                          axis=axis)
