@@ -27,11 +27,12 @@ from neurofeed.protocol.schema import Protocol
 CHUNK = 10  # samples (40 ms at 250 Hz)
 
 
-def lost_samples(n: int, loss: float, seed: int, first: int = 250) -> np.ndarray:
-    """Sample indices lost at random with probability ``loss`` each (none in the first second)."""
+def lost_samples(n: int, loss: float, seed: int, margin: int = 250) -> np.ndarray:
+    """Sample indices lost at random with probability ``loss`` each (none in the first and the
+    last ``margin`` samples: a loss is seen when the sample after it arrives)."""
     rng = np.random.default_rng(seed)
     k = np.flatnonzero(rng.random(n) < loss)
-    return k[k >= first]
+    return k[(k >= margin) & (k < n - margin)]
 
 
 def offline(proto: Protocol, x, ch, fs, marks, lost) -> dict:
@@ -71,7 +72,7 @@ def emulated(proto: Protocol, x, ch, fs, marks, lost, speed: float = 8.0) -> dic
         src.start()
         t0 = time.monotonic()
         try:
-            while proc.engine.n < n_total - 1 and not emu._exhausted:
+            while proc.engine.n < n_total:
                 if time.monotonic() - t0 > 3 * n_total / fs / speed + 60:
                     raise RuntimeError(f"only {proc.engine.n} of {n_total} samples arrived")
                 c = src.read()
