@@ -9,7 +9,7 @@ together with the sample after it, never last in its chunk); ``--emulate`` sends
 ``CytonEmulator`` (packets skipped on purpose) and BrainFlow's own Cyton driver instead.
 
     PYTHONPATH=. python benchmarks/gaps.py [--runs 3 4 5 6] [--loss 0 0.001 0.005 0.01]
-        [--estimator wcfir cfir] [--emulate --speed 8] [--json out.json]
+        [--estimator wcfir cfir] [--emulate --speed 8] [--max-fill 0] [--json out.json]
 """
 
 from __future__ import annotations
@@ -100,8 +100,14 @@ def main(argv=None) -> int:
     ap.add_argument("--speed", type=float, default=8.0)
     ap.add_argument("--seed", type=int, default=19)
     ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--max-fill", type=int, default=None,
+                    help="longest gap filled (samples); 0 holds every gap as before issue 19")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    if args.max_fill is not None:
+        import neurofeed.dsp.quality as quality
+
+        quality.MAX_FILL_SAMPLES = args.max_fill
     rows = []
     for est in args.estimator:
         proto = protocol("adaptive")
