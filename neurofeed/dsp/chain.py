@@ -62,8 +62,10 @@ class MuChain:
 
     Notes
     -----
-    Order of operations per chunk: non-finite samples are held at the channel's last finite
-    value and flagged (quality), each channel is conditioned (offset/drift high-pass + line
+    Order of operations per chunk: non-finite samples are filled (a run of at most
+    ``quality.MAX_FILL_SAMPLES`` that ends inside the chunk: linear interpolation, flagged
+    ``filled``) or held at the channel's last finite value (longer or still open: flagged ``nan``)
+    by the quality stage, each channel is conditioned (offset/drift high-pass + line
     notch, state seeded from its first sample), the spatial weights (reference, minus the
     ocular regression once calibrated) form the target signals, and the estimator turns them
     into mu power. Delay: :attr:`group_delay_s` (conditioning + estimator).
@@ -71,7 +73,9 @@ class MuChain:
     After :meth:`calibrate`, two detectors run on the target signals: the ocular residual
     (2nd-order Butterworth 7-Hz low-pass of the conditioned, regressed targets; group delay
     33–39 ms at 1–5 Hz) and the EMG-band RMS (the quality monitor's band-pass and 0.1-s smoother).
-    Either one re-arms the gate for :attr:`hold_s`.
+    Either one re-arms the gate for :attr:`hold_s`. A held gap re-arms it for the estimator's
+    memory (:meth:`estimator_memory_s`), a filled one for :attr:`fill_hold_s` (as long as the fill
+    measurably disturbs the output, measured on the calibrated baseline).
 
     At construction (and after each :meth:`retune`) the response from input to mu power is
     checked: DC must be rejected by at least 60 dB and the line frequency by at least 40 dB
