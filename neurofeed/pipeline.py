@@ -484,8 +484,9 @@ class Processor:
     def summary(self) -> dict:
         """The engine's summary plus what the processor decided (band, bad channels). A refit
         still running when the session ended is waited for and switched to first (its baseline
-        belongs in the summary)."""
-        self.apply_refit()
+        belongs in the summary; while the session runs the acquisition thread switches)."""
+        if self.engine.finished:
+            self.apply_refit()
         self.engine.upstream_delay_s = self._chain_delay_s()  # the design in use now (set_delay, "choose")
         out = self.engine.summary()
         out["delay_s_history"] = [[int(n), float(d)] for n, d in self.delay_history]
