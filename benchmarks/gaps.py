@@ -9,7 +9,7 @@ together with the sample after it, never last in its chunk); ``--emulate`` sends
 ``CytonEmulator`` (packets skipped on purpose) and BrainFlow's own Cyton driver instead.
 
     PYTHONPATH=. python benchmarks/gaps.py [--runs 3 4 5 6] [--loss 0 0.001 0.005 0.01]
-        [--estimator wcfir cfir] [--emulate --speed 8] [--max-fill 0] [--json out.json]
+        [--estimator wcfir cfir] [--emulate --speed 8] [--max-fill 0] [--psd-floor 0.01] [--json out.json]
 """
 
 from __future__ import annotations
@@ -102,8 +102,21 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--max-fill", type=int, default=None,
                     help="longest gap filled (samples); 0 holds every gap as before issue 19")
+    ap.add_argument("--psd-floor", type=float, default=None,
+                    help="preview of a stop-band floor for the weighted cFIR: its fit weights no lower "
+                         "than this fraction of their median (not the shipped fit)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    if args.psd_floor is not None:
+        import neurofeed.dsp.estimators as estimators
+
+        plain = estimators.psd_weights
+
+        def floored(x, sfreq, n_fft=2048):
+            w = plain(x, sfreq, n_fft)
+            return np.maximum(w, args.psd_floor * np.median(w))
+
+        estimators.psd_weights = floored
     if args.max_fill is not None:
         import neurofeed.dsp.quality as quality
 
