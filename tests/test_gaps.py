@@ -95,8 +95,8 @@ def test_filled_gaps_disturb_the_power_little_and_gate_only_as_long_as_measured(
     pos = 0
     while pos < x.shape[1]:
         end = min(x.shape[1], pos + 10)
-        while end < x.shape[1] and np.isnan(gapped[0, end - 1]):  # as BrainFlow hands a gap over: with the sample after it
-            end += 1
+        while end < x.shape[1] and np.isnan(gapped[0, end - 1]):  # as BrainFlow hands a gap over:
+            end += 1  # with the sample after it
         p_clean.append(clean.process(x[:, pos:end]).copy())
         p_lossy.append(lossy.process(gapped[:, pos:end]).copy())
         gated.append(np.full(end - pos, lossy.gated))
