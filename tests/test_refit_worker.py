@@ -101,3 +101,42 @@ def test_set_delay_redesigns_in_the_worker_and_replays_bit_exact(tmp_path):
     assert pipe.processor.chain.delay_s == 0.02 and pipe.processor.delay_history[-1] == (switch, 0.02)
     assert applied_at(folder, "refit_applied/baseline")  # the baseline's refit went through the worker too
     assert_replays_bit_exact(folder, states)
+
+
+def test_the_bdf_of_a_worker_refit_session_replays_causally_with_the_same_switch(tmp_path, held_fit):
+    from neurofeed.recording.journal import read_journal
+    from neurofeed.replay import replay_file
+    from neurofeed.session import build_session, finish_session
+    from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+
+    started, release = held_fit
+    proto = load_protocol("demo")  # baseline 15 s x 0.3 = 4.5 s
+
+    class Release:
+        """1.5 s into the first feedback block, let the refit finish and wait for it here (the
+        simulated source runs faster than real time: it would otherwise end the session first)."""
+
+        def on_state(self, st):
+            if st.t_s >= 6.0 and not release.is_set():
+                release.set()
+                job = pipe.processor._job
+                assert job is not None and job.done.wait(300)
+
+    src = SimulatedSource(MuSimulator(script=SimulationScript.alternating(60), seed=5), realtime=False)
+    pipe, rec = build_session(src, proto, "P09", tmp_path, seconds_scale=0.3, lsl=False)
+    pipe.processor.refit_in_worker = True  # as from a real-time source
+    pipe.sinks.insert(0, Release())
+    pipe.run()
+    finish_session(pipe, rec)
+    live = read_journal(rec.folder)
+    (switch,) = [e["sample"] for e in live.events if e["text"] == "refit_applied/baseline"]
+    assert 6.0 * 250 <= switch <= 6.2 * 250
+    res = replay_file(next(rec.folder.glob("*.bdf")), proto, mode="causal")
+    cols = live.columns
+    at = {int(r[0]): i for i, r in enumerate(live.feedback)}
+    pairs = [(at[int(r[0])], k) for k, r in enumerate(res["feedback"]) if int(r[0]) in at]
+    a = live.feedback[[i for i, _ in pairs]]
+    b = res["feedback"][[k for _, k in pairs]]
+    c = cols.index("si_combined")
+    assert np.array_equal(np.isnan(a[:, c]), np.isnan(b[:, c]))  # SI starts at the switch in both
+    assert np.nanmax(np.abs(a[:, c] - b[:, c])) < 0.01  # 24-bit quantisation is the only difference
