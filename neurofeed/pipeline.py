@@ -18,7 +18,7 @@ from scipy import signal as sps
 
 from .buffer import RingBuffer
 from .dsp.accuracy import choose_delay, delay_curves, format_curve, format_effective
-from .dsp.chain import MuChain
+from .dsp.chain import MuChain, concat_chunks
 from .dsp.quality import QualityConfig
 from .dsp.spatial import explain_reference
 from .state import FeedbackState
@@ -126,6 +126,11 @@ class Processor:
         self._baseline_chunks = None  # (chunk sizes, gated per chunk) of the baseline, once it has ended
         self.delay_history: list = [(0, delay_s)]  # (sample, designed delay s) at each change of design
         self._memory_of, self._memory = None, 0
+        # the baseline's refit runs in a worker thread and is switched to at a later chunk boundary
+        # (the Pipeline sets this; the replay of a journal that recorded the switch too); False: at
+        # once, inside the step that ends the baseline (replays of files, benchmarks, tests)
+        self.refit_in_worker = False
+        self._job: RefitJob | None = None
         self._warm_up()
 
     def estimator_memory_samples(self) -> int:
@@ -208,6 +213,11 @@ class Processor:
         ``stop`` (why), ``carry`` (dict)). The engine logs it as an event at this sample."""
         if name not in INPUTS:
             raise NeurofeedError(f"Unknown control {name!r}; expected one of {', '.join(INPUTS)}.")
+        if name == "apply_refit":
+            self.apply_refit()
+            return
+        if name in ("mark_bad_channel", "set_delay", "carry", "stop"):
+            self.apply_refit()  # these act on the refitted chain (or end the session): switch to it first
         # an input that may be refused is logged first and the refusal derived from it, so that
         # a replay of the journal refuses it again
         if name == "mark_bad_channel":
@@ -242,8 +252,38 @@ class Processor:
         chunks, fit the estimator and the baseline now, so the next chunk already goes through
         the refitted estimator with an unbroken history and gets its SI (the internal schedule
         ends the baseline inside ``step``, at its last sample)."""
-        if self.engine.baseline_pending:
+        if self.engine.baseline_pending and self._job is None:
             self._refit_after_baseline()
+
+    @property
+    def refit_pending(self) -> bool:
+        """True while a refit computed in the worker has not been switched to yet."""
+        return self._job is not None
+
+    def refit_ready(self) -> bool:
+        """True when a refit running in the worker is done and waits to be switched to (the
+        Pipeline then applies it with ``control("apply_refit")`` between two chunks)."""
+        return self._job is not None and self._job.done.is_set()
+
+    def apply_refit(self) -> None:
+        """Switch to the refit the worker computed, at this chunk boundary (an input: it is
+        journaled as ``refit_applied/<kind>`` at this sample, and a replay switches at the same
+        sample). Waits for the worker if it is still running (a replay, or an input that needs
+        the refit in place first); nothing to do when no refit is pending."""
+        job, self._job = self._job, None
+        if job is None:
+            return
+        self.engine.emit(f"refit_applied/{job.kind}")
+        job.wait()
+        since = self.chain.keep_conditioned or []
+        self.chain.keep_conditioned = None
+        if isinstance(job.error, NeurofeedError) and job.refusable:  # refused now, and again on replay
+            log.error("control %s refused: %s", job.refusable, job.error)
+            self.engine.emit(f"control_refused/{job.refusable}/{job.error}")
+            return
+        if job.error is not None:
+            raise job.error
+        job.apply(job.result, since)
 
     def mark_bad_channel(self, name: str, bad: bool = True, log_event: bool = True) -> None:
         """Mark a channel bad (or good again): the spatial filter is recomputed without it and
@@ -276,67 +316,107 @@ class Processor:
     def fit_to_baseline(self, x: np.ndarray) -> None:
         """Centre the band on the baseline's mu peak (individual band) and/or fit the weighted
         cFIR to the baseline ``x`` (targets × samples, referenced); the estimator restarts."""
+        plan = self._fit_plan(self.chain, x)
+        self._take_fit_plan(plan)
+        self.chain.retune(plan["band"], baseline=x)
+
+    def _fit_plan(self, chain: MuChain, x: np.ndarray) -> dict:
+        """What the baseline ``x`` decides for ``chain``, computed without changing anything
+        (safe in a worker): the band (individual band: the mu peak), the participant's
+        accuracy/delay curve at 0/20/50/100-ms designs (fit on its first half, scored on the rest;
+        ~25 ms for 2 targets × 60 s) and, for ``delay_s = "choose"``, the delay
+        :func:`choose_delay` picks."""
         s = self.protocol.signal
-        band = self.chain.band_hz
+        plan = {"band": chain.band_hz, "individual": None, "curve": {}, "effective": {}, "chosen": None,
+                "text": None}
         if self.individual and self._carried_band is None:
-            band = individual_band(x, self.sfreq, s.band_hz, s.individual_width_hz)
+            plan["band"] = plan["individual"] = individual_band(x, self.sfreq, s.band_hz, s.individual_width_hz)
+        if chain.estimator_name not in ("wcfir", "cfir"):
+            return plan
+        curve, effective = delay_curves(x, self.sfreq, plan["band"], taps_s=chain.estimator.n_taps / self.sfreq,
+                                        weighted=chain.estimator_name == "wcfir")
+        plan["curve"], plan["effective"] = curve, effective
+        if not curve:
+            return plan
+        text = f"accuracy_curve/{format_curve(curve)} effective: {format_effective(effective)}"
+        delay = chain.delay_s
+        if self.choose_delay:
+            plan["chosen"] = choose_delay(curve, effective)
+            delay = plan["chosen"] if plan["chosen"] is not None else delay
+            text += f" chosen_delay={1000 * delay:.0f}ms"
+        plan["text"] = text
+        return plan
+
+    def _take_fit_plan(self, plan: dict) -> None:
+        """Log the plan's decisions as events and keep them (band, curve, chosen delay)."""
+        band = plan["individual"]
+        if band is not None:
             self.individual_band_hz = band
             self.engine.emit(f"individual_band/{band[0]:.2f}-{band[1]:.2f}Hz")
-        self._accuracy_curve(x, band)
-        self.chain.retune(band, baseline=x)
-
-    # the participant's accuracy/delay curve at the end of the baseline
-    def _accuracy_curve(self, x: np.ndarray, band) -> None:
-        """Score the weighted cFIR at 0/20/50/100-ms designs on this baseline (fit on its first
-        half, scored on the rest; ~25 ms for 2 targets × 60 s, in this thread), log it as an event
-        and, for ``delay_s = "choose"``, install the delay :func:`choose_delay` picks."""
-        if self.chain.estimator_name not in ("wcfir", "cfir"):
+        if not plan["curve"]:
             return
-        est = self.chain.estimator
-        curve, effective = delay_curves(x, self.sfreq, band, taps_s=est.n_taps / self.sfreq,
-                                        weighted=self.chain.estimator_name == "wcfir")
-        self.effective_delays = effective  # first: the console takes a curve as the sign both are there
-        self.accuracy_curve = curve
-        if not self.accuracy_curve:
-            return
-        text = f"accuracy_curve/{format_curve(self.accuracy_curve)} effective: {format_effective(self.effective_delays)}"
-        if self.choose_delay:
-            chosen = choose_delay(self.accuracy_curve, self.effective_delays)
-            if chosen is not None:
-                self.chain.delay_s = chosen
-                self.delay_history.append((self.engine.n, chosen))
-            text += f" chosen_delay={1000 * self.chain.delay_s:.0f}ms"
-        self.engine.emit(text)
+        self.effective_delays = plan["effective"]  # first: the console takes a curve as the sign both are there
+        self.accuracy_curve = plan["curve"]
+        if plan["chosen"] is not None:
+            self.chain.delay_s = plan["chosen"]
+            self.delay_history.append((self.engine.n, plan["chosen"]))
+        self.engine.emit(plan["text"])
 
     def _refit_after_baseline(self) -> None:
-        """At the end of the baseline: centre the band on the mu peak (individual band) and/or
-        fit the weighted cFIR to the baseline, then hand the new estimator's output over the
-        same samples, in the same chunks, to the engine's baseline model."""
-        self.chain.calibrate(self.chain.kept_raw)  # thresholds + ocular regression; recomputes chain.kept
-        kept, self.chain.kept = self.chain.kept, []
-        x = np.concatenate(kept, axis=1)
-        self.fit_to_baseline(x)
-        # the calibrated gates' verdict on the baseline, per chunk (the caps in force during it gate far more)
-        mask = self.chain.baseline_gated
-        gated = None
-        if mask.size == x.shape[1]:
-            bounds = np.cumsum([0] + [c.shape[1] for c in kept])
-            gated = [bool(mask[a:b].any()) for a, b in zip(bounds[:-1], bounds[1:])]
-        self._baseline_chunks = ([c.shape[1] for c in kept], gated)  # for a later change of design (set_delay)
-        self._rebaseline(self.chain.estimator, x)
-        self._since_start = x.shape[1]  # the refitted estimator has seen the baseline
+        """At the end of the baseline: calibrate the artifact handling, centre the band on the
+        mu peak (individual band) and/or fit the weighted cFIR to the baseline, and hand the new
+        estimator's output over the same samples, in the same chunks, to the engine's baseline
+        model. All of it is computed on a copy of the chain (:class:`RefitJob`): in a worker
+        thread when ``refit_in_worker`` (the live loop runs on the current chain meanwhile and
+        switches at a later chunk boundary, :meth:`apply_refit`), else here and now."""
+        chain = self.chain
+        kept_raw, kept = chain.kept_raw, chain.kept
+        chain.kept_raw, chain.kept = [], []  # handed to the job, not copied
+        fitted = copy.deepcopy(chain)
+        fitted.keep_conditioned = None
 
-    def _rebaseline(self, estimator, x: np.ndarray, keep_thresholds: bool = False) -> None:
-        """Run ``estimator`` (from its start) over the referenced baseline ``x`` in the chunks it
-        arrived in, and hand its output to the engine's baseline model: the baseline power (and,
-        unless ``keep_thresholds``, the thresholds) as this estimator reads the baseline."""
-        sizes, gated = self._baseline_chunks
-        powers, settling, pos, mem = [], [], 0, self.estimator_memory_samples()
-        for n in sizes:
-            powers.append(estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n])).copy())
-            settling.append(pos < mem)
-            pos += n
-        self.engine.refit_baseline(powers, settling, gated, keep_thresholds=keep_thresholds)
+        def compute() -> dict:
+            fitted.kept = kept
+            fitted.calibrate(kept_raw)  # thresholds + ocular regression; recomputes fitted.kept
+            chunks, fitted.kept = fitted.kept, []
+            x = concat_chunks(chunks)
+            plan = self._fit_plan(fitted, x)
+            if plan["chosen"] is not None:
+                fitted.delay_s = plan["chosen"]
+            fitted.retune(plan["band"], baseline=x)
+            sizes = [c.shape[1] for c in chunks]
+            # the calibrated gates' verdict on the baseline, per chunk (the caps in force during it gate far more)
+            mask, gated = fitted.baseline_gated, None
+            if mask.size == x.shape[1]:
+                bounds = np.cumsum([0] + sizes)
+                gated = [bool(mask[a:b].any()) for a, b in zip(bounds[:-1], bounds[1:])]
+            mem = int(round(fitted.estimator_memory_s() * self.sfreq))
+            powers, settling = _baseline_powers(fitted.estimator, x, sizes, mem)
+            return {"plan": plan, "fitted": fitted, "sizes": sizes, "gated": gated, "n": x.shape[1],
+                    "baseline": self.engine.prepare_refit(powers, settling, gated)}
+
+        def apply(res: dict, since) -> None:
+            self._take_fit_plan(res["plan"])
+            self.chain.adopt_refit(res["fitted"], since)
+            self._baseline_chunks = (res["sizes"], res["gated"])  # for a later change of design (set_delay)
+            self.engine.refit_baseline(prepared=res["baseline"])
+            # the refitted estimator has seen the baseline and the samples since
+            self._since_start = res["n"] + sum(c.shape[1] for c in since)
+
+        self._run_job(RefitJob("baseline", compute, apply))
+
+    def _run_job(self, job: "RefitJob") -> None:
+        """In the worker (``refit_in_worker``, while the session runs: switched to later by
+        :meth:`apply_refit`), or here and now."""
+        if self.refit_in_worker and not self.engine.finished:  # (an ended session has no real-time path left)
+            self._job = job
+            self.chain.keep_conditioned = []
+            job.start()
+            return
+        job.run()
+        if job.error is not None:
+            raise job.error
+        job.apply(job.result, [])
 
     # -- the clinician's choice of delay ---------------------------------------------------------
     def set_delay(self, delay_s: float) -> None:
@@ -375,24 +455,98 @@ class Processor:
             x = self.chain.baseline_spatial()
             if x is None or x.shape[1] != sum(self._baseline_chunks[0]):
                 raise NeurofeedError("set_delay: this session's baseline is not available to refit on.")
-        continued = self.chain.redesign(d, baseline=x)  # all or nothing
-        if not continued:  # cannot happen for the (c)FIR kinds today; if it did, hold its start-up out
-            log.warning("set_delay: the new design starts without the running history")
-            self._since_start = 0
-        self.delay_history.append((self.engine.n, d))
-        if fitted:
-            fresh = copy.deepcopy(self.chain.estimator)
-            fresh.reset()
-            self._rebaseline(fresh, x, keep_thresholds=True)
+        # the new taps are designed (and fitted, and the baseline re-read) on a copy of the chain,
+        # in the worker when refit_in_worker; the running chain switches to them in apply
+        probe = copy.copy(self.chain)
+        probe.quality = copy.copy(self.chain.quality)  # redesign sets the gate holds on it
+        sizes, gated = self._baseline_chunks or (None, None)
+
+        def compute() -> dict:
+            probe.redesign(d, baseline=x)  # all or nothing: raises, and nothing is changed
+            out = {"probe": probe, "baseline": None}
+            if fitted:
+                fresh = copy.deepcopy(probe.estimator)
+                fresh.reset()
+                mem = int(round(probe.estimator_memory_s() * self.sfreq))
+                out["baseline"] = self.engine.prepare_refit(*_baseline_powers(fresh, x, sizes, mem), gated)
+            return out
+
+        def apply(res: dict, since) -> None:
+            continued = self.chain.adopt_design(res["probe"])  # takes the running history over now
+            if not continued:  # cannot happen for the (c)FIR kinds today; if it did, hold its start-up out
+                log.warning("set_delay: the new design starts without the running history")
+                self._since_start = 0
+            self.delay_history.append((self.engine.n, d))
+            if res["baseline"] is not None:
+                self.engine.refit_baseline(prepared=res["baseline"], keep_thresholds=True)
+
+        self._run_job(RefitJob("set_delay", compute, apply, refusable="set_delay"))
 
     def summary(self) -> dict:
-        """The engine's summary plus what the processor decided (band, bad channels)."""
+        """The engine's summary plus what the processor decided (band, bad channels). A refit
+        still running when the session ended is waited for and switched to first (its baseline
+        belongs in the summary; while the session runs the acquisition thread switches)."""
+        if self.engine.finished:
+            self.apply_refit()
         self.engine.upstream_delay_s = self._chain_delay_s()  # the design in use now (set_delay, "choose")
         out = self.engine.summary()
         out["delay_s_history"] = [[int(n), float(d)] for n, d in self.delay_history]
         out["individual_band_hz"] = None if self.individual_band_hz is None else list(self.individual_band_hz)
         out["bad_channels"] = sorted(self.bad_channels)
         return out
+
+
+class RefitJob:
+    """A refit computed off the real-time path: ``compute()`` (on copies; in a worker thread or at
+    once) returns the result, ``apply(result, since)`` switches the live objects to it between
+    two chunks (``since``: the conditioned chunks processed meanwhile).
+
+    Attributes
+    ----------
+    kind : str
+        What is refitted (``"baseline"``, ``"set_delay"``), journaled with the switch.
+    refusable : str or None
+        The control that asked for it: a :class:`NeurofeedError` from ``compute`` is journaled
+        as that control's refusal where the job is applied, instead of raised.
+    done : threading.Event
+        Set when ``compute`` has returned or raised.
+    result, error
+        Its return value, or the exception it raised (re-raised where it is applied).
+    """
+
+    def __init__(self, kind: str, compute, apply, refusable: str | None = None):
+        self.kind, self._compute, self.apply, self.refusable = kind, compute, apply, refusable
+        self.result, self.error = None, None
+        self.done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._compute()
+        except BaseException as err:  # noqa: BLE001 - handed to the thread that applies the job
+            self.error = err
+        finally:
+            self.done.set()
+
+    def start(self) -> None:
+        """Run ``compute`` in a daemon worker thread."""
+        self._thread = threading.Thread(target=self.run, name=f"neurofeed-refit-{self.kind}", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Block until ``compute`` is done."""
+        self.done.wait()
+
+
+def _baseline_powers(estimator, x: np.ndarray, sizes, memory_samples: int):
+    """``estimator`` (from its start) over the referenced baseline ``x`` in chunks of ``sizes``:
+    (the power per chunk, whether each chunk falls in its start-up of ``memory_samples``)."""
+    powers, settling, pos = [], [], 0
+    for n in sizes:
+        powers.append(estimator.process_inplace(np.ascontiguousarray(x[:, pos:pos + n])).copy())
+        settling.append(pos < memory_samples)
+        pos += n
+    return powers, settling
 
 
 def last_session_carry(participant_dir, protocol: Protocol, targets) -> dict | None:
@@ -532,6 +686,9 @@ class Pipeline:
         if busy_poll:
             source.poll_s = 0.0
         self.processor = processor
+        # the baseline's refit never stalls acquisition from a real-time source (a board, a stream);
+        # a source read as fast as it goes (a file, a simulation) has no real-time path to keep
+        processor.refit_in_worker = bool(getattr(source, "realtime", True))
         self.engine = processor.engine
         self.sinks = list(sinks)
         self.ring = RingBuffer(len(source.ch_names), int(buffer_s * source.sfreq))
@@ -686,6 +843,8 @@ class Pipeline:
         try:
             while not self._stop.is_set() and not eng.finished:
                 self._apply_pending()
+                if proc.refit_ready():  # switch to the worker's refit here, at a chunk boundary (journaled)
+                    proc.control("apply_refit")
                 if self.marker_inlet is not None:
                     self._poll_markers()
                 chunk = src.read()
@@ -728,6 +887,8 @@ class Pipeline:
                 for fn in state_sinks:
                     fn(st)
                 self._dispatch_events()
+            if proc.refit_pending:  # the session ended while the worker refitted: switch now, journaled
+                proc.control("apply_refit")
         except BaseException as err:  # noqa: BLE001 - reported to the caller, never swallowed
             self.error = err
             log.error("acquisition stopped: %s", err)

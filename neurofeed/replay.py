@@ -81,6 +81,8 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
     from .sham import replay_shown  # a yoked session's shown values come from its journal
 
     proc.shown_source = replay_shown(j)
+    # a session that refitted in a worker switched at a journaled sample: the replay switches there too
+    proc.refit_in_worker = any(str(e.get("text", "")).startswith("refit_applied/") for e in j.events)
     eng = proc.engine
     inputs = []
     for e in j.events:
@@ -223,6 +225,8 @@ def engine_inputs(rec: RecordedFile, spans) -> list[tuple[int, str, tuple]]:
                 out.append((s, "marker", (text[len("marker/"):],)))
             elif text.startswith("session_end/") and text not in _OWN_ENDS:
                 out.append((s, "stop", (text.split("/", 1)[1],)))
+            elif text.startswith("refit_applied/"):  # the live switch to the worker's refit
+                out.append((s, "apply_refit", ()))
     out.sort(key=lambda x: x[0])  # stable: events at one sample keep their order
     return out
 
@@ -245,6 +249,8 @@ def _apply_inputs(proc: Processor, inputs, k: int, pos: int, base: str) -> int:
             if running == args[0] == base and eng.baseline_uv2 is None:
                 continue  # consecutive baseline segments form one baseline, as one live block would
             eng.start_block(*args)
+        elif method == "apply_refit":
+            proc.control("apply_refit")
         else:
             getattr(eng, method)(*args)
     proc.finish_pending_baseline()
@@ -262,6 +268,7 @@ def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str,
         eng.finish_baseline(fit)  # in force from the first sample; no block of this file is the baseline
     spans = rec.condition_spans()
     inputs = engine_inputs(rec, spans)
+    proc.refit_in_worker = any(m == "apply_refit" for _, m, _ in inputs)  # switch where the session did
     n_total, step = rec.n_samples, rec.chunk_size
     rows, k, pos = [], 0, 0
     t0 = time.perf_counter()

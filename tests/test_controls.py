@@ -60,7 +60,7 @@ class Trigger:
             self.pipe.control(*call)
 
 
-def run_session(tmp_path, plan, mode="percentile", seed=3):
+def run_session(tmp_path, plan, mode="percentile", seed=3, extra_sinks=(), refit_in_worker=None):
     proto = parse_protocol(PROTO.format(mode=mode))
     sim = MuSimulator(script=SimulationScript.alternating(60, period_s=4, suppress_s=2, factor=0.5, start_s=11),
                       seed=seed)
@@ -68,6 +68,9 @@ def run_session(tmp_path, plan, mode="percentile", seed=3):
     pipe, rec = build_session(src, proto, "P01", out_root=tmp_path, lsl=False)
     trig = Trigger(pipe, plan)
     pipe.sinks.insert(0, trig)
+    pipe.sinks[1:1] = list(extra_sinks)
+    if refit_in_worker is not None:  # the simulated source runs faster than real time: the Pipeline refits at once
+        pipe.processor.refit_in_worker = refit_in_worker
     pipe.run()
     assert pipe.error is None, pipe.error
     rec.close(pipe.processor.summary(), finalize=False)

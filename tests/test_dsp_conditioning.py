@@ -9,7 +9,7 @@ from scipy import signal
 from neurofeed.dsp.analysis import fir_response, sos_group_delay_s, sos_response
 from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.conditioning import Conditioner, design_conditioning
-from neurofeed.dsp.quality import NONFINITE, QualityConfig
+from neurofeed.dsp.quality import FILLED, NONFINITE, QualityConfig
 from neurofeed.errors import NeurofeedError
 
 CYTON = ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"]
@@ -148,7 +148,7 @@ def test_nonfinite_samples_are_held_flagged_and_gated():
     bad[3, 600] = np.inf
     held = x.copy()
     held[2, 500:505] = held[2, 499]
-    held[3, 600] = held[3, 599]
+    held[3, 600] = 0.5 * (held[3, 599] + held[3, 601])  # a short gap is filled (issue 19), a long one held
     a = MuChain(fs, CYTON, ["C3", "C4"], "average", (8, 13), "iir", 0.05, None, 50.0)
     b = MuChain(fs, CYTON, ["C3", "C4"], "average", (8, 13), "iir", 0.05, None, 50.0)
     flags, gated = 0, False
@@ -159,8 +159,8 @@ def test_nonfinite_samples_are_held_flagged_and_gated():
         if 500 <= i < 610:
             flags |= int(a.quality.flags[2] | a.quality.flags[3])
             gated |= a.gated
-    np.testing.assert_allclose(np.concatenate(pa, 1), np.concatenate(pb, 1), rtol=1e-12)  # sample-and-hold
-    assert flags & NONFINITE and gated
+    np.testing.assert_allclose(np.concatenate(pa, 1), np.concatenate(pb, 1), rtol=1e-12)  # held / filled
+    assert flags & NONFINITE and flags & FILLED and gated
 
 
 def test_line_at_nyquist_is_notched():

@@ -77,8 +77,8 @@ def _run_with_bad_samples():
         data, _ = sim.generate(10)
         t = i * 0.04
         if 12 < t < 13:
-            data[c3, 3:6] = np.nan
-            data[c4, 7] = np.inf
+            data[c3, 2:8] = np.nan  # longer than a filled gap (MAX_FILL_SAMPLES): held and gated
+            data[c4, 9] = np.inf  # open at the chunk's end: held too
         if 15 < t < 16:
             data[c4] = 4000.0  # railed at the amplifier's range
         if 18 < t < 21:

@@ -11,11 +11,12 @@ from .analysis import attenuation_db
 from .conditioning import HIGHPASS_HZ, Conditioner
 from .estimators import Estimator, make_estimator
 from .kernels import sos_peak_abs, sos_rms_smooth, spatial_apply
-from .quality import BLINK, BLINK_K, EMG, EMG_K, QualityConfig, QualityMonitor, robust_threshold
+from .quality import (BLINK, BLINK_K, EMG, EMG_K, QualityConfig, QualityMonitor, fill_gaps, fill_hold_samples,
+                      robust_threshold)
 from .spatial import spatial_weights
 
 __all__ = ["MuChain", "DC_REJECTION_DB", "LINE_REJECTION_DB", "LINE_BAND_REJECTION_DB", "BETA_REJECTION_DB",
-           "OCULAR_BAND_HZ"]
+           "OCULAR_BAND_HZ", "concat_chunks"]
 
 #: Required rejection of the whole chain (input → mu power, amplitude dB relative to the band centre).
 DC_REJECTION_DB, LINE_REJECTION_DB = 60.0, 40.0
@@ -72,8 +73,10 @@ class MuChain:
 
     Notes
     -----
-    Order of operations per chunk: non-finite samples are held at the channel's last finite
-    value and flagged (quality), each channel is conditioned (offset/drift high-pass + line
+    Order of operations per chunk: non-finite samples are filled (a run of at most
+    ``quality.MAX_FILL_SAMPLES`` that ends inside the chunk: linear interpolation, flagged
+    ``filled``) or held at the channel's last finite value (longer or still open: flagged ``nan``)
+    by the quality stage, each channel is conditioned (offset/drift high-pass + line
     notch, state seeded from its first sample), the spatial weights (reference, minus the
     ocular regression once calibrated) form the target signals, and the estimator turns them
     into mu power. Delay: :attr:`group_delay_s` (conditioning + estimator).
@@ -81,7 +84,9 @@ class MuChain:
     After :meth:`calibrate`, two detectors run on the target signals: the ocular residual
     (2nd-order Butterworth 7-Hz low-pass of the conditioned, regressed targets; group delay
     33–39 ms at 1–5 Hz) and the EMG-band RMS (the quality monitor's band-pass and 0.1-s smoother).
-    Either one re-arms the gate for :attr:`hold_s`.
+    Either one re-arms the gate for :attr:`hold_s`. A held gap re-arms it for the estimator's
+    memory (:meth:`estimator_memory_s`), a filled one for :attr:`fill_hold_s` (as long as the fill
+    measurably disturbs the output, measured on the calibrated baseline).
 
     At construction (and after each :meth:`retune`) the response from input to mu power is
     checked: DC must be rejected by at least 60 dB and the line frequency by at least 40 dB
@@ -134,6 +139,9 @@ class MuChain:
         self.gated = False
         self.keep_spatial = False  # set while a baseline is captured (calibration and refit)
         self.fit_refused: str | None = None  # why the last fitted design was not installed (retune)
+        # a list while a refit runs off the real-time path: the conditioned chunks (all channels)
+        # since the baseline's end, for the refitted estimator to catch up on (adopt_refit)
+        self.keep_conditioned: list | None = None
         self.kept: list[np.ndarray] = []  # referenced target chunks of the baseline
         self.kept_raw: list[np.ndarray] = []  # the same chunks as they arrived (for calibrate)
         self._after_new_estimator()
@@ -154,7 +162,8 @@ class MuChain:
         return {"estimator": self.estimator.describe(), "group_delay_s": self.group_delay_s,
                 "conditioning": {"highpass_hz": self.conditioner.highpass_hz, "line_hz": self.line_hz,
                                  "delay_s": self.conditioning_delay_s},
-                "response_db": self.response_db, "hold_s": self.hold_s, "bad_channels": sorted(self.bad),
+                "response_db": self.response_db, "hold_s": self.hold_s, "fill_hold_s": self.fill_hold_s,
+                "bad_channels": sorted(self.bad),
                 "calibration": self.calibration}
 
     # construction helpers ---------------------------------------------------------------------
@@ -188,9 +197,30 @@ class MuChain:
                               self.smoothing_s, self.line_hz)
 
     def _after_new_estimator(self) -> None:
-        """Check the chain's response and set the gate hold from the estimator's memory."""
+        """Check the chain's response and set the gate holds from the estimator: after an
+        artifact its impulse response, after a held gap its memory, after a filled short gap as
+        long as the fill measurably disturbs its output (:meth:`fill_hold_s`)."""
         self.response_db = self.check_response()
         self.quality.set_hold_s(self.estimator.impulse_hold_s(), nonfinite_hold_s=self.estimator_memory_s())
+        self.quality.set_fill_hold(self._fill_hold_samples())
+
+    def _fill_hold_samples(self) -> np.ndarray:
+        """Gate hold after a filled gap of 1 .. ``MAX_FILL_SAMPLES`` samples (samples, index =
+        gap length): measured for a (c)FIR on the calibrated baseline (:func:`fill_hold_samples`);
+        before the calibration, or for estimators without taps or with a power smoother, the
+        artifact hold (the estimator's impulse response)."""
+        q, est = self.quality, self.estimator
+        x = self.baseline_spatial()
+        taps = getattr(est, "taps", None)
+        if x is None or taps is None or getattr(est, "alpha", 1.0) < 1.0:
+            return np.full(q.max_fill + 1, int(round(q.hold_s * self.sfreq)), dtype=np.int64)
+        return fill_hold_samples(x[:, int(round(SETTLE_S * self.sfreq)):], taps(), q.max_fill)
+
+    @property
+    def fill_hold_s(self) -> list[float]:
+        """Seconds the gate stays on after a filled gap of 1 .. 4 samples (see
+        :func:`neurofeed.dsp.quality.fill_hold_samples`)."""
+        return self.quality.fill_hold_s
 
     def estimator_memory_s(self) -> float:
         """How long the estimator takes to fill its memory after a (re)start or a step (s): a
@@ -364,6 +394,61 @@ class MuChain:
             raise
         return continued
 
+    #: What a refit changes in a chain (calibrate, the ocular and target-EMG fits, retune):
+    #: taken over by :meth:`adopt_refit`; everything else (the running filter states) stays.
+    _REFIT_FIELDS = ("weights", "ocular", "resid_uv", "residual_gate", "_resid_seeded", "resid_zi", "resid_peak",
+                     "t_emg_uv", "t_emg_p", "t_emg_zi", "target_emg_gate", "_cal_conditioned", "_ocular_wanted",
+                     "calibration", "baseline_gated", "estimator", "delay_s", "response_db")
+
+    def adopt_refit(self, fitted: "MuChain", since=()) -> None:
+        """Switch to a refit made off the real-time path, at this chunk boundary.
+
+        ``fitted`` is a copy of this chain taken when the baseline ended, then calibrated and
+        refitted on the baseline (in a worker); its estimator has run over the baseline. This
+        chain takes over its calibration, spatial weights, detector thresholds, gate holds and
+        estimator, and keeps its own running states (conditioning, quality monitor). The
+        estimator first catches up on ``since``, the conditioned chunks (all channels) this
+        chain processed after the baseline ended, read through the new weights: it continues
+        exactly as if the refit had been in place at the baseline's end.
+
+        Parameters
+        ----------
+        fitted : MuChain
+        since : list of ndarray (n_channels × n), µV
+            Conditioned chunks, in the sizes they were processed (``keep_conditioned``).
+        """
+        if len(since):  # in one piece: the (c)FIR and IIR run sample by sample, the window keeps its last n
+            fitted.estimator.process_inplace(np.ascontiguousarray(fitted.weights @ np.concatenate(since, axis=1)))
+        for name in self._REFIT_FIELDS:
+            setattr(self, name, getattr(fitted, name))
+        q, fq = self.quality, fitted.quality
+        q.emg_uv, q.blink_uv, q.gate_mask = fq.emg_uv, fq.blink_uv, fq.gate_mask
+        self._take_holds(fitted)
+        self.kept, self.kept_raw = [], []
+
+    def adopt_design(self, redesigned: "MuChain") -> bool:
+        """Switch to a new estimator design made off the real-time path (:meth:`redesign` on a
+        copy of this chain, e.g. ``copy.copy(chain)`` with its own ``quality`` copy), at this chunk
+        boundary: its estimator, designed delay, response figures and gate holds. The new taps
+        take over the running estimator's input history now (see ``CFIREnvelope.take_history``).
+
+        Returns
+        -------
+        continued : bool
+            As :meth:`redesign` returns it.
+        """
+        take = getattr(redesigned.estimator, "take_history", None)
+        continued = bool(take(self.estimator)) if take is not None else False
+        self.estimator, self.delay_s, self.response_db = (redesigned.estimator, redesigned.delay_s,
+                                                          redesigned.response_db)
+        self._take_holds(redesigned)
+        return continued
+
+    def _take_holds(self, other: "MuChain") -> None:
+        """The gate holds ``other``'s estimator set (artifact, held gap, filled gap)."""
+        q, oq = self.quality, other.quality
+        q._hold, q._hold_nonfinite, q._hold_fill = oq._hold, oq._hold_nonfinite, oq._hold_fill
+
     def baseline_spatial(self) -> np.ndarray | None:
         """The calibrated baseline as the current spatial weights read it (targets × samples,
         µV), or None before the calibration: what a refit after a change of design must see
@@ -415,7 +500,9 @@ class MuChain:
         q = self.quality
         q.seed(old_q.last)  # continue from the held values, no transient
         q.emg_uv, q.blink_uv = old_q.emg_uv, old_q.blink_uv
-        q.set_hold_s(old_q.hold_s)
+        q.set_hold_s(old_q.hold_s, old_q._hold_nonfinite / self.sfreq)
+        q.set_fill_hold(old_q._hold_fill)
+        q.open_run[:] = old_q.open_run
         self.weights = base.copy()
         self.ocular = None
         self.residual_gate = False
@@ -459,7 +546,7 @@ class MuChain:
             self.kept_raw = []
             return self.calibration
         sizes = [c.shape[1] for c in chunks]
-        raw = _hold_nonfinite(np.concatenate(chunks, axis=1))
+        raw = fill_gaps(concat_chunks(chunks))
         thr = self.quality.calibrate(raw)
         cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
         conditioned = cond.process_inplace(np.ascontiguousarray(raw.copy()))
@@ -486,9 +573,11 @@ class MuChain:
 
         probe = copy.copy(self)  # shares the (read-only) designs; the states below are fresh
         probe.keep_spatial = False
+        probe.keep_conditioned = None
         probe.quality = copy.deepcopy(self.quality)
         probe.quality.seeded = False
         probe.quality._gate_left = 0
+        probe.quality.open_run[:] = 0
         probe.conditioner = Conditioner(self.sfreq, len(self.ch_names), self.line_hz, self.conditioner.highpass_hz)
         probe.estimator = copy.deepcopy(self.estimator)
         probe.resid_zi, probe.t_emg_zi = np.zeros_like(self.resid_zi), np.zeros_like(self.t_emg_zi)
@@ -501,7 +590,7 @@ class MuChain:
         for c in chunks:
             probe.process(c)
             out.append(np.full(c.shape[1], probe.gated))
-        return np.concatenate(out)
+        return concat_chunks(out, axis=0)
 
     def _fit_ocular(self, conditioned: np.ndarray) -> None:
         """Regress the targets on the frontal channels in the ocular band; fold into the weights."""
@@ -558,7 +647,7 @@ class MuChain:
     def conditioned(self, data: np.ndarray) -> np.ndarray:
         """``data`` (n_channels × n_samples µV) held and conditioned offline by a fresh stage
         seeded at its first sample (for fits outside the live loop), a new array."""
-        raw = _hold_nonfinite(np.asarray(data, dtype=float))
+        raw = fill_gaps(np.asarray(data, dtype=float))
         cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
         return cond.process_inplace(np.ascontiguousarray(raw))
 
@@ -583,6 +672,8 @@ class MuChain:
         if self.keep_spatial:
             self.kept_raw.append(np.array(data, dtype=np.float64))
         self.conditioner.process_inplace(raw)
+        if self.keep_conditioned is not None:
+            self.keep_conditioned.append(raw.copy())
         out = self._out[:, :n]
         spatial_apply(self.weights, raw, out)
         extra = 0
@@ -609,20 +700,12 @@ class MuChain:
         return out
 
 
-def _hold_nonfinite(x: np.ndarray) -> np.ndarray:
-    """``x`` with each non-finite sample replaced by the last finite value of its row (the first
-    finite value before any, 0 for an all-NaN row), a new array."""
-    x = np.array(x, dtype=float)
-    for row in x:
-        bad = ~np.isfinite(row)
-        if not bad.any():
-            continue
-        if bad.all():
-            row[:] = 0.0
-            continue
-        idx = np.where(bad, 0, np.arange(row.size))
-        np.maximum.accumulate(idx, out=idx)
-        first = np.argmax(~bad)
-        idx[:first] = first
-        row[:] = row[idx]
-    return x
+def concat_chunks(chunks, axis: int = 1, group: int = 256) -> np.ndarray:
+    """``np.concatenate(chunks, axis)`` in groups of ``group``: one call over the 10⁴ chunks of
+    a baseline taken in 1-sample chunks holds the GIL ~15 ms, which a refit in a worker thread
+    must not (the acquisition thread waits for it); in groups it lets go between calls."""
+    chunks = list(chunks)
+    if len(chunks) <= group:
+        return np.concatenate(chunks, axis=axis)
+    return np.concatenate([np.concatenate(chunks[i:i + group], axis=axis) for i in range(0, len(chunks), group)],
+                          axis=axis)

@@ -215,12 +215,20 @@ def _sos_sample(sos, zi, j, y):
 @njit(cache=True)
 def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate_rows,
                  emg_rows, emg_sos, emg_zi, emg_alpha, emg_p, emg_rms, emg_uv,
-                 blink_rows, blink_sos, blink_zi, blink_uv, blink_peak):
+                 blink_rows, blink_sos, blink_zi, blink_uv, blink_peak, max_fill, open_run, filled_run):
     """All per-chunk quality checks in one pass; returns the bitmask of gates that fire.
 
-    Copies ``data`` into ``raw`` with each non-finite sample replaced by the last finite value of
-    its channel (sample-and-hold, ``last`` (n_channels,) carries it between chunks), so that no
-    filter downstream sees a discontinuity, and updates per-channel ``flags`` (1 non-finite, 2 railed, 4 flat, 8 EMG, 16 blink).
+    Copies ``data`` into ``raw`` with its non-finite samples filled, so that no filter
+    downstream sees a discontinuity: a run of at most ``max_fill`` non-finite samples that ends
+    inside the chunk (a dropped packet: the source inserts its gap columns just before the
+    sample that revealed it, so the sample after the gap is always there) is interpolated
+    linearly between the channel's last finite value and the sample after it (flag 32, "filled");
+    a longer run, or one still open at the chunk's end, is held at the last finite value (flag 1,
+    non-finite). ``last`` (n_channels,) carries the last finite value between chunks, and
+    ``open_run`` (n_channels, int64) the length of a run still open at the end of the previous
+    chunk (its continuation is never filled); ``filled_run[0]`` receives the longest run filled
+    in this chunk (0 if none). Updates per-channel ``flags`` (1 non-finite, 2
+    railed, 4 flat, 8 EMG, 16 blink, 32 filled).
     Flatness is judged over windows of ``flat_state[1]`` samples (peak-to-peak < ``flat_uv``).
     EMG: band-passed, squared, one-pole smoothed RMS on ``emg_rows`` above ``emg_uv``. Blink:
     peak of the 0.5-Hz high-passed ``blink_rows`` above ``blink_uv``. A threshold <= 0 disables
@@ -228,20 +236,42 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
     """
     n_ch, n = data.shape
     fired = 0
+    filled_run[0] = 0
     for c in range(n_ch):
         f = flags[c] & 4  # keep the flat verdict of the last complete window
         lo = ptp[c, 0]
         hi = ptp[c, 1]
-        for i in range(n):
+        i = 0
+        while i < n:
             v = data[c, i]
-            if not np.isfinite(v):
-                f |= 1
-                v = last[c]
-            else:
+            if np.isfinite(v):
+                open_run[c] = 0
                 last[c] = v
                 if v >= rail_uv or v <= -rail_uv:
                     f |= 2
-            raw[c, i] = v
+                raw[c, i] = v
+                i += 1
+            else:
+                j = i + 1
+                while j < n and not np.isfinite(data[c, j]):
+                    j += 1
+                run = j - i
+                a = last[c]
+                if j < n and open_run[c] == 0 and run <= max_fill:
+                    b = data[c, j]
+                    for k in range(run):
+                        raw[c, i + k] = a + (b - a) * (k + 1) / (run + 1)
+                    f |= 32
+                    if run > filled_run[0]:
+                        filled_run[0] = run
+                    v = b  # the filled values lie between a and b
+                else:
+                    for k in range(run):
+                        raw[c, i + k] = a
+                    f |= 1
+                    v = a
+                open_run[c] = open_run[c] + run if j == n else 0
+                i = j
             if v < lo:
                 lo = v
             if v > hi:
@@ -260,7 +290,7 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
             ptp[c, 1] = -np.inf
         flat_state[0] = 0
     for r in gate_rows:
-        fired |= flags[r] & 7
+        fired |= flags[r] & 39
     for j in range(emg_rows.shape[0]):
         r = emg_rows[j]
         p = emg_p[j]

@@ -11,8 +11,14 @@ from .filters import design_bandpass
 from .kernels import quality_step
 from .estimators import smoothing_alpha
 
-NONFINITE, RAILED, FLAT, EMG, BLINK = 1, 2, 4, 8, 16
-FLAG_NAMES = {NONFINITE: "nan", RAILED: "railed", FLAT: "flat", EMG: "emg", BLINK: "blink"}
+NONFINITE, RAILED, FLAT, EMG, BLINK, FILLED = 1, 2, 4, 8, 16, 32
+FLAG_NAMES = {NONFINITE: "nan", RAILED: "railed", FLAT: "flat", EMG: "emg", BLINK: "blink", FILLED: "filled"}
+
+#: The longest run of non-finite (gap) samples that is filled by interpolation instead of held:
+#: 4 samples (16 ms at 250 Hz, 32 ms for a Cyton + Daisy at 125 Hz), a few lost radio packets.
+#: Within it the linear fill's error stays far below the mu rhythm (a 10-Hz rhythm moves
+#: ≤ 1 - cos(π·10·0.02) ≈ 2 % off its chord over 20 ms); beyond it the fill would be guessing.
+MAX_FILL_SAMPLES = 4
 
 
 def flag_names(flags: int) -> tuple[str, ...]:
@@ -70,6 +76,99 @@ def robust_threshold(values: np.ndarray, k: float, cap: float) -> float:
     med = float(np.median(v))
     mad = 1.4826 * float(np.median(np.abs(v - med)))
     return float(min(cap, med + k * mad))
+
+
+#: When a filled gap counts as measurably disturbing the output: its expected (RMS) effect on
+#: the instantaneous SI (log10 power, against the baseline's median amplitude) exceeds this
+#: fraction of the SI's own spread over the baseline (its standard deviation, ~0.6 on S001's
+#: Cyton montage). Below it the disturbance is lost in the estimate's own fluctuation.
+FILL_SI_FRACTION = 0.1
+
+
+def fill_gaps(x: np.ndarray, max_fill: int = MAX_FILL_SAMPLES) -> np.ndarray:
+    """``x`` (n_channels × n_samples) with its non-finite samples filled as the live quality
+    stage fills them (see :func:`neurofeed.dsp.kernels.quality_step`): a run of at most
+    ``max_fill`` between two finite samples linearly interpolated, any other run held at the
+    last finite value (the first finite value before any, 0 for an all-NaN row). A new array."""
+    x = np.array(x, dtype=float)
+    for row in x:
+        bad = ~np.isfinite(row)
+        if not bad.any():
+            continue
+        if bad.all():
+            row[:] = 0.0
+            continue
+        idx = np.where(bad, 0, np.arange(row.size))
+        np.maximum.accumulate(idx, out=idx)
+        first = int(np.argmax(~bad))
+        idx[:first] = first
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
+        held = row[idx]
+        for a, b in zip(edges[::2], edges[1::2]):  # runs [a, b)
+            if a > 0 and b < row.size and b - a <= max_fill:
+                held[a:b] = row[a - 1] + (row[b] - row[a - 1]) * np.arange(1, b - a + 1) / (b - a + 1)
+        row[:] = held
+    return x
+
+
+def fill_hold_samples(x: np.ndarray, taps: np.ndarray, max_fill: int = MAX_FILL_SAMPLES,
+                      si_fraction: float = FILL_SI_FRACTION) -> np.ndarray:
+    """How long a filled gap measurably disturbs an FIR estimator's output, per gap length.
+
+    The fill's error ``e`` (the true samples minus the linear interpolation) reaches the output
+    through the estimator's impulse response ``h``: ``δy[k] = Σ_j e_j h[k - j]``, so it lasts
+    about as long as ``h`` holds energy, and its size scales with ``e``. Both are measured on
+    the person's baseline ``x``: the covariance ``R`` of the fill errors of every g-sample gap
+    the baseline could have had, the expected disturbance ``d[k] = sqrt(c_kᴴ R c_k)`` with
+    ``c_k[j] = h[k - j]``, the median amplitude ``a`` of ``y = h * x`` and the spread ``σ`` (standard
+    deviation) of ``log10 |y|²``, the SI's own. The output counts as disturbed while the
+    disturbance of log10 power, ``(2 / ln 10) · d[k] / a``, exceeds ``si_fraction · σ``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_targets, n_samples), µV
+        The referenced, conditioned baseline as the estimator reads it (settling left out).
+    taps : ndarray of complex, shape (n_targets, n_taps)
+        The estimator's complex taps (``CFIREnvelope.taps``); ``|y|²`` is its power scale.
+    max_fill : int
+    si_fraction : float
+
+    Returns
+    -------
+    hold : ndarray of int, shape (max_fill + 1,)
+        ``hold[g]``: samples the gate stays on after the chunk holding a filled g-sample gap (0:
+        the fill never disturbs the output measurably; 1: only that chunk); ``hold[0] = 0``.
+        The worst over targets.
+    """
+    from scipy.signal import fftconvolve
+
+    x = np.asarray(x, dtype=float)
+    taps = np.atleast_2d(np.asarray(taps, dtype=complex))
+    out = np.zeros(max_fill + 1, dtype=np.int64)
+    n = x.shape[1]
+    for row, h in zip(x, taps):
+        m = h.size
+        if n < m + max_fill + 2:
+            out[1:] = max(out.max(), m)  # too little baseline to tell: the estimator's length
+            continue
+        y = fftconvolve(row, h)[m - 1:n]
+        p2 = np.maximum(np.abs(y) ** 2, 1e-300)
+        a = float(np.sqrt(np.median(p2)))
+        r_tol = si_fraction * float(np.std(np.log10(p2))) * np.log(10.0) / 2.0
+        for g in range(1, max_fill + 1):
+            p = np.arange(1, n - g)
+            j = np.arange(g)
+            left, right = row[p - 1][:, None], row[p + g][:, None]
+            err = row[p[:, None] + j] - (left + (right - left) * (j + 1) / (g + 1))
+            cov = err.T @ err / p.size
+            hk = np.zeros((m + g - 1, g), dtype=complex)
+            for jj in range(g):
+                hk[jj:jj + m, jj] = h
+            d = np.sqrt(np.maximum(np.einsum("kj,jl,kl->k", hk.conj(), cov, hk).real, 0.0))
+            over = np.flatnonzero(d > r_tol * a)
+            if over.size:
+                out[g] = max(out[g], max(1, int(over[-1]) - g + 1))
+    return out
 
 
 def emg_band(sfreq: float) -> tuple[float, float]:
@@ -131,13 +230,20 @@ class QualityMonitor:
         self.blink_zi_unit = signal.sosfilt_zi(self.blink_sos)
         self.blink_peak = np.zeros(1)
         self.rail_uv = config.rail_uv if config.rail_uv > 0 else np.inf
-        self.gate_mask = NONFINITE | EMG | BLINK | (RAILED if config.gate_railed else 0) | (FLAT if config.gate_flat else 0)
+        self.gate_mask = (NONFINITE | FILLED | EMG | BLINK | (RAILED if config.gate_railed else 0)
+                          | (FLAT if config.gate_flat else 0))
         self._hold = int(round(config.hold_s * self.sfreq))
         self._hold_nonfinite = self._hold
+        # gate hold after a filled short gap, per run length (0..max_fill samples); until MuChain
+        # derives it from its estimator and the person's baseline, the artifact hold
+        self.max_fill = MAX_FILL_SAMPLES
+        self._hold_fill = np.full(self.max_fill + 1, self._hold, dtype=np.int64)
+        self.open_run = np.zeros(n_channels, dtype=np.int64)  # a run of gap samples open at the chunk's end
+        self.filled_run = np.zeros(1, dtype=np.int64)  # the longest run filled in the last chunk
         self._gate_left = 0
         self.fired = 0  # the gate bits that fired in the last chunk
         self.gate_reasons: tuple[str, ...] = ()
-        self._reasons = {m: flag_names(m) for m in range(32)}
+        self._reasons = {m: flag_names(m) for m in range(64)}
 
     def seed(self, x0: np.ndarray) -> None:
         """Start the hold value and the EMG/blink filter states at the steady state of a
@@ -159,10 +265,24 @@ class QualityMonitor:
         else:
             self._hold_nonfinite = max(self._hold, getattr(self, "_hold_nonfinite", 0))
 
+    def set_fill_hold(self, hold_samples) -> None:
+        """Keep the gate on ``hold_samples[g]`` samples (0: not at all) after a run of ``g``
+        gap samples filled by interpolation (g = 1 .. :data:`MAX_FILL_SAMPLES`; one value for
+        all lengths, or ``max_fill + 1`` values, index 0 unused). ``MuChain`` derives them from
+        how long its estimator's output stays measurably disturbed by the fill's error
+        (:func:`fill_hold_samples`)."""
+        h = np.broadcast_to(np.asarray(hold_samples, dtype=np.int64), (self.max_fill + 1,))
+        self._hold_fill = np.maximum(h, 0).copy()
+
     @property
     def hold_s(self) -> float:
         """Seconds the gate stays on after the last trigger."""
         return self._hold / self.sfreq
+
+    @property
+    def fill_hold_s(self) -> list[float]:
+        """Seconds the gate stays on after a filled gap of 1 .. ``max_fill`` samples."""
+        return [float(h) / self.sfreq for h in self._hold_fill[1:]]
 
     def set_blink_gates(self, gates: bool) -> None:
         """Whether a frontal blink gates reward (False once the ocular signal is regressed out
@@ -221,14 +341,23 @@ class QualityMonitor:
         fired = quality_step(data, raw, self.last, self.rail_uv, self.ptp, self.flat_state, cfg.flat_uv,
                              self.flags, self.gate_rows, self.emg_rows, self.emg_sos, self.emg_zi, self.emg_alpha,
                              self.emg_p, self.emg_rms_uv, self.emg_uv, self.blink_rows, self.blink_sos,
-                             self.blink_zi, self.blink_uv, self.blink_peak) & self.gate_mask
+                             self.blink_zi, self.blink_uv, self.blink_peak, self.max_fill,
+                             self.open_run, self.filled_run) & self.gate_mask
         self.fired = fired
         return self.hold_gate(fired, data.shape[1])
 
     def hold_gate(self, fired: int, n: int) -> bool:
         """Update the held gate with this chunk's fired bitmask (``n`` samples); True while on."""
+        fill_hold = self._hold_fill[min(int(self.filled_run[0]), self.max_fill)]
+        if fired == FILLED and fill_hold == 0:
+            fired = 0  # a filled short gap that does not measurably disturb the output: no gate
         if fired:
-            hold = self._hold_nonfinite if fired & NONFINITE else self._hold
+            if fired & NONFINITE:
+                hold = self._hold_nonfinite
+            elif fired & ~FILLED:
+                hold = self._hold
+            else:  # only a filled short gap: gated while its fill measurably disturbs the output
+                hold = fill_hold
             self._gate_left = max(self._gate_left, hold)
             self.gate_reasons = self._reasons[fired]
         else:

@@ -44,7 +44,7 @@ CONTROLS = {"pause": (1, 1), "pause_schedule": (1, 1), "marker": (1, 1), "note":
             "lock_threshold": (1, 1), "nudge_threshold": (1, 1), "skip_block": (0, 0),
             "extend_block": (1, 1), "mark_bad_channel": (1, 2), "stimulus": (1, 1),
             "set_delay": (1, 1)}
-INPUTS = dict(CONTROLS, block_marker=(2, 2), signal_lost=(1, 1), stop=(1, 1), carry=(1, 1))
+INPUTS = dict(CONTROLS, block_marker=(2, 2), signal_lost=(1, 1), stop=(1, 1), carry=(1, 1), apply_refit=(0, 0))
 
 
 def parse_input(text: str):
@@ -73,6 +73,8 @@ def parse_input(text: str):
         return "block_marker", (int(onset), label)
     if head == "carry":
         return "carry", (json.loads(rest),)
+    if head == "refit_applied":  # the switch to a refit made in a worker (neurofeed.pipeline.RefitJob)
+        return "apply_refit", ()
     return None
 
 
@@ -362,23 +364,39 @@ class Engine:
         self.emit(f"baseline/{text}/threshold_up={self.thresholds['up']:.4f}"
                   f"/threshold_down={self.thresholds['down']:.4f}{excl}")
 
-    def refit_baseline(self, powers, settling=None, gated=None, keep_thresholds: bool = False) -> None:
+    def refit_baseline(self, powers=None, settling=None, gated=None, keep_thresholds: bool = False,
+                       prepared: dict | None = None) -> None:
         """The estimator was refitted (at the end of the baseline, or redesigned later):
         ``powers`` (one n_targets × n array per baseline update, same chunks) and ``settling``
         (per update, the refitted estimator's start-up) replace the baseline's, and ``gated``
         (per update, the calibrated gates' verdict) the live gate flags where given; the baseline
         block's statistics are recomputed from them, and the baseline is finished
-        (``keep_thresholds``: see :meth:`finish_baseline`)."""
-        powers = list(powers)
-        self.baseline.replace_power(powers, settling, gated)
+        (``keep_thresholds``: see :meth:`finish_baseline`). ``prepared``: the same work done
+        beforehand by :meth:`prepare_refit` (off the real-time path), instead of ``powers``."""
+        if prepared is None:
+            prepared = self.prepare_refit(powers, settling, gated)
+        self.baseline = prepared["model"]
         if self._baseline_record is None:  # the first refit ends the baseline: its block is the newest so labelled
             self._baseline_record = [r for r in self.blocks if r.label == self.p.baseline.block][-1]
         rec = self._baseline_record  # a later block may reuse the label (a rest called "baseline")
-        rec.power_sum = np.sum([p.sum(axis=1) for p in powers], axis=0)
-        rec.n_power = int(sum(p.shape[1] for p in powers))
-        mean_log, n_clean = self.baseline.clean_log_mean()  # the block's SI as the refitted estimator reads it
-        rec.log_sum, rec.n_log = mean_log * n_clean, n_clean
-        self.finish_baseline(keep_thresholds=keep_thresholds)
+        rec.power_sum, rec.n_power = prepared["power_sum"], prepared["n_power"]
+        rec.log_sum, rec.n_log = prepared["log_sum"], prepared["n_log"]  # the block's SI as the refitted estimator reads it
+        self.finish_baseline(prepared["fit"], keep_thresholds=keep_thresholds)
+
+    def prepare_refit(self, powers, settling=None, gated=None) -> dict:
+        """What :meth:`refit_baseline` computes from the refitted powers, on a copy of the
+        baseline model, changing nothing in the engine (safe in a worker thread while the engine
+        runs on: the baseline model is no longer written once the baseline has ended)."""
+        import copy
+
+        powers = list(powers)
+        model = copy.deepcopy(self.baseline)
+        model.replace_power(powers, settling, gated)
+        mean_log, n_clean = model.clean_log_mean()
+        return {"log_sum": mean_log * n_clean, "n_log": n_clean,
+                "model": model, "fit": model.fit(self.p.threshold),
+                "power_sum": np.sum([p.sum(axis=1) for p in powers], axis=0),
+                "n_power": int(sum(p.shape[1] for p in powers))}
 
     def carry(self, previous: dict) -> None:
         """Start from a previous session (an input): ``previous`` holds ``baseline_uv2``

@@ -230,8 +230,16 @@ class BrainFlowSource(Source):
         self.warning = ftdi_warning(serial_port) if serial_port else None
 
     def start(self):
+        """Prepare the board and start streaming. A start after a stop (``neurofeed check`` runs on
+        the same source before the session) begins a new stream: the package counter, the sample
+        count and the dropped-sample count start afresh, so the new stream's first sample is
+        sample 0 and no gap is invented between the old stream's last counter and the new one's first."""
         BrainFlowError = board_shim().BrainFlowError
 
+        self._last_counter = None
+        self._last_ts = None
+        self._n = 0
+        self.dropped_samples = 0
         if self.warning:
             log.warning(self.warning)
         try:
