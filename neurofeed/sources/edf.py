@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from ..channels import normalize_names
 from ..chunk import Chunk
 from ..errors import SourceError
 from .base import Source, rename_channels
+
+if TYPE_CHECKING:  # MNE is imported where a file is read (it costs ~1 s at start-up)
+    import mne
 
 SUPPORTED = (".edf", ".bdf", ".fif", ".fif.gz")
 
