@@ -95,11 +95,11 @@ def loss_fn(torch, pred, y, out_len=OUT_LEN):
     return log_err.mean() + 0.3 * lin_err.mean()
 
 
-def train_one(torch, recs, sfreq, delay_ms, steps, batch, seed, log):
+def train_one(torch, recs, sfreq, delay_ms, steps, batch, seed, log, hidden=HIDDEN):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     shift = int(round(delay_ms * sfreq / 1000.0))
-    model = build(torch)
+    model = build(torch, hidden=hidden)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     vrng = np.random.default_rng(10_000 + seed)
@@ -131,7 +131,7 @@ def export(model, sfreq, delay_ms, val_loss, cpu_s, steps, n_recs):
     w0 = sd["first.weight"][:, 0, :]  # (C, 3), tap 2 newest
     w = np.stack([sd[f"layers.{i}.weight"].transpose(0, 2, 1) for i in range(len(DILATIONS) - 1)])  # (L-1, C, 3, C)
     w_out = sd["out.weight"][:, :, 0]  # (2, C)
-    meta = {"sfreq": float(sfreq), "design_delay_ms": int(delay_ms), "band_hz": list(BAND), "hidden": HIDDEN,
+    meta = {"sfreq": float(sfreq), "design_delay_ms": int(delay_ms), "band_hz": list(BAND), "hidden": int(w0.shape[0]),
             "dilations": list(DILATIONS), "receptive_field_samples": RF, "val_loss": float(val_loss),
             "train_cpu_s": float(cpu_s), "steps": int(steps), "records": int(n_recs),
             "trained_on": f"simulated bursty rhythms + EEGMMIDB S001 {'/'.join(TRAIN_RUNS)} (small Laplacian, "
@@ -166,7 +166,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sfreq", type=float, nargs="+", default=[160.0])
     ap.add_argument("--delays-ms", type=int, nargs="+", default=[0])
-    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--hidden", type=int, default=HIDDEN, help="channels per layer (run time grows with its square)")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--sim-seconds", type=float, default=1200.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -184,7 +185,7 @@ def main(argv=None):
         print(f"{sfreq:g} Hz: {len(recs)} training records ({time.process_time() - t:.0f} s CPU to build)", flush=True)
         for d in args.delays_ms:
             model, val, cpu = train_one(torch, recs, sfreq, d, args.steps, args.batch, args.seed,
-                                        lambda s: print(s, flush=True))
+                                        lambda s: print(s, flush=True), hidden=args.hidden)
             nets[(float(sfreq), int(d))] = export(model, sfreq, d, val, cpu, args.steps, len(recs))
             save(nets, args.out)
             print(f"{sfreq:g} Hz @{d:+d} ms: val loss {val:.4f}, {cpu:.0f} s CPU -> {args.out}", flush=True)

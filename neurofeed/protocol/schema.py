@@ -49,7 +49,7 @@ class SignalSpec:
     band_hz: list[float] = field(default_factory=lambda: [8.0, 13.0])
     band_mode: str = "fixed"  # fixed | individual (peak in band_hz of the baseline spectrum ± width)
     individual_width_hz: float = 2.0
-    estimator: str = "wcfir"  # wcfir (fitted to the baseline) | cfir | iir | window
+    estimator: str = "wcfir"  # wcfir (fitted to the baseline) | cfir | iir | window | learned (neurofeed.dsp.learned)
     delay_s: float = 0.05  # designed delay of the cFIR estimator (s), or "choose": see neurofeed.dsp.accuracy
     smoothing_s: float = 0.0  # power smoothing time constant (0: none)
     # (no line_hz: the mains frequency belongs to the place, not the protocol; it comes from
@@ -241,7 +241,7 @@ _CHOICES = {
     ("protocol", "direction"): DIRECTIONS, ("blocks", "direction"): DIRECTIONS + ("",),
     ("signal", "combine"): ("mean", "left", "right", "asymmetry"),
     ("signal", "reference"): ("raw", "average", "laplacian", "bipolar"),  # each item of the list
-    ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("wcfir", "cfir", "iir", "window"),
+    ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("wcfir", "cfir", "iir", "window", "learned"),
     ("baseline", "statistic"): ("mean", "median"), ("baseline", "carry"): ("none", "last"), ("threshold", "mode"): ("percentile", "fixed", "adaptive"),
     ("feedback", "style"): ("standard", "low-stimulation"), ("markers", "mode"): ("internal", "external"),
     ("blocks", "kind"): KINDS, ("sham", "mode"): ("none", "yoked"),
