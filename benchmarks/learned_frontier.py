@@ -9,9 +9,9 @@ was used in training (S001 R01/R02 + simulated data were).
 Each estimator is fitted on the record's first half (wcFIR: its PSD weights; learned +readout:
 the read-out layer's ridge refit; learned: nothing, the shipped weights) and streamed over the
 whole record in 6-sample (160 Hz) / 5-sample (125 Hz) chunks (``latency_frontier.stream``); scored
-on the second half as ``latency_frontier.best`` scores: the lag (−100…300 ms, one-sample steps)
-at which its log10 power correlates best with the truth's (``ideal_envelope`` 8–13 Hz of the
-whole record) = effective delay, and that r.
+on the second half as ``latency_frontier.best`` scores: the lag (−100…300 ms, one-sample steps,
+refined between samples by a parabola through the peak) at which its log10 power correlates best
+with the truth's (``ideal_envelope`` 8–13 Hz of the whole record) = effective delay, and that r.
 
 Matched delay: the wcFIR's r at the learned row's effective delay, interpolated linearly along
 the wcFIR designs' (effective delay, r) points of the same record (clamped at the ends; the
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "learned"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data import BAND, test_records  # noqa: E402
-from latency_frontier import FLOOR_UV2, best, stream  # noqa: E402
+from latency_frontier import FLOOR_UV2, LAG_MAX_MS, LAG_MIN_MS, lag_curve, stream  # noqa: E402
 
 from neurofeed.dsp.accuracy import ideal_envelope  # noqa: E402
 from neurofeed.dsp.estimators import WCFIREnvelope  # noqa: E402
@@ -59,6 +59,21 @@ def rows_for(sfreq, weights_path=None):
                      lambda n, d=d: LearnedEnvelope(sfreq, BAND, n, delay_s=d / 1000, fit_readout=True,
                                                     weights_path=weights_path)))
     return rows
+
+
+def best(fb, truth, sfreq, start):
+    """``latency_frontier.best`` (the lag of the highest r, −100…300 ms, one-sample steps) with the
+    lag refined between samples by a parabola through the peak and its two neighbours: at 160 Hz
+    a sample is 6.25 ms, too coarse to match two estimators' delays. r is the sampled maximum."""
+    lags = np.arange(int(np.ceil(LAG_MIN_MS * sfreq / 1000)), int(LAG_MAX_MS * sfreq / 1000) + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = lag_curve(fb, truth, start, lags)
+    i = int(np.nanargmax(r))
+    frac = 0.0
+    if 0 < i < r.size - 1:
+        den = r[i - 1] - 2 * r[i] + r[i + 1]
+        frac = float(np.clip(0.5 * (r[i - 1] - r[i + 1]) / den, -0.5, 0.5)) if den < 0 else 0.0
+    return float((lags[i] + frac) * 1000 / sfreq), float(r[i])
 
 
 def score(est, x, sfreq, env):

@@ -12,7 +12,8 @@ Needs the ``[train]`` extra (torch). One thread, ~1 CPU-minute per network::
     nice .venv/bin/python benchmarks/learned/train.py --sfreq 160 --delays-ms 0 20 \
         --out neurofeed/dsp/weights/mu_tcn.npz
 
-Networks already in ``--out`` for other (rate, delay) pairs are kept.
+Networks already in ``--out`` for other (rate, delay) pairs are kept; ``--merge a.npz b.npz``
+merges files trained in parallel into ``--out``.
 """
 
 from __future__ import annotations
@@ -172,7 +173,16 @@ def main(argv=None):
     ap.add_argument("--sim-seconds", type=float, default=1200.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "neurofeed" / "dsp" / "weights" / "mu_tcn.npz"))
+    ap.add_argument("--merge", nargs="+", metavar="NPZ",
+                    help="only merge these weight files (trained in parallel) into --out, then exit")
     args = ap.parse_args(argv)
+    if args.merge:
+        nets = load_existing(args.out)
+        for path in args.merge:
+            nets.update(load_existing(path))
+        save(nets, args.out)
+        print(f"{args.out}: {', '.join(f'{k[0]:g} Hz @{k[1]:+d} ms' for k in sorted(nets))}")
+        return
     try:
         import torch
     except ImportError:

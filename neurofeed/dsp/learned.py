@@ -247,7 +247,7 @@ class LearnedEnvelope(Estimator):
         self.meta = net["meta"]
         self.w0, self.w, self.dilations = net["w0"], net["w"], net["dilations"]
         self.w_out_shipped = net["w_out"]
-        self.w_out = np.ascontiguousarray(np.broadcast_to(net["w_out"], (self.n_channels,) + net["w_out"].shape))
+        self.w_out = np.array(np.broadcast_to(net["w_out"], (self.n_channels,) + net["w_out"].shape))  # own copy (fit writes it)
         self.n_hidden = self.w0.shape[0]
         self.ring = 2 * int(self.dilations.max()) + 1
         self.receptive_field = 1 + 2 * int(self.dilations.sum())
