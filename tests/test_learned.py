@@ -140,8 +140,8 @@ def test_selectable_as_a_protocol_option_and_in_the_chain():
     data = raw.get_data() * 1e6 + 30_000.0  # a 30-mV electrode offset: the conditioning removes it
     chain = MuChain(160.0, list(raw.ch_names), ["C3", "C4"], "laplacian", BAND, "learned", 0.0, None, 60.0)
     assert chain.response_db["dc_db"]["chain"] <= -60
-    p = np.concatenate([chain.process(data[:, i:i + 6]).copy() for i in range(0, 1600, 6)], axis=1)
-    assert np.all(np.isfinite(p)) and p.shape == (2, 1600)
+    p = np.concatenate([chain.process(data[:, i:i + 6]).copy() for i in range(0, 1800, 6)], axis=1)
+    assert np.all(np.isfinite(p)) and p.shape == (2, 1800)
     # after the start-up (the receptive field), mu power of a few µV²..hundreds, not the offset's
     settled = p[:, int(chain.estimator_memory_s() * 160) + 80:]
     assert 0.01 < np.median(settled) < 1e3
