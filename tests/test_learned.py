@@ -118,6 +118,16 @@ def test_declares_its_delay_and_memory():
         assert g[1] > 10 * g[2] and g[1] > 10 * g[0]
 
 
+@pytest.mark.parametrize("delay_ms", [d for _, d in shipped_designs(250.0)])
+def test_measured_delay_matches_declared_delay(delay_ms):
+    """As for every estimator (tests/test_kernels.py): the half-crossing of a step in mu
+    amplitude on simulated EEG lands within 5 ms of the declared delay."""
+    from test_kernels import _step_delay_s
+
+    measured, declared = _step_delay_s(lambda: LearnedEnvelope(250.0, BAND, 1, delay_s=delay_ms / 1000))
+    assert abs(measured - declared) <= 0.005, (measured, declared)
+
+
 def test_unsupported_rate_and_band_are_one_line_errors():
     with pytest.raises(NeurofeedError, match=r"no network trained at 512 Hz.*wcfir"):
         LearnedEnvelope(512.0, BAND, 1)
