@@ -8,7 +8,8 @@ rate. The truth is the non-causal analytic signal of that same channel
 Training data (``training_records``)
     * simulated bursty rhythms (:func:`simulate`): 1/f^β background, bursts of 8–13 Hz (and some
       out-of-band 5–8 / 13–20 Hz distractor bursts) of 0.15–3 s with a wandering frequency and
-      a harmonic, white noise;
+      a harmonic, EMG-like bursts (white noise above 20 Hz, 2–20 µV, 0.2–3 s: they teach the
+      network to reject what the 1/f background barely has), white noise;
     * EEGMMIDB S001 **R01 and R02 only** (eyes open / closed baselines): every channel that has a
       small-Laplacian ring (7 central channels), and all 64 channels with a common average. R03–R06 and MI-OpenBCI S02 are the test
       records and never enter training or early stopping.
@@ -53,7 +54,7 @@ def pink(n, beta, rng):
 
 
 def simulate(sfreq, seconds, rng):
-    """One simulated channel (µV): 1/f background + bursty rhythms + white noise."""
+    """One simulated channel (µV): 1/f background + bursty rhythms + EMG-like bursts + white noise."""
     n = int(seconds * sfreq)
     t = np.arange(n) / sfreq
     x = rng.uniform(5, 15) * pink(n, rng.uniform(0.8, 2.0), rng)
@@ -79,6 +80,14 @@ def simulate(sfreq, seconds, rng):
         if rng.random() < 0.5:  # the mu arc's harmonic
             burst += rng.uniform(0.1, 0.4) * np.cos(2 * phase + rng.uniform(0, 2 * np.pi))
         x[i0:i1] += amp * env * burst
+    for _ in range(rng.poisson(0.05 * seconds)):  # EMG-like bursts: broadband above 20 Hz
+        i0 = int(rng.uniform(0, seconds) * sfreq)
+        m = min(n - i0, int(rng.uniform(0.2, 3.0) * sfreq))
+        if m < 8:
+            continue
+        emg = signal.sosfilt(signal.butter(4, min(20.0, 0.4 * sfreq), "highpass", fs=sfreq, output="sos"),
+                             rng.standard_normal(m))
+        x[i0:i0 + m] += rng.uniform(2, 20) * signal.windows.tukey(m, 0.3) * emg / (emg.std() + 1e-12)
     if rng.random() < 0.5:  # a continuous, slowly modulated rhythm under the bursts
         f0 = rng.uniform(8.0, 13.0)
         am = 1 + 0.8 * pink(n, 2.0, rng).clip(-1.2, 1.2)
