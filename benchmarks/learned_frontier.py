@@ -94,6 +94,22 @@ def matched(wc_points, lag):
     return float(np.interp(lag, d, r)), bool(lag < d.min() or lag > d.max())
 
 
+def print_markdown(results):
+    """The RESULTS.md table: per record, the wcFIR designs and each learned design with the
+    wcFIR's r at its effective delay and the margin."""
+    learned = [r["name"] for r in results[0]["rows"] if r["family"] != "wcfir"]
+    wc = [r["name"] for r in results[0]["rows"] if r["family"] == "wcfir"]
+    print("\n| record | " + " | ".join(n.replace("wcfir ", "wcFIR ") for n in wc) + " | "
+          + " | ".join(f"{n}: eff. delay / r (wcFIR r there, margin)" for n in learned) + " |")
+    print("|---" * (1 + len(wc) + len(learned)) + "|")
+    for rec in results:
+        rows = {r["name"]: r for r in rec["rows"]}
+        cells = [f"{rows[n]['effective_delay_ms']:.0f} / {rows[n]['r']:.3f}" for n in wc]
+        cells += [f"{rows[n]['effective_delay_ms']:.1f} / **{rows[n]['r']:.3f}** ({rows[n]['wcfir_r_matched']:.3f}, "
+                  f"{rows[n]['margin_r']:+.3f})" for n in learned]
+        print(f"| {rec['record']} | " + " | ".join(cells) + " |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="write results here")
@@ -136,6 +152,7 @@ def main(argv=None):
     for k, v in verdict.items():
         print(f"  {k:<28s} min {v['min_margin_r']:+.3f} mean {v['mean_margin_r']:+.3f} "
               f"-> {'beats wcFIR everywhere' if v['beats_everywhere'] else 'does not'}")
+    print_markdown(results)
     out = {"records": results, "verdict": verdict, "margin_required_r": MARGIN_R, "band_hz": list(BAND),
            "fit": "first half", "score": "second half", "runtime_s": time.perf_counter() - t0}
     if args.json:

@@ -33,7 +33,7 @@ def test_shipped_weights_load_for_the_supported_rates():
     assert WEIGHTS_PATH.is_file()
     nets = load_weights()
     rates = {k[0] for k in nets}
-    assert {125.0, 160.0, 250.0} <= rates
+    assert {125.0, 160.0, 200.0, 250.0, 256.0} <= rates  # OpenBCI Daisy, EEGMMIDB, Ganglion, Cyton, Muse
     for (sfreq, delay_ms), net in nets.items():
         c = net["w0"].shape[0]
         assert net["w"].shape[1:] == (c, 3, c) and net["w_out"].shape == (2, c)
@@ -126,6 +126,20 @@ def test_measured_delay_matches_declared_delay(delay_ms):
 
     measured, declared = _step_delay_s(lambda: LearnedEnvelope(250.0, BAND, 1, delay_s=delay_ms / 1000))
     assert abs(measured - declared) <= 0.005, (measured, declared)
+
+
+def test_baseline_readout_fit_is_per_channel_and_opt_in():
+    x = np.stack([_signal(160.0, 30.0, seed=5), _signal(160.0, 30.0, seed=6) * 0.5])
+    plain = LearnedEnvelope(160.0, BAND, 2)
+    before = plain.w_out.copy()
+    plain.fit(x)  # the shipped network as is: fit does nothing
+    assert not plain.needs_fit and not plain.fitted and np.array_equal(plain.w_out, before)
+    est = LearnedEnvelope(160.0, BAND, 2, fit_readout=True)
+    assert est.needs_fit
+    est.fit(x)
+    assert est.fitted and np.all(np.isfinite(est.w_out))
+    assert not np.allclose(est.w_out[0], before[0]) and not np.allclose(est.w_out[0], est.w_out[1])
+    assert np.array_equal(LearnedEnvelope(160.0, BAND, 2).w_out, before)  # the shipped weights are untouched
 
 
 def test_unsupported_rate_and_band_are_one_line_errors():

@@ -18,8 +18,10 @@ scores does not depend on the scale either.
 
 The weights are trained offline (``benchmarks/learned/train.py``, torch, the ``[train]`` extra)
 on simulated bursty rhythms and EEGMMIDB S001 R01/R02, one set per sampling rate (the network's
-dilations are in samples, so a set is only valid at the rate it was trained at), and shipped in
-``neurofeed/dsp/weights/mu_tcn.npz``. Run time is numpy + one numba kernel (no torch).
+dilations are in samples, so a set is only valid at the rate it was trained at: 125, 160, 200,
+250 and 256 Hz are shipped, each with design delays 0 and, at 125/160/250 Hz, −20 ms), and
+shipped in ``neurofeed/dsp/weights/mu_tcn.npz``. Run time is numpy + one numba kernel (no torch).
+Any other rate is refused with one line naming the rates there are.
 
 Delay: measured like every estimator (:meth:`Estimator.measure_step_delay_s`), the design delay
 is only the target's shift in training; the effective delay on real EEG is in
@@ -242,6 +244,7 @@ class LearnedEnvelope(Estimator):
             raise NeurofeedError(f"[signal] estimator = \"learned\" was trained for {band[0]:g}-{band[1]:g} Hz, "
                                  f"not {self.band_hz[0]:g}-{self.band_hz[1]:g} Hz; use band_hz = "
                                  f"[{band[0]:g}, {band[1]:g}] or estimator = \"wcfir\".")
+        self.weights_name = Path(weights_path).name if weights_path else WEIGHTS_PATH.name
         self.design_delay_s = key[1] / 1000.0
         self.delay_s = self.design_delay_s
         self.meta = net["meta"]
@@ -335,6 +338,6 @@ class LearnedEnvelope(Estimator):
     def describe(self) -> dict:
         d = super().describe()
         d.update({"design_delay_s": self.design_delay_s, "receptive_field_s": self.memory_s,
-                  "weights": WEIGHTS_PATH.name, "readout_fitted": self.fitted,
+                  "weights": self.weights_name, "readout_fitted": self.fitted,
                   "trained_on": self.meta.get("trained_on", "")})
         return d
