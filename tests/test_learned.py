@@ -13,7 +13,7 @@ from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.estimators import ESTIMATORS, make_estimator
 from neurofeed.dsp.learned import (WEIGHTS_PATH, LearnedEnvelope, load_weights, reference_features,
                                    shipped_designs)
-from neurofeed.errors import NeurofeedError
+from neurofeed.errors import NeurofeedError, ProtocolError
 from neurofeed.protocol.schema import parse_protocol
 
 BAND = (8.0, 13.0)
@@ -155,7 +155,11 @@ def test_selectable_as_a_protocol_option_and_in_the_chain():
     assert isinstance(est, LearnedEnvelope)
     demo = (Path(__file__).resolve().parents[1] / "neurofeed" / "data" / "protocols" / "demo.toml").read_text()
     assert 'estimator = "wcfir"' in demo
-    assert parse_protocol(demo.replace('estimator = "wcfir"', 'estimator = "learned"')).signal.estimator == "learned"
+    learned = demo.replace('estimator = "wcfir"', 'estimator = "learned"')
+    assert parse_protocol(learned).signal.estimator == "learned"
+    # the network knows one band: an individual band (moved at the baseline's end) is refused up front
+    with pytest.raises(ProtocolError, match=r'estimator = "learned" is trained for band_hz = \[8, 13\]'):
+        parse_protocol(learned.replace('[signal]', '[signal]\nband_mode = "individual"', 1))
     if S001R01 is None or not S001R01.exists():
         pytest.skip("real EEG not available")
     from neurofeed.sources.edf import read_raw

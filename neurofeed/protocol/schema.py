@@ -377,6 +377,9 @@ def _check_semantics(p: Protocol, src: str) -> None:
     if len(set(s.targets)) != len(s.targets):
         raise ProtocolError(f"{src}: [signal] targets name a channel twice: {s.targets}.")
     _check_sides(s, src)
+    if s.estimator == "learned" and (s.band_mode != "fixed" or [float(b) for b in s.band_hz] != [8.0, 13.0]):
+        raise ProtocolError(f"{src}: [signal] estimator = \"learned\" is trained for band_hz = [8, 13] with band_mode = "
+                            f"\"fixed\" only; use those, or estimator = \"wcfir\" for another band.")
     extra = [t for t in s.bipolar if t not in s.targets]
     if extra:
         raise ProtocolError(f"{src}: [signal] bipolar names {extra[0]!r}, which is not a target "
