@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     _source_args(bl, None)
     bl.add_argument("--seconds", type=float, default=60.0)
     # electrode -> feedback options
-    bl.add_argument("--estimator", choices=("wcfir", "cfir", "iir", "window"),
+    bl.add_argument("--estimator", choices=("wcfir", "cfir", "iir", "window", "learned"),
                     help="override the protocol's estimator")
     bl.add_argument("--delay-s", type=float, help="override the protocol's designed delay (s)")
     bl.add_argument("--bar-smoothing-s", type=float,

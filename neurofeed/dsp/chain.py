@@ -57,7 +57,7 @@ class MuChain:
     band_hz : (float, float)
         Mu band in Hz.
     estimator : str
-        ``"wcfir"`` (default), ``"cfir"``, ``"iir"`` or ``"window"``.
+        ``"wcfir"`` (default), ``"cfir"``, ``"iir"``, ``"window"`` or ``"learned"``.
     delay_s : float
         Designed delay for the cFIR estimator.
     smoothing_s : float or None

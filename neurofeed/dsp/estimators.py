@@ -13,7 +13,7 @@ from scipy import linalg, signal
 from .filters import cascade, design_bandpass, design_notch
 from .kernels import band_power_basis, band_power_dft, cfir_power_inplace, sosfilt_inplace, square_smooth_inplace
 
-ESTIMATORS = ("wcfir", "cfir", "iir", "window")
+ESTIMATORS = ("wcfir", "cfir", "iir", "window", "learned")
 DEFAULT_ESTIMATOR = "wcfir"
 
 
@@ -443,7 +443,7 @@ class WindowBandPower(Estimator):
 
 def make_estimator(name: str, sfreq: float, band_hz, n_channels: int, delay_s: float = 0.05,
                    smoothing_s: float | None = None, notch_hz: float | None = None) -> Estimator:
-    """Build an estimator by name: ``"wcfir"`` (default), ``"cfir"``, ``"iir"`` or ``"window"``."""
+    """Build an estimator by name: ``"wcfir"`` (default), ``"cfir"``, ``"iir"``, ``"window"`` or ``"learned"``."""
     if name == "wcfir":
         return WCFIREnvelope(sfreq, band_hz, n_channels, delay_s=delay_s, smoothing_s=smoothing_s or 0.0)
     if name == "cfir":
@@ -453,4 +453,8 @@ def make_estimator(name: str, sfreq: float, band_hz, n_channels: int, delay_s: f
                            notch_hz=notch_hz)
     if name == "window":
         return WindowBandPower(sfreq, band_hz, n_channels)
+    if name == "learned":  # the TCN of neurofeed.dsp.learned (shipped design nearest delay_s)
+        from .learned import LearnedEnvelope
+
+        return LearnedEnvelope(sfreq, band_hz, n_channels, delay_s=delay_s, smoothing_s=smoothing_s or 0.0)
     raise ValueError(f"Unknown estimator {name!r}; expected one of {', '.join(ESTIMATORS)}.")

@@ -48,7 +48,7 @@ class SignalSpec:
     band_hz: list[float] = field(default_factory=lambda: [8.0, 13.0])
     band_mode: str = "fixed"  # fixed | individual (peak in band_hz of the baseline spectrum ± width)
     individual_width_hz: float = 2.0
-    estimator: str = "wcfir"  # wcfir (fitted to the baseline) | cfir | iir | window
+    estimator: str = "wcfir"  # wcfir (fitted to the baseline) | cfir | iir | window | learned (neurofeed.dsp.learned)
     delay_s: float = 0.05  # designed delay of the cFIR estimator (s), or "choose": see neurofeed.dsp.accuracy
     # (no smoothing_s: every smoother of what the participant sees is a [feedback] setting, counted
     # in the bar's delay)
@@ -265,7 +265,7 @@ _CHOICES = {
     ("protocol", "direction"): DIRECTIONS, ("blocks", "direction"): DIRECTIONS + ("",),
     ("signal", "combine"): ("mean", "left", "right", "asymmetry"),
     ("signal", "reference"): ("raw", "average", "laplacian", "bipolar"),  # each item of the list
-    ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("wcfir", "cfir", "iir", "window"),
+    ("signal", "band_mode"): ("fixed", "individual"), ("signal", "estimator"): ("wcfir", "cfir", "iir", "window", "learned"),
     ("baseline", "statistic"): ("mean", "median"), ("baseline", "carry"): ("none", "last"), ("threshold", "mode"): ("percentile", "fixed", "adaptive"),
     ("feedback", "style"): ("standard", "low-stimulation"), ("markers", "mode"): ("internal", "external"),
     ("blocks", "kind"): KINDS, ("sham", "mode"): ("none", "yoked"),
@@ -406,6 +406,9 @@ def _check_semantics(p: Protocol, src: str) -> None:
     if len(set(s.targets)) != len(s.targets):
         raise ProtocolError(f"{src}: [signal] targets name a channel twice: {s.targets}.")
     _check_sides(s, src)
+    if s.estimator == "learned" and (s.band_mode != "fixed" or [float(b) for b in s.band_hz] != [8.0, 13.0]):
+        raise ProtocolError(f"{src}: [signal] estimator = \"learned\" is trained for band_hz = [8, 13] with band_mode = "
+                            f"\"fixed\" only; use those, or estimator = \"wcfir\" for another band.")
     extra = [t for t in s.bipolar if t not in s.targets]
     if extra:
         raise ProtocolError(f"{src}: [signal] bipolar names {extra[0]!r}, which is not a target "
