@@ -41,10 +41,11 @@ def monitor_cost(seconds: float = 120.0) -> dict:
 
 
 def session_run(scale: float = 0.2) -> dict:
+    import tempfile
+
     from neurofeed.dyad_session import build_dyad_session, simulated_partner_drive
     from neurofeed.protocol.schema import load_protocol
     from neurofeed.session import open_source
-    import tempfile
 
     p = load_protocol("dyadic-resonance")
     a = open_source("simulated", protocol=p, seconds_scale=scale, realtime=False, seed=1)

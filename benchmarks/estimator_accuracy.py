@@ -28,10 +28,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
-from neurofeed.dsp.estimators import (CFIREnvelope, IIREnvelope, WCFIREnvelope, WindowBandPower,  # noqa: E402
-                                      design_cfir, psd_weights)
-from neurofeed.dsp.accuracy import (accuracy_delay_curve, choose_delay, corr_at_delay, corr_by_lag,  # noqa: E402
-                                    format_curve, ideal_envelope)
+from neurofeed.dsp.accuracy import (  # noqa: E402
+    accuracy_delay_curve,
+    choose_delay,
+    corr_at_delay,
+    corr_by_lag,
+    format_curve,
+    ideal_envelope,
+)
+from neurofeed.dsp.estimators import CFIREnvelope, IIREnvelope, WCFIREnvelope, WindowBandPower, design_cfir, psd_weights  # noqa: E402
 from neurofeed.pipeline import individual_band  # noqa: E402
 from neurofeed.sources.edf import read_raw  # noqa: E402
 from neurofeed.sources.simulated import MuSimulator, SimulationScript  # noqa: E402

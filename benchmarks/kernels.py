@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from neurofeed.dsp.chain import MuChain  # noqa: E402
 from neurofeed.dsp.conditioning import Conditioner, design_conditioning  # noqa: E402
-from neurofeed.dsp.quality import QualityConfig  # noqa: E402
 from neurofeed.dsp.filters import design_bandpass  # noqa: E402
 from neurofeed.dsp.kernels import band_power_basis, band_power_dft, goertzel_band_power  # noqa: E402
+from neurofeed.dsp.quality import QualityConfig  # noqa: E402
 from neurofeed.sources.simulated import MuSimulator  # noqa: E402
 
 SFREQ, CHUNK, N_CH = 250.0, 10, 8

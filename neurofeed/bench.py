@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 from . import __version__
-from .errors import NeurofeedError
 from .dsp.accuracy import ideal_envelope
+from .errors import NeurofeedError
 from .feedback.easing import eased_series
 from .protocol.schema import load_protocol
 

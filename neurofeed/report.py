@@ -48,10 +48,10 @@ def session_report(folder, out=None, unblind=None) -> Path:
     """Report of one session folder: SI over time with blocks and threshold, per-block SI and
     reward by kind, baseline vs training spectra, gated time, latency. The arm of a trial
     session (real or sham) shows as "blinded" unless ``unblind`` names the key file."""
-    from .sham import arm_of
     from scipy import signal
 
     from .dsp.spatial import spatial_weights
+    from .sham import arm_of
 
     plt = _plt()
     j = read_journal(folder)

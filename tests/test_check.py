@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from neurofeed.check import measure_channels, run_check
 from neurofeed.session import open_source
 from neurofeed.sources.simulated import SimulationScript

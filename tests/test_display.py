@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from PySide6 import QtCore  # noqa: E402
 
 from neurofeed.dsp.accuracy import CURVE_DELAYS_S  # noqa: E402
-from neurofeed.feedback.display import (EXTEND_S, GENTLE, NUDGE_SI, STANDARD, Views,  # noqa: E402
-                                        window_layout)
+from neurofeed.feedback.display import EXTEND_S, GENTLE, NUDGE_SI, STANDARD, Views, window_layout  # noqa: E402
 from neurofeed.protocol.schema import load_protocol  # noqa: E402
 from neurofeed.session import build_session, finish_session  # noqa: E402
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript  # noqa: E402

@@ -1,6 +1,5 @@
 """The session engine on the simulated headset: direction, gates, adaptive threshold, library."""
 
-import time
 
 import numpy as np
 import pytest

@@ -1,15 +1,22 @@
 """Lost packets cost what they disturb (issue 19): short gaps are filled and marked, the gate holds
 only while the fill measurably disturbs the estimate, longer gaps are held and gated as before,
-and a restarted source invents no gap. Real EEG from ../shared/data (EEGMMIDB S001)."""
+and a restarted source invents no gap. Real EEG from tests/data (EEGMMIDB S001)."""
 
 import numpy as np
 import pytest
 
-from neurofeed.dsp.chain import MuChain
-from neurofeed.dsp.quality import (FILLED, MAX_FILL_SAMPLES, NONFINITE, QualityConfig, QualityMonitor, fill_gaps,
-                                   fill_hold_samples)
-from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
 from neurofeed.boards import get_board
+from neurofeed.dsp.chain import MuChain
+from neurofeed.dsp.quality import (
+    FILLED,
+    MAX_FILL_SAMPLES,
+    NONFINITE,
+    QualityConfig,
+    QualityMonitor,
+    fill_gaps,
+    fill_hold_samples,
+)
+from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
 from neurofeed.sources.brainflow import BrainFlowSource
 from tests.test_emulator import _read_samples
 

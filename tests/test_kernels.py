@@ -6,8 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from neurofeed.dsp.estimators import (CFIREnvelope, IIREnvelope, WCFIREnvelope, WindowBandPower, design_cfir,
-                                      psd_weights)
+from neurofeed.dsp.estimators import CFIREnvelope, IIREnvelope, WCFIREnvelope, WindowBandPower, design_cfir, psd_weights
 from neurofeed.dsp.filters import SOSFilter, cascade, design_bandpass, design_notch
 from neurofeed.dsp.kernels import cfir_power_inplace, goertzel_band_power, spatial_apply
 from neurofeed.dsp.spatial import spatial_weights

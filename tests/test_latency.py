@@ -6,10 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurofeed.bench import (BurstRelay, effective_delay, scripted_mu_signal, step_crossings_ms,
-                             true_log_power)
-from neurofeed.dsp.accuracy import (CHOOSE_MAX_DELAY_S, CURVE_DELAYS_S, accuracy_delay_curve, choose_delay,
-                                    ideal_envelope)
+from neurofeed.bench import BurstRelay, effective_delay, scripted_mu_signal, step_crossings_ms, true_log_power
+from neurofeed.dsp.accuracy import (
+    CHOOSE_MAX_DELAY_S,
+    CURVE_DELAYS_S,
+    accuracy_delay_curve,
+    choose_delay,
+    ideal_envelope,
+)
 from neurofeed.dsp.estimators import CFIREnvelope, design_cfir, psd_weights
 from neurofeed.errors import NeurofeedError, ProtocolError
 from neurofeed.pipeline import Processor

@@ -11,14 +11,13 @@ import pytest
 
 from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.estimators import ESTIMATORS, make_estimator
-from neurofeed.dsp.learned import (WEIGHTS_PATH, LearnedEnvelope, load_weights, reference_features,
-                                   shipped_designs)
+from neurofeed.dsp.learned import WEIGHTS_PATH, LearnedEnvelope, load_weights, reference_features, shipped_designs
 from neurofeed.errors import NeurofeedError, ProtocolError
 from neurofeed.protocol.schema import parse_protocol
+from tests.conftest import DATA, PROTOCOLS
 
 BAND = (8.0, 13.0)
-S001R01 = next((p / "shared" / "data" / "eegmmidb-S001" / "S001R01.edf"
-                for p in Path(__file__).resolve().parents if (p / "shared" / "data").is_dir()), None)
+S001R01 = DATA / "S001R01.edf"  # the real EEG the suite carries (tests/data)
 
 
 def _signal(sfreq, seconds, seed=0):
@@ -153,15 +152,13 @@ def test_selectable_as_a_protocol_option_and_in_the_chain():
     assert "learned" in ESTIMATORS
     est = make_estimator("learned", 250.0, BAND, 2, delay_s=0.0)
     assert isinstance(est, LearnedEnvelope)
-    demo = (Path(__file__).resolve().parents[1] / "neurofeed" / "data" / "protocols" / "demo.toml").read_text()
+    demo = (PROTOCOLS / "demo.toml").read_text()
     assert 'estimator = "wcfir"' in demo
     learned = demo.replace('estimator = "wcfir"', 'estimator = "learned"')
     assert parse_protocol(learned).signal.estimator == "learned"
     # the network knows one band: an individual band (moved at the baseline's end) is refused up front
     with pytest.raises(ProtocolError, match=r'estimator = "learned" is trained for band_hz = \[8, 13\]'):
         parse_protocol(learned.replace('[signal]', '[signal]\nband_mode = "individual"', 1))
-    if S001R01 is None or not S001R01.exists():
-        pytest.skip("real EEG not available")
     from neurofeed.sources.edf import read_raw
 
     raw = read_raw(S001R01)

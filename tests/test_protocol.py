@@ -1,7 +1,6 @@
 """Protocol files: the library validates, errors name the key, hypothesis never breaks the loader."""
 
 import tomllib
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings

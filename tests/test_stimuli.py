@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 
 from neurofeed.errors import NeurofeedError
-from neurofeed.feedback.stimuli import (BUILTIN, IMAGE_S, PointLightHands, PointLightWalker, Scrambled,
-                                        StimulusPlayer, builtin_stimulus, check_stimuli)
+from neurofeed.feedback.stimuli import (
+    BUILTIN,
+    IMAGE_S,
+    PointLightHands,
+    PointLightWalker,
+    Scrambled,
+    StimulusPlayer,
+    builtin_stimulus,
+    check_stimuli,
+)
 from tests.conftest import PROTOCOLS
 
 

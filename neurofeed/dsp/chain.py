@@ -11,8 +11,17 @@ from .analysis import attenuation_db
 from .conditioning import HIGHPASS_HZ, Conditioner
 from .estimators import Estimator, make_estimator
 from .kernels import sos_peak_abs, sos_rms_smooth, spatial_apply
-from .quality import (BLINK, BLINK_K, EMG, EMG_K, QualityConfig, QualityMonitor, fill_gaps, fill_hold_samples,
-                      robust_threshold)
+from .quality import (
+    BLINK,
+    BLINK_K,
+    EMG,
+    EMG_K,
+    QualityConfig,
+    QualityMonitor,
+    fill_gaps,
+    fill_hold_samples,
+    robust_threshold,
+)
 from .spatial import spatial_weights
 
 __all__ = ["MuChain", "DC_REJECTION_DB", "LINE_REJECTION_DB", "LINE_BAND_REJECTION_DB", "BETA_REJECTION_DB",

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from .estimators import smoothing_alpha
 from .filters import design_bandpass
 from .kernels import quality_step
-from .estimators import smoothing_alpha
 
 NONFINITE, RAILED, FLAT, EMG, BLINK, FILLED = 1, 2, 4, 8, 16, 32
 FLAG_NAMES = {NONFINITE: "nan", RAILED: "railed", FLAT: "flat", EMG: "emg", BLINK: "blink", FILLED: "filled"}

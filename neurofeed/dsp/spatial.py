@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..channels import LAPLACIAN_NEIGHBOURS, BIPOLAR_PARTNERS, bipolar_partner, laplacian_neighbours
+from ..channels import BIPOLAR_PARTNERS, LAPLACIAN_NEIGHBOURS, bipolar_partner, laplacian_neighbours
 from ..errors import NeurofeedError
 
 REFERENCES = ("raw", "average", "laplacian", "bipolar", "matrix")

@@ -32,7 +32,6 @@ from .easing import ease_weight
 from .spectra import SpectrumWorker
 from .stimuli import StimulusPlayer
 
-
 TICK_MS = 16  # the one QTimer (~60 Hz): stimulus animation, bar easing, console; new states wake the GUI themselves
 STIMULUS_EVERY = 1  # the stimulus is animated every tick
 CONSOLE_PARTS = ("traces", "si", "text", "spectrum")

@@ -138,8 +138,7 @@ def make_shared_view(codes, low_stimulation: bool = True, easing_s: float = 0.0,
 def make_dyad_console(session, history_s: float = 120.0):
     """The clinician's console of a dyad: coupling (index, AEC, PLV) over time and both people's SI."""
     import pyqtgraph as pg
-
-    from PySide6 import QtCore, QtGui, QtWidgets
+    from PySide6 import QtCore, QtWidgets
 
     class DyadConsole(QtWidgets.QWidget):
         def __init__(self):
@@ -193,9 +192,9 @@ def run_dyad_windows(session, participant_screen=None, seconds: float | None = N
     """Run a dyad session with the shared view and the console until it ends or a window closes.
 
     ``seconds`` stops it after that long (screenshots, tests)."""
-    from .display import app
+    from PySide6 import QtCore, QtGui
 
-    from PySide6 import QtCore, QtGui, QtWidgets
+    from .display import app
     qapp = app()
     low = session.protocol.feedback.style == "low-stimulation"
     fb = session.protocol.feedback
