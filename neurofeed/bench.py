@@ -17,6 +17,7 @@ import platform
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -178,20 +179,49 @@ def scripted_mu_signal(seconds: float, sfreq: float = 250.0, n_channels: int = 8
 #: movements, 125 s), BrainFlow's default Cyton montage, resampled to the Cyton's 250 Hz. One place
 #: to point it elsewhere (e.g. the suite's tests/data).
 REAL_EEG_RECORD = "eegmmidb-S001/S001R04.edf"
-REAL_EEG_DIRS = ("/work/shared/data",)  # searched in order; NEUROFEED_EEG_DIR overrides
+#: Where the real EEG is looked for, in order, after ``$NEUROFEED_EEG_DIR``: a source checkout's own
+#: test data (``tests/data``, carried xz-compressed by the repository) and a ``shared/data`` folder beside
+#: the checkout (the full records, on the developers' machines). An installed wheel carries neither:
+#: set ``NEUROFEED_EEG_DIR`` or pass ``--eeg-file``.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+REAL_EEG_DIRS = (str(_CHECKOUT / "tests" / "data"), str(_CHECKOUT.parent / "shared" / "data"))
 
 
-def real_eeg_path():
-    """The file :func:`real_eeg_signal` reads (``$NEUROFEED_EEG_DIR`` or :data:`REAL_EEG_DIRS`,
-    joined with :data:`REAL_EEG_RECORD`)."""
-    from pathlib import Path
+def _unpacked(packed: Path) -> Path:
+    """``packed`` (``*.edf.xz``) unpacked into the user cache folder (once; written to a temporary
+    name and renamed, so two runs at once never read half a file)."""
+    import lzma
 
+    from platformdirs import user_cache_path
+
+    out = user_cache_path("neurofeed") / "eeg" / packed.parent.name / packed.with_suffix("").name
+    if out.exists() and out.stat().st_mtime >= packed.stat().st_mtime:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(lzma.decompress(packed.read_bytes()))
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def real_eeg_path() -> Path:
+    """The file :func:`real_eeg_signal` reads: :data:`REAL_EEG_RECORD` under ``$NEUROFEED_EEG_DIR``
+    or the first of :data:`REAL_EEG_DIRS` holding it (as ``.edf``, or as the repository's
+    ``.edf.xz``, unpacked into the user cache)."""
     env = os.environ.get("NEUROFEED_EEG_DIR")
     dirs = [env] if env else list(REAL_EEG_DIRS)
     for d in dirs:
         p = Path(d) / REAL_EEG_RECORD
         if p.exists():
             return p
+        packed = p.with_name(p.name + ".xz")
+        if packed.exists():
+            return _unpacked(packed)
     raise NeurofeedError(f"real EEG for the latency loop: no {REAL_EEG_RECORD} under {' or '.join(dirs)}; "
                          f"set NEUROFEED_EEG_DIR to the folder holding it, or run with --signal scripted.")
 
