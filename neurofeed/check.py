@@ -184,7 +184,7 @@ def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, 
         elif abs(offset) > lim.offset_fraction * range_uv:
             problems.append(f"signal sits at {offset:.0f} µV, beyond half the ±{range_uv:g} µV range" if ac_coupled
                             else f"offset {offset / 1000:.0f} mV")
-        if flat:
+        if flat and not railed:  # a channel pinned at the rail is flat too; the rail says why
             problems.append("flat (no signal)")
         elif not railed and rms > lim.rms_max_uv:
             problems.append(f"noisy: {rms:.0f} µV RMS in 1–{hi:g} Hz")

@@ -180,10 +180,12 @@ def test_ganglion_fits_every_shipped_protocol_and_refuses_others_in_one_line(tmp
 
 
 def _muse_flat_aux_railed_tp10(data_dir, tmp_path):
-    """Real EEG on TP9, AF7, AF8; TP10 lifted off the skin (pinned at the 12-bit floor, -1000 µV);
-    the AUX electrode (C3) sending nothing (BrainFlow's row stays 0 when p50 is not honoured)."""
+    """Real EEG on TP9, AF7, AF8; TP10 loose, swinging 1.5 mV with the head's movement from rail to
+    rail of the ±1 mV range; the AUX electrode (C3) sending nothing (BrainFlow's row stays 0 when
+    p50 is not honoured)."""
     def edit(x):
-        x[3] = -2048 * MUSE_LSB_UV
+        t = np.arange(x.shape[1]) / MUSE_FS
+        x[3] = _muse_uv(x[3] + 1500.0 * np.sin(2 * np.pi * 0.3 * t))
 
     n = int(30 * MUSE_FS) // 12 * 12
     return muse_recording(tmp_path / "muse-check.csv", data_dir, first_counter=0, aux_uv=np.zeros(n),
@@ -225,3 +227,39 @@ def test_check_json_has_the_same_keys_on_a_cyton_and_a_muse(data_dir, tmp_path):
     assert len(keys) == 1 and {"offset_uv", "impedance_kohm", "contact", "advice"} <= set(next(iter(keys)))
     assert all(c["offset_uv"] is None for c in muse["channels"].values())
     assert all(c["offset_uv"] is not None and c["impedance_kohm"] is not None for c in cyton["channels"].values())
+
+
+def test_a_muse_session_records_lost_notifications_as_gaps_in_the_journal_and_the_bdf(data_dir, tmp_path):
+    """The Muse protocol (AUX at C3, referenced to TP9) on a Muse-shaped source losing notifications:
+    the session's journal holds a 12-sample gap run at each, the BDF a "gap" annotation there, and
+    the timeline (the block clock) keeps the lost samples."""
+    import mne
+
+    from neurofeed.protocol.schema import load_protocol
+    from neurofeed.recording.journal import read_journal
+    from neurofeed.session import build_session, finish_session
+
+    dropped = [100, 101, 500, 777, 1000, 1200]  # the session is 60 s: 1280 notifications
+    path, x, lost = muse_recording(tmp_path / "muse-session.csv", data_dir, seconds=62.0, dropped=dropped)
+    src = open_source("muse-2", file=str(path), montage="aux-c3")
+    proto = load_protocol(PROTOCOLS / "muse-c3-gentle.toml")
+    pipe, rec = build_session(src, proto, "P11", tmp_path / "out", seconds_scale=0.1, lsl=False)
+    pipe.start()
+    try:
+        ended = pipe.wait(600)
+    finally:
+        pipe.stop()
+    summary = finish_session(pipe, rec)
+    assert ended and pipe.error is None, pipe.error
+    j = read_journal(rec.folder)
+    n = j.data.shape[1]
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], lost[:n].astype(int), [0]))))
+    expect = [[a, b - a] for a, b in zip(edges[::2], edges[1::2])]  # runs: notifications 100 and 101 join
+    assert len(expect) == 5 and expect[0] == [1200, 24]
+    np.testing.assert_array_equal(j.gaps, expect)
+    assert summary["dropped_samples"] == int(lost[:n].sum()) == 12 * len(dropped)
+    assert j.ch_names == ["TP9", "AF7", "AF8", "TP10", "C3"]
+    raw = mne.io.read_raw_bdf(summary["bdf"], preload=True, verbose="error")
+    onsets = sorted(round(a["onset"] * MUSE_FS) for a in raw.annotations if a["description"] == "gap")
+    assert onsets == [a for a, _ in expect if a < raw.n_times]
+    assert np.isfinite(raw.get_data()).all()
