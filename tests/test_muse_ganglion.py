@@ -259,6 +259,8 @@ def test_a_muse_session_records_lost_notifications_as_gaps_in_the_journal_and_th
     np.testing.assert_array_equal(j.gaps, expect)
     assert summary["dropped_samples"] == int(lost[:n].sum()) == 12 * len(dropped)
     assert j.ch_names == ["TP9", "AF7", "AF8", "TP10", "C3"]
+    source = j.header["source"]  # the AUX electrode was switched on (p50) and that is on record
+    assert source["board_config"] == ["p50"] and source["aux_channels"] == ["C3"] and source["range_uv"] == 1000.0
     raw = mne.io.read_raw_bdf(summary["bdf"], preload=True, verbose="error")
     onsets = sorted(round(a["onset"] * MUSE_FS) for a in raw.annotations if a["description"] == "gap")
     assert onsets == [a for a, _ in expect if a < raw.n_times]
