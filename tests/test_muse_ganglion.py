@@ -265,3 +265,41 @@ def test_a_muse_session_records_lost_notifications_as_gaps_in_the_journal_and_th
     onsets = sorted(round(a["onset"] * MUSE_FS) for a in raw.annotations if a["description"] == "gap")
     assert onsets == [a for a, _ in expect if a < raw.n_times]
     assert np.isfinite(raw.get_data()).all()
+
+
+def test_the_check_panel_and_table_show_a_board_without_offset(tmp_path):
+    import io
+
+    from neurofeed.check import check_html, measure_channels, print_check
+
+    rng = np.random.default_rng(5)
+    x = _muse_uv(20.0 * rng.standard_normal((2, 1024)))
+    x[1] = -1000.0
+    chans = measure_channels(x, MUSE_FS, ["TP9", "TP10"], 1000.0, 50.0, ac_coupled=True,
+                             actions={"TP10": "move the headband"})
+    assert chans["TP9"].ok and chans["TP9"].offset_uv is None and chans["TP9"].contact == "good"
+    assert chans["TP10"].advice == "move the headband: railed at ±1 mV" and chans["TP10"].contact == "none"
+    from dataclasses import asdict
+
+    result = {"source": "muse-2", "sfreq": MUSE_FS, "seconds": 4.0, "line_freq": 50.0, "ok": False,
+              "channels": {n: asdict(c) for n, c in chans.items()}}
+    out = io.StringIO()
+    print_check(result, out)
+    assert "TP10" in out.getvalue() and "FAIL  move the headband" in out.getvalue()
+    html = check_html(result)
+    assert "offset" not in html and "move the headband" in html
+
+
+def test_board_config_errors_name_the_key(tmp_path):
+    from neurofeed.boards import load_board_config
+    from neurofeed.errors import NeurofeedError
+
+    bad = tmp_path / "muse-x.toml"
+    bad.write_text('name = "muse-x"\nboard_id = "MUSE_2_BOARD"\nac_coupled = "yes"\n')
+    with pytest.raises(NeurofeedError, match="ac_coupled must be true or false"):
+        load_board_config(bad)
+    bad.write_text('name = "muse-x"\nboard_id = "MUSE_2_BOARD"\ncheck_advice = ["move it"]\n')
+    with pytest.raises(NeurofeedError, match="check_advice must be a table"):
+        load_board_config(bad)
+    r = run_cli("check", "--board", "muse-2", "--file", tmp_path / "no-such.csv")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "no-such.csv" in r.stderr
