@@ -70,12 +70,12 @@ def muse_recording(path, data_dir, seconds=30.0, dropped=(), first_counter=65530
     return path, x, lost
 
 
-def ganglion_recording(path, data_dir, seconds=30.0, dropped=(), firmware=2):
+def ganglion_recording(path, data_dir, seconds=30.0, dropped=(), firmware=2, sites=("C3", "Cz", "C4", "Pz")):
     """A Ganglion recording (C3 Cz C4 Pz, 24-bit steps), BLE packets ``dropped`` left out.
     Firmware 2: one uncompressed packet (id 0, 1 sample), then ids 101..200 (19-bit packets,
     accelerometer off) two samples each; firmware 3: ids 100..199."""
     scale = 1.2e6 / (8388607.0 * 1.5 * 51.0)
-    x = np.round(_real_eeg(data_dir, ["C3", "Cz", "C4", "Pz"], GANGLION_FS) / scale) * scale
+    x = np.round(_real_eeg(data_dir, list(sites), GANGLION_FS) / scale) * scale
     n = int(seconds * GANGLION_FS)
     x = x[:, :n]
     if firmware == 2:
@@ -303,3 +303,41 @@ def test_board_config_errors_name_the_key(tmp_path):
         load_board_config(bad)
     r = run_cli("check", "--board", "muse-2", "--file", tmp_path / "no-such.csv")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "no-such.csv" in r.stderr
+
+
+def _gap_runs(lost):
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], lost.astype(int), [0]))))
+    return [[a, b - a] for a, b in zip(edges[::2], edges[1::2])]
+
+
+def test_a_ganglion_session_records_dropped_packets_as_gaps_in_the_journal_and_the_bdf(data_dir, tmp_path):
+    """The demo protocol on a Ganglion (`mu` montage) losing BLE packets: journal gap runs and BDF
+    annotations at each, as on the Cyton."""
+    import mne
+
+    from neurofeed.protocol.schema import load_protocol
+    from neurofeed.recording.journal import read_journal
+    from neurofeed.session import build_session, finish_session
+
+    dropped = [50, 51, 52, 1500, 3000, 5900]  # packets: 2 samples each (packet 0: 1)
+    sites = get_board("ganglion").montage("mu")
+    path, x, lost = ganglion_recording(tmp_path / "ganglion-session.csv", data_dir, seconds=62.0, dropped=dropped,
+                                       sites=sites)
+    src = open_source("ganglion", file=str(path), montage="mu")
+    pipe, rec = build_session(src, load_protocol(PROTOCOLS / "demo.toml"), "P12", tmp_path / "out", lsl=False)
+    pipe.start()
+    try:
+        ended = pipe.wait(600)
+    finally:
+        pipe.stop()
+    summary = finish_session(pipe, rec)
+    assert ended and pipe.error is None, pipe.error
+    j = read_journal(rec.folder)
+    n = j.data.shape[1]
+    expect = _gap_runs(lost[:n])
+    assert len(expect) == 4 and expect[0] == [99, 6]
+    np.testing.assert_array_equal(j.gaps, expect)
+    assert summary["dropped_samples"] == int(lost[:n].sum()) == 2 * len(dropped)
+    raw = mne.io.read_raw_bdf(summary["bdf"], preload=True, verbose="error")
+    onsets = sorted(round(a["onset"] * GANGLION_FS) for a in raw.annotations if a["description"] == "gap")
+    assert onsets == [a for a, _ in expect if a < raw.n_times]
