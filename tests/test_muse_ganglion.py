@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from neurofeed.boards import get_board
-from neurofeed.check import run_check
+from neurofeed.check import CONTACT_GRADES, run_check
 from neurofeed.session import open_source
 from neurofeed.sources.brainflow import COUNTER_RULES, BrainFlowSource, missing_before
 from tests.conftest import PROTOCOLS, run_cli
@@ -205,6 +205,7 @@ def test_check_on_a_muse_flags_the_flat_and_the_railed_channel_and_passes_the_ot
     for name in ("TP9", "AF7", "AF8"):
         assert ch[name]["ok"] and ch[name]["contact"] in ("good", "fair"), (name, ch[name])
     assert all(c["offset_uv"] is None and c["impedance_kohm"] is None for c in ch.values())  # the Muse cannot say
+    assert all(c["contact"] in CONTACT_GRADES for c in ch.values())
 
 
 def test_check_json_has_the_same_keys_on_a_cyton_and_a_muse(data_dir, tmp_path):
