@@ -21,7 +21,7 @@ from .errors import NeurofeedError
 from .library import library_files
 
 _KEYS = {"name", "board_id", "description", "range_uv", "line_hz", "channel_names", "master_board", "requires", "sfreq",
-         "montages", "fixed_placement"}
+         "montages", "fixed_placement", "ac_coupled", "check_advice"}
 _MONTAGE_KEYS = {"channels", "description", "other_rows", "board_config"}
 LINE_FREQS = (50.0, 60.0)
 DEFAULT_MONTAGE = "default"
@@ -68,6 +68,12 @@ class BoardConfig:
     sfreq: float | None = None
     montages: dict = field(default_factory=dict)  # name -> Montage (the [montages.NAME] tables)
     fixed_placement: bool = False  # the default montage's electrodes are built in (a headband): never renamed
+    # True where the amplifier removes the electrodes' DC offset before its ADC (the Muse: a ±1 mV
+    # range could not hold tens of mV of electrode offset): the signal check reports no offset.
+    ac_coupled: bool = False
+    # what to do when a channel fails the signal check, per site (e.g. TP9) or "AUX" for the
+    # electrode on the AUX input; the default is "re-seat <channel>"
+    check_advice: dict = field(default_factory=dict)
     selected_montage: str = DEFAULT_MONTAGE  # the montage a source opened from this config uses
     path: Path | None = None
     origin: str = "shipped"  # where the file comes from (neurofeed.library.LibraryFile.where)
@@ -232,6 +238,13 @@ def load_board_config(path: Path, base: Path | None = None) -> BoardConfig:
     raw["montages"] = _load_montages(path, raw.get("montages", {}))
     if "line_hz" in raw:
         raw["line_hz"] = check_line_freq(raw["line_hz"], f"{path}: line_hz")
+    for key in ("fixed_placement", "ac_coupled"):
+        if key in raw and not isinstance(raw[key], bool):
+            raise NeurofeedError(f"{path}: {key} must be true or false, not {raw[key]!r}.")
+    advice = raw.get("check_advice", {})
+    if not isinstance(advice, dict) or not all(isinstance(v, str) for v in advice.values()):
+        raise NeurofeedError(f"{path}: check_advice must be a table of site = \"what to do\" lines, e.g. "
+                             f"TP9 = \"move the headband\".")
     return BoardConfig(path=Path(path), **raw)
 
 

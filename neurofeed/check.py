@@ -4,7 +4,9 @@ Per channel it measures, on a few seconds of what the amplifier sends:
 
 - ``offset_uv``: the DC offset (median of the raw signal, µV). A DC-coupled amplifier such as
   the Cyton's ADS1299 shows tens of mV; neurofeed's conditioning stage removes that, but an
-  offset near the amplifier's range means a loose electrode that will rail.
+  offset near the amplifier's range means a loose electrode that will rail. None where the
+  amplifier removes the offset itself (``ac_coupled`` boards: the Muse); a signal sitting beyond
+  half the range still fails there.
 - ``line_noise_uv``: the amplitude (µV, peak) of the mains component at the line frequency.
 - ``rms_uv``: the RMS in 1–40 Hz (µV) after the offset is removed: EEG is 5–50 µV; far more is
   movement or a bad contact, far less a bridged or dead channel.
@@ -12,6 +14,14 @@ Per channel it measures, on a few seconds of what the amplifier sends:
 - ``impedance_kohm``: where the board can measure it (Cyton and Cyton-Daisy lead-off through
   BrainFlow's ``config_board``), from the 31.25-Hz lead-off current's voltage, as the OpenBCI GUI
   does; None elsewhere.
+- ``contact``: ``"good"``, ``"fair"`` (passes, but the RMS or the mains is above half its limit),
+  ``"poor"`` (fails) or ``"none"`` (flat or railed: no electrode on the skin). On a board without
+  impedance (Muse, Ganglion) this is the contact judgement, from the channel's variance, mains and
+  railing, as the Muse apps' "horseshoe" judges it from variance.
+- ``advice``: what to do about a failing channel: the board config's ``check_advice`` for the
+  site (e.g. "move the headband" for a Muse sensor, "wet the AUX electrode"), else "re-seat".
+
+Every board gives the same keys (None where the device cannot say).
 
 Then, when asked (interactive by default), a blink test and a jaw-clench test confirm that the
 session's own artifact gates (the protocol's :class:`~neurofeed.dsp.chain.MuChain`) see them.
@@ -69,7 +79,7 @@ class CheckLimits:
 class ChannelCheck:
     """The check of one channel (see the module docstring for each measure)."""
 
-    offset_uv: float
+    offset_uv: float | None
     line_noise_uv: float
     rms_uv: float
     impedance_kohm: float | None
@@ -77,6 +87,7 @@ class ChannelCheck:
     flat: bool
     ok: bool
     advice: str = ""
+    contact: str = ""
 
 
 @dataclass
@@ -114,8 +125,12 @@ def acquire(source, seconds: float, timeout_s: float | None = None) -> np.ndarra
     return np.concatenate(parts, axis=1)[:, :want]
 
 
+CONTACT_GRADES = ("good", "fair", "poor", "none")
+
+
 def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, line_hz: float,
-                     impedance_kohm: dict | None = None, limits: CheckLimits | None = None) -> dict:
+                     impedance_kohm: dict | None = None, limits: CheckLimits | None = None,
+                     ac_coupled: bool = False, actions: dict | None = None) -> dict:
     """Per-channel measures and pass/fail with what to do.
 
     Parameters
@@ -126,6 +141,11 @@ def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, 
         Sampling rate (Hz), amplifier range (± µV), mains frequency (Hz).
     impedance_kohm : dict, optional
         Channel name -> measured impedance (kΩ).
+    ac_coupled : bool
+        The amplifier removes the DC offset itself: ``offset_uv`` is None (the median still
+        fails a channel when it sits beyond half the range).
+    actions : dict, optional
+        Channel name -> what to do when it fails (default ``"re-seat <name>"``).
 
     Returns
     -------
@@ -142,8 +162,8 @@ def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, 
     for i, name in enumerate(ch_names):
         xi = x[i][finite[i]]
         if xi.size < 8:
-            out[name] = ChannelCheck(math.nan, math.nan, math.nan, None, False, True, False,
-                                     f"{name}: no finite samples; check the electrode and its lead")
+            out[name] = ChannelCheck(None if ac_coupled else math.nan, math.nan, math.nan, None, False, True, False,
+                                     f"{name}: no finite samples; check the electrode and its lead", "none")
             continue
         offset = float(np.median(xi))
         railed = bool(np.mean(np.abs(xi) >= 0.98 * range_uv) > 0.01)
@@ -162,8 +182,9 @@ def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, 
         if railed:
             problems.append(f"railed at ±{range_uv / 1000:g} mV")
         elif abs(offset) > lim.offset_fraction * range_uv:
-            problems.append(f"offset {offset / 1000:.0f} mV")
-        if flat:
+            problems.append(f"signal sits at {offset:.0f} µV, beyond half the ±{range_uv:g} µV range" if ac_coupled
+                            else f"offset {offset / 1000:.0f} mV")
+        if flat and not railed:  # a channel pinned at the rail is flat too; the rail says why
             problems.append("flat (no signal)")
         elif not railed and rms > lim.rms_max_uv:
             problems.append(f"noisy: {rms:.0f} µV RMS in 1–{hi:g} Hz")
@@ -173,8 +194,31 @@ def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, 
             problems.append(f"mains {line:.0f} µV at {line_hz:g} Hz")
         if imp is not None and imp > lim.impedance_kohm:
             problems.append(f"impedance {imp:.0f} kΩ")
-        advice = f"re-seat {name}: {', '.join(problems)}" if problems else ""
-        out[name] = ChannelCheck(offset, line, rms, imp, railed, flat, not problems, advice)
+        action = (actions or {}).get(name) or f"re-seat {name}"
+        advice = f"{action}: {', '.join(problems)}" if problems else ""
+        if railed or flat:
+            contact = "none"
+        elif problems:
+            contact = "poor"
+        elif rms > 0.5 * lim.rms_max_uv or (line == line and line > 0.5 * lim.line_noise_uv):
+            contact = "fair"
+        else:
+            contact = "good"
+        out[name] = ChannelCheck(None if ac_coupled else offset, line, rms, imp, railed, flat, not problems, advice,
+                                 contact)
+    return out
+
+
+def channel_actions(source) -> dict:
+    """Channel name -> what to do when it fails the check, from the board config's
+    ``check_advice`` (by site, or ``"AUX"`` for the channels on the AUX input); {} elsewhere."""
+    advice = getattr(getattr(source, "config", None), "check_advice", None) or {}
+    aux = set(getattr(source, "aux_channels", ()) or ())
+    out = {}
+    for name in source.ch_names:
+        text = advice.get("AUX") if name in aux else advice.get(name)
+        if text:
+            out[name] = f"{text} ({name} is on the AUX input)" if name in aux else text
     return out
 
 
@@ -255,7 +299,9 @@ def run_check(source, protocol=None, seconds: float = 4.0, artifact_tests: bool 
             say("  measuring impedance (lead-off), one channel at a time ...")
             imp = cyton_impedance_kohm(source, list(source.ch_names))
         channels = measure_channels(data, source.sfreq, source.ch_names, source.range_uv,
-                                    getattr(source, "line_hz", 50.0), imp, limits)
+                                    getattr(source, "line_hz", 50.0), imp, limits,
+                                    ac_coupled=bool(getattr(getattr(source, "config", None), "ac_coupled", False)),
+                                    actions=channel_actions(source))
         result = {"source": source.name, "sfreq": source.sfreq, "seconds": seconds,
                   "line_freq": getattr(source, "line_hz", 50.0),
                   "channels": {n: {k: v for k, v in asdict(c).items()} for n, c in channels.items()}}
@@ -306,11 +352,13 @@ def print_check(result: dict, stream=None) -> None:
     w = stream.write
     w(f"Signal check: {result['source']} ({result['sfreq']:g} Hz, {result['seconds']:g} s, mains "
       f"{result['line_freq']:g} Hz)\n")
-    w(f"  {'channel':<8s} {'offset mV':>10s} {'mains µV':>9s} {'RMS µV':>8s} {'kΩ':>6s}  result\n")
+    w(f"  {'channel':<8s} {'offset mV':>10s} {'mains µV':>9s} {'RMS µV':>8s} {'kΩ':>6s} {'contact':>7s}  result\n")
     for name, c in result["channels"].items():
         imp = "—" if c["impedance_kohm"] is None else f"{c['impedance_kohm']:.0f}"
+        off = "—" if c["offset_uv"] is None else f"{c['offset_uv'] / 1000:.1f}"
         flag = "ok" if c["ok"] else f"FAIL  {c['advice']}"
-        w(f"  {name:<8s} {c['offset_uv'] / 1000:10.1f} {c['line_noise_uv']:9.1f} {c['rms_uv']:8.1f} {imp:>6s}  {flag}\n")
+        w(f"  {name:<8s} {off:>10s} {c['line_noise_uv']:9.1f} {c['rms_uv']:8.1f} {imp:>6s} {c.get('contact', ''):>7s}"
+          f"  {flag}\n")
     for key, label in (("blink_test", "blink test"), ("jaw_test", "jaw-clench test")):
         if key in result:
             t = result[key]
@@ -325,7 +373,8 @@ def check_html(result: dict) -> str:
     for name, c in result["channels"].items():
         colour = "#27ae60" if c["ok"] else "#c0392b"
         what = "ok" if c["ok"] else c["advice"]
-        rows.append(f"<span style='color:{colour}'>{name}</span>: offset {c['offset_uv'] / 1000:.1f} mV, "
+        off = "" if c["offset_uv"] is None else f"offset {c['offset_uv'] / 1000:.1f} mV, "
+        rows.append(f"<span style='color:{colour}'>{name}</span>: {off}"
                     f"mains {c['line_noise_uv']:.1f} µV, RMS {c['rms_uv']:.1f} µV"
                     + ("" if c["impedance_kohm"] is None else f", {c['impedance_kohm']:.0f} kΩ") + f" — {what}")
     head = ("<b>Signal check before the session: all channels ok</b>" if result["ok"] else

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,18 +75,59 @@ def ftdi_warning(serial_port: str, sysfs: str = SYSFS_USB_SERIAL) -> str | None:
     return None
 
 
-# How each board numbers its samples (package_num row): (modulus, step). Checked against
-# BrainFlow's drivers and, for the Cyton and Cyton + Daisy, end to end with neurofeed.emulator:
-# the Cyton counts 0..255 per sample; BrainFlow merges a Daisy sample from the packets n (even)
-# and n + 1 and keeps n, so its counter steps by 2. Boards not listed here are not checked for
-# gaps (their counters follow other rules, e.g. the Ganglion's 0..200 with two samples per id).
-COUNTER_RULES = {"SYNTHETIC_BOARD": (256, 1), "CYTON_BOARD": (256, 1), "CYTON_DAISY_BOARD": (256, 2)}
+@dataclass(frozen=True)
+class CounterRule:
+    """How a board numbers its samples in BrainFlow's ``package_num`` row.
+
+    Attributes
+    ----------
+    modulus : int
+        The counter wraps at this value (a loss of ``modulus`` packages is invisible).
+    step : int
+        How far the counter advances from one package to the next.
+    per_package : int
+        Samples that share one counter value (one radio packet / BLE notification).
+    """
+
+    modulus: int
+    step: int = 1
+    per_package: int = 1
+
+
+# How each board numbers its samples (package_num row), read from BrainFlow's drivers
+# (src/board_controller/...):
+# - Cyton (openbci/cyton.cpp): the sample number 0..255 of each packet, one sample per packet.
+#   Checked end to end with neurofeed.emulator.
+# - Cyton + Daisy (openbci/cyton_daisy.cpp): BrainFlow merges the packets n (even) and n + 1 into
+#   one sample and keeps n: the counter steps by 2.
+# - Muse 2 / Muse S / Muse 2016 (muse/muse.cpp, peripheral_on_eeg): each EEG notification carries
+#   12 samples of one channel and a 16-bit sequence number (data[0] * 256 + data[1]); BrainFlow
+#   pushes the 12 samples once every channel's notification of the round has come, all 12 with
+#   that number. A lost notification round is a jump of 2: 12 samples lost.
+# - Ganglion (openbci/ganglion.cpp, firmware 2; ganglion_native_v3.cpp, firmware 3): each BLE
+#   packet carries two compressed samples and its packet id as package_num for both: 1..100
+#   (18-bit) or 101..200 (19-bit) on firmware 2 (after one uncompressed id-0 packet at the start),
+#   0..99 / 100..199 on firmware 3. Modulo 100 every one of these is a run of consecutive ids, so
+#   a jump of k + 1 (mod 100) is k packets, 2k samples lost. (The impedance-mode ids 201..205
+#   carry no EEG; neurofeed never switches the Ganglion to impedance mode.)
+# Boards not listed here are not checked for gaps.
+COUNTER_RULES = {
+    "SYNTHETIC_BOARD": CounterRule(256),
+    "CYTON_BOARD": CounterRule(256),
+    "CYTON_DAISY_BOARD": CounterRule(256, step=2),
+    "MUSE_2_BOARD": CounterRule(65536, per_package=12),
+    "MUSE_S_BOARD": CounterRule(65536, per_package=12),
+    "MUSE_2016_BOARD": CounterRule(65536, per_package=12),
+    "GANGLION_BOARD": CounterRule(100, per_package=2),
+    "GANGLION_NATIVE_BOARD": CounterRule(100, per_package=2),
+}
 
 AUX_ENABLE_COMMAND = "p50"
 """``config_board`` command that makes a Muse 2 / Muse S stream its AUX electrode."""
 
 
-def missing_before(previous, counter: np.ndarray, modulus: int = 256, step: int = 1) -> np.ndarray:
+def missing_before(previous, counter: np.ndarray, modulus: int = 256, step: int = 1,
+                   per_package: int = 1) -> np.ndarray:
     """Samples lost just before each sample, from a run of package counters.
 
     Parameters
@@ -93,30 +135,33 @@ def missing_before(previous, counter: np.ndarray, modulus: int = 256, step: int 
     previous : float or None
         The last counter of the previous chunk (None at the start).
     counter : ndarray, shape (n,)
-        Package counters, wrapping at ``modulus``, advancing by ``step`` per sample.
+        Package counters, wrapping at ``modulus``, advancing by ``step`` per package.
     modulus, step : int
+    per_package : int
+        Samples sharing one counter value (12 per Muse notification, 2 per Ganglion packet).
 
     Returns
     -------
     ndarray of int, shape (n,)
-        0 where the counter advanced by ``step``; k where it jumped ``(k + 1) * step``. A
-        repeated counter is not a loss (0).
+        0 where the counter stayed (the same package) or advanced by ``step``; ``k * per_package``
+        where it jumped ``(k + 1) * step`` (k packages lost).
     """
     counter = np.asarray(counter, dtype=np.float64)
     if counter.size == 0:
         return np.zeros(0, dtype=np.int64)
     first = counter[:1] if previous is None else np.asarray([previous], dtype=np.float64)
     diff = np.mod(np.diff(np.concatenate((first, counter))).astype(np.int64), modulus)
-    return np.maximum(diff // step - 1, 0)
+    return np.maximum(diff // step - 1, 0) * per_package
 
 
-def count_dropped(previous, counter: np.ndarray, modulus: int = 256, step: int = 1) -> int:
+def count_dropped(previous, counter: np.ndarray, modulus: int = 256, step: int = 1, per_package: int = 1) -> int:
     """Samples missing from a run of package counters (which wrap at ``modulus``).
 
     ``previous`` is the last counter of the previous chunk (None at the start). A step of
-    ``step`` is normal; a larger step means samples were lost on the way (radio, USB, buffer).
+    ``step`` is normal; a larger step means packages were lost on the way (radio, USB, buffer),
+    ``per_package`` samples each.
     """
-    return int(missing_before(previous, counter, modulus, step).sum())
+    return int(missing_before(previous, counter, modulus, step, per_package).sum())
 
 
 def aux_rows(board_id: int) -> dict:
@@ -177,12 +222,20 @@ class BrainFlowSource(Source):
         self.params = BrainFlowInputParams()
         self.params.serial_port = serial_port or ""
         self.params.mac_address = mac_address or ""
-        if config.requires == "serial_port" and serial_port and not os.path.exists(serial_port):
+        # a hardware board's own BrainFlow recording (--file) is replayed through BrainFlow's
+        # playback board with this board as its master: the same rows, package numbers and gaps
+        self.replay = bool(file) and config.master_board is None and self.board_id not in (-3, -2) \
+            and config.requires != "file"
+        master = None
+        if self.replay:
+            master, self.board_id = self.board_id, resolve_board_id("PLAYBACK_FILE_BOARD")
+        elif config.requires == "serial_port" and serial_port and not os.path.exists(serial_port):
             raise SourceError(f"Serial port {serial_port} does not exist; plug in the dongle and pass its "
                               f"device, e.g. --serial-port /dev/ttyUSB0.")
-        if config.requires == "serial_port" and not serial_port and not mac_address:
-            raise SourceError(f"Board {config.name} needs --serial-port (e.g. /dev/ttyUSB0)"
-                              f"{' or --mac-address' if config.name == 'ganglion' else ''}.")
+        elif config.requires == "serial_port" and not serial_port:
+            hint = " (the BLED112 dongle; --mac-address picks one Ganglion; without a dongle use --board " \
+                   "ganglion-native)" if config.name == "ganglion" else ""
+            raise SourceError(f"Board {config.name} needs --serial-port (e.g. /dev/ttyUSB0){hint}.")
         self.data_board_id = self.board_id
         if config.master_board is not None or self.board_id in (-3, -2):
             if not file:
@@ -190,7 +243,8 @@ class BrainFlowSource(Source):
             if not os.path.isfile(file):
                 raise SourceError(f"Playback file {file} does not exist.")
             self.params.file = str(file)
-            self.data_board_id = resolve_board_id(config.master_board or "SYNTHETIC_BOARD")
+            self.data_board_id = master if master is not None else \
+                resolve_board_id(config.master_board or "SYNTHETIC_BOARD")
             self.params.master_board = self.data_board_id
         try:
             descr = BoardShim.get_board_descr(self.data_board_id)
@@ -246,6 +300,9 @@ class BrainFlowSource(Source):
             self.board.prepare_session()
             for cmd in self.config_commands:
                 self.board.config_board(cmd)
+                if cmd == AUX_ENABLE_COMMAND and self.aux_channels:
+                    log.info("board %s: AUX electrode switched on (config_board %r) as %s", self.name, cmd,
+                             ", ".join(self.aux_channels))
             self.board.start_stream(45000)
         except BrainFlowError as err:
             where = self.params.serial_port or self.params.mac_address or self.params.file or "the default device"
@@ -271,7 +328,8 @@ class BrainFlowSource(Source):
         gap = None
         if self.counter_rule is not None:
             counter = raw[self.counter_row]
-            missing = missing_before(self._last_counter, counter, *self.counter_rule)
+            rule = self.counter_rule
+            missing = missing_before(self._last_counter, counter, rule.modulus, rule.step, rule.per_package)
             self._last_counter = counter[-1]
             if missing.any():
                 self.dropped_samples += int(missing.sum())
@@ -297,4 +355,18 @@ class BrainFlowSource(Source):
         d.update(board_id=self.board_id, dropped_samples=self.dropped_samples, line_hz=self.line_hz)
         if self.extra_rows:
             d["extra_rows"] = dict(self.extra_rows)
+        if self.config_commands:
+            d["board_config"] = list(self.config_commands)
+        if self.aux_channels:
+            d["aux_channels"] = list(self.aux_channels)  # the sites on the AUX input (switched on by p50)
+        if self.data_board_id != self.board_id:
+            d["master_board"] = self.data_board_id
         return d
+
+    @property
+    def aux_channels(self) -> list[str]:
+        """Names of the channels read from the board's AUX input (a Muse's fifth electrode, on
+        BrainFlow's ``other_channels`` row), after ``--channel-map``; [] when it is off."""
+        aux = set(aux_rows(self.data_board_id).values())
+        n_eeg = len(self.rows) - len(self.extra_rows)
+        return [self.ch_names[n_eeg + i] for i, row in enumerate(self.extra_rows.values()) if row in aux]
