@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lsl-prefix", default="neurofeed", metavar="NAME",
                    help="name prefix of the LSL outlets (NAME-feedback, NAME-events; default neurofeed), e.g. room2 "
                         "for a second session on the same network")
+    s.add_argument("--lsl-notes", action="store_true",
+                   help="also stream clinician notes (free text) on the events outlet; by default they stay in the recording")
     s.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
                    help="run the signal check (offset, mains, RMS, railed/flat per channel) before the session "
                         "and show it first in the console (default: on for a headset, off for simulated/files)")
@@ -397,7 +399,7 @@ def cmd_session(args) -> int:
     pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
                                        record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
                                        montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key,
-                                       lsl_name=args.lsl_prefix)
+                                       lsl_name=args.lsl_prefix, lsl_notes=args.lsl_notes)
     window = not args.headless and (args.display == "window" or (args.display == "auto" and has_display()))
     # [display] Qt aborts the process when its platform plugin cannot load: check first, fall back
     if window:

@@ -60,7 +60,7 @@ def _pace(t0: float, n_done: int, sfreq: float) -> None:
 
 
 def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", keep_states: bool = False,
-                   on_step=None) -> dict:
+                   on_step=None, unblind=None) -> dict:
     """Replay a neurofeed session folder bit-exact: the same samples in the same chunks, with
     every input the engine received (operator controls, external block markers, signal lost,
     stop, carry-over; see :func:`neurofeed.protocol.engine.parse_input`) re-fed at the chunk
@@ -72,6 +72,10 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
 
     ``on_step(processor, data, timestamps, state)`` (optional) is called after each chunk's
     step, as a live pipeline's sinks are (the dyad replay feeds its coupling monitor with it).
+
+    A blinded session (:mod:`neurofeed.sham`) replays blinded: the values its recording seals
+    are NaN/None in ``feedback``, ``events`` and ``summary`` unless ``unblind`` names its key
+    file; then ``recorded`` holds the unsealed rows the live session wrote.
     """
     j = read_journal(path)
     h = j.header
@@ -117,6 +121,15 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
     out = {"feedback": fb, "recorded": j.feedback, "columns": feedback_columns(proc.chain.targets),
            "events": eng.drain_events(), "summary": proc.summary(), "sfreq": j.sfreq, "targets": proc.chain.targets,
            "labels": None, "power": None}
+    from .sham import Sealer, is_blinded, mask_rows, split_summary, unseal
+
+    if is_blinded(h):
+        if unblind:
+            out["recorded"] = unseal(j.path, unblind)["rows"]
+        else:  # what the recording keeps sealed stays so in its replay
+            out["feedback"] = mask_rows(fb, out["columns"])
+            out["events"] = Sealer.clear_events(out["events"])
+            out["summary"] = split_summary(out["summary"])[0]
     if keep_states:
         out["states"] = states
     return out
