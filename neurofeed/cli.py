@@ -155,8 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--label-map", metavar="FILE.json",
                    help='rename annotation labels per file, e.g. {"*R0[56].edf": {"T1": "fists", "T2": "feet"}}')
     r.add_argument("--scheduler", metavar="ADDRESS",
-                   help="a Dask distributed scheduler (tcp://HOST:PORT) to replay on; workers must see the files "
+                   help="a Dask distributed scheduler to replay on: tls://HOST:PORT with the three --tls-* files, or "
+                        "tcp://HOST:PORT on a trusted network only (Dask sends pickles); workers must see the files "
                         "and --out")
+    r.add_argument("--tls-ca-file", metavar="PEM", help="tls:// scheduler: the cluster's CA certificate")
+    r.add_argument("--tls-cert", metavar="PEM", help="tls:// scheduler: this client's certificate")
+    r.add_argument("--tls-key", metavar="PEM", help="tls:// scheduler: this client's private key")
     # -- end replay --
 
     rc = sub.add_parser("recover", help="turn an interrupted session's journal into a BDF+ file")
@@ -540,6 +544,7 @@ def cmd_replay(args) -> int:
     replay_many(args.files, protocol=resolve_protocol(args.protocol) if args.protocol else None, speed=args.speed,
                 baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display,
                 mode=args.mode, scheduler=args.scheduler,
+                tls={"ca_file": args.tls_ca_file, "cert": args.tls_cert, "key": args.tls_key},
                 label_map=read_label_map(args.label_map) if args.label_map else None, line_hz=args.line_freq,
                 baseline_from=args.baseline_from)
     return 0 if exact else 1

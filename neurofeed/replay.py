@@ -400,7 +400,8 @@ def _pooled_conditions(power, base, spans, sfreq, targets, combine, settle: int 
 
 def replay_file(path, protocol: Protocol, baseline_label: str | None = None, speed: str = "max",
                 chunk_size: int | None = None, mode: str = "causal", label_map: dict | None = None,
-                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None) -> dict:
+                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None,
+                tls: dict | None = None) -> dict:
     """Replay an EDF/BDF/FIF file in live-sized chunks (``mode`` ``"causal"`` or ``"offline"``).
 
     Parameters
@@ -738,9 +739,45 @@ def group_summary(results: list[tuple[str, str, dict]]) -> dict:
             "subjects": subjects, "group": group}
 
 
-def _run_parallel(calls: list, jobs: int, scheduler: str | None):
+TLS_FLAGS = {"ca_file": "--tls-ca-file", "cert": "--tls-cert", "key": "--tls-key"}
+
+
+def scheduler_security(scheduler: str, tls: dict | None):
+    """The ``distributed.Security`` to reach ``scheduler`` with (None for ``tcp://``).
+
+    ``tls://`` needs the certificates as files (``tls``: ``ca_file``, ``cert``, ``key``; the
+    ``--tls-ca-file``, ``--tls-cert``, ``--tls-key`` options) and requires encryption; Dask sends
+    pickles, so a scheduler reached over plain ``tcp://`` can run code on this machine: that is for
+    trusted networks only. Raises a one-line :class:`NeurofeedError` for a missing file, a
+    certificate given with ``tcp://``, or an unknown scheme.
+    """
+    tls = {k: v for k, v in (tls or {}).items() if v}
+    scheme = scheduler.split("://", 1)[0] if "://" in scheduler else ""
+    if scheme not in ("tcp", "tls"):
+        raise NeurofeedError(f"--scheduler {scheduler}: give tls://HOST:PORT (with --tls-ca-file, --tls-cert, "
+                             f"--tls-key) or, on a trusted network only, tcp://HOST:PORT.")
+    if scheme == "tcp":
+        if tls:
+            raise NeurofeedError(f"{TLS_FLAGS[next(iter(tls))]} applies to a tls:// scheduler; --scheduler "
+                                 f"{scheduler} is plain tcp:// (use tls://{scheduler.split('://', 1)[1]}).")
+        return None
+    missing = [flag for k, flag in TLS_FLAGS.items() if k not in tls]
+    if missing:
+        raise NeurofeedError(f"--scheduler {scheduler}: tls:// needs {', '.join(missing)} (PEM files: the "
+                             f"cluster's CA certificate, this client's certificate and its key).")
+    for k, f in tls.items():
+        if not Path(f).is_file():
+            raise NeurofeedError(f"{TLS_FLAGS[k]} {f}: no such file (a PEM file).")
+    from distributed import Security
+
+    return Security(tls_ca_file=str(tls["ca_file"]), tls_client_cert=str(tls["cert"]),
+                    tls_client_key=str(tls["key"]), require_encryption=True)
+
+
+def _run_parallel(calls: list, jobs: int, scheduler: str | None, tls: dict | None = None):
     """Yield the results of joblib ``delayed`` calls in order: sequentially, on ``jobs`` local
-    processes, or on a Dask distributed cluster at ``scheduler`` (joblib's Dask backend)."""
+    processes, or on a Dask distributed cluster at ``scheduler`` (joblib's Dask backend;
+    ``tls``: certificate files for a ``tls://`` scheduler, :func:`scheduler_security`)."""
     from joblib import Parallel, parallel_config
 
     if scheduler:
@@ -749,11 +786,12 @@ def _run_parallel(calls: list, jobs: int, scheduler: str | None):
         except ImportError:  # dask and distributed are the optional [cluster] extra
             raise NeurofeedError("--scheduler needs the cluster extra (dask, distributed): "
                                  "pip install 'neurofeed[cluster]'.") from None
+        security = scheduler_security(scheduler, tls)
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="20s", security=security)
         except (OSError, TimeoutError, ValueError) as err:
             raise NeurofeedError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({err}); "
-                                 f"start one with `dask scheduler` or give its tcp://HOST:PORT.") from None
+                                 f"start one with `dask scheduler` or give its tls://HOST:PORT.") from None
         with client, parallel_config(backend="dask"):
             yield from Parallel(return_as="generator")(calls)
         return
@@ -792,14 +830,16 @@ def labels_for(path, label_map: dict | None) -> dict | None:
 
 def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
                 display=False, mode="causal", scheduler=None, label_map: dict | None = None,
-                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None) -> dict:
+                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None,
+                tls: dict | None = None) -> dict:
     """Replay files, session folders, folders of them or BIDS datasets.
 
     Each recording goes to ``out/<name>/`` (``feedback.tsv``, ``summary.json``); ``out``
     gets ``summary.json`` (every recording's summary by path) and ``group.json``
     (:func:`group_summary`). ``jobs`` > 1 replays in local processes; ``scheduler`` (a Dask
-    scheduler address) on a distributed cluster whose workers see the same file system.
-    A progress bar (tqdm) runs on stderr. ``label_map`` (:func:`read_label_map`) renames
+    scheduler address) on a distributed cluster whose workers see the same file system
+    (``tls://`` with ``tls`` certificate files, :func:`scheduler_security`; ``tcp://`` on a
+    trusted network only). A progress bar (tqdm) runs on stderr. ``label_map`` (:func:`read_label_map`) renames
     annotation labels per file, so that a condition means one thing across a dataset.
     """
     from joblib import delayed
@@ -823,7 +863,7 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
                                    None if baseline_from is None else str(baseline_from), min_baseline_s))
     results = []
     with tqdm(total=len(calls), desc="replay", unit="file", file=sys.stderr, disable=None) as bar:  # TTY only
-        for item in _run_parallel(calls, jobs, scheduler):
+        for item in _run_parallel(calls, jobs, scheduler, tls):
             results.append(item)
             bar.set_postfix_str(Path(item[0]).name)
             bar.update(1)

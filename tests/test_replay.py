@@ -12,7 +12,7 @@ from neurofeed.recording.journal import read_journal
 from neurofeed.replay import replay_file, replay_many
 from neurofeed.session import build_session, finish_session
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
-from tests.conftest import DATA, PROTOCOLS
+from tests.conftest import DATA, PROTOCOLS, run_cli
 
 RUNS = ("03", "04", "05", "06")
 
@@ -195,3 +195,38 @@ def test_label_map_names_conditions_per_file(tmp_path, s001):
     f.write_text('{"*.edf": ["T1", "fists"]}')
     with pytest.raises(Exception, match="label-map .*labels.json: expected"):
         read_label_map(f)
+
+
+def test_replay_on_a_tls_scheduler_with_certificates_from_files(tmp_path):
+    """``--scheduler tls://`` with ``distributed.Security`` from PEM files (issue 22); plain tcp://
+    to it is refused, and wrong or missing certificate options are refused in one line."""
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster, Security
+
+    temp = Security.temporary()  # one self-signed certificate: the cluster's CA, and the client's
+    pem = {"ca_file": tmp_path / "ca.pem", "cert": tmp_path / "client.pem", "key": tmp_path / "client.key"}
+    pem["ca_file"].write_text(temp.tls_ca_file)
+    pem["cert"].write_text(temp.tls_client_cert)
+    pem["key"].write_text(temp.tls_client_key)
+    data = tmp_path / "one"
+    data.mkdir()
+    raw = mne.io.read_raw_edf(DATA / "S001R03.edf", preload=True, verbose="error").crop(0, 40)
+    mne.export.export_raw(data / "S001R03.edf", raw, fmt="edf", overwrite=True, verbose="error")
+    common = dict(protocol=PROTOCOLS / "action-observation-research.toml", baseline_label="T0",
+                  baseline_from=DATA / "S001R01.edf")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://", security=temp,
+                      dashboard_address=None) as cluster:
+        addr = cluster.scheduler_address
+        assert addr.startswith("tls://")
+        out = replay_many([data], out=tmp_path / "T", scheduler=addr, tls=pem, **common)
+        assert len(out) == 1 and (tmp_path / "T" / "group.json").exists()
+        r = run_cli("replay", data, "--protocol", common["protocol"], "--baseline-label", "T0", "--baseline-from",
+                    common["baseline_from"], "--scheduler", addr.replace("tls://", "tcp://"), "--out", tmp_path / "U")
+        assert r.returncode != 0 and "cannot connect" in r.stderr and "Traceback" not in r.stderr
+    for args, says in ((["--scheduler", "tls://127.0.0.1:1"], "tls:// needs --tls-ca-file, --tls-cert, --tls-key"),
+                       (["--scheduler", "tcp://127.0.0.1:1", "--tls-cert", pem["cert"]],
+                        "--tls-cert applies to a tls:// scheduler"),
+                       (["--scheduler", "127.0.0.1:1"], "give tls://HOST:PORT")):
+        r = run_cli("replay", data, "--protocol", common["protocol"], "--baseline-label", "T0", *args,
+                    "--out", tmp_path / "V")
+        assert r.returncode != 0 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
