@@ -151,7 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="replay-out", help="output folder (feedback.tsv, summary.json per file; group.json)")
     r.add_argument("--jobs", type=int, default=1, help="files in parallel on this machine (joblib)")
     r.add_argument("--line-freq", type=float, choices=(50.0, 60.0), metavar="{50,60}",
-                   help="mains frequency of the recording (default: a neurofeed session's own, else 50 Hz)")
+                   help="mains frequency of a recording that does not declare one (a neurofeed session's header, "
+                        "BIDS PowerLineFrequency and MNE's line_freq come first); without any, 50 Hz with a warning")
+    r.add_argument("--channel-types", metavar="NAME=TYPE,...",
+                   help="channel types over the file's own, e.g. EOG1=eog,X5=ecg; only EEG channels are replayed "
+                        "(EOG/ECG/EMG/misc stay out of the average reference and the gates)")
     r.add_argument("--label-map", metavar="FILE.json",
                    help='rename annotation labels per file, e.g. {"*R0[56].edf": {"T1": "fists", "T2": "feet"}}')
     r.add_argument("--scheduler", metavar="ADDRESS",
@@ -527,6 +531,7 @@ def cmd_emulate(args) -> int:
 
 def cmd_replay(args) -> int:
     from .replay import read_label_map, replay_many
+    from .sources.edf import parse_channel_types
 
     if args.jobs < 1:
         raise NeurofeedError(f"--jobs must be 1 or more, not {args.jobs}.")
@@ -545,6 +550,7 @@ def cmd_replay(args) -> int:
                 baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display,
                 mode=args.mode, scheduler=args.scheduler,
                 tls={"ca_file": args.tls_ca_file, "cert": args.tls_cert, "key": args.tls_key},
+                channel_types=parse_channel_types(args.channel_types),
                 label_map=read_label_map(args.label_map) if args.label_map else None, line_hz=args.line_freq,
                 baseline_from=args.baseline_from)
     return 0 if exact else 1
