@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import re
 import sys
-import logging
 import time
 from pathlib import Path
 
