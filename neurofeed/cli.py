@@ -30,6 +30,9 @@ def _source_args(p: argparse.ArgumentParser, default_board=None) -> None:
     g.add_argument("--file", default="", help="file for the playback-file board or --board file")
     g.add_argument("--lsl-name", help="LSL stream name (implies --board lsl)")
     g.add_argument("--lsl-type", help="LSL stream type, e.g. EEG (implies --board lsl)")
+    g.add_argument("--assume-uv", action="store_true",
+                   help="an LSL stream whose channels have no unit (or not a voltage): take its samples as µV "
+                        "(by default such a stream is refused)")
     g.add_argument("--montage", help="where the electrodes sit: a montage of the board's config (see `neurofeed "
                                      "montages`), e.g. mu; default: BrainFlow's channel names")
     g.add_argument("--line-freq", type=float, choices=(50.0, 60.0), metavar="{50,60}",
@@ -391,7 +394,7 @@ def cmd_session(args) -> int:
                          mac_address=args.mac_address, file=args.file, lsl_name=args.lsl_name,
                          lsl_type=args.lsl_type, channel_map=parse_channel_map(args.channel_map),
                          protocol=protocol, seconds_scale=args.seconds_scale, montage=args.montage,
-                         line_freq=args.line_freq)
+                         line_freq=args.line_freq, assume_uv=args.assume_uv)
     check = None
     from .sources.lsl import LSLSource
 
@@ -474,7 +477,7 @@ def cmd_check(args) -> int:
     source = open_source(board, board_id=args.board_id, serial_port=args.serial_port, mac_address=args.mac_address,
                          file=args.file, lsl_name=args.lsl_name, lsl_type=args.lsl_type,
                          channel_map=parse_channel_map(args.channel_map), protocol=protocol, script=script,
-                         montage=args.montage, line_freq=args.line_freq)
+                         montage=args.montage, line_freq=args.line_freq, assume_uv=args.assume_uv)
     tests = args.artifact_tests
     if tests is None:
         tests = board == "simulated" or sys.stdin.isatty()

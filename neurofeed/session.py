@@ -45,7 +45,7 @@ def simulated_script(protocol: Protocol | None, seconds_scale: float = 1.0):
 def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_address="", file="", lsl_name=None,
                 lsl_type=None, channel_map=None, protocol: Protocol | None = None, seconds_scale=1.0,
                 realtime=True, chunk_size=None, seed=None, montage: str | None = None,
-                line_freq: float | None = None, script=None):
+                line_freq: float | None = None, script=None, assume_uv: bool = False):
     """Open the source a user named on the command line (not started yet).
 
     ``board`` is a config name (``configs/*.toml`` or the user's boards folder), ``"lsl"`` or ``"file"``; ``board_id``
@@ -64,7 +64,8 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
     if board == "lsl" or lsl_name or lsl_type:
         from .sources.lsl import LSLSource
 
-        return LSLSource(name=lsl_name, stype=lsl_type or "EEG", line_hz=line_freq or 50.0, channel_map=cmap)
+        return LSLSource(name=lsl_name, stype=lsl_type or "EEG", line_hz=line_freq or 50.0, channel_map=cmap,
+                         assume_uv=assume_uv)
     if board == "file":
         from .sources.edf import FileSource
 
