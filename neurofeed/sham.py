@@ -437,20 +437,21 @@ def unseal(folder, key_file) -> dict:
                              f"({SEALED_FILE} or its key is missing; recorded before values were sealed?).")
     f = Fernet(entry["seal_key"].encode("ascii"))
     rows, events, summary = [], [], {}
-    try:
-        for line in path.read_bytes().splitlines():
-            if not line.strip():
-                continue
-            doc = json.loads(f.decrypt(line.strip()))
-            if "row" in doc:
-                rows.append(doc["row"])
-            elif "event" in doc:
-                events.append(doc["event"])
-            elif "summary" in doc:
-                summary = doc["summary"]
-    except InvalidToken:
-        raise NeurofeedError(f"--unblind {key_file}: its key does not open {path} (a different session's "
-                             f"key file?).") from None
+    lines = [x.strip() for x in path.read_bytes().splitlines() if x.strip()]
+    for k, line in enumerate(lines):
+        try:
+            doc = json.loads(f.decrypt(line))
+        except InvalidToken:
+            if k and k == len(lines) - 1:  # a line cut short by a crash: everything before it holds
+                break
+            raise NeurofeedError(f"--unblind {key_file}: its key does not open {path} (a different session's "
+                                 f"key file?).") from None
+        if "row" in doc:
+            rows.append(doc["row"])
+        elif "event" in doc:
+            events.append(doc["event"])
+        elif "summary" in doc:
+            summary = doc["summary"]
     return {"rows": np.array(rows, dtype=np.float64), "events": events, "summary": summary}
 
 

@@ -167,3 +167,18 @@ def test_a_wrong_key_is_refused_in_one_line(arms, tmp_path):
     r = run_cli("report", arms["real"][0], "--out", tmp_path / "r", "--unblind", other)
     assert r.returncode != 0 and "does not open" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_sealed_file_cut_short_by_a_crash_still_opens(arms, tmp_path):
+    import shutil
+
+    from neurofeed.sham import unseal
+
+    src = arms["sham"][0]
+    folder = tmp_path / src.parent.name / src.name  # the key file's entry is participant/folder
+    shutil.copytree(src, folder)
+    whole = unseal(folder, arms["key"])
+    data = (folder / SEALED_FILE).read_bytes()
+    (folder / SEALED_FILE).write_bytes(data[:-40])  # the last token half written
+    cut = unseal(folder, arms["key"])
+    assert cut["summary"] == {} and np.array_equal(cut["rows"], whole["rows"], equal_nan=True)  # the summary was the last line

@@ -56,11 +56,12 @@ def test_feedback_and_events_are_stamped_at_their_sample_not_at_push_time():
     wait_until(lambda: out.values.have_consumers() and out.markers.have_consumers(), what="the inlets")
     # the newest sample of this update was taken 0.8 s before it is pushed (a slow Bluetooth link)
     sample_ns = time.perf_counter_ns() - 800_000_000
-    st = FeedbackState(targets=("C3", "C4"), sample_index=5000, sample_ns=sample_ns, si=np.zeros(2),
+    st = FeedbackState(targets=("C3", "C4"), sample_index=5001, sample_ns=sample_ns, si=np.zeros(2),
                        power_uv2=np.ones(2))
     pushed_at = pylsl.local_clock()
     out.on_state(st)
-    out.on_events([Event(4750, 4750 / sfreq, 0.0, "block_start/train/integration")])  # 1 s before the newest
+    # newest sample: index 5000; an event at sample 4750 is 250 samples (1 s) before it
+    out.on_events([Event(4750, 4750 / sfreq, 0.0, "block_start/train/integration")])
     (_, ts_fb), = [(s, t) for s, t in _pull_ts(fb, 1)]
     (_, ts_ev), = [(s, t) for s, t in _pull_ts(ev, 1)]
     assert ts_fb == pytest.approx(out.lsl_time(sample_ns), abs=1e-6)

@@ -97,12 +97,13 @@ class LSLOutlets:
         self.values.push_sample(self._row, ts)
 
     def event_time(self, sample: int) -> float:
-        """The LSL time of the sample ``sample`` (counted back from the newest state's sample)."""
+        """The LSL time of sample index ``sample`` (an event's; counted back from the newest
+        state's newest sample, index ``sample_index - 1``)."""
         if self._last_ts is None:
             return self._local_clock()
         if not self.sfreq:
             return self._last_ts
-        return self._last_ts - (self._last_sample - sample) / self.sfreq
+        return self._last_ts - (self._last_sample - 1 - sample) / self.sfreq
 
     def on_events(self, events) -> None:
         for e in events:
