@@ -181,13 +181,10 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
                   "line_freq": line_hz, "montage": montage}
         recorder = Recorder(folder, header, expected_s=protocol.total_duration_s() * seconds_scale + 60)
         sinks.append(recorder)
-        if blind_key:
-            from .sham import new_seal_key
+        if blind_key:  # the arm and the key to the session's sealed values, kept apart from the folder
+            from .sham import new_seal_key, write_blind_key
 
             seal_key = new_seal_key()
-        if blind_key:
-            from .sham import write_blind_key
-
             write_blind_key(blind_key, folder, "sham" if yoked is not None else "real", yoked, seal_key=seal_key)
     if lsl:
         from .feedback.lsl_out import LSLOutlets, session_source_id

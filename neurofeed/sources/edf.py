@@ -116,7 +116,7 @@ def read_raw(path) -> "mne.io.BaseRaw":
         raise SourceError(f"{path}: cannot read as {path.suffix[1:].upper()}: {msg}") from None
     if raw.n_times == 0:
         raise SourceError(f"{path}: the file holds no samples.")
-    picks = [i for i, t in enumerate(raw.get_channel_types()) if t in ("eeg", "misc", "emg", "eog", "ecg")]
+    picks = [i for i, t in enumerate(raw.get_channel_types()) if t in ("eeg", "misc", "emg", "eog")]
     raw.pick(picks)
     mapping = dict(zip(raw.ch_names, normalize_names(raw.ch_names)))
     if len(set(mapping.values())) == len(mapping):
