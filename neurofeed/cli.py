@@ -29,6 +29,9 @@ def _source_args(p: argparse.ArgumentParser, default_board=None) -> None:
     g.add_argument("--file", default="", help="file for the playback-file board or --board file")
     g.add_argument("--lsl-name", help="LSL stream name (implies --board lsl)")
     g.add_argument("--lsl-type", help="LSL stream type, e.g. EEG (implies --board lsl)")
+    g.add_argument("--assume-uv", action="store_true",
+                   help="an LSL stream whose channels have no unit (or not a voltage): take its samples as µV "
+                        "(by default such a stream is refused)")
     g.add_argument("--montage", help="where the electrodes sit: a montage of the board's config (see `neurofeed "
                                      "montages`), e.g. mu; default: BrainFlow's channel names")
     g.add_argument("--line-freq", type=float, choices=(50.0, 60.0), metavar="{50,60}",
@@ -68,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lsl-prefix", default="neurofeed", metavar="NAME",
                    help="name prefix of the LSL outlets (NAME-feedback, NAME-events; default neurofeed), e.g. room2 "
                         "for a second session on the same network")
+    s.add_argument("--lsl-notes", action="store_true",
+                   help="also stream clinician notes (free text) on the events outlet; by default they stay in the recording")
     s.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
                    help="run the signal check (offset, mains, RMS, railed/flat per channel) before the session "
                         "and show it first in the console (default: on for a headset, off for simulated/files)")
@@ -148,12 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="replay-out", help="output folder (feedback.tsv, summary.json per file; group.json)")
     r.add_argument("--jobs", type=int, default=1, help="files in parallel on this machine (joblib)")
     r.add_argument("--line-freq", type=float, choices=(50.0, 60.0), metavar="{50,60}",
-                   help="mains frequency of the recording (default: a neurofeed session's own, else 50 Hz)")
+                   help="mains frequency of a recording that does not declare one (a neurofeed session's header, "
+                        "BIDS PowerLineFrequency and MNE's line_freq come first); without any, 50 Hz with a warning")
+    r.add_argument("--channel-types", metavar="NAME=TYPE,...",
+                   help="channel types over the file's own, e.g. EOG1=eog,X5=ecg; only EEG channels are replayed "
+                        "(EOG/ECG/EMG/misc stay out of the average reference and the gates)")
     r.add_argument("--label-map", metavar="FILE.json",
                    help='rename annotation labels per file, e.g. {"*R0[56].edf": {"T1": "fists", "T2": "feet"}}')
     r.add_argument("--scheduler", metavar="ADDRESS",
-                   help="a Dask distributed scheduler (tcp://HOST:PORT) to replay on; workers must see the files "
+                   help="a Dask distributed scheduler to replay on: tls://HOST:PORT with the three --tls-* files, or "
+                        "tcp://HOST:PORT on a trusted network only (Dask sends pickles); workers must see the files "
                         "and --out")
+    r.add_argument("--tls-ca-file", metavar="PEM", help="tls:// scheduler: the cluster's CA certificate")
+    r.add_argument("--tls-cert", metavar="PEM", help="tls:// scheduler: this client's certificate")
+    r.add_argument("--tls-key", metavar="PEM", help="tls:// scheduler: this client's private key")
     # -- end replay --
 
     rc = sub.add_parser("recover", help="turn an interrupted session's journal into a BDF+ file")
@@ -380,7 +393,7 @@ def cmd_session(args) -> int:
                          mac_address=args.mac_address, file=args.file, lsl_name=args.lsl_name,
                          lsl_type=args.lsl_type, channel_map=parse_channel_map(args.channel_map),
                          protocol=protocol, seconds_scale=args.seconds_scale, montage=args.montage,
-                         line_freq=args.line_freq)
+                         line_freq=args.line_freq, assume_uv=args.assume_uv)
     check = None
     from .sources.lsl import LSLSource
 
@@ -396,7 +409,7 @@ def cmd_session(args) -> int:
     pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
                                        record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
                                        montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key,
-                                       lsl_name=args.lsl_prefix)
+                                       lsl_name=args.lsl_prefix, lsl_notes=args.lsl_notes)
     window = not args.headless and (args.display == "window" or (args.display == "auto" and has_display()))
     # [display] Qt aborts the process when its platform plugin cannot load: check first, fall back
     if window:
@@ -463,7 +476,7 @@ def cmd_check(args) -> int:
     source = open_source(board, board_id=args.board_id, serial_port=args.serial_port, mac_address=args.mac_address,
                          file=args.file, lsl_name=args.lsl_name, lsl_type=args.lsl_type,
                          channel_map=parse_channel_map(args.channel_map), protocol=protocol, script=script,
-                         montage=args.montage, line_freq=args.line_freq)
+                         montage=args.montage, line_freq=args.line_freq, assume_uv=args.assume_uv)
     tests = args.artifact_tests
     if tests is None:
         tests = board == "simulated" or sys.stdin.isatty()
@@ -520,6 +533,7 @@ def cmd_emulate(args) -> int:
 
 def cmd_replay(args) -> int:
     from .replay import read_label_map, replay_many
+    from .sources.edf import parse_channel_types
 
     if args.jobs < 1:
         raise NeurofeedError(f"--jobs must be 1 or more, not {args.jobs}.")
@@ -537,6 +551,8 @@ def cmd_replay(args) -> int:
     replay_many(args.files, protocol=resolve_protocol(args.protocol) if args.protocol else None, speed=args.speed,
                 baseline_label=args.baseline_label, out=args.out, jobs=args.jobs, display=args.display,
                 mode=args.mode, scheduler=args.scheduler,
+                tls={"ca_file": args.tls_ca_file, "cert": args.tls_cert, "key": args.tls_key},
+                channel_types=parse_channel_types(args.channel_types),
                 label_map=read_label_map(args.label_map) if args.label_map else None, line_hz=args.line_freq,
                 baseline_from=args.baseline_from)
     return 0 if exact else 1

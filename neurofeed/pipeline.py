@@ -875,6 +875,7 @@ class Pipeline:
                 self.latest = st  # publication: one reference assignment, atomic under the GIL
                 age = chunk.age_s if chunk.age_s == chunk.age_s else 0.0
                 self._last_sample_s = chunk.arrival_ns / 1e9 - age
+                st.sample_ns = chunk.arrival_ns - int(age * 1e9)
                 self.published += 1
                 for fn in first_sinks:  # the feedback outlet, at once
                     fn(st)

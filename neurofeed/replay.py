@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import re
 import sys
@@ -45,6 +46,7 @@ from .recording.journal import feedback_columns, is_journal, read_journal
 
 DEFAULT_REPLAY_PROTOCOL = PROTOCOL_DIR / "action-observation-research.toml"
 MODES = ("causal", "offline")
+log = logging.getLogger(__name__)
 CHUNK_S = 0.04  # live chunk length (10 samples at 250 Hz); chunk sizes scale with the rate
 _FLOOR_UV2 = 1e-12
 
@@ -60,7 +62,7 @@ def _pace(t0: float, n_done: int, sfreq: float) -> None:
 
 
 def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", keep_states: bool = False,
-                   on_step=None) -> dict:
+                   on_step=None, unblind=None) -> dict:
     """Replay a neurofeed session folder bit-exact: the same samples in the same chunks, with
     every input the engine received (operator controls, external block markers, signal lost,
     stop, carry-over; see :func:`neurofeed.protocol.engine.parse_input`) re-fed at the chunk
@@ -72,6 +74,10 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
 
     ``on_step(processor, data, timestamps, state)`` (optional) is called after each chunk's
     step, as a live pipeline's sinks are (the dyad replay feeds its coupling monitor with it).
+
+    A blinded session (:mod:`neurofeed.sham`) replays blinded: the values its recording seals
+    are NaN/None in ``feedback``, ``events`` and ``summary`` unless ``unblind`` names its key
+    file; then ``recorded`` holds the unsealed rows the live session wrote.
     """
     j = read_journal(path)
     h = j.header
@@ -117,6 +123,15 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
     out = {"feedback": fb, "recorded": j.feedback, "columns": feedback_columns(proc.chain.targets),
            "events": eng.drain_events(), "summary": proc.summary(), "sfreq": j.sfreq, "targets": proc.chain.targets,
            "labels": None, "power": None}
+    from .sham import Sealer, is_blinded, mask_rows, split_summary, unseal
+
+    if is_blinded(h):
+        if unblind:
+            out["recorded"] = unseal(j.path, unblind)["rows"]
+        else:  # what the recording keeps sealed stays so in its replay
+            out["feedback"] = mask_rows(fb, out["columns"])
+            out["events"] = Sealer.clear_events(out["events"])
+            out["summary"] = split_summary(out["summary"])[0]
     if keep_states:
         out["states"] = states
     return out
@@ -133,12 +148,14 @@ class RecordedFile:
     (the live railing threshold), not the data's own maximum.
     """
 
-    def __init__(self, path, chunk_size: int | None = None, label_map: dict | None = None):
+    def __init__(self, path, chunk_size: int | None = None, label_map: dict | None = None,
+                 line_hz: float | None = None, channel_types: dict | None = None, check_types: bool = True):
         from .record import field_of
         from .sources.edf import FileSource
 
         self.path = Path(path)
-        src = FileSource(self.path, chunk_size=chunk_size)
+        self.channel_types = channel_types
+        src = FileSource(self.path, chunk_size=chunk_size, channel_types=channel_types)
         self.sfreq = float(src.sfreq)
         if self.sfreq > 4096.0:  # below 100 Hz the protocol's band check names the Nyquist limit
             raise NeurofeedError(f"{self.path}: sampling rate {self.sfreq:g} Hz is above 4096 Hz, the most neurofeed "
@@ -147,20 +164,47 @@ class RecordedFile:
         self.neurofeed = any(text.startswith("block_start/") for _, _, text in src.annotations)
         rename = {} if self.neurofeed else (label_map or {})  # a neurofeed BDF keeps its block labels
         self.annotations = [(on, dur, rename.get(text, text)) for on, dur, text in src.annotations]
-        keep = [i for i, n in enumerate(src.ch_names) if not (self.neurofeed and field_of(n) is not None)]
+        unknown = [k for k in (channel_types or {}) if k.upper() not in {n.upper() for n in src.ch_names}]
+        if check_types and unknown:
+            raise NeurofeedError(f"--channel-types {unknown[0]}: {self.path.name} has no such channel; it has "
+                                 f"{', '.join(src.ch_names)}.")
+        # EEG channels only: EOG, ECG, EMG, misc, accelerometers stay out of the average
+        # reference and the gates (types from the file, a BIDS channels.tsv or --channel-types)
+        keep = [i for i, n in enumerate(src.ch_names)
+                if src.ch_types[i] == "eeg" and not (self.neurofeed and field_of(n) is not None)]
+        if not keep:
+            raise NeurofeedError(f"{self.path}: no EEG channels (types: {', '.join(sorted(set(src.ch_types)))}); "
+                                 f"name them with --channel-types, e.g. {src.ch_names[0]}=eeg.")
+        self.dropped = [(src.ch_names[i], src.ch_types[i]) for i in range(len(src.ch_names))
+                        if src.ch_types[i] != "eeg"]
         self.ch_names = [src.ch_names[i] for i in keep]
         self.data = np.ascontiguousarray(src.data[keep]) if len(keep) < len(src.ch_names) else src.data
         self.range_uv = src.range_uv
-        self.line_hz = 50.0  # mains frequency to notch; a neurofeed BDF's session header says its own
-        if self.neurofeed and (self.path.parent / "header.json").exists():
-            try:
-                self.line_hz = float(json.loads((self.path.parent / "header.json").read_text()).get("line_freq", 50.0))
-            except (OSError, ValueError):
-                pass
+        self.line_hz, self.line_hz_from = self._mains(src, line_hz)
         if self.neurofeed and self.path.suffix.lower() == ".bdf":
             from edfio import read_bdf
 
             self.range_uv = float(read_bdf(self.path).signals[0].physical_max)
+
+    def _mains(self, src, line_hz: float | None) -> tuple[float, str]:
+        """The mains frequency to notch and where it came from: a neurofeed session's header,
+        else BIDS ``PowerLineFrequency``, else MNE's ``line_freq``, else ``line_hz``
+        (``--line-freq``), else 50 Hz with a one-line warning naming the assumption."""
+        if self.neurofeed and (self.path.parent / "header.json").exists():
+            try:
+                return float(json.loads((self.path.parent / "header.json").read_text())["line_freq"]), "session"
+            except (OSError, ValueError, KeyError):
+                pass
+        if src.line_freq is not None:
+            if line_hz is not None and float(line_hz) != src.line_freq:
+                log.warning("%s: %s says %g Hz mains; --line-freq %g ignored", self.path, src.line_freq_from,
+                            src.line_freq, line_hz)
+            return src.line_freq, src.line_freq_from
+        if line_hz is not None:
+            return float(line_hz), "--line-freq"
+        log.warning("%s: the file does not say its mains frequency; assuming 50 Hz (give --line-freq 60 for "
+                    "60-Hz mains, e.g. the Americas)", self.path)
+        return 50.0, "assumed"
 
     @property
     def n_samples(self) -> int:
@@ -387,7 +431,8 @@ def _pooled_conditions(power, base, spans, sfreq, targets, combine, settle: int 
 
 def replay_file(path, protocol: Protocol, baseline_label: str | None = None, speed: str = "max",
                 chunk_size: int | None = None, mode: str = "causal", label_map: dict | None = None,
-                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None) -> dict:
+                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None,
+                channel_types: dict | None = None) -> dict:
     """Replay an EDF/BDF/FIF file in live-sized chunks (``mode`` ``"causal"`` or ``"offline"``).
 
     Parameters
@@ -408,8 +453,12 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
         Annotation label → condition name (e.g. ``{"T2": "feet"}``), applied before anything
         else (``baseline_label`` names a condition after renaming).
     line_hz : float, optional
-        Mains frequency the chain notches (50 or 60 Hz); default the session's own for a
-        neurofeed BDF in its session folder, else 50 Hz.
+        Mains frequency (50 or 60 Hz, ``--line-freq``) for a file that does not declare its own:
+        a neurofeed BDF's session header, BIDS ``PowerLineFrequency`` and MNE's ``line_freq``
+        come first; without any, 50 Hz with a one-line warning (:meth:`RecordedFile._mains`).
+    channel_types : dict, optional
+        Channel name -> type (``--channel-types EOG1=eog``) over the file's own; only EEG
+        channels are replayed (the average reference and the gates see no EOG/ECG/EMG/misc).
     baseline_from : str or Path, optional
         Another recording of the same person (same montage and rate) whose ``baseline_label``
         segments give the baseline and the fitted chain (see :func:`_baseline_from`); causal
@@ -432,15 +481,14 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
         ``segments``, ``seconds``), ``mode``, ``sfreq``, ``targets``, ``labels`` (segments as
         ``(start, end, label)`` samples), ``power`` (per sample, offline mode only),
         ``baseline_uv2``, ``baseline_clean_s`` (seconds of clean baseline signal: gate open,
-        estimator settled), ``baseline_from`` and ``process_s`` (wall-clock seconds of the
-        replay, reading excluded).
+        estimator settled), ``baseline_from``, ``process_s`` (wall-clock seconds of the
+        replay, reading excluded), ``line_freq`` (Hz notched) with ``line_freq_from`` (where it
+        came from) and ``channels_left_out`` (the non-EEG channels, not replayed).
     """
     if mode not in MODES:
         raise NeurofeedError(f"replay mode {mode!r} is not one of {', '.join(MODES)}.")
     protocol = copy.deepcopy(protocol)  # the baseline label is set below: never on the caller's object
-    rec = RecordedFile(path, chunk_size, label_map)
-    if line_hz is not None:
-        rec.line_hz = float(line_hz)
+    rec = RecordedFile(path, chunk_size, label_map, line_hz=line_hz, channel_types=channel_types)
     base = baseline_label or protocol.baseline.block
     labels = sorted({lab for *_, lab in rec.condition_spans()})
     if base not in labels:
@@ -479,14 +527,17 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
             "baseline_uv2": eng.baseline_uv2, "combine": protocol.signal.combine, "source": str(path),
             "neurofeed_bdf": rec.neurofeed, "process_s": process_s, "data_s": rec.n_samples / rec.sfreq,
             "baseline_clean_s": None if fit is None else fit.clean_s,
-            "baseline_from": None if baseline_from is None else str(baseline_from)}
+            "baseline_from": None if baseline_from is None else str(baseline_from),
+            "line_freq": proc.line_hz, "line_freq_from": rec.line_hz_from,
+            "channels_left_out": [f"{n} ({t})" for n, t in rec.dropped]}
 
 
 def _baseline_from(path, rec: RecordedFile, protocol: Protocol, base: str, label_map):
     """The chain and baseline of another recording of the same person (``--baseline-from``):
     that file replayed offline (the estimator fitted on, and the baseline pooled over, every
     ``base`` segment), as ``(chain, BaselineFit, path)``. Its montage and rate must be this file's."""
-    other = RecordedFile(path, rec.chunk_size, label_map)
+    other = RecordedFile(path, rec.chunk_size, label_map, line_hz=rec.line_hz, channel_types=rec.channel_types,
+                         check_types=False)
     if other.sfreq != rec.sfreq or other.ch_names != rec.ch_names:
         raise NeurofeedError(f"--baseline-from {path}: {other.sfreq:g} Hz, {len(other.ch_names)} channels; "
                              f"{rec.path} has {rec.sfreq:g} Hz, {len(rec.ch_names)} channels: the baseline must "
@@ -573,13 +624,15 @@ def write_outputs(result: dict, out_dir) -> dict:
                "baseline_clean_s": s.get("baseline_clean_s"), "baseline_from": result.get("baseline_from"),
                "baseline_mean_power_uv2": s.get("baseline_mean_power_uv2"), "threshold_final": s["threshold_final"],
                "updates": int(len(fb)), "duration_s": float(fb[-1, 0] / sfreq) if len(fb) else 0.0,
+               "line_freq": result.get("line_freq"), "line_freq_from": result.get("line_freq_from"),
+               "channels_left_out": result.get("channels_left_out", []),
                "events": events}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
 def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="causal", label_map=None,
-                line_hz=None, baseline_from=None, min_baseline_s=None) -> dict:
+                line_hz=None, baseline_from=None, min_baseline_s=None, channel_types=None) -> dict:
     """Replay one path (session folder or file) and return the raw result.
 
     A session folder replays its journal (bit-exact); a file replays in ``mode``, with
@@ -595,10 +648,10 @@ def replay_path(path, protocol=None, baseline_label=None, speed="max", mode="cau
         header = read_journal_header(p.parent)
         proto = parse_protocol(header["protocol_text"], f"{p.parent}/header.json:protocol_text")
         return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz,
-                           baseline_from=baseline_from, min_baseline_s=min_baseline_s)
+                           baseline_from=baseline_from, min_baseline_s=min_baseline_s, channel_types=channel_types)
     proto = load_protocol(protocol or DEFAULT_REPLAY_PROTOCOL)
     return replay_file(path, proto, baseline_label, speed, mode=mode, label_map=label_map, line_hz=line_hz,
-                       baseline_from=baseline_from, min_baseline_s=min_baseline_s)
+                       baseline_from=baseline_from, min_baseline_s=min_baseline_s, channel_types=channel_types)
 
 
 def read_journal_header(folder) -> dict:
@@ -610,9 +663,10 @@ def read_journal_header(folder) -> dict:
 
 
 def _one(path, subject, name, protocol, baseline_label, speed, out, mode, label_map=None,
-         line_hz=None, baseline_from=None, min_baseline_s=None) -> tuple[str, str, dict]:
+         line_hz=None, baseline_from=None, min_baseline_s=None, channel_types=None) -> tuple[str, str, dict]:
     """Replay one recording into ``out/name`` (runs in a worker: joblib or a Dask worker)."""
-    res = replay_path(path, protocol, baseline_label, speed, mode, label_map, line_hz, baseline_from, min_baseline_s)
+    res = replay_path(path, protocol, baseline_label, speed, mode, label_map, line_hz, baseline_from, min_baseline_s,
+                      channel_types)
     summary = write_outputs(res, Path(out) / name)
     summary["realtime_factor"] = res.get("data_s", 0.0) / res["process_s"] if res.get("process_s") else None
     return str(path), subject, summary
@@ -725,9 +779,45 @@ def group_summary(results: list[tuple[str, str, dict]]) -> dict:
             "subjects": subjects, "group": group}
 
 
-def _run_parallel(calls: list, jobs: int, scheduler: str | None):
+TLS_FLAGS = {"ca_file": "--tls-ca-file", "cert": "--tls-cert", "key": "--tls-key"}
+
+
+def scheduler_security(scheduler: str, tls: dict | None):
+    """The ``distributed.Security`` to reach ``scheduler`` with (None for ``tcp://``).
+
+    ``tls://`` needs the certificates as files (``tls``: ``ca_file``, ``cert``, ``key``; the
+    ``--tls-ca-file``, ``--tls-cert``, ``--tls-key`` options) and requires encryption; Dask sends
+    pickles, so a scheduler reached over plain ``tcp://`` can run code on this machine: that is for
+    trusted networks only. Raises a one-line :class:`NeurofeedError` for a missing file, a
+    certificate given with ``tcp://``, or an unknown scheme.
+    """
+    tls = {k: v for k, v in (tls or {}).items() if v}
+    scheme = scheduler.split("://", 1)[0] if "://" in scheduler else ""
+    if scheme not in ("tcp", "tls"):
+        raise NeurofeedError(f"--scheduler {scheduler}: give tls://HOST:PORT (with --tls-ca-file, --tls-cert, "
+                             f"--tls-key) or, on a trusted network only, tcp://HOST:PORT.")
+    if scheme == "tcp":
+        if tls:
+            raise NeurofeedError(f"{TLS_FLAGS[next(iter(tls))]} applies to a tls:// scheduler; --scheduler "
+                                 f"{scheduler} is plain tcp:// (use tls://{scheduler.split('://', 1)[1]}).")
+        return None
+    missing = [flag for k, flag in TLS_FLAGS.items() if k not in tls]
+    if missing:
+        raise NeurofeedError(f"--scheduler {scheduler}: tls:// needs {', '.join(missing)} (PEM files: the "
+                             f"cluster's CA certificate, this client's certificate and its key).")
+    for k, f in tls.items():
+        if not Path(f).is_file():
+            raise NeurofeedError(f"{TLS_FLAGS[k]} {f}: no such file (a PEM file).")
+    from distributed import Security
+
+    return Security(tls_ca_file=str(tls["ca_file"]), tls_client_cert=str(tls["cert"]),
+                    tls_client_key=str(tls["key"]), require_encryption=True)
+
+
+def _run_parallel(calls: list, jobs: int, scheduler: str | None, tls: dict | None = None):
     """Yield the results of joblib ``delayed`` calls in order: sequentially, on ``jobs`` local
-    processes, or on a Dask distributed cluster at ``scheduler`` (joblib's Dask backend)."""
+    processes, or on a Dask distributed cluster at ``scheduler`` (joblib's Dask backend;
+    ``tls``: certificate files for a ``tls://`` scheduler, :func:`scheduler_security`)."""
     from joblib import Parallel, parallel_config
 
     if scheduler:
@@ -736,11 +826,12 @@ def _run_parallel(calls: list, jobs: int, scheduler: str | None):
         except ImportError:  # dask and distributed are the optional [cluster] extra
             raise NeurofeedError("--scheduler needs the cluster extra (dask, distributed): "
                                  "pip install 'neurofeed[cluster]'.") from None
+        security = scheduler_security(scheduler, tls)
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="20s", security=security)
         except (OSError, TimeoutError, ValueError) as err:
             raise NeurofeedError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({err}); "
-                                 f"start one with `dask scheduler` or give its tcp://HOST:PORT.") from None
+                                 f"start one with `dask scheduler` or give its tls://HOST:PORT.") from None
         with client, parallel_config(backend="dask"):
             yield from Parallel(return_as="generator")(calls)
         return
@@ -779,14 +870,16 @@ def labels_for(path, label_map: dict | None) -> dict | None:
 
 def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
                 display=False, mode="causal", scheduler=None, label_map: dict | None = None,
-                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None) -> dict:
+                line_hz: float | None = None, baseline_from=None, min_baseline_s: float | None = None,
+                tls: dict | None = None, channel_types: dict | None = None) -> dict:
     """Replay files, session folders, folders of them or BIDS datasets.
 
     Each recording goes to ``out/<name>/`` (``feedback.tsv``, ``summary.json``); ``out``
     gets ``summary.json`` (every recording's summary by path) and ``group.json``
     (:func:`group_summary`). ``jobs`` > 1 replays in local processes; ``scheduler`` (a Dask
-    scheduler address) on a distributed cluster whose workers see the same file system.
-    A progress bar (tqdm) runs on stderr. ``label_map`` (:func:`read_label_map`) renames
+    scheduler address) on a distributed cluster whose workers see the same file system
+    (``tls://`` with ``tls`` certificate files, :func:`scheduler_security`; ``tcp://`` on a
+    trusted network only). A progress bar (tqdm) runs on stderr. ``label_map`` (:func:`read_label_map`) renames
     annotation labels per file, so that a condition means one thing across a dataset.
     """
     from joblib import delayed
@@ -807,10 +900,11 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
         names.add(name)
         calls.append(delayed(_one)(str(path), subject, name, str(protocol) if protocol else None, baseline_label,
                                    speed, str(out), mode, labels_for(path, label_map), line_hz,
-                                   None if baseline_from is None else str(baseline_from), min_baseline_s))
+                                   None if baseline_from is None else str(baseline_from), min_baseline_s,
+                                   channel_types))
     results = []
     with tqdm(total=len(calls), desc="replay", unit="file", file=sys.stderr, disable=None) as bar:  # TTY only
-        for item in _run_parallel(calls, jobs, scheduler):
+        for item in _run_parallel(calls, jobs, scheduler, tls):
             results.append(item)
             bar.set_postfix_str(Path(item[0]).name)
             bar.update(1)

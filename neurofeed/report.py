@@ -51,15 +51,22 @@ def session_report(folder, out=None, unblind=None) -> Path:
     from scipy import signal
 
     from .dsp.spatial import spatial_weights
-    from .sham import arm_of
+    from .sham import arm_of, is_blinded, unseal, unsealed_summary
 
     plt = _plt()
     j = read_journal(folder)
     side = j.sidecar or {}
+    arm = arm_of(j.header, unblind, j.path)
     out = Path(out or Path(j.path) / "report")
     out.mkdir(parents=True, exist_ok=True)
     cols = {c: i for i, c in enumerate(j.columns)}
     fb = j.feedback
+    unsealed = None
+    if unblind and is_blinded(j.header):  # the live values, from the sealed file
+        unsealed = unseal(j.path, unblind)
+        if unsealed["rows"].shape[1:] == fb.shape[1:]:
+            fb = unsealed["rows"]
+        side = unsealed_summary(side, unsealed["summary"])
     t = fb[:, 0] / j.sfreq
     blocks = side.get("blocks", [])
     fig, ax = plt.subplots(figsize=(11, 3.6))
@@ -128,7 +135,6 @@ def session_report(folder, out=None, unblind=None) -> Path:
                 for k, v in est.items()] if isinstance(est, dict) else [{"estimator setting": "name", "value": est}]
     base = side.get("baseline_uv2") or {}
     rr = side.get("reward_rate")
-    arm = arm_of(j.header, unblind, j.path)
     sections = [
         ("Session", f"<p>participant <b>{html.escape(str(j.header.get('participant')))}</b> · protocol "
                     f"<b>{html.escape(str(j.header.get('protocol')))}</b> · {j.header.get('started', '')} · "
@@ -140,6 +146,8 @@ def session_report(folder, out=None, unblind=None) -> Path:
                              ["reward rate (%)", "gated (s)", *[f"baseline {t} (µV²)" for t in base]])
                     + _table(est_rows, ["estimator setting", "value"])),
         ("SI over time (blocks shaded by kind)", '<img src="si_over_time.png">'),
+        *([("Shown and live feedback (unblinded)", _shown_and_live(fb, cols, j.sfreq, out, plt))]
+          if unsealed is not None else []),
         ("Blocks by kind", '<img src="blocks_by_kind.png">' + _table(rows, list(rows[0]) if rows else [])),
         ("Baseline vs training spectra", '<img src="spectra.png">'),
         ("Latency (compute: chunk arrival → feedback published; the electrode-to-feedback delay, mostly the "
@@ -150,6 +158,29 @@ def session_report(folder, out=None, unblind=None) -> Path:
                 ["p50 ms", "p99 ms", "max ms", "compute p99 µs", "updates/s", "dropped samples"])),
     ]
     return _page(f"neurofeed session report — {j.path.name}", sections, out / "index.html")
+
+
+def _shown_and_live(fb: np.ndarray, cols: dict, sfreq: float, out: Path, plt) -> str:
+    """An unblinded report's section: what the participant was shown beside their own live
+    feedback (equal in the real arm; a yoked sham shows another session's)."""
+    t = fb[:, cols["sample_index"]] / sfreq
+    on = fb[:, cols["feedback_on"]] > 0
+    shown, live = fb[:, cols["feedback"]], fb[:, cols["live_feedback"]]
+    fig, ax = plt.subplots(figsize=(11, 2.8))
+    ax.plot(t, shown, lw=0.8, color="#1f4e79", label="shown feedback")
+    ax.plot(t, live, lw=0.8, color="#d35400", alpha=0.8, label="live feedback (own SI)")
+    ax.set_xlabel("s")
+    ax.set_ylabel("bar (0..1)")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "shown_and_live.png", dpi=110)
+    plt.close(fig)
+    rate = lambda col: 100 * float(np.mean(fb[on, cols[col]] > 0)) if on.any() else None  # noqa: E731
+    differ = 100 * float(np.mean(shown[on] != live[on])) if on.any() else None
+    return '<img src="shown_and_live.png">' + _table(
+        [{"shown reward (%)": rate("reward"), "live reward (%)": rate("live_reward"),
+          "updates where shown ≠ live (%)": differ}],
+        ["shown reward (%)", "live reward (%)", "updates where shown ≠ live (%)"])
 
 
 # the page builders under public names, for the dyad report (neurofeed/dyad_report.py)

@@ -45,7 +45,7 @@ def simulated_script(protocol: Protocol | None, seconds_scale: float = 1.0):
 def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_address="", file="", lsl_name=None,
                 lsl_type=None, channel_map=None, protocol: Protocol | None = None, seconds_scale=1.0,
                 realtime=True, chunk_size=None, seed=None, montage: str | None = None,
-                line_freq: float | None = None, script=None):
+                line_freq: float | None = None, script=None, assume_uv: bool = False):
     """Open the source a user named on the command line (not started yet).
 
     ``board`` is a config name (``configs/*.toml`` or the user's boards folder), ``"lsl"`` or ``"file"``; ``board_id``
@@ -64,7 +64,8 @@ def open_source(board: str | None = None, *, board_id=None, serial_port="", mac_
     if board == "lsl" or lsl_name or lsl_type:
         from .sources.lsl import LSLSource
 
-        return LSLSource(name=lsl_name, stype=lsl_type or "EEG", line_hz=line_freq or 50.0, channel_map=cmap)
+        return LSLSource(name=lsl_name, stype=lsl_type or "EEG", line_hz=line_freq or 50.0, channel_map=cmap,
+                         assume_uv=assume_uv)
     if board == "file":
         from .sources.edf import FileSource
 
@@ -123,7 +124,7 @@ def session_montage(source) -> str:
 def build_session(source, protocol: Protocol, participant: str, out_root="recordings", seconds_scale=1.0,
                   record=True, lsl=True, marker_inlet=None, busy_poll=False, line_freq: float | None = None,
                   montage: str | None = None, yoke_from=None, blind_key=None, folder=None,
-                  lsl_name: str = "neurofeed"):
+                  lsl_name: str = "neurofeed", lsl_notes: bool = False):
     """Wire source, processor, recorder and outlets into a :class:`Pipeline` (not started).
 
     The mains frequency notched by the chain is ``line_freq`` if given, else the source's
@@ -135,7 +136,8 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     protocol whose ``[sham] mode = "yoked"`` shows that session's feedback to the participant;
     ``blind_key`` (a file) records the arm there and blinds the session folder (the stored
     protocol text loses its ``[sham]`` table; ``"sham": "blinded"``). ``folder`` overrides the
-    session folder (a dyad's person folder); ``lsl_name`` prefixes the LSL outlets' names.
+    session folder (a dyad's person folder); ``lsl_name`` prefixes the LSL outlets' names;
+    ``lsl_notes`` streams clinician notes on the events outlet (off by default: free text).
 
     Returns ``(pipeline, recorder)``; ``recorder`` is None when not recording.
     """
@@ -179,22 +181,31 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
                   "line_freq": line_hz, "montage": montage}
         recorder = Recorder(folder, header, expected_s=protocol.total_duration_s() * seconds_scale + 60)
         sinks.append(recorder)
-        if blind_key:
-            from .sham import write_blind_key
+        if blind_key:  # the arm and the key to the session's sealed values, kept apart from the folder
+            from .sham import new_seal_key, write_blind_key
 
-            write_blind_key(blind_key, folder, "sham" if yoked is not None else "real", yoked)
+            seal_key = new_seal_key()
+            write_blind_key(blind_key, folder, "sham" if yoked is not None else "real", yoked, seal_key=seal_key)
     if lsl:
         from .feedback.lsl_out import LSLOutlets, session_source_id
 
         stamp = folder.name.split("_")[0] if record else None  # the session folder's time stamp
         sinks.append(LSLOutlets(protocol.signal.targets, name=lsl_name,
-                                source_id=session_source_id(lsl_name, participant, stamp)))
+                                source_id=session_source_id(lsl_name, participant, stamp), notes=lsl_notes,
+                                sfreq=source.sfreq))
+    sealer = None
+    if blind_key:  # the live values sealed, every other sink sees them masked (neurofeed.sham)
+        from .sham import BlindedSink, Sealer
+
+        sealer = Sealer(folder, protocol.signal.targets, seal_key)
+        sinks = [sealer] + [BlindedSink(s, sealer) for s in sinks]
     if protocol.markers.mode == "external" and marker_inlet is None:
         from .sources.lsl import MarkerInlet
 
         marker_inlet = MarkerInlet(protocol.markers.stream)
     pipeline = Pipeline(source, proc, sinks, marker_inlet=marker_inlet, busy_poll=busy_poll)
     pipeline.blinded = bool(blind_key)
+    pipeline.sealer = sealer
     return pipeline, recorder
 
 
@@ -213,6 +224,9 @@ def finish_session(pipeline: Pipeline, recorder) -> dict:
     summary["effective_delay_ms"] = {f"{1000 * d:.0f}ms": {"effective_delay": 1000 * lag, "r": r}
                                      for d, (lag, r) in pipeline.processor.effective_delays.items()}
     summary["delay_s"] = pipeline.processor.chain.delay_s
+    sealer = getattr(pipeline, "sealer", None)
+    if sealer is not None:  # a blinded session: its live values sealed, the sidecar gets the rest
+        summary = sealer.seal_summary(summary)
     if recorder is not None:
         bdf = recorder.close(summary)
         summary["recording"] = str(recorder.folder)

@@ -11,11 +11,15 @@ recording has no such block or time).
 Blinding: ``--blind-key FILE`` writes which arm a session was in (``real`` or ``sham``, and the
 yoked source) to a key file kept apart from the recording; the session folder says only
 ``"blinded"``, and reports say so until ``neurofeed report --unblind FILE`` is given the key.
+The live values that would tell the arm (the live SI, reward and gate beside the shown feedback)
+are sealed: encrypted into the session folder with a key kept only in the key file
+(:class:`Sealer`, :func:`unseal`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -130,8 +134,11 @@ class JournalShown:
         return float(self.feedback[k]), bool(self.reward[k])
 
 
-def write_blind_key(path, session_folder, arm: str, yoked: YokedFeedback | None = None) -> Path:
-    """Write the arm of a session to the key file ``path`` (appending to a trial's key file)."""
+def write_blind_key(path, session_folder, arm: str, yoked: YokedFeedback | None = None,
+                    seal_key: str | None = None) -> Path:
+    """Write the arm of a session to the key file ``path`` (appending to a trial's key file), with
+    the Fernet key of its sealed values (``seal_key``, :class:`Sealer`); the file is readable by
+    its owner only."""
     if arm not in ("real", "sham"):
         raise NeurofeedError(f"arm must be 'real' or 'sham', not {arm!r}.")
     path = Path(path)
@@ -142,12 +149,23 @@ def write_blind_key(path, session_folder, arm: str, yoked: YokedFeedback | None 
     entry = {"arm": arm}
     if yoked is not None:
         entry.update(yoked.describe())
-    doc.setdefault("sessions", {})[Path(session_folder).name] = entry
+    if seal_key is not None:
+        entry["seal_key"] = seal_key
+    doc.setdefault("sessions", {})[_key_name(session_folder)] = entry
     try:
-        path.write_text(json.dumps(doc, indent=1))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(doc, indent=1))
     except OSError as err:
         raise NeurofeedError(f"--blind-key {path}: cannot write the key file: {err.strerror or err}.") from None
     return path
+
+
+def _key_name(session_folder) -> str:
+    """A session's entry in the key file: ``<participant>/<folder>`` (two participants' sessions
+    started in the same second have folders of one name)."""
+    p = Path(session_folder)
+    return f"{p.parent.name}/{p.name}"
 
 
 def read_blind_key(path, session_folder) -> dict:
@@ -157,7 +175,8 @@ def read_blind_key(path, session_folder) -> dict:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise NeurofeedError(f"--unblind {path}: cannot read the key file: {err}.") from None
-    entry = doc.get("sessions", {}).get(Path(session_folder).name)
+    sessions = doc.get("sessions", {})
+    entry = sessions.get(_key_name(session_folder), sessions.get(Path(session_folder).name))  # or an older key file
     if entry is None:
         raise NeurofeedError(f"--unblind {path}: the key file has no entry for session {Path(session_folder).name}.")
     return entry
@@ -206,7 +225,9 @@ def header_sham(protocol, yoked: YokedFeedback | None, blind_key=None) -> tuple[
     from .protocol.schema import redact_sham
 
     if blind_key:
-        return redact_sham(protocol.text), "blinded"
+        # blank lines normalised in both arms: the one left where [sham] stood would tell the arm
+        text = re.sub(r"\n(?:[ \t]*\n)+", "\n\n", redact_sham(protocol.text)).strip("\n") + "\n"
+        return text, "blinded"
     entry = {"mode": protocol.sham.mode}
     if yoked is not None:
         entry.update(yoked.describe())
@@ -240,3 +261,203 @@ def replay_shown(journal):
     if is_blinded(h) or (isinstance(sham, dict) and sham.get("mode") == "yoked"):
         return JournalShown(journal.feedback, journal.columns)
     return None
+
+
+# -- sealed blinding ---------------------------------------------------------------------------
+# A blinded session keeps, in clear, only what is the same kind of data in both arms: the EEG,
+# the shown feedback and reward, the schedule. The live values that drive the feedback in the
+# real arm (and would, set beside the shown values, tell the arms apart) are written encrypted
+# into SEALED_FILE in the session folder, with a per-session Fernet key kept only in the blind-key
+# file; the journal, BDF, sidecar, LSL outlets and reports carry NaN/None in their place.
+
+SEALED_FILE = "sealed.fernet"
+#: FeedbackState attributes sealed in a blinded session (NaN in clear)
+SEALED_ATTRS = ("si_combined", "si_raw_combined", "threshold", "gated", "si_bar", "live_feedback", "live_reward",
+                "si", "power_uv2", "reward_rate")
+#: events sealed in a blinded session: the live reward and gate (the real arm's reward never
+#: comes on while gated; set beside the shown reward they would tell the arm)
+SEALED_EVENTS = ("reward_on", "reward_off", "gate_on", "gate_off")
+#: summary keys sealed (None in clear): session-level and per-block
+SEALED_SUMMARY = ("reward_rate", "threshold_history")
+SEALED_BLOCK = ("si_pooled", "mean_si_combined", "mean_power_uv2", "reward_rate")
+
+
+def new_seal_key() -> str:
+    """A fresh Fernet key (url-safe base64 text), for one blinded session."""
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode("ascii")
+
+
+class Sealer:
+    """Seals a blinded session's live values: a sink that writes them encrypted to
+    ``folder/SEALED_FILE`` (one Fernet token per line, written by its own thread so the
+    acquisition thread only enqueues), and the masks the other sinks see through
+    :class:`BlindedSink`.
+
+    Parameters
+    ----------
+    folder : path
+        The session folder (exists).
+    targets : sequence of str
+    key : str
+        The session's Fernet key (:func:`new_seal_key`), stored only in the blind-key file.
+    """
+
+    def __init__(self, folder, targets, key: str):
+        import queue
+        import threading
+
+        from cryptography.fernet import Fernet
+
+        from .record import active_fields, new_row
+
+        self._fernet = Fernet(key.encode("ascii"))
+        self.path = Path(folder) / SEALED_FILE
+        self._file = open(self.path, "xb")  # a new file, never appended to
+        self._fields = active_fields()
+        self._row = new_row(targets)
+        self._last = self._masked = None
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._writer, name="neurofeed-sealer", daemon=True)
+        self._thread.start()
+
+    def _writer(self) -> None:
+        while True:
+            doc = self._q.get()
+            if doc is None:
+                break
+            self._file.write(self._fernet.encrypt(json.dumps(doc).encode()) + b"\n")
+            if self._q.empty():
+                self._file.flush()
+        self._file.flush()
+        self._file.close()
+
+    # the sink: the clear values, sealed
+    def on_state(self, st) -> None:
+        from .record import state_to_row
+
+        self._q.put({"row": state_to_row(st, self._row, self._fields).tolist()})
+
+    def on_events(self, events) -> None:
+        for e in events:
+            if e.text.startswith(SEALED_EVENTS):
+                self._q.put({"event": {"sample": e.sample, "onset_s": e.onset_s, "duration_s": e.duration_s,
+                                       "text": e.text}})
+
+    # what the other sinks see
+    def mask(self, st):
+        """``st`` with its sealed attributes NaN (one copy per state, shared by all sinks)."""
+        if st is not self._last:
+            import dataclasses
+
+            nan = float("nan")
+            self._masked = dataclasses.replace(st, **{a: (np.full(np.shape(getattr(st, a)), nan)
+                                                          if np.ndim(getattr(st, a)) else nan)
+                                                      for a in SEALED_ATTRS if hasattr(st, a)})
+            self._last = st
+        return self._masked
+
+    @staticmethod
+    def clear_events(events) -> list:
+        """The events that stay in clear."""
+        return [e for e in events if not e.text.startswith(SEALED_EVENTS)]
+
+    def seal_summary(self, summary: dict) -> dict:
+        """Seal the summary's live values and close the sealed file; returns the clear summary
+        (sealed keys None), for the sidecar."""
+        clear, sealed = split_summary(summary)
+        self._q.put({"summary": sealed})
+        self.close()
+        return clear
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._q.put(None)
+            self._thread.join(timeout=30)
+
+
+def split_summary(summary: dict) -> tuple[dict, dict]:
+    """``(clear, sealed)``: the summary with its sealed keys None, and those keys' values
+    (``blocks``: one dict per block)."""
+    clear = dict(summary)
+    sealed = {k: clear[k] for k in SEALED_SUMMARY if k in clear}
+    clear.update({k: None for k in sealed})
+    if "blocks" in summary:
+        sealed["blocks"] = [{k: b[k] for k in SEALED_BLOCK if k in b} for b in summary["blocks"]]
+        clear["blocks"] = [{**b, **{k: None for k in SEALED_BLOCK if k in b}} for b in summary["blocks"]]
+    return clear, sealed
+
+
+def sealed_columns(columns) -> list[int]:
+    """Indices of the record columns a blinded session seals (NaN in clear)."""
+    from .record import field_of
+
+    return [i for i, c in enumerate(columns) if (f := field_of(c)) is not None and f.attr in SEALED_ATTRS]
+
+
+def mask_rows(rows: np.ndarray, columns) -> np.ndarray:
+    """A copy of feedback records with the sealed columns NaN (a blinded replay's output)."""
+    out = np.array(rows, dtype=np.float64, copy=True)
+    out[:, sealed_columns(columns)] = np.nan
+    return out
+
+
+class BlindedSink:
+    """A sink as a blinded session's other sinks see it: states with the sealed values NaN,
+    events without the sealed ones (:class:`Sealer`)."""
+
+    def __init__(self, sink, sealer: Sealer):
+        self.sink, self._sealer = sink, sealer
+        self.publish_first = getattr(sink, "publish_first", False)
+        if hasattr(sink, "on_chunk"):
+            self.on_chunk = sink.on_chunk
+        if hasattr(sink, "on_state"):
+            self.on_state = lambda st: sink.on_state(sealer.mask(st))
+        if hasattr(sink, "on_events"):
+            self.on_events = lambda events: sink.on_events(sealer.clear_events(events))
+
+
+def unseal(folder, key_file) -> dict:
+    """A blinded session's sealed values, decrypted with the key from the blind-key file.
+
+    Returns
+    -------
+    dict
+        ``rows`` (n_updates × columns float64, the full records as the live session made them),
+        ``events`` (the sealed events), ``summary`` (the sealed summary keys; ``blocks``: per
+        block, in order). Raises a one-line :class:`NeurofeedError` when the key does not fit.
+    """
+    from cryptography.fernet import Fernet, InvalidToken
+
+    entry = read_blind_key(key_file, folder)
+    path = Path(folder) / SEALED_FILE
+    if "seal_key" not in entry or not path.exists():
+        raise NeurofeedError(f"--unblind {key_file}: session {Path(folder).name} has no sealed values "
+                             f"({SEALED_FILE} or its key is missing; recorded before values were sealed?).")
+    f = Fernet(entry["seal_key"].encode("ascii"))
+    rows, events, summary = [], [], {}
+    lines = [x.strip() for x in path.read_bytes().splitlines() if x.strip()]
+    for k, line in enumerate(lines):
+        try:
+            doc = json.loads(f.decrypt(line))
+        except InvalidToken:
+            if k and k == len(lines) - 1:  # a line cut short by a crash: everything before it holds
+                break
+            raise NeurofeedError(f"--unblind {key_file}: its key does not open {path} (a different session's "
+                                 f"key file?).") from None
+        if "row" in doc:
+            rows.append(doc["row"])
+        elif "event" in doc:
+            events.append(doc["event"])
+        elif "summary" in doc:
+            summary = doc["summary"]
+    return {"rows": np.array(rows, dtype=np.float64), "events": events, "summary": summary}
+
+
+def unsealed_summary(clear: dict, sealed: dict) -> dict:
+    """The sidecar summary with its sealed keys restored from :func:`unseal`'s ``summary``."""
+    out = dict(clear, **{k: v for k, v in sealed.items() if k != "blocks"})
+    if "blocks" in clear:
+        out["blocks"] = [{**b, **s} for b, s in zip(clear["blocks"], sealed.get("blocks", []))]
+    return out

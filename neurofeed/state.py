@@ -57,6 +57,9 @@ class FeedbackState:
     quality_flags: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     emg_rms_uv: np.ndarray = field(default_factory=lambda: np.zeros(0))
     arrival_ns: int = 0
+    # perf_counter_ns of the newest sample: the arrival less the source's age (its timestamp on
+    # the host clock); the arrival where the source cannot tell. Outlets stamp with it.
+    sample_ns: int = 0
     published_ns: int = 0
     compute_ns: int = 0
     low_stimulation: bool = False

@@ -49,15 +49,18 @@ def run_cli(*args, cwd=None, timeout=300, console=False):
     return subprocess.CompletedProcess(["neurofeed", *args], rc, out.getvalue(), err.getvalue())
 
 
-def lsl_eeg_outlet(name, float32=False, labels=("C3", "Cz", "C4"), sfreq=250):
-    """A real pylsl EEG outlet on loopback with channel labels in its description."""
+def lsl_eeg_outlet(name, float32=False, labels=("C3", "Cz", "C4"), sfreq=250, unit="microvolts"):
+    """A real pylsl EEG outlet on loopback with channel labels (and ``unit``, None: none) in its description."""
     import pylsl
 
     fmt = pylsl.cf_float32 if float32 else pylsl.cf_double64
     info = pylsl.StreamInfo(name, "EEG", len(labels), sfreq, fmt, f"{name}-1")
     chans = info.desc().append_child("channels")
     for label in labels:
-        chans.append_child("channel").append_child_value("label", label)
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", label)
+        if unit is not None:
+            ch.append_child_value("unit", unit)
     return pylsl.StreamOutlet(info)
 
 

@@ -7,12 +7,12 @@ import mne
 import numpy as np
 import pytest
 
-from neurofeed.protocol.schema import load_protocol
+from neurofeed.protocol.schema import load_protocol, parse_protocol
 from neurofeed.recording.journal import read_journal
 from neurofeed.replay import replay_file, replay_many
 from neurofeed.session import build_session, finish_session
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
-from tests.conftest import DATA, PROTOCOLS
+from tests.conftest import DATA, PROTOCOLS, run_cli
 
 RUNS = ("03", "04", "05", "06")
 
@@ -195,3 +195,116 @@ def test_label_map_names_conditions_per_file(tmp_path, s001):
     f.write_text('{"*.edf": ["T1", "fists"]}')
     with pytest.raises(Exception, match="label-map .*labels.json: expected"):
         read_label_map(f)
+
+
+def test_replay_on_a_tls_scheduler_with_certificates_from_files(tmp_path):
+    """``--scheduler tls://`` with ``distributed.Security`` from PEM files (issue 22); plain tcp://
+    to it is refused, and wrong or missing certificate options are refused in one line."""
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster, Security
+
+    temp = Security.temporary()  # one self-signed certificate: the cluster's CA, and the client's
+    pem = {"ca_file": tmp_path / "ca.pem", "cert": tmp_path / "client.pem", "key": tmp_path / "client.key"}
+    pem["ca_file"].write_text(temp.tls_ca_file)
+    pem["cert"].write_text(temp.tls_client_cert)
+    pem["key"].write_text(temp.tls_client_key)
+    data = tmp_path / "one"
+    data.mkdir()
+    raw = mne.io.read_raw_edf(DATA / "S001R03.edf", preload=True, verbose="error").crop(0, 40)
+    mne.export.export_raw(data / "S001R03.edf", raw, fmt="edf", overwrite=True, verbose="error")
+    common = dict(protocol=PROTOCOLS / "action-observation-research.toml", baseline_label="T0",
+                  baseline_from=DATA / "S001R01.edf")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://", security=temp,
+                      dashboard_address=None) as cluster:
+        addr = cluster.scheduler_address
+        assert addr.startswith("tls://")
+        out = replay_many([data], out=tmp_path / "T", scheduler=addr, tls=pem, **common)
+        assert len(out) == 1 and (tmp_path / "T" / "group.json").exists()
+        r = run_cli("replay", data, "--protocol", common["protocol"], "--baseline-label", "T0", "--baseline-from",
+                    common["baseline_from"], "--scheduler", addr.replace("tls://", "tcp://"), "--out", tmp_path / "U")
+        assert r.returncode != 0 and "cannot connect" in r.stderr and "Traceback" not in r.stderr
+    for args, says in ((["--scheduler", "tls://127.0.0.1:1"], "tls:// needs --tls-ca-file, --tls-cert, --tls-key"),
+                       (["--scheduler", "tcp://127.0.0.1:1", "--tls-cert", pem["cert"]],
+                        "--tls-cert applies to a tls:// scheduler"),
+                       (["--scheduler", "127.0.0.1:1"], "give tls://HOST:PORT")):
+        r = run_cli("replay", data, "--protocol", common["protocol"], "--baseline-label", "T0", *args,
+                    "--out", tmp_path / "V")
+        assert r.returncode != 0 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_replay_of_a_bids_dataset_notches_its_power_line_frequency(tmp_path, caplog):
+    """BIDS ``PowerLineFrequency`` = 60 (EEGMMIDB was recorded on 60-Hz mains) is what the chain
+    notches, over the 50-Hz default and over --line-freq; a file that says nothing gets 50 Hz and
+    one warning line naming the assumption (issue 22)."""
+    from mne_bids import BIDSPath, write_raw_bids
+
+    from neurofeed.replay import RecordedFile
+
+    raw = mne.io.read_raw_edf(DATA / "S001R03.edf", verbose="error")
+    raw.info["line_freq"] = 60
+    root = tmp_path / "bids"
+    bp = BIDSPath(subject="001", task="motor", run=3, root=root, datatype="eeg")
+    write_raw_bids(raw, bp, overwrite=True, verbose=False)
+    edf = next(root.rglob("*_eeg.edf"))
+    assert json.loads(next(root.rglob("*_eeg.json")).read_text())["PowerLineFrequency"] == 60
+    rec = RecordedFile(edf, line_hz=50.0)  # --line-freq 50 given: the dataset's own word wins
+    assert (rec.line_hz, rec.line_hz_from) == (60.0, "BIDS PowerLineFrequency")
+    res = replay_many([root], protocol=PROTOCOLS / "action-observation-research.toml", baseline_label="T0",
+                      baseline_from=DATA / "S001R01.edf", out=tmp_path / "out")
+    (summary,) = res.values()
+    assert summary["line_freq"] == 60.0 and summary["line_freq_from"] == "BIDS PowerLineFrequency"
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="neurofeed.replay"):
+        plain = RecordedFile(DATA / "S001R03.edf")
+    assert (plain.line_hz, plain.line_hz_from) == (50.0, "assumed")
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert "assuming 50 Hz" in msg and "S001R03.edf" in msg and "\n" not in msg
+    assert RecordedFile(DATA / "S001R03.edf", line_hz=60.0).line_hz == 60.0
+
+
+def _with_eog_ecg(raw):
+    """``raw`` with a blinking EOG channel and a 1-mV ECG channel added (V, as MNE holds them)."""
+    n, sf = raw.n_times, raw.info["sfreq"]
+    t = np.arange(n) / sf
+    eog = 300e-6 * np.exp(-(((t % 4.0) - 2.0) / 0.1) ** 2)  # a 300-µV blink every 4 s
+    ecg = 1e-3 * np.exp(-(((t % 0.8) - 0.4) / 0.01) ** 2)  # 1-mV R waves at 75 /min
+    extra = mne.io.RawArray(np.vstack([eog, ecg]), mne.create_info(["EOG1", "ECG"], sf, ["eog", "ecg"]),
+                            verbose="error")
+    out = raw.copy().add_channels([extra], force_update_info=True)
+    out.set_annotations(raw.annotations)
+    return out
+
+
+def test_eog_and_ecg_channels_change_nothing(tmp_path):
+    """The average reference and the gates use EEG channels only: a file with EOG/ECG channels
+    added (typed in a FIF; named EOG…/ECG… in an EDF; or typed with --channel-types over a file that
+    calls them EEG) gives the
+    same SI as the same file without them, bit for bit (issue 22)."""
+    edf = mne.io.read_raw_edf(DATA / "S001R03.edf", preload=True, verbose="error").crop(0, 40)
+    raw = mne.io.RawArray(edf.get_data(), edf.info, verbose="error")  # a plain Raw (no EDF scale factors)
+    raw.set_annotations(edf.annotations)
+    raw.save(tmp_path / "plain_raw.fif", verbose="error")
+    extra = _with_eog_ecg(raw)
+    extra.save(tmp_path / "extra_raw.fif", verbose="error")
+    mne.export.export_raw(tmp_path / "plain.edf", raw, fmt="edf", overwrite=True, verbose="error")
+    mne.export.export_raw(tmp_path / "extra.edf", extra, fmt="edf", overwrite=True, verbose="error")
+    renamed = extra.copy().rename_channels({"EOG1": "X1", "ECG": "X2"}).set_channel_types({"X1": "eeg", "X2": "eeg"})
+    renamed.save(tmp_path / "untyped_raw.fif", verbose="error")  # typed EEG in the file: wrongly
+    aor = load_protocol(PROTOCOLS / "action-observation-research.toml")
+    assert 'reference = ["laplacian", "average"]' in aor.text
+    car = parse_protocol(aor.text.replace('reference = ["laplacian", "average"]', 'reference = "average"'), "car.toml")
+    common = dict(protocol=car, baseline_label="T0", baseline_from=DATA / "S001R01.edf")
+    ref = {".fif": replay_file(tmp_path / "plain_raw.fif", **common), ".edf": replay_file(tmp_path / "plain.edf", **common)}
+    si_col = ref[".fif"]["columns"].index("si_combined")
+    assert np.isfinite(ref[".fif"]["feedback"][:, si_col]).sum() > 100
+    for path, types in ((tmp_path / "extra_raw.fif", None), (tmp_path / "extra.edf", None),
+                        (tmp_path / "untyped_raw.fif", {"X1": "eog", "X2": "ecg"})):
+        res = replay_file(path, channel_types=types, **common)
+        # left out of the replay (a FIF's typed ECG is not even read: MNE types it; EDFs say it by label)
+        assert res["channels_left_out"][0] in ("EOG1 (eog)", "X1 (eog)"), (path, res["channels_left_out"])
+        assert np.array_equal(res["feedback"], ref[path.suffix]["feedback"], equal_nan=True), path
+    # without the types the blink and the R waves enter the average reference: the SI changes
+    offline = dict(common, baseline_from=None, mode="offline")  # (66 channels: not R01's montage)
+    res, plain = (replay_file(tmp_path / f, **offline) for f in ("untyped_raw.fif", "plain_raw.fif"))
+    assert res["channels_left_out"] == []
+    assert np.nanmax(np.abs(res["feedback"][:, si_col] - plain["feedback"][:, si_col])) > 0.05

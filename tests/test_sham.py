@@ -64,15 +64,19 @@ def test_participant_view_shows_the_recorded_feedback_at_the_same_block_times(yo
 
 
 def test_live_si_is_recorded_and_the_session_replays_bit_exact(yoked):
-    _, folder, _, _, _ = yoked
+    from neurofeed.sham import unseal
+
+    _, folder, _, key, _ = yoked
     j = read_journal(folder)
     c = j.columns
-    si = j.feedback[:, c.index("si_combined")]
+    assert np.isnan(j.feedback[:, c.index("si_combined")]).all()  # blinded: sealed, not in clear (issue 22)
+    rows = unseal(folder, key)["rows"]  # the key file opens them
+    si = rows[:, c.index("si_combined")]
     assert np.isfinite(si).sum() > 200  # the live SI of the sham participant
-    shown = j.feedback[:, c.index("feedback")]
-    live = j.feedback[:, c.index("live_feedback")]
+    shown = rows[:, c.index("feedback")]
+    live = rows[:, c.index("live_feedback")]
     assert not np.array_equal(shown, live)
-    res = replay_journal(folder)
+    res = replay_journal(folder, unblind=key)
     assert np.array_equal(res["recorded"], res["feedback"], equal_nan=True)
 
 
@@ -82,7 +86,7 @@ def test_blinded_folder_and_reports(yoked, tmp_path):
     for name in ("header.json", "sidecar.json"):
         doc = json.loads((folder / name).read_text())
         assert doc["sham"] == "blinded" and "[sham]" not in doc["protocol_text"] and "yoked" not in json.dumps(doc)
-    entry = json.loads(key.read_text())["sessions"][folder.name]
+    entry = json.loads(key.read_text())["sessions"][f"{folder.parent.name}/{folder.name}"]
     assert entry["arm"] == "sham" and entry["yoked_from"] == str(source_folder)
     r = run_cli("report", folder, "--out", tmp_path / "r1")
     assert r.returncode == 0 and "arm: blinded" in r.stdout, r.stderr

@@ -328,3 +328,21 @@ def test_session_without_a_board_is_one_line_naming_one(tmp_path):
     assert "Name the board with --board: e.g. --board simulated" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())  # nothing recorded
+
+
+def test_lsl_stream_without_a_voltage_unit_is_refused_unless_assume_uv():
+    """A stream whose channels carry no unit (or one that is not a voltage) is refused in one line
+    naming the stream, the channel and the way out; --assume-uv takes it as µV; mV is scaled (issue 22)."""
+    from neurofeed.errors import SourceError
+    from neurofeed.session import open_source
+
+    none = lsl_eeg_outlet("nf-test-nounit", unit=None)
+    with pytest.raises(SourceError, match=r"LSL stream 'nf-test-nounit': channel C3 has no unit; .* or --assume-uv"):
+        open_source(lsl_name="nf-test-nounit")
+    assert open_source(lsl_name="nf-test-nounit", assume_uv=True).scale.ravel().tolist() == [1.0, 1.0, 1.0]
+    counts = lsl_eeg_outlet("nf-test-counts", unit="counts")
+    with pytest.raises(SourceError, match=r"channel C3 has unit 'counts'"):
+        open_source(lsl_name="nf-test-counts")
+    mv = lsl_eeg_outlet("nf-test-mv", unit="mV")
+    assert open_source(lsl_name="nf-test-mv").scale.ravel().tolist() == [1e3, 1e3, 1e3]
+    del none, counts, mv

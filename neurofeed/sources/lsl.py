@@ -11,7 +11,22 @@ from ..chunk import Chunk
 from ..errors import SourceError
 from .base import Source, rename_channels
 
-_VOLT_SCALE = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "microvolts": 1.0, "µv": 1.0}
+_VOLT_SCALE = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "microvolts": 1.0, "µv": 1.0,
+               "μv": 1.0, "nv": 1e-3, "nanovolts": 1e-3}
+
+
+def unit_scale(unit: str, label: str, stream: str, assume_uv: bool = False) -> float:
+    """The factor to µV of a channel's ``unit`` (its LSL description), or a one-line
+    :class:`SourceError` for a missing or unknown unit unless ``assume_uv`` (``--assume-uv``)."""
+    u = (unit or "").strip().lower()
+    if u in _VOLT_SCALE:
+        return _VOLT_SCALE[u]
+    if assume_uv:
+        return 1.0
+    what = f"unit {unit!r}" if u else "no unit"
+    raise SourceError(f"LSL stream {stream!r}: channel {label or '?'} has {what}; neurofeed needs volts "
+                      f"(microvolts, millivolts, volts) in the stream's channel description, or --assume-uv if "
+                      f"you know the samples are µV.")
 
 
 def resolve_stream(name: str | None = None, stype: str | None = None, timeout_s: float = 5.0):
@@ -31,7 +46,7 @@ class LSLSource(Source):
 
     Timestamps are corrected into this host's LSL clock (``pylsl.local_clock``), the clock
     the chunk's ``age_s`` is measured on. Channel labels from the stream description are
-    normalised to 10-10 names; samples in V or mV (``unit`` in the description) are scaled to µV.
+    normalised to 10-10 names; samples in V, mV or nV (``unit`` in the description) are scaled to µV.
 
     Parameters
     ----------
@@ -45,6 +60,9 @@ class LSLSource(Source):
         Mains frequency (Hz).
     channel_map : dict, optional
         Stream channel label (normalised) -> 10-10 name, as ``--channel-map``.
+    assume_uv : bool
+        Take channels without a unit (or with one that is not a voltage) as µV (``--assume-uv``);
+        by default such a stream is refused in one line (:func:`unit_scale`).
 
     Notes
     -----
@@ -53,7 +71,8 @@ class LSLSource(Source):
     nothing while the inlet keeps up; its buffer holds ``max_buflen`` = 30 s).
     """
 
-    def __init__(self, name=None, stype=None, range_uv=187500.0, timeout_s=5.0, line_hz=50.0, channel_map=None):
+    def __init__(self, name=None, stype=None, range_uv=187500.0, timeout_s=5.0, line_hz=50.0, channel_map=None,
+                 assume_uv=False):
         import pylsl
 
         self.info = resolve_stream(name, stype, timeout_s)
@@ -68,7 +87,7 @@ class LSLSource(Source):
         ch = full.desc().child("channels").child("channel")
         for _ in range(n):
             labels.append(ch.child_value("label") or "")
-            scale.append(_VOLT_SCALE.get((ch.child_value("unit") or "uV").strip().lower(), 1.0))
+            scale.append(unit_scale(ch.child_value("unit"), labels[-1], self.info.name(), assume_uv))
             ch = ch.next_sibling()
         if not all(labels):
             labels = [f"EEG{i + 1}" for i in range(n)]
