@@ -250,7 +250,10 @@ def run_muse_lsl(args) -> int:
     x, sites = muse_signal(args.file)
     emu = MuseLSLEmulator(x, name=args.lsl_name, lose_chunks_pct=args.lose_chunks, drift_pct=args.drift,
                           seconds=args.seconds, wait_for_consumer_s=0)
-    _signal.signal(_signal.SIGTERM, lambda *_: emu.finished.set())
+    try:
+        _signal.signal(_signal.SIGTERM, lambda *_: emu.finished.set())
+    except ValueError:  # not the main thread (run in-process by a test): Ctrl-C and --seconds still stop it
+        pass
     with emu:
         print(emu.name, flush=True)
         print(f"neurofeed emulate: LSL stream {emu.name!r} (EEG, {' '.join(MUSE_LABELS)}, 256 Hz, chunks of "

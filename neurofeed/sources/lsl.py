@@ -135,14 +135,12 @@ class StampTimeline:
         """
         ts = np.asarray(ts, dtype=np.float64)
         n = ts.size
-        missing = np.zeros(n, dtype=np.int64)
         prev_ts = self.last_ts
         if self.first_ts is None:
             self.first_ts = float(ts[0])
-        else:
-            period = 1.0 / (self.measured_sfreq or self.sfreq)
-            step = np.diff(np.concatenate(([self.last_ts], ts)))
-            missing = np.where(step > GAP_PERIODS * period, np.rint(step / period) - 1, 0).astype(np.int64)
+        period = 1.0 / (self.measured_sfreq or self.sfreq)
+        step = np.diff(ts, prepend=ts[0] if prev_ts is None else prev_ts)
+        missing = np.where(step > GAP_PERIODS * period, np.rint(step / period) - 1, 0).astype(np.int64)
         k = self.n_in + np.arange(n) + np.cumsum(missing)
         self._fit(k.astype(np.float64), ts - self.first_ts)
         self.n_in = int(k[-1]) + 1
