@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from neurofeed.muse_emulator import MUSE_CHUNK, MUSE_LABELS, MuseLSLEmulator, muse_signal
-from neurofeed.protocol.schema import load_protocol
+from neurofeed.protocol.schema import parse_protocol
 from neurofeed.recording.journal import read_journal
 from neurofeed.replay import replay_journal
 from neurofeed.session import build_session, finish_session
 from neurofeed.sources.lsl import LSLSource, StampTimeline
-from tests.conftest import DATA, run_cli, wait_until
+from tests.conftest import DATA, PROTOCOLS, run_cli, wait_until
 
 EDF = DATA / "S001R03.edf"
-SCALE = 0.08  # muse-c3-gentle's 600 s in 48 s; the emulator runs in real time (LSL)
+SCALE = 0.15  # muse-c3-gentle's 600 s in 90 s (a 13.5-s baseline: shorter ones calibrate the blink gate on too little); real time (LSL)
 TARGET_PCT = 50.0
 
 
@@ -41,12 +41,19 @@ class Arrivals:
         return c
 
 
+def adaptive_muse_protocol():
+    """muse-c3-gentle with the adaptive reward rule (the text the session stores, so replay uses it too)."""
+    text = (PROTOCOLS / "muse-c3-gentle.toml").read_text()
+    old = 'mode = "percentile"\nbaseline_reward_pct = 50'
+    assert old in text
+    text = text.replace(old, f'mode = "adaptive"\ntarget_reward_pct = {TARGET_PCT:g}')
+    return parse_protocol(text, "muse-c3-gentle (adaptive)")
+
+
 def _run(tmp_path, tag, **emu_kw):
     name = f"Muse-T{os.getpid() % 10000:04d}{tag}"
     x, _ = muse_signal(EDF)
-    proto = load_protocol("muse-c3-gentle")
-    proto.threshold.mode = "adaptive"
-    proto.threshold.target_reward_pct = TARGET_PCT
+    proto = adaptive_muse_protocol()
     with MuseLSLEmulator(x, name=name, seed=7, **emu_kw) as emu:
         # the Muse sites as streamed; the AUX electrode sits at C3 (--channel-map 'Right AUX=C3')
         src = Arrivals(LSLSource(name=name, line_hz=60.0, channel_map={"Right AUX": "C3"}))
@@ -109,9 +116,10 @@ def _assert_session(run):
     j = read_journal(folder)
     raw = read_raw(s["bdf"])
     bdf = raw.get_data(picks=list(j.ch_names)) * 1e6
-    assert bdf.shape[1] >= j.data.shape[1]
-    ok = np.isfinite(j.data)
-    np.testing.assert_allclose(bdf[:, : j.data.shape[1]][ok], j.data[ok], atol=0.1)  # 24-bit quantisation
+    n = bdf.shape[1]  # whole 1-s data records
+    assert j.data.shape[1] - run["src"].sfreq < n <= j.data.shape[1]
+    ok = np.isfinite(j.data[:, :n])
+    np.testing.assert_allclose(bdf[ok], j.data[:, :n][ok], atol=0.1)  # 24-bit quantisation
     res = replay_journal(folder)
     assert res["feedback"].shape == res["recorded"].shape
     np.testing.assert_array_equal(res["feedback"], res["recorded"])
