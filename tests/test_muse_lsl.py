@@ -280,3 +280,17 @@ def test_emulate_muse_lsl_publishes_the_muse_layout(tmp_path):
 def test_emulate_muse_lsl_without_a_file_is_one_line():
     r = run_cli("emulate", "muse-lsl")
     assert r.returncode == 2 and "--file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_silence_longer_than_half_a_second_is_a_break_not_a_gap():
+    """A stream that stops for 2 s and resumes (a reconnecting streamer) gets no 512 invented
+    samples: the pipeline reports the silence as "signal lost"; a 0.2-s loss is a gap."""
+    tl = StampTimeline(256.0)
+    k = np.arange(2048)
+    t = 50.0 + k / 256.0
+    t[1024:] += 2.0  # 2 s of silence
+    t[1536:] += 51 / 256.0  # then 51 samples lost (0.2 s)
+    x = np.ones((1, k.size))
+    n = sum(tl.push(x[:, i:i + 12], t[i:i + 12])[0].shape[1] for i in range(0, k.size, 12))
+    assert tl.breaks == 1 and tl.dropped_samples == 51 and n == 2048 + 51
+    assert tl.measured_sfreq == pytest.approx(256.0, rel=1e-9)  # fitted afresh after the break

@@ -16,6 +16,10 @@ GAP_PERIODS = 1.5
 DRIFT_TOLERANCE = 0.001
 """A measured rate further than this (0.1 %) from the nominal one is corrected in the timeline."""
 RATE_SETTLE_S = 5.0
+BREAK_S = 0.5
+"""A silence longer than this (s, on the source clock) is a break in the stream, not a gap: the
+pipeline reports it as "signal lost" (after the same 0.5 s), the stream resumes without seconds
+of invented samples, and the rate fit starts afresh."""
 """Seconds of the source clock before the measured rate is judged (and corrected if it drifts)."""
 
 _VOLT_SCALE = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "microvolts": 1.0, "µv": 1.0}
@@ -61,6 +65,9 @@ class StampTimeline:
     ``|1 - f + f·e^{-jω}|`` at fractional position ``f``: at most ``cos(π·13/256)`` = 0.987 at
     13 Hz (−0.11 dB), 0.992 at 10 Hz, sweeping with ``f`` at the beat of the drift.
 
+    A silence longer than :data:`BREAK_S` is a break, not a gap (no samples are invented for it;
+    the pipeline reports "signal lost"); the rate fit starts again after it.
+
     Parameters
     ----------
     sfreq : float
@@ -96,7 +103,9 @@ class StampTimeline:
         self.n_out = 0
         self.dropped_samples = 0
         self.first_ts = self.last_ts = None
-        self._sums = np.zeros(5)  # n, Σk, Σt, Σk², Σkt (k from 0, t from first_ts)
+        self._sums = np.zeros(5)  # n, Σk, Σt, Σk², Σkt (k from _fit_k0, t from _fit_t0)
+        self._fit_k0, self._fit_t0 = 0, None
+        self.breaks = 0
         self.measured_sfreq = None
         self.ratio = 1.0
         self.corrected_from = None
@@ -109,11 +118,14 @@ class StampTimeline:
         return None if self.measured_sfreq is None else 100.0 * (self.measured_sfreq / self.sfreq - 1.0)
 
     def _fit(self, k: np.ndarray, t: np.ndarray) -> None:
+        if self._fit_t0 is None:
+            self._fit_k0, self._fit_t0 = int(k[0]), float(t[0])
+        k, t = k - self._fit_k0, t - self._fit_t0
         s = self._sums
         s += (k.size, k.sum(), t.sum(), (k * k).sum(), (k * t).sum())
         n, sk, st, skk, skt = s
         var = skk - sk * sk / n
-        if n >= 2 and var > 0:
+        if n >= self.sfreq and var > 0:  # a second of samples at least: a rate, not two stamps' jitter
             slope = (skt - sk * st / n) / var  # seconds per sample
             if slope > 0:
                 self.measured_sfreq = 1.0 / slope
@@ -141,8 +153,18 @@ class StampTimeline:
         period = 1.0 / (self.measured_sfreq or self.sfreq)
         step = np.diff(ts, prepend=ts[0] if prev_ts is None else prev_ts)
         missing = np.where(step > GAP_PERIODS * period, np.rint(step / period) - 1, 0).astype(np.int64)
+        brk = np.flatnonzero(step > BREAK_S)
+        if brk.size:  # a break: no gap samples for it; the rate is fitted afresh from the last one on
+            self.breaks += brk.size
+            missing[brk] = 0
         k = self.n_in + np.arange(n) + np.cumsum(missing)
-        self._fit(k.astype(np.float64), ts - self.first_ts)
+        if brk.size:
+            self._sums[:] = 0
+            self._fit_t0 = None
+            k_fit, t_fit = k[brk[-1]:], ts[brk[-1]:]
+        else:
+            k_fit, t_fit = k, ts
+        self._fit(k_fit.astype(np.float64), t_fit)
         self.n_in = int(k[-1]) + 1
         self.last_ts = float(ts[-1])
         if missing.any():
@@ -190,7 +212,7 @@ class StampTimeline:
     def describe(self) -> dict:
         """What the sidecar records: the rate on the source clock, the drift, the correction."""
         return {"nominal_sfreq": self.sfreq, "measured_sfreq": self.measured_sfreq,
-                "drift_pct": self.drift_pct, "dropped_samples": self.dropped_samples,
+                "drift_pct": self.drift_pct, "dropped_samples": self.dropped_samples, "stream_breaks": self.breaks,
                 "rate_correction": None if self.corrected_from is None else
                 {"method": "resample", "ratio": self.ratio, "from_sample": self.corrected_from,
                  "tolerance_pct": 100 * self.tolerance}}
