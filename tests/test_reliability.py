@@ -1,6 +1,5 @@
 """The reliability suite: lost signal and its return, bad samples, bad inputs, a one-hour soak."""
 
-import gc
 import threading
 import time
 
@@ -8,12 +7,12 @@ import numpy as np
 import pytest
 
 from neurofeed.feedback.terminal import format_state
-from neurofeed.pipeline import SIGNAL_LOST_S, Pipeline, Processor
-from neurofeed.protocol.schema import load_protocol, parse_protocol
+from neurofeed.pipeline import SIGNAL_LOST_S, Processor
+from neurofeed.protocol.schema import load_protocol
 from neurofeed.recording.journal import read_journal
 from neurofeed.session import build_session, finish_session
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
-from tests.conftest import DATA, PROTOCOLS, PollClock, lsl_eeg_outlet, run_cli, wait_for_signal_lost, wait_until
+from tests.conftest import PROTOCOLS, PollClock, lsl_eeg_outlet, run_cli, wait_for_signal_lost, wait_until
 
 
 def test_lsl_stream_that_stops_and_returns(tmp_path):

@@ -9,12 +9,11 @@ import pytest
 
 from neurofeed.boards import get_board
 from neurofeed.channels import normalize_name
-from neurofeed.pipeline import Pipeline, Processor
+from neurofeed.pipeline import SIGNAL_LOST_S, Pipeline, Processor
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.sources.brainflow import BrainFlowSource
 from neurofeed.sources.edf import FileSource
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
-from neurofeed.pipeline import SIGNAL_LOST_S
 from tests.conftest import PROTOCOLS, PollClock, lsl_eeg_outlet, run_cli, wait_for_signal_lost, wait_until
 
 
