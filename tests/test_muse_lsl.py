@@ -294,3 +294,8 @@ def test_a_silence_longer_than_half_a_second_is_a_break_not_a_gap():
     n = sum(tl.push(x[:, i:i + 12], t[i:i + 12])[0].shape[1] for i in range(0, k.size, 12))
     assert tl.breaks == 1 and tl.dropped_samples == 51 and n == 2048 + 51
     assert tl.measured_sfreq == pytest.approx(256.0, rel=1e-9)  # fitted afresh after the break
+    back = StampTimeline(256.0)  # a restarted streamer whose clock starts over: a break too
+    for i in range(0, 1020, 12):  # before the 2-s silence
+        back.push(x[:, i:i + 12], (t[i:i + 12] if i < 512 else t[i:i + 12] - 100.0))
+    assert back.breaks == 1 and back.dropped_samples == 0
+    assert back.measured_sfreq == pytest.approx(256.0, rel=1e-9)

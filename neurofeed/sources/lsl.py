@@ -153,7 +153,7 @@ class StampTimeline:
         period = 1.0 / (self.measured_sfreq or self.sfreq)
         step = np.diff(ts, prepend=ts[0] if prev_ts is None else prev_ts)
         missing = np.where(step > GAP_PERIODS * period, np.rint(step / period) - 1, 0).astype(np.int64)
-        brk = np.flatnonzero(step > BREAK_S)
+        brk = np.flatnonzero(np.abs(step) > BREAK_S)  # also a restarted streamer's clock stepping back
         if brk.size:  # a break: no gap samples for it; the rate is fitted afresh from the last one on
             self.breaks += brk.size
             missing[brk] = 0
