@@ -215,10 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--json", help="write the figures to this JSON file")
     bl.add_argument("--display", action="store_true", help="draw the views offscreen and time the frames")
     bl.add_argument("--protocol", default="demo")
-    em = sub.add_parser("emulate", help="an OpenBCI Cyton on a pseudo-terminal, for trying the real driver",
+    em = sub.add_parser("emulate", help="an OpenBCI Cyton on a pseudo-terminal, or a Muse on LSL, for trying the real path",
                         description="Emulate an OpenBCI Cyton (or Cyton + Daisy) on a pseudo-terminal that "
-                                    "BrainFlow's own driver reads: prints the port, runs until Ctrl-C.")
-    em.add_argument("board", choices=("cyton", "cyton-daisy"))
+                                    "BrainFlow's own driver reads: prints the port, runs until Ctrl-C. muse-lsl: a Muse "
+                                    "streamed over LSL as muselsl/BlueMuse publish it (needs --file).")
+    em.add_argument("board", choices=("cyton", "cyton-daisy", "muse-lsl"))
     em.add_argument("--file", help="EDF/BDF to send (channels picked by 10-10 name, resampled); "
                                    "default: the simulated headset")
     em.add_argument("--montage", default="default",
@@ -231,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--impedance-kohm", type=float, default=5.0,
                     help="electrode impedance shown by a lead-off measurement (kΩ, default 5)")
     em.add_argument("--speed", type=float, default=1.0, help="time compression (> 1 streams faster than real time)")
+    em.add_argument("--lose-chunks", type=float, default=0.0, metavar="PCT",
+                    help="muse-lsl: lose this percentage of 12-sample chunks (lost BLE notifications)")
+    em.add_argument("--drift", type=float, default=0.0, metavar="PCT",
+                    help="muse-lsl: device clock error in %% (0.5: 257.28 samples per second)")
+    em.add_argument("--seconds", type=float, default=None, help="muse-lsl: stop after this many seconds")
+    em.add_argument("--lsl-name", default="Muse-EMU0", help="muse-lsl: the stream's name (default Muse-EMU0)")
     return parser
 
 
@@ -492,6 +499,10 @@ def cmd_emulate(args) -> int:
 
     from .emulator import CytonEmulator, from_edf, montage_names
 
+    if args.board == "muse-lsl":
+        from .muse_emulator import run_muse_lsl
+
+        return run_muse_lsl(args)
     if args.speed <= 0:
         raise NeurofeedError(f"--speed must be > 0, not {args.speed}.")
     if args.drop_every is not None and args.drop_every < 2:

@@ -214,6 +214,7 @@ def finish_session(pipeline: Pipeline, recorder) -> dict:
     summary = pipeline.processor.summary()
     summary["timing"] = pipeline.probe.summary()
     summary["dropped_samples"] = getattr(pipeline.source, "dropped_samples", 0)
+    summary["source"] = pipeline.source.describe()  # as it ended: gaps, the measured rate, a rate correction
     summary["signal_lost_events"] = pipeline.lost_events
     proc = pipeline.processor
     summary["reference_used"] = proc.reference_used
@@ -246,6 +247,12 @@ def print_summary(summary: dict, stream=None) -> None:
              f"  baseline (µV²): {summary.get('baseline_uv2')}",
              f"  compute (chunk → feedback published; not the electrode-to-feedback delay) p50/p99: {lag.get('p50', float('nan')):.3f} / {lag.get('p99', float('nan')):.3f} ms",
              f"  dropped samples: {summary.get('dropped_samples', 0)}   signal-lost events: {summary.get('signal_lost_events', 0)}"]
+    src = summary.get("source") or {}
+    if src.get("measured_sfreq"):
+        fix = src.get("rate_correction")
+        lines.append(f"  stream rate on the source clock: {src['measured_sfreq']:.3f} Hz ({src['drift_pct']:+.3f} % "
+                     f"from {src['nominal_sfreq']:g} Hz)" + (f"; resampled to {src['nominal_sfreq']:g} Hz from sample "
+                                                            f"{fix['from_sample']}" if fix else ""))
     for b in summary.get("blocks", []):
         si = "—" if b.get("si_pooled") is None else " ".join(f"{v:+.2f}" for v in b["si_pooled"])
         rate = "—" if b["reward_rate"] is None else f"{100 * b['reward_rate']:.0f} %"

@@ -24,10 +24,16 @@ def test_lsl_stream_that_stops_and_returns(tmp_path):
     pushed = [0]
     rng = np.random.default_rng(0)
 
+    import pylsl
+
+    t0 = pylsl.local_clock()
+
     def push():
         while not done.is_set():
             if pushing.is_set():
-                outlet.push_chunk((rng.standard_normal((5, 3)) * 10).tolist())
+                # stamped per sample at the nominal rate (the LSL source finds gaps in the timestamps)
+                outlet.push_chunk((rng.standard_normal((5, 3)) * 10).tolist(),
+                                  [t0 + (pushed[0] + i) / 250.0 for i in range(5)])
                 pushed[0] += 5
             time.sleep(0.02)
 

@@ -110,10 +110,17 @@ def test_lsl_outlet_to_inlet_on_loopback_and_signal_lost():
     stop = threading.Event()
     pushed = [0]
 
+    import pylsl
+
+    t0 = pylsl.local_clock()
+
     def push():
         k = 0
         while not stop.is_set():
-            outlet.push_chunk([[float(k + i), 2.0, 3.0] for i in range(5)])  # noqa: F821 (deleted below, once this thread has stopped)
+            # every sample stamped at the nominal rate, as EEG streamers do (timestamps are where
+            # the LSL source finds gaps; sleep-paced pushes stamped on arrival would look like some)
+            outlet.push_chunk([[float(k + i), 2.0, 3.0] for i in range(5)],  # noqa: F821 (deleted below, once this thread has stopped)
+                              [t0 + (k + i) / 250.0 for i in range(5)])
             k += 5
             pushed[0] = k
             time.sleep(0.02)
