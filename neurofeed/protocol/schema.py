@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import random
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +18,16 @@ from ..library import library_files, search_dirs, shipped_dir
 # The shipped protocol library: the repository's protocols/ folder, package data in the wheel
 # (neurofeed.library); a clinic keeps its own protocols in a user folder laid over it file by file.
 PROTOCOL_DIR = shipped_dir("protocols")
+# what EDF/BDF headers and every file system carry: a participant code or a protocol name becomes
+# part of a folder name and of the BDF header, so nothing else (no '/', '..', spaces, accents)
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_safe_name(text) -> bool:
+    """True for ASCII letters, digits, '-' and '_' only (1-64 characters)."""
+    return isinstance(text, str) and SAFE_NAME.fullmatch(text) is not None
+
+
 KINDS = ("exploration", "integration", "consolidation", "action")
 DIRECTIONS = ("up", "down")
 
@@ -398,6 +409,10 @@ def parse_protocol(text: str, src: str = "<protocol>") -> Protocol:
 
 
 def _check_semantics(p: Protocol, src: str) -> None:
+    if not is_safe_name(p.protocol.name):
+        raise ProtocolError(f"{src}: [protocol] name = {p.protocol.name!r} is not valid: it names the session folder "
+                            f"and the BDF, so use ASCII letters, digits, '-' and '_' only (no '/', '..', spaces or "
+                            f"accents), e.g. \"mu-training\".")
     s = p.signal
     if len(s.band_hz) != 2 or not 0 < s.band_hz[0] < s.band_hz[1]:
         raise ProtocolError(f"{src}: [signal] band_hz must be [low, high] with 0 < low < high, not {s.band_hz!r}.")

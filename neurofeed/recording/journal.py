@@ -11,6 +11,8 @@ fsynced at least every second) and, once closed or recovered, a BDF+ file:
 ``gaps.i64``       runs of gap samples (dropped packets, NaN in samples.f64): (first sample, length)
 ``feedback.f64``   one row per update, the record of neurofeed.record (columns in header.json)
 ``events.jsonl``   one JSON object per event (sample, onset_s, duration_s, text)
+``start.json``     the wall-clock time of the first sample (``first_sample``; the BDF's start)
+``spill.bin``      only while the disk falls behind: queued items past the memory cap
 ``sidecar.json``   written at the end: baseline, threshold history, timing, blocks
 ``<stem>.bdf``     BDF+ (24 bit): EEG, feedback signals and events as annotations
 """
@@ -29,6 +31,7 @@ from ..record import LEGACY_FIXED, as_records, record_columns
 HEADER, SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, SIDECAR = (
     "header.json", "samples.f64", "timestamps.f64", "chunks.i64", "gaps.i64", "feedback.f64", "events.jsonl",
     "sidecar.json")
+START, SPILL = "start.json", "spill.bin"
 
 
 def feedback_columns(targets) -> list[str]:
