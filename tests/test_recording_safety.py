@@ -1,0 +1,257 @@
+"""Nothing lost (issue 22): codes and names that files carry, exclusive session folders, an atomic
+header, a BDF with every sample and event, a recorder that never stalls acquisition, and a session
+limit that holds when the signal is lost."""
+
+import json
+import logging
+import os
+import signal as sig
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+
+from neurofeed.protocol.schema import load_protocol
+from neurofeed.recording import writer
+from neurofeed.recording.bdf import record_samples
+from neurofeed.recording.journal import read_journal
+from neurofeed.session import build_session, finish_session
+from neurofeed.sources.simulated import MuSimulator, SimulatedSource
+from tests.conftest import PROTOCOLS, ROOT, run_cli, wait_until
+
+STEP_UV = 2 * 4000 / 2 ** 24  # the simulated board's BDF quantisation step
+
+
+def _one_line_refusal(capsys, rc):
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("neurofeed: error: ") and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_non_ascii_participant_code_is_refused_before_anything_is_recorded(tmp_path, capsys):
+    from neurofeed.cli import main
+
+    rc = main(["session", "--board", "simulated", "--protocol", "demo", "--participant", "Ünal", "--headless",
+               "--no-lsl", "--out", str(tmp_path / "rec")])
+    err = _one_line_refusal(capsys, rc)
+    assert "'Ünal'" in err and "ASCII" in err
+    assert not (tmp_path / "rec").exists()  # refused before any folder was made
+
+
+@pytest.mark.parametrize("name", ["x/../../../../tmp/escaped", "..", "my protocol", "Übung"])
+def test_protocol_name_a_folder_cannot_carry_is_refused(tmp_path, capsys, name):
+    from neurofeed.cli import main
+
+    text = (PROTOCOLS / "demo.toml").read_text().replace('name = "demo"', f"name = {json.dumps(name)}", 1)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    rc = main(["protocols", "check", str(bad)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "[protocol] name" in err and str(bad) in err, err
+    rc = main(["session", "--board", "simulated", "--protocol", str(bad), "--participant", "P01", "--headless",
+               "--no-lsl", "--out", str(tmp_path / "rec")])
+    assert "[protocol] name" in _one_line_refusal(capsys, rc)
+    assert not (tmp_path / "rec").exists() and not Path("/tmp/escaped").exists()
+
+
+def _bdf_matches_journal(folder):
+    """The BDF holds every journal sample (the last record completed by annotated padding) and
+    every journal event; returns (journal, raw)."""
+    j = read_journal(folder)
+    raw = mne.io.read_raw_bdf(next(Path(folder).glob("*.bdf")), preload=True, verbose="error")
+    n = j.data.shape[1]
+    rec = record_samples(j.sfreq)
+    assert n <= raw.n_times < n + rec
+    eeg = raw.get_data(picks=j.ch_names) * 1e6
+    assert np.max(np.abs(eeg[:, :n] - j.data)) <= STEP_UV  # every sample, to the last one
+    descs = list(raw.annotations.description)
+    if raw.n_times > n:
+        assert "padding (not recorded)" in descs
+    for e in j.events:  # every event the journal has, the session's end included
+        assert e["text"][:120] in descs, e["text"]
+    return j, raw
+
+
+def test_bdf_holds_every_sample_and_the_end_after_a_normal_end(tmp_path):
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    src = SimulatedSource(MuSimulator(seed=3), realtime=False, chunk_size=7)  # 7: never a whole record
+    pipe, rec = build_session(src, proto, "P11", tmp_path, seconds_scale=0.053, lsl=False)
+    pipe.run()
+    finish_session(pipe, rec)
+    j, raw = _bdf_matches_journal(rec.folder)
+    texts = [e["text"] for e in j.events]
+    assert texts[-1] == "session_end/schedule complete" and texts[-2].startswith("block_end")
+    assert j.data.shape[1] % record_samples(250)  # the case that used to lose the tail
+    start = json.loads((rec.folder / "start.json").read_text())["first_sample"]
+    assert raw.info["meas_date"].replace(tzinfo=None).isoformat()[:19] == start[:19]  # the first sample's time
+
+
+def test_bdf_holds_every_sample_and_the_reason_after_ctrl_c(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    exe = Path(sys.executable).parent / "neurofeed"
+    proc = subprocess.Popen([str(exe), "session", "--board", "simulated", "--protocol", "demo", "--participant",
+                             "P12", "--headless", "--out", str(tmp_path), "--no-lsl"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def on_disk():
+        found = list(tmp_path.glob("P12/*/samples.f64"))
+        return found[0].stat().st_size if found else 0
+
+    try:
+        wait_until(lambda: on_disk() >= 3 * 250 * 8 * 8 or proc.poll() is not None, what="3 s of samples on disk")
+        assert proc.poll() is None, proc.communicate(timeout=5)
+        proc.send_signal(sig.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err
+    folder = next(tmp_path.glob("P12/*"))
+    j, raw = _bdf_matches_journal(folder)
+    assert j.events[-1]["text"] == "session_end/interrupted (Ctrl-C)"
+    assert any(e["text"].startswith("block_end") for e in j.events[-3:])
+
+
+def test_two_sessions_started_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
+    planned = tmp_path / "P13" / "20260101-120000_demo"
+    monkeypatch.setattr(writer, "session_folder", lambda root, participant, name: planned)
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    layouts = (["C3", "C4", "Cz", "FC3", "FC4", "CP3", "CP4", "Pz"], ["C3", "C4", "Cz", "Fz"])  # two rooms
+    pipes = [build_session(SimulatedSource(MuSimulator(seed=k, ch_names=names), realtime=False), proto, "P13",
+                           tmp_path, seconds_scale=0.03, lsl=False)
+             for k, names in enumerate(layouts)]
+    threads = [threading.Thread(target=p.run) for p, _ in pipes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    folders = [finish_session(p, r)["recording"] for p, r in pipes]
+    assert folders == [str(planned), str(planned) + "-2"]
+    for folder, names in zip(folders, layouts):
+        j = read_journal(folder)
+        assert j.ch_names == names and j.data.shape[1] == j.chunk_sizes.sum() > 0  # one session's samples only
+        assert (Path(folder) / "samples.f64").stat().st_size == 8 * len(names) * j.data.shape[1]
+        assert sum(e["text"].startswith("session_end/") for e in j.events) == 1
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_kill_between_header_and_first_chunk_leaves_a_folder_recover_reads(tmp_path):
+    code = ("import os, signal, sys; from neurofeed.recording import writer; "
+            "writer.Recorder.on_chunk = lambda self, chunk: os.kill(os.getpid(), signal.SIGKILL); "
+            "from neurofeed.cli import main; sys.exit(main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, "-c", code, "session", "--board", "simulated", "--protocol", "demo",
+                        "--participant", "P14", "--headless", "--out", str(tmp_path), "--no-lsl"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == -sig.SIGKILL, r.stderr
+    folder = next(tmp_path.glob("P14/*"))
+    assert json.loads((folder / "header.json").read_text())["participant"] == "P14"
+    assert not list(folder.glob("*.tmp"))
+    r = run_cli("recover", folder)
+    assert r.returncode == 0, r.stderr
+    raw = mne.io.read_raw_bdf(next(folder.glob("*.bdf")), preload=True, verbose="error")
+    descs = list(raw.annotations.description)
+    assert "recovered: recording ended unexpectedly before its first sample" in descs
+    assert "padding (not recorded)" in descs  # the one record a BDF needs is marked as not recorded
+
+
+class _Timed:
+    """Times every call the acquisition thread makes into the recorder."""
+
+    def __init__(self, rec):
+        self.rec, self.calls_s = rec, []
+
+    def _timed(self, fn, arg):
+        t = time.perf_counter()
+        fn(arg)
+        self.calls_s.append(time.perf_counter() - t)
+
+    def on_chunk(self, chunk):
+        self._timed(self.rec.on_chunk, chunk)
+
+    def on_state(self, st):
+        self._timed(self.rec.on_state, st)
+
+    def on_events(self, events):
+        self._timed(self.rec.on_events, events)
+
+
+def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch, caplog):
+    """The writer's disk stalls for 10 s (a slowed writer): the acquisition thread's calls into the
+    recorder do not wait (the old bounded queue blocked them for the stall), the console says the
+    disk fell behind, the queue spills past its memory cap, and the journal has every sample."""
+    stalled = threading.Event()
+    slow_write = writer.Recorder._write
+
+    def write(self, name, payload):
+        if not stalled.is_set():
+            stalled.set()
+            time.sleep(10.0)  # a USB stick, a virus scanner, a network home folder
+        slow_write(self, name, payload)
+
+    monkeypatch.setattr(writer.Recorder, "_write", write)
+    monkeypatch.setattr(writer, "MEMORY_CAP_BYTES", 256_000)  # small: the stall also reaches the spill file
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    src = SimulatedSource(MuSimulator(seed=8), realtime=False, chunk_size=1)  # Cyton-like 1-sample chunks
+    pipe, rec = build_session(src, proto, "P15", tmp_path, seconds_scale=0.2, lsl=False)
+    timed = _Timed(rec)
+    pipe.sinks = [timed if s is rec else s for s in pipe.sinks]
+    sent = []
+    pipe.sinks.append(type("Keep", (), {"on_chunk": lambda self, c: sent.append(c.data.copy())})())
+    with caplog.at_level(logging.WARNING, logger="neurofeed.recording.writer"):
+        pipe.start()
+        wait_until(stalled.is_set, what="the writer's first write")
+        pipe.wait(300)
+        pipe.stop()
+        summary = finish_session(pipe, rec)
+    assert pipe.error is None and rec.error is None
+    calls = np.array(timed.calls_s)
+    assert calls.size > 10_000
+    # no call waited for the disk (it stalled 10 s); a busy machine may deschedule a rare one briefly
+    assert np.mean(calls > 0.010) < 0.001 and calls.max() < 1.0, (calls.max(), np.sort(calls)[-5:])
+    assert any("the disk has fallen behind" in r.getMessage() for r in caplog.records)
+    assert summary["recording_behind_events"] >= 1 and summary["recording_dropped_samples"] == 0
+    j = read_journal(rec.folder)
+    assert any(e["text"].startswith("recording_behind/") for e in j.events)
+    assert np.array_equal(j.data, np.concatenate(sent, axis=1), equal_nan=True)  # every sample, in order
+    assert not (rec.folder / "spill.bin").exists()  # read back and removed at close
+    _bdf_matches_journal(rec.folder)
+
+
+class _SignalLostSource(SimulatedSource):
+    """Delivers 1 s of samples, then nothing (an electrode cable pulled, a headset out of range)."""
+
+    def read(self):
+        if self.n_sent >= 250:
+            return None
+        c = super().read()
+        if c is not None:
+            self.n_sent += c.n_samples
+        return c
+
+    n_sent = 0
+
+
+def test_a_session_whose_signal_is_lost_ends_at_the_protocols_limit(tmp_path):
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    scale = 0.02
+    limit_s = proto.protocol.max_duration_min * 60 * scale  # 6 s of wall-clock time
+    src = _SignalLostSource(MuSimulator(seed=9), realtime=True)
+    pipe, rec = build_session(src, proto, "P16", tmp_path, seconds_scale=scale, lsl=False)
+    t0 = time.monotonic()
+    pipe.start()
+    wait_until(lambda: not pipe.running, timeout_s=120, what="the session to end by itself")
+    took = time.monotonic() - t0
+    pipe.stop()
+    summary = finish_session(pipe, rec)
+    assert took >= limit_s  # not before the limit
+    assert pipe.engine.finished and summary["bdf"]
+    j, _ = _bdf_matches_journal(rec.folder)
+    texts = [e["text"] for e in j.events]
+    assert "signal_lost" in texts and texts[-1] == "session_end/session limit reached (wall clock)"
+    assert j.data.shape[1] == 250
