@@ -190,7 +190,7 @@ class Recorder:
             with self._mode_lock:
                 if not self._spilling:
                     self._spilling = True
-                    log.warning("recording: %d MB wait for the disk; spilling to %s", MEMORY_CAP_BYTES >> 20,
+                    log.warning("recording: %.1f MB wait for the disk; spilling to %s", MEMORY_CAP_BYTES / 1e6,
                                 self.folder / SPILL)
                     self._start_spill()
                 self._overflow.append((name, payload))
@@ -366,7 +366,7 @@ class Recorder:
             except OSError:
                 pass
         if summary is not None:
-            summary = dict(summary, recording_dropped_samples=self.dropped_samples,
+            summary.update(recording_dropped_samples=self.dropped_samples,  # the caller's summary too
                            recording_behind_events=self.behind_events,
                            recording_max_queued_mb=round(self.max_queued_bytes / 1e6, 3))
             write_atomic(self.folder / SIDECAR, json.dumps(dict(self.header, **summary), indent=1,
