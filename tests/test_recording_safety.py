@@ -256,3 +256,36 @@ def test_a_session_whose_signal_is_lost_ends_at_the_protocols_limit(tmp_path):
     texts = [e["text"] for e in j.events]
     assert "signal_lost" in texts and texts[-1] == "session_end/session limit reached (wall clock)"
     assert j.data.shape[1] == 250
+
+
+class _NoMemoryChunk:
+    """A chunk whose samples cannot be copied: memory is exhausted."""
+
+    n_samples, timestamps, arrival_ns, age_s, gap = 25, None, 0, float("nan"), None
+
+    @property
+    def data(self):
+        raise MemoryError
+
+
+def test_memory_exhausted_is_the_only_loss_and_it_is_counted_and_annotated(tmp_path):
+    from neurofeed.chunk import Chunk
+
+    header = {"ch_names": ["C3", "C4"], "sfreq": 250.0, "targets": ["C3", "C4"], "range_uv": 4000.0,
+              "participant": "P17"}
+    rec = writer.Recorder(tmp_path / "P17" / "s", header)
+    x = np.random.default_rng(0).normal(0, 10, (2, 50))
+    rec.on_chunk(Chunk(x[:, :25], np.arange(25) / 250, 1))
+    rec.on_chunk(_NoMemoryChunk())
+    rec.on_chunk(Chunk(x[:, 25:], np.arange(50, 75) / 250, 1))
+    summary = {}
+    bdf = rec.close(summary)
+    assert summary["recording_dropped_samples"] == 25
+    j = read_journal(rec.folder)
+    assert j.data.shape[1] == 75 and np.isnan(j.data[:, 25:50]).all()  # the timeline keeps its length
+    assert np.array_equal(j.data[:, :25], x[:, :25]) and np.array_equal(j.data[:, 50:], x[:, 25:])
+    assert np.array_equal(j.gaps, [[25, 25]])
+    raw = mne.io.read_raw_bdf(bdf, verbose="error")
+    ann = {(d, round(o * 250), round(du * 250)) for d, o, du in
+           zip(raw.annotations.description, raw.annotations.onset, raw.annotations.duration)}
+    assert ("recording_dropped/25", 25, 25) in ann and ("gap", 25, 25) in ann

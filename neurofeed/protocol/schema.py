@@ -408,11 +408,17 @@ def parse_protocol(text: str, src: str = "<protocol>") -> Protocol:
     return proto
 
 
+def check_protocol_name(name, src: str) -> None:
+    """``[protocol] name`` names session folders and goes into the BDF: refused unless it is ASCII
+    letters, digits, '-' and '_' (checked on loading a protocol file, not on replaying the protocol
+    text an older session stored)."""
+    if not is_safe_name(name):
+        raise ProtocolError(f"{src}: [protocol] name = {name!r} is not valid: it names the session folder and the "
+                            f"BDF, so use ASCII letters, digits, '-' and '_' only (no '/', '..', spaces or accents), "
+                            f"e.g. \"mu-training\".")
+
+
 def _check_semantics(p: Protocol, src: str) -> None:
-    if not is_safe_name(p.protocol.name):
-        raise ProtocolError(f"{src}: [protocol] name = {p.protocol.name!r} is not valid: it names the session folder "
-                            f"and the BDF, so use ASCII letters, digits, '-' and '_' only (no '/', '..', spaces or "
-                            f"accents), e.g. \"mu-training\".")
     s = p.signal
     if len(s.band_hz) != 2 or not 0 < s.band_hz[0] < s.band_hz[1]:
         raise ProtocolError(f"{src}: [signal] band_hz must be [low, high] with 0 < low < high, not {s.band_hz!r}.")
@@ -533,6 +539,7 @@ def load_protocol(path) -> Protocol:
     except (OSError, UnicodeDecodeError) as err:
         raise ProtocolError(f"{path}: cannot read protocol file: {err}.") from None
     proto = parse_protocol(text, str(path))
+    check_protocol_name(proto.name, str(path))
     proto.path = path
     return proto
 

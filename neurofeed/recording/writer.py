@@ -36,6 +36,10 @@ _FRAME = struct.Struct("<BQ")  # a spilled item: kind index, payload length
 def session_folder(root, participant: str, protocol_name: str) -> Path:
     """``root/<participant>/<YYYYmmdd-HHMMSS>_<protocol>`` (planned; :func:`create_session_folder`
     makes it, with a suffix when another session took the name in the same second)."""
+    check_participant_code(participant)
+    if not is_safe_name(protocol_name):  # (protocol files are checked on loading; this guards the folder)
+        raise RecordingError(f"Protocol name {protocol_name!r} cannot name a session folder: use ASCII letters, "
+                             f"digits, '-' and '_' in [protocol] name.")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(root) / participant / f"{stamp}_{protocol_name}"
 
@@ -223,20 +227,21 @@ class Recorder:
                                  f"everything up to the failure is kept (neurofeed recover {self.folder}).")
         n = chunk.n_samples
         first = self.samples_queued
-        try:
-            if first == 0:  # the BDF's start time: the wall-clock time of the first sample
-                self._put(START, json.dumps({"first_sample": first_sample_time(chunk, self.sfreq)}).encode())
-            self._put(SAMPLES, np.ascontiguousarray(chunk.data.T).tobytes())
+        try:  # every payload built before any is queued: a chunk is journaled whole or as a counted gap
+            items = [(SAMPLES, np.ascontiguousarray(chunk.data.T).tobytes())]
             ts = chunk.timestamps
             ts = np.full(n, np.nan) if ts is None or len(ts) != n else np.asarray(ts, dtype=np.float64)
-            self._put(TIMESTAMPS, ts.tobytes())
-            self._put(CHUNKS, np.int64(n).tobytes())
+            items += [(TIMESTAMPS, ts.tobytes()), (CHUNKS, np.int64(n).tobytes())]
             gap = getattr(chunk, "gap", None)  # True on the NaN columns standing for dropped packets
             if gap is not None and np.any(gap):
-                self._put(GAPS, gap_runs(gap, first).tobytes())
+                items.append((GAPS, gap_runs(gap, first).tobytes()))
+            if first == 0:  # the BDF's start time: the wall-clock time of the first sample
+                items.insert(0, (START, json.dumps({"first_sample": first_sample_time(chunk, self.sfreq)}).encode()))
         except MemoryError:  # the only loss: counted, written as gap samples, annotated
             self.dropped_samples += n
-            self._put("drop", struct.pack("<qq", first, n))
+            items = [("drop", struct.pack("<qq", first, n))]
+        for name, payload in items:
+            self._put(name, payload)
         self.samples_queued += n
         self._check_behind()
 
