@@ -17,7 +17,6 @@ from .errors import NeurofeedError
 from .protocol.schema import resolve_protocol
 
 
-
 def _source_args(p: argparse.ArgumentParser, default_board=None) -> None:
     g = p.add_argument_group("source")
     p.set_defaults(default_board=default_board)

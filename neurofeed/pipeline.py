@@ -21,10 +21,10 @@ from .dsp.accuracy import choose_delay, delay_curves, format_curve, format_effec
 from .dsp.chain import MuChain, concat_chunks
 from .dsp.quality import QualityConfig
 from .dsp.spatial import explain_reference
-from .state import FeedbackState
 from .errors import NeurofeedError
 from .protocol.engine import CONTROLS, INPUTS, Engine
 from .protocol.schema import Protocol, check_band
+from .state import FeedbackState
 
 log = logging.getLogger(__name__)
 

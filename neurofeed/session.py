@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-
-import numpy as np
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .boards import DEFAULT_MONTAGE, BoardConfig, check_line_freq, get_board
-from .sources.base import rename_channels
-from .errors import NeurofeedError, SourceError
 from .dsp.spatial import as_preferences
+from .errors import NeurofeedError, SourceError
 from .pipeline import Pipeline, Processor, last_session_carry
 from .protocol.schema import Protocol
+from .sources.base import rename_channels
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import mne
 import numpy as np
 import pytest
 
-from neurofeed.errors import RecordingError
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.replay import replay_journal
 from neurofeed.session import build_session, finish_session
