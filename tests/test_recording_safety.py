@@ -289,3 +289,35 @@ def test_memory_exhausted_is_the_only_loss_and_it_is_counted_and_annotated(tmp_p
     ann = {(d, round(o * 250), round(du * 250)) for d, o, du in
            zip(raw.annotations.description, raw.annotations.onset, raw.annotations.duration)}
     assert ("recording_dropped/25", 25, 25) in ann and ("gap", 25, 25) in ann
+
+
+def test_spilling_and_catching_up_again_and_again_keeps_every_sample_in_order(tmp_path, monkeypatch, caplog):
+    """A disk that keeps stalling briefly: the queue goes over its (tiny) cap into spill.bin and back
+    to memory many times; the journal still holds every sample, in order."""
+    from neurofeed.chunk import Chunk
+
+    monkeypatch.setattr(writer, "MEMORY_CAP_BYTES", 8_000)  # ~20 one-sample chunks
+    slow_write, count = writer.Recorder._write, [0]
+
+    def write(self, name, payload):
+        count[0] += 1
+        if count[0] % 1500 == 0:  # 12 stalls of 0.1 s, each long enough to pass the cap
+            time.sleep(0.1)
+        slow_write(self, name, payload)
+
+    monkeypatch.setattr(writer.Recorder, "_write", write)
+    header = {"ch_names": ["C3", "C4", "Cz"], "sfreq": 250.0, "targets": ["C3", "C4"], "range_uv": 4000.0,
+              "participant": "P18"}
+    rec = writer.Recorder(tmp_path / "P18" / "s", header)
+    x = np.arange(3 * 6000, dtype=float).reshape(6000, 3).T  # every value tells its place
+    with caplog.at_level(logging.WARNING, logger="neurofeed.recording.writer"):
+        for k in range(6000):
+            rec.on_chunk(Chunk(x[:, k:k + 1], np.array([k / 250]), 1))
+            if k % 5 == 0:
+                time.sleep(0.002)
+        rec.close(finalize=False)
+    spills = sum("spilling to" in r.getMessage() for r in caplog.records)
+    assert spills > 3, spills  # it went to the spill file and back to memory again and again
+    j = read_journal(rec.folder)
+    assert np.array_equal(j.data, x) and np.array_equal(j.timestamps, np.arange(6000) / 250)
+    assert np.array_equal(j.chunk_sizes, np.ones(6000))

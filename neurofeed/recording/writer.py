@@ -191,13 +191,13 @@ class Recorder:
     def _put(self, name: str, payload: bytes) -> None:
         self._bytes_in += len(payload) + ITEM_OVERHEAD_BYTES
         if self._spilling or self._bytes_in - self._bytes_out > MEMORY_CAP_BYTES:
-            with self._mode_lock:
-                if not self._spilling:
+            with self._mode_lock:  # (the writer may have just caught up and switched back)
+                if not self._spilling and self._bytes_in - self._bytes_out > MEMORY_CAP_BYTES:
                     self._spilling = True
                     log.warning("recording: %.1f MB wait for the disk; spilling to %s", MEMORY_CAP_BYTES / 1e6,
                                 self.folder / SPILL)
                     self._start_spill()
-                self._overflow.append((name, payload))
+                (self._overflow if self._spilling else self._mem).append((name, payload))
         else:
             self._mem.append((name, payload))
         self._wake.set()
