@@ -1,7 +1,7 @@
 """Does a stalled disk stall acquisition? The recorder's calls from the acquisition thread, timed.
 
 A live-like session (simulated headset, ``demo`` at ``--seconds-scale 0.2``, 1-sample chunks as a
-Cyton sends them, read as fast as the pipeline goes) records while the recorder's writer stalls
+Cyton sends them, in real time: 12 s) records while the recorder's writer stalls
 10 s on its first write (a USB stick, a virus scanner, a network home folder). Every call the
 acquisition thread makes into the recorder (``on_chunk``, ``on_state``, ``on_events``) is timed
 (``perf_counter``); with ``--cap-bytes`` small the queue also spills to ``spill.bin``.
@@ -61,7 +61,7 @@ def run_once(seed: int) -> dict:
 
     writer.Recorder._write = slow
     try:
-        src = SimulatedSource(MuSimulator(seed=seed), realtime=False, chunk_size=1)
+        src = SimulatedSource(MuSimulator(seed=seed), realtime=True, chunk_size=1)
         pipe, rec = build_session(src, load_protocol("demo"), "B01", tempfile.mkdtemp(), seconds_scale=0.2,
                                   lsl=False)
         timed = Timed(rec)

@@ -72,7 +72,7 @@ def _bdf_matches_journal(folder):
     descs = list(raw.annotations.description)
     if raw.n_times > n:
         assert "padding (not recorded)" in descs
-    for e in j.events:  # every event the journal has, the session's end included
+    for e in j.events + j.recorder_events:  # every event the journal has, the session's end included
         assert e["text"][:120] in descs, e["text"]
     return j, raw
 
@@ -198,7 +198,8 @@ def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch,
     monkeypatch.setattr(writer.Recorder, "_write", write)
     monkeypatch.setattr(writer, "MEMORY_CAP_BYTES", 256_000)  # small: the stall also reaches the spill file
     proto = load_protocol(PROTOCOLS / "demo.toml")
-    src = SimulatedSource(MuSimulator(seed=8), realtime=False, chunk_size=1)  # Cyton-like 1-sample chunks
+    # a 12-s session in real time, Cyton-like 1-sample chunks: the stall falls in its middle
+    src = SimulatedSource(MuSimulator(seed=8), realtime=True, chunk_size=1)
     pipe, rec = build_session(src, proto, "P15", tmp_path, seconds_scale=0.2, lsl=False)
     timed = _Timed(rec)
     pipe.sinks = [timed if s is rec else s for s in pipe.sinks]
@@ -218,7 +219,8 @@ def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch,
     assert any("the disk has fallen behind" in r.getMessage() for r in caplog.records)
     assert summary["recording_behind_events"] >= 1 and summary["recording_dropped_samples"] == 0
     j = read_journal(rec.folder)
-    assert any(e["text"].startswith("recording_behind/") for e in j.events)
+    assert any(e["text"].startswith("recording_behind/") for e in j.recorder_events)
+    assert not any(e["text"].startswith("recording_") for e in j.events)  # the session's events stay replayable
     assert np.array_equal(j.data, np.concatenate(sent, axis=1), equal_nan=True)  # every sample, in order
     assert not (rec.folder / "spill.bin").exists()  # read back and removed at close
     _bdf_matches_journal(rec.folder)

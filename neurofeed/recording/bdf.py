@@ -139,7 +139,7 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     end_s = n / sfreq
     # every journal event, the session's end (at the last sample) included
     annotations = [EdfAnnotation(min(e["onset_s"], end_s), e["duration_s"] or None, e["text"][:120])
-                   for e in j.events]
+                   for e in j.events + j.recorder_events]
     annotations += [EdfAnnotation(onset, dur, text)
                     for onset, dur, text in bad_sample_annotations(j.data, j.gaps, j.ch_names, sfreq)]
     if n_out > n:

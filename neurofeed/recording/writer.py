@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import RecordingError
 from ..protocol.schema import is_safe_name
 from ..record import active_fields, record_columns, state_to_row
-from .journal import CHUNKS, EVENTS, FEEDBACK, GAPS, HEADER, SAMPLES, SIDECAR, SPILL, START, TIMESTAMPS
+from .journal import CHUNKS, EVENTS, FEEDBACK, GAPS, HEADER, RECORDER_EVENTS, SAMPLES, SIDECAR, SPILL, START, TIMESTAMPS
 
 log = logging.getLogger(__name__)
 SYNC_EVERY_S = 0.5  # flush + fsync at least this often (the promise is every second)
@@ -28,8 +28,8 @@ SYNC_EVERY_S = 0.5  # flush + fsync at least this often (the promise is every se
 # chunks: ~0.7 kB a sample with the item overheads, ~45 MB a minute) fits about three times over.
 MEMORY_CAP_BYTES = 128 << 20
 ITEM_OVERHEAD_BYTES = 120  # a queued (name, bytes) tuple's own memory, beyond its payload
-BEHIND_S = 2.0  # the disk "falls behind" when more than this much of the session waits in the queue
-_NAMES = (SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, START, "drop")  # item kinds, by spill index
+BEHIND_S = 2.0  # the disk "falls behind" when a chunk queued this long ago (wall clock) is not yet on disk
+_NAMES = (SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, START, "drop", RECORDER_EVENTS)  # item kinds, by spill index
 _FRAME = struct.Struct("<BQ")  # a spilled item: kind index, payload length
 
 
@@ -114,8 +114,9 @@ class Recorder:
     files and flushes + fsyncs them every ``SYNC_EVERY_S``. When the disk stalls (a USB stick, a
     virus scanner, a network home folder) the queue grows in memory up to ``MEMORY_CAP_BYTES``,
     then a spill thread moves what arrives next to ``spill.bin`` (read back in order by the
-    writer); more than ``BEHIND_S`` of the session waiting is logged as a warning and journaled as
-    a ``recording_behind/...`` event (``recording_caught_up`` when drained). Samples are dropped
+    writer); a chunk waiting more than ``BEHIND_S`` is logged as a warning and journaled as a
+    ``recording_behind/...`` event in ``recorder.jsonl`` (``recording_caught_up`` when drained;
+    both become BDF annotations, apart from the session's replayable events). Samples are dropped
     only when memory itself runs out; they are then counted (``dropped_samples``), written as gap
     samples and annotated ``recording_dropped/<n>``.
 
@@ -157,7 +158,7 @@ class Recorder:
         write_atomic(self.folder / HEADER, json.dumps(self.header, indent=1).encode())
         # opened new ("x"): a session never appends to another's files
         self._files = {name: open(self.folder / name, "xb")
-                       for name in (SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS)}
+                       for name in (SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, RECORDER_EVENTS)}
         fsync_folder(self.folder)
         self._mem: collections.deque = collections.deque()  # the queue in memory (acquisition -> writer)
         self._overflow: collections.deque = collections.deque()  # past the cap: waits for the spill thread
@@ -176,6 +177,7 @@ class Recorder:
         self.behind_events = 0  # times the disk fell behind (each logged and journaled)
         self.max_queued_bytes = 0
         self._behind = False
+        self._queued_at: collections.deque = collections.deque()  # (samples queued, monotonic s) per chunk
         self._closed = False
         self._fb_row = np.zeros(self.n_cols)
         self._spill_thread = None
@@ -203,14 +205,21 @@ class Recorder:
         self._wake.set()
 
     def _check_behind(self) -> None:
+        """Behind = the oldest chunk not yet on disk was queued more than ``BEHIND_S`` ago (wall
+        clock: a file read faster than real time queues much of the session at once, harmlessly)."""
         self.max_queued_bytes = max(self.max_queued_bytes, self._bytes_in - self._bytes_out)
-        behind_s = (self.samples_queued - self.samples_written) / self.sfreq
+        now = time.monotonic()
+        stamps, written = self._queued_at, self.samples_written
+        stamps.append((self.samples_queued, now))
+        while stamps and stamps[0][0] <= written:
+            stamps.popleft()
+        behind_s = now - stamps[0][1] if stamps else 0.0
         if not self._behind and behind_s > BEHIND_S:
             self._behind = True
             self.behind_events += 1
-            log.warning("recording: the disk has fallen behind (%.1f s of the session, %.1f MB, wait in memory); "
-                        "nothing is lost, the session goes on", behind_s, (self._bytes_in - self._bytes_out) / 1e6)
-            self._put_event(f"recording_behind/{behind_s:.1f} s queued")
+            log.warning("recording: the disk has fallen behind (%.1f s; %.1f MB wait in memory); nothing is lost, "
+                        "the session goes on", behind_s, (self._bytes_in - self._bytes_out) / 1e6)
+            self._put_event(f"recording_behind/{behind_s:.1f} s")
         elif self._behind and behind_s < BEHIND_S / 4:
             self._behind = False
             log.warning("recording: the disk has caught up")
@@ -218,7 +227,7 @@ class Recorder:
 
     def _put_event(self, text: str, duration_s: float = 0.0, sample: int | None = None) -> None:
         s = self.samples_queued if sample is None else sample
-        self._put(EVENTS, (json.dumps({"sample": s, "onset_s": s / self.sfreq, "duration_s": duration_s,
+        self._put(RECORDER_EVENTS, (json.dumps({"sample": s, "onset_s": s / self.sfreq, "duration_s": duration_s,
                                        "text": text}) + "\n").encode())
 
     def on_chunk(self, chunk) -> None:
@@ -290,7 +299,7 @@ class Recorder:
             self._files[TIMESTAMPS].write(np.full(n, np.nan).tobytes())
             self._files[CHUNKS].write(np.int64(n).tobytes())
             self._files[GAPS].write(np.array([first, n], np.int64).tobytes())
-            self._files[EVENTS].write((json.dumps({"sample": first, "onset_s": first / self.sfreq,
+            self._files[RECORDER_EVENTS].write((json.dumps({"sample": first, "onset_s": first / self.sfreq,
                                                    "duration_s": n / self.sfreq,
                                                    "text": f"recording_dropped/{n}"}) + "\n").encode())
             self.samples_written += n
