@@ -384,8 +384,13 @@ def cmd_montages(args) -> int:
 
 def cmd_session(args) -> int:
     from .protocol.schema import load_protocol
+    from .recording.writer import check_participant_code
     from .session import build_session, finish_session, has_display, open_source, parse_channel_map, print_summary
 
+    # codes first: a code EDF/BDF or a file system cannot carry is refused before anything opens or records
+    for code in (args.participant, args.partner):
+        if code is not None:
+            check_participant_code(code)
     protocol = load_protocol(resolve_protocol(args.protocol))
     from .feedback.stimuli import check_protocol_stimuli
 

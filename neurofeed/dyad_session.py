@@ -175,9 +175,15 @@ def build_dyad_session(source_a, source_b, protocol: Protocol, codes, out_root="
         raise NeurofeedError(f"protocol {protocol.name} is for one person; a dyad needs a protocol with [dyad] "
                              f"enabled = true (e.g. --protocol dyadic-resonance).")
     check_dyad_sources(source_a, source_b)
-    folder = dyad_folder(out_root, (a, b), protocol.name) if record else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+    folder = None
+    if record:
+        from .recording.writer import create_session_folder
+
+        try:  # exclusively, as a single session's: two dyads started in the same second get two folders
+            folder = create_session_folder(dyad_folder(out_root, (a, b), protocol.name))
+        except OSError as err:
+            raise NeurofeedError(f"Cannot write recordings to {out_root}: {err.strerror or err}; choose a writable "
+                                 f"folder with --out.") from None
     d = protocol.dyad
     monitor = DyadMonitor(source_a.sfreq, tuple(protocol.signal.band_hz), d.window_s, out=folder,
                           update_every_s=d.update_s)

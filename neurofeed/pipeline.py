@@ -840,6 +840,9 @@ class Pipeline:
         first_sinks = [s.on_state for s in self.sinks if hasattr(s, "on_state") and getattr(s, "publish_first", False)]
         last_data = time.perf_counter_ns()
         lost = False
+        # the protocol's session limit in wall-clock time too: a real-time source whose signal is lost
+        # delivers no samples to count, and the session must still end (and its recording close)
+        limit_ns = eng.max_samples / eng.sfreq * 1e9 if eng.max_samples and getattr(src, "realtime", True) else None
         try:
             while not self._stop.is_set() and not eng.finished:
                 self._apply_pending()
@@ -850,6 +853,11 @@ class Pipeline:
                 chunk = src.read()
                 if chunk is None:
                     if src.finished:
+                        break
+                    if limit_ns is not None and time.perf_counter_ns() - self.t0_ns >= limit_ns:
+                        log.warning("session limit reached (%.1f min of wall-clock time); ending the session",
+                                    limit_ns / 60e9)
+                        proc.control("stop", "session limit reached (wall clock)")
                         break
                     if not lost and time.perf_counter_ns() - last_data > SIGNAL_LOST_S * 1e9:
                         lost = True

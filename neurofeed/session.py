@@ -171,7 +171,7 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     if record:
         from .sham import header_sham
 
-        folder = Path(folder) if folder is not None else session_folder(out_root, participant, protocol.name)
+        planned = Path(folder) if folder is not None else session_folder(out_root, participant, protocol.name)
         text, sham = header_sham(protocol, yoked, blind_key)
         header = {"participant": participant, "protocol": protocol.name, "protocol_text": text, "sham": sham,
                   "seconds_scale": seconds_scale, "sfreq": source.sfreq, "ch_names": list(source.ch_names),
@@ -179,7 +179,8 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
                   "estimator": proc.chain.estimator.describe(), "reference": proc.reference_used,
                   "reference_used": proc.reference_used, "reference_preferences": as_preferences(protocol.signal.reference),
                   "line_freq": line_hz, "montage": montage}
-        recorder = Recorder(folder, header, expected_s=protocol.total_duration_s() * seconds_scale + 60)
+        recorder = Recorder(planned, header, expected_s=protocol.total_duration_s() * seconds_scale + 60)
+        folder = recorder.folder  # created exclusively: a suffix when another session took the name
         sinks.append(recorder)
         if blind_key:  # the arm and the key to the session's sealed values, kept apart from the folder
             from .sham import new_seal_key, write_blind_key
@@ -189,7 +190,8 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     if lsl:
         from .feedback.lsl_out import LSLOutlets, session_source_id
 
-        stamp = folder.name.split("_")[0] if record else None  # the session folder's time stamp
+        # the session folder's time stamp, and its collision suffix (two sessions, two source ids)
+        stamp = folder.name.split("_")[0] + folder.name[len(planned.name):] if record else None
         sinks.append(LSLOutlets(protocol.signal.targets, name=lsl_name,
                                 source_id=session_source_id(lsl_name, participant, stamp), notes=lsl_notes,
                                 sfreq=source.sfreq))

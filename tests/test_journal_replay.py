@@ -102,7 +102,6 @@ def _session(tmp_path, seed):
 def test_second_session_carries_the_first_sessions_baseline_and_thresholds(tmp_path, qtbot):
     p1, f1, _, s1 = _session(tmp_path, seed=1)
     assert s1["carried_from"] is None  # nothing to carry the first time
-    time.sleep(1.1)  # session folders are named by the second they start
     p2, f2, states, s2 = _session(tmp_path, seed=2)
     assert s2["carried_from"] == str(f1)
     assert s2["baseline_uv2"] == s1["baseline_uv2"]

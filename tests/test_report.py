@@ -19,9 +19,6 @@ def _session(root, seed):
 
 def test_session_and_participant_reports(tmp_path):
     a = _session(tmp_path, 1)
-    import time
-
-    time.sleep(1.1)  # folders are named to the second
     _session(tmp_path, 2)
     r = run_cli("report", a)
     assert r.returncode == 0, r.stderr

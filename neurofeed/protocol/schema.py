@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import random
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +18,16 @@ from ..library import library_files, search_dirs, shipped_dir
 # The shipped protocol library: the repository's protocols/ folder, package data in the wheel
 # (neurofeed.library); a clinic keeps its own protocols in a user folder laid over it file by file.
 PROTOCOL_DIR = shipped_dir("protocols")
+# what EDF/BDF headers and every file system carry: a participant code or a protocol name becomes
+# part of a folder name and of the BDF header, so nothing else (no '/', '..', spaces, accents)
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_safe_name(text) -> bool:
+    """True for ASCII letters, digits, '-' and '_' only (1-64 characters)."""
+    return isinstance(text, str) and SAFE_NAME.fullmatch(text) is not None
+
+
 KINDS = ("exploration", "integration", "consolidation", "action")
 DIRECTIONS = ("up", "down")
 
@@ -397,6 +408,16 @@ def parse_protocol(text: str, src: str = "<protocol>") -> Protocol:
     return proto
 
 
+def check_protocol_name(name, src: str) -> None:
+    """``[protocol] name`` names session folders and goes into the BDF: refused unless it is ASCII
+    letters, digits, '-' and '_' (checked on loading a protocol file, not on replaying the protocol
+    text an older session stored)."""
+    if not is_safe_name(name):
+        raise ProtocolError(f"{src}: [protocol] name = {name!r} is not valid: it names the session folder and the "
+                            f"BDF, so use ASCII letters, digits, '-' and '_' only (no '/', '..', spaces or accents), "
+                            f"e.g. \"mu-training\".")
+
+
 def _check_semantics(p: Protocol, src: str) -> None:
     s = p.signal
     if len(s.band_hz) != 2 or not 0 < s.band_hz[0] < s.band_hz[1]:
@@ -521,6 +542,7 @@ def load_protocol(path) -> Protocol:
     except (OSError, UnicodeDecodeError) as err:
         raise ProtocolError(f"{path}: cannot read protocol file: {err}.") from None
     proto = parse_protocol(text, str(path))
+    check_protocol_name(proto.name, str(path))
     proto.path = path
     return proto
 

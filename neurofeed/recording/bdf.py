@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import RecordingError
 from ..record import NOT_STREAMED, field_of
-from .journal import SIDECAR, read_journal
+from .journal import SIDECAR, START, read_journal
 
 MERGE_S = 0.1  # runs of bad samples closer than this share one annotation (a crackling lead is one event)
 
@@ -78,12 +78,33 @@ def bad_sample_annotations(data: np.ndarray, gaps: np.ndarray, ch_names, sfreq: 
     return sorted(out)
 
 
+def pad_to_records(x: np.ndarray, rec: int) -> np.ndarray:
+    """``x`` (n_signals × n) with its last value held up to a whole number of ``rec``-sample records
+    (a BDF holds whole data records only; the padding is annotated, never invented signal)."""
+    n = x.shape[1]
+    pad = -n % rec
+    if pad == 0:
+        return x
+    return np.concatenate([x, np.repeat(x[:, -1:], pad, axis=1)], axis=1)
+
+
+def start_time(folder: Path, header: dict) -> dt.datetime:
+    """The recording's start: the first sample's wall-clock time (``start.json``), else the time
+    the recorder opened (a journal written before start.json existed, or killed before its first chunk)."""
+    try:
+        return dt.datetime.fromisoformat(json.loads((folder / START).read_text())["first_sample"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return dt.datetime.fromisoformat(header.get("started", "2000-01-01T00:00:00"))
+
+
 def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     """Write ``<folder>/<folder name>.bdf`` from the journal; returns its path.
 
     EEG at 24 bits over ± the board's range (quantisation step ``2 * range / 2**24``, e.g.
     0.022 µV for a Cyton), the feedback values as extra signals and every event as an
-    EDF+ annotation. The header carries the participant code only.
+    EDF+ annotation. The header carries the participant code only. Every journal sample is
+    written: a BDF holds whole data records, so the last record is completed with the last
+    value held and annotated ``padding (not recorded)``. The start time is the first sample's.
     """
     from edfio import Bdf, BdfSignal, EdfAnnotation, Patient, Recording
 
@@ -91,11 +112,15 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     folder = j.path
     sfreq = j.sfreq
     rec = record_samples(sfreq)
-    n = (j.data.shape[1] // rec) * rec  # whole data records only
-    if n == 0:
-        raise RecordingError(f"{folder}: the journal holds less than one data record ({rec} samples); nothing to write.")
+    n = j.data.shape[1]  # every sample the journal holds
+    if n == 0 and not recovered:
+        raise RecordingError(f"{folder}: the journal holds no samples; nothing to write.")
     rng = float(j.header["range_uv"])
-    eeg = hold_finite(j.data[:, :n])  # edfio refuses non-finite values; they are annotated instead
+    # edfio refuses non-finite values (annotated instead); a journal without samples (killed before
+    # the first chunk) still gives a valid BDF: one record of zeros, annotated
+    eeg = hold_finite(j.data) if n else np.zeros((len(j.ch_names), 1))
+    eeg = pad_to_records(eeg, rec)
+    n_out = eeg.shape[1]
     signals = [BdfSignal(np.clip(eeg[i], -rng, rng), sfreq, label=name[:16], transducer_type="EEG electrode",
                          physical_dimension="uV", physical_range=(-rng, rng))
                for i, name in enumerate(j.ch_names)]
@@ -106,27 +131,33 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
             continue
         f = field_of(col)
         lo, hi = f.range if f else (-1e6, 1e6)
-        values = hold_feedback(j.feedback, i, n) if len(j.feedback) else np.zeros(n)
+        values = hold_feedback(j.feedback, i, n_out) if len(j.feedback) and n else np.zeros(n_out)
+        if n:
+            values[n:] = values[n - 1]
         signals.append(BdfSignal(np.clip(values, lo, hi), sfreq, label=col[:16], physical_range=(lo, hi),
                                  physical_dimension=(f.unit.split() or [""])[0][:8] if f else ""))
     end_s = n / sfreq
-    annotations = [EdfAnnotation(e["onset_s"], e["duration_s"] or None, e["text"][:120])
-                   for e in j.events if e["onset_s"] < end_s]
+    # every journal event, the session's end (at the last sample) included
+    annotations = [EdfAnnotation(min(e["onset_s"], end_s), e["duration_s"] or None, e["text"][:120])
+                   for e in j.events + j.recorder_events]
     annotations += [EdfAnnotation(onset, dur, text)
-                    for onset, dur, text in bad_sample_annotations(j.data[:, :n], j.gaps, j.ch_names, sfreq)]
+                    for onset, dur, text in bad_sample_annotations(j.data, j.gaps, j.ch_names, sfreq)]
+    if n_out > n:
+        annotations.append(EdfAnnotation(end_s, (n_out - n) / sfreq, "padding (not recorded)"))
     if recovered:
-        annotations.append(EdfAnnotation(end_s, None, "recovered: recording ended unexpectedly"))
+        annotations.append(EdfAnnotation(end_s, None, "recovered: recording ended unexpectedly"
+                                         + ("" if n else " before its first sample")))
     out = Path(out_path) if out_path else folder / f"{folder.name}.bdf"
     tmp = out.with_suffix(".bdf.part")
     try:
-        started = dt.datetime.fromisoformat(j.header.get("started", "2000-01-01T00:00:00"))
+        started = start_time(folder, j.header)
         bdf = Bdf(signals, patient=Patient(code=j.header.get("participant", "X")),
                   recording=Recording(startdate=started.date(), additional=("neurofeed",)),
-                  starttime=started.time().replace(microsecond=0), data_record_duration=rec / sfreq,
+                  starttime=started.time(), data_record_duration=rec / sfreq,
                   annotations=annotations)
         bdf.write(tmp)
         tmp.replace(out)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, UnicodeError) as err:
         raise RecordingError(f"{out}: cannot write the BDF: {err}; the journal in {folder} is intact.") from None
     if recovered and not (folder / SIDECAR).exists():
         (folder / SIDECAR).write_text(json.dumps(dict(j.header, recovered=True, samples=int(n)), indent=1))

@@ -11,6 +11,10 @@ fsynced at least every second) and, once closed or recovered, a BDF+ file:
 ``gaps.i64``       runs of gap samples (dropped packets, NaN in samples.f64): (first sample, length)
 ``feedback.f64``   one row per update, the record of neurofeed.record (columns in header.json)
 ``events.jsonl``   one JSON object per event (sample, onset_s, duration_s, text)
+``recorder.jsonl`` the recorder's own events (the disk fell behind / caught up, samples memory could
+                   not hold), kept apart from the session's events (replay re-derives those)
+``start.json``     the wall-clock time of the first sample (``first_sample``; the BDF's start)
+``spill.bin``      only while the disk falls behind: queued items past the memory cap
 ``sidecar.json``   written at the end: baseline, threshold history, timing, blocks
 ``<stem>.bdf``     BDF+ (24 bit): EEG, feedback signals and events as annotations
 """
@@ -18,7 +22,7 @@ fsynced at least every second) and, once closed or recovered, a BDF+ file:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +33,7 @@ from ..record import LEGACY_FIXED, as_records, record_columns
 HEADER, SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, SIDECAR = (
     "header.json", "samples.f64", "timestamps.f64", "chunks.i64", "gaps.i64", "feedback.f64", "events.jsonl",
     "sidecar.json")
+START, SPILL, RECORDER_EVENTS = "start.json", "spill.bin", "recorder.jsonl"
 
 
 def feedback_columns(targets) -> list[str]:
@@ -69,6 +74,7 @@ class Journal:
     gaps: np.ndarray  # (n_runs, 2) int64: first sample, length of each run of gap samples
     events: list
     sidecar: dict | None
+    recorder_events: list = field(default_factory=list)  # the recorder's own (recorder.jsonl)
 
     @property
     def sfreq(self) -> float:
@@ -126,17 +132,23 @@ def read_journal(path) -> Journal:
     n_cols = len(header_columns(header))
     fb = np.fromfile(folder / FEEDBACK, dtype=np.float64) if (folder / FEEDBACK).exists() else np.zeros(0)
     fb = fb[: (fb.size // n_cols) * n_cols].reshape(-1, n_cols)
-    events = []
-    if (folder / EVENTS).exists():
-        for line in (folder / EVENTS).read_text().splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut by the crash
+    events, recorder_events = read_events(folder / EVENTS), read_events(folder / RECORDER_EVENTS)
     sidecar = None
     if (folder / SIDECAR).exists():
         try:
             sidecar = json.loads((folder / SIDECAR).read_text())
         except json.JSONDecodeError:
             sidecar = None
-    return Journal(folder, header, np.ascontiguousarray(data), chunks, fb, ts, gaps, events, sidecar)
+    return Journal(folder, header, np.ascontiguousarray(data), chunks, fb, ts, gaps, events, sidecar, recorder_events)
+
+
+def read_events(path) -> list:
+    """The JSON lines of an events file (none if it is missing; a last line cut by a crash is dropped)."""
+    events = []
+    if Path(path).exists():
+        for line in Path(path).read_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by the crash
+    return events
