@@ -187,14 +187,12 @@ _CHECKOUT = Path(__file__).resolve().parent.parent
 REAL_EEG_DIRS = (str(_CHECKOUT / "tests" / "data"), str(_CHECKOUT.parent / "shared" / "data"))
 
 
-def _unpacked(packed: Path) -> Path:
-    """``packed`` (``*.edf.xz``) unpacked into the user cache folder (once; written to a temporary
-    name and renamed, so two runs at once never read half a file)."""
+def unpack_xz(packed: Path, out: Path) -> Path:
+    """``packed`` (``*.edf.xz``) unpacked to ``out`` unless ``out`` is already as new; written to a
+    temporary name and renamed, so two processes at once never read half a file. Returns ``out``."""
     import lzma
 
-    from platformdirs import user_cache_path
-
-    out = user_cache_path("neurofeed") / "eeg" / packed.parent.name / packed.with_suffix("").name
+    packed, out = Path(packed), Path(out)
     if out.exists() and out.stat().st_mtime >= packed.stat().st_mtime:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -207,6 +205,13 @@ def _unpacked(packed: Path) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return out
+
+
+def _unpacked(packed: Path) -> Path:
+    """``packed`` unpacked into the user cache folder (once)."""
+    from platformdirs import user_cache_path
+
+    return unpack_xz(packed, user_cache_path("neurofeed") / "eeg" / packed.parent.name / packed.with_suffix("").name)
 
 
 def real_eeg_path() -> Path:

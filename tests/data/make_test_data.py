@@ -9,8 +9,9 @@ and the amplifier range are taken over all of them) and every second (replay and
 trial). So nothing is cut: R02 (eyes closed), which no test reads, is left out, and each file is
 stored xz-compressed, byte for byte (tests/data/eeg.py unpacks it on first use).
 
-Source: the full records (``--source``, default ``../shared/data`` beside the repository; see
-tests/data/README.md for where to get them).
+Source: the full records (``--source FOLDER`` holding ``eegmmidb-S001/``, e.g. PhysioNet's EEGMMIDB
+download; see tests/data/README.md for where to get them). No default: the tool reads only the folder
+it is given, never a place beside the repository.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ RUNS = ("S001R01", "S001R03", "S001R04", "S001R05", "S001R06")
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default = next((p / "shared" / "data" for p in HERE.parents[2:4] if (p / "shared" / "data").is_dir()),
-                   HERE.parents[2] / "shared" / "data")  # also from a worktree in /work/wt/NAME
-    ap.add_argument("--source", default=str(default), help="folder holding eegmmidb-S001/ (the full records)")
+    ap.add_argument("--source", required=True, help="folder holding eegmmidb-S001/ (the full records)")
     args = ap.parse_args(argv)
     out = HERE / "eegmmidb-S001"
     out.mkdir(exist_ok=True)
