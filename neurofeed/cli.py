@@ -158,8 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--channel-types", metavar="NAME=TYPE,...",
                    help="channel types over the file's own, e.g. EOG1=eog,X5=ecg; only EEG channels are replayed "
                         "(EOG/ECG/EMG/misc stay out of the average reference and the gates)")
-    r.add_argument("--label-map", metavar="FILE.json",
-                   help='rename annotation labels per file, e.g. {"*R0[56].edf": {"T1": "fists", "T2": "feet"}}')
+    r.add_argument("--label-map", metavar="FILE",
+                   help='rename annotation labels per file or run (JSON or TOML), e.g. {"*R0[56].edf": {"T1": "fists", '
+                        '"T2": "feet"}} or {"R03": {"T1": "left-fist"}}; a label that means different tasks in '
+                        'different runs (EEGMMIDB T1/T2) is otherwise kept apart per run (R03/T1)')
     r.add_argument("--scheduler", metavar="ADDRESS",
                    help="a Dask distributed scheduler to replay on: tls://HOST:PORT with the three --tls-* files, or "
                         "tcp://HOST:PORT on a trusted network only (Dask sends pickles); workers must see the files "
@@ -177,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="output folder (default: <path>/report)")
     rp.add_argument("--epochs-out", metavar="FILE-epo.fif",
                     help="replay outputs: also write the event-locked EEG epochs (-1…+4 s) as MNE Epochs")
+    rp.add_argument("--erd-baseline", choices=("pre-event", "session"), default="pre-event",
+                    help="replay outputs: ERD/ERS relative to each trial's own pre-event interval (default, -1.0 to "
+                         "-0.25 s) or to the replay's session baseline (labelled as such)")
     rp.add_argument("--unblind", metavar="KEY_FILE",
                     help="a blinded session: name its arm from this key file (written by --blind-key)")
 
@@ -585,7 +590,8 @@ def cmd_recover(args) -> int:
 def cmd_report(args) -> int:
     from .report import make_report
 
-    out = make_report(args.path, args.out, epochs_out=args.epochs_out, unblind=args.unblind)
+    out = make_report(args.path, args.out, epochs_out=args.epochs_out, unblind=args.unblind,
+                      erd_baseline=args.erd_baseline)
     from .recording.journal import is_journal
 
     if is_journal(args.path):  # the arm of a trial session
@@ -651,13 +657,35 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
+        rc = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return rc
     except NeurofeedError as err:
         print(f"neurofeed: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("neurofeed: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+#: exit status of a command whose reader went away (`neurofeed protocols list | head`): 128 + SIGPIPE
+EXIT_CLOSED_PIPE = 141
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout closed the pipe: stop quietly, as a shell tool does. Python's flush of
+    stdout at exit would raise again, so stdout is pointed at devnull first (the Python docs'
+    recipe, "Note on SIGPIPE" in the signal module)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (a test's StringIO): nothing to quiet
+        pass
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

@@ -605,7 +605,9 @@ def write_outputs(result: dict, out_dir) -> dict:
 
     ``summary.json`` holds ``mode``, ``conditions.<label>.si.<target>``,
     ``conditions.<label>.combined``, the baseline, the condition ``events`` (onset in s and
-    label, for event-locked reports) and the ``source`` it replayed.
+    label, for event-locked reports), the ``source`` it replayed and, for a dataset replay, its
+    ``subject``, ``run``, ``session`` and ``tasks`` (label -> what the label means in this run,
+    where known: :func:`tasks_of`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -626,7 +628,8 @@ def write_outputs(result: dict, out_dir) -> dict:
                "updates": int(len(fb)), "duration_s": float(fb[-1, 0] / sfreq) if len(fb) else 0.0,
                "line_freq": result.get("line_freq"), "line_freq_from": result.get("line_freq_from"),
                "channels_left_out": result.get("channels_left_out", []),
-               "events": events}
+               "subject": result.get("subject"), "run": result.get("run"), "session": result.get("session"),
+               "tasks": result.get("tasks") or {}, "events": events}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -667,6 +670,8 @@ def _one(path, subject, name, protocol, baseline_label, speed, out, mode, label_
     """Replay one recording into ``out/name`` (runs in a worker: joblib or a Dask worker)."""
     res = replay_path(path, protocol, baseline_label, speed, mode, label_map, line_hz, baseline_from, min_baseline_s,
                       channel_types)
+    res.update(subject=subject, run=run_of(path), session=session_of(path),
+               tasks=tasks_of(path, label_map, [lab for *_, lab in (res.get("labels") or [])]))
     summary = write_outputs(res, Path(out) / name)
     summary["realtime_factor"] = res.get("data_s", 0.0) / res["process_s"] if res.get("process_s") else None
     return str(path), subject, summary
@@ -752,12 +757,16 @@ def group_summary(results: list[tuple[str, str, dict]]) -> dict:
         ``subjects.<subject>.<condition>``: ``combined`` and ``si.<target>`` (mean over the
         subject's recordings), ``ci95`` of the combined SI over recordings, ``n_recordings``;
         ``group.<condition>``: the same over subjects (``n_subjects``; ``ci95`` is None with
-        one subject). SI is log10(power / baseline), dimensionless.
+        one subject). SI is log10(power / baseline), dimensionless. A condition is a label
+        pooled across recordings, or ``<run>/<label>`` where the label means different tasks in
+        different runs (:func:`condition_keys`; ``kept_apart`` says which and why).
     """
     by_sub: dict = {}
-    for path, subject, s in sorted(results):
+    results = sorted(results)
+    keys, notes = condition_keys([s for _, _, s in results])
+    for (path, subject, s), key in zip(results, keys):
         for label, c in s["conditions"].items():
-            by_sub.setdefault(subject, {}).setdefault(label, []).append(c)
+            by_sub.setdefault(subject, {}).setdefault(key.get(label, label), []).append(c)
     subjects = {}
     for sub, conds in sorted(by_sub.items()):
         subjects[sub] = {}
@@ -775,7 +784,7 @@ def group_summary(results: list[tuple[str, str, dict]]) -> dict:
                         "si": {t: dict(zip(("mean", "ci95"), _mean_ci([r["si"].get(t) for r in rows])))
                                for t in targets}}
     return {"units": "SI = mean log10 mu power - log10 baseline (the baseline's mean log10 power)",
-            "n_recordings": len(results),
+            "n_recordings": len(results), "kept_apart": notes,
             "subjects": subjects, "group": group}
 
 
@@ -843,29 +852,130 @@ def _run_parallel(calls: list, jobs: int, scheduler: str | None, tls: dict | Non
 
 
 def read_label_map(path) -> dict:
-    """A label map file (JSON): file-name pattern → {annotation label: condition name}, e.g.
-    ``{"S*R0[34].edf": {"T1": "left-fist", "T2": "right-fist"}, "S*R0[56].edf": {"T1": "fists",
-    "T2": "feet"}}``. The first pattern (fnmatch) that matches a file's name applies to it."""
+    """A label map file, JSON or TOML (by its suffix): file-name pattern or run -> {annotation
+    label: condition name}, e.g. ``{"S*R0[37].edf": {"T1": "left-fist", "T2": "right-fist"},
+    "R05": {"T1": "fists", "T2": "feet"}}`` or in TOML ``[R05]`` / ``T1 = "fists"``. The first key
+    that matches a file (its name by fnmatch, or its run, :func:`run_of`) applies to it."""
     p = Path(path)
     try:
-        m = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise NeurofeedError(f"--label-map {p}: cannot read it as JSON ({err}).") from None
+        if p.suffix.lower() == ".toml":
+            import tomllib
+
+            m = tomllib.loads(p.read_text())
+        else:
+            m = json.loads(p.read_text())
+    except (OSError, ValueError) as err:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        kind = "TOML" if p.suffix.lower() == ".toml" else "JSON"
+        raise NeurofeedError(f"--label-map {p}: cannot read it as {kind} ({err}).") from None
     if not isinstance(m, dict) or not all(isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str)
                                                                         for a, b in v.items()) for v in m.values()):
-        raise NeurofeedError(f"--label-map {p}: expected {{\"FILE PATTERN\": {{\"LABEL\": \"CONDITION\"}}}}, "
+        raise NeurofeedError(f"--label-map {p}: expected {{\"FILE PATTERN or RUN\": {{\"LABEL\": \"CONDITION\"}}}}, "
                              f"e.g. {{\"*R05.edf\": {{\"T2\": \"feet\"}}}}.")
     return m
 
 
 def labels_for(path, label_map: dict | None) -> dict | None:
-    """The renaming that applies to ``path``: the first pattern of ``label_map`` matching its name."""
+    """The renaming that applies to ``path``: the first key of ``label_map`` matching its name
+    (fnmatch) or naming its run (``R05``, :func:`run_of`)."""
     from fnmatch import fnmatch
 
+    name, run = Path(path).name, run_of(path)
     for pattern, mapping in (label_map or {}).items():
-        if fnmatch(Path(path).name, pattern):
+        if fnmatch(name, pattern) or pattern.upper() == run.upper():
             return mapping
     return None
+
+
+#: what T0/T1/T2 mean in each run of the EEG Motor Movement/Imagery dataset (EEGMMIDB, PhysioNet;
+#: Schalk et al. 2004): the files do not say (their annotations are T0/T1/T2 only), the dataset's
+#: description does. Applies to files named like the dataset's (S001R03.edf) whose labels are these.
+EEGMMIDB_TASKS = {
+    **{r: {"T0": "rest", "T1": "left fist", "T2": "right fist"} for r in (3, 7, 11)},
+    **{r: {"T0": "rest", "T1": "imagined left fist", "T2": "imagined right fist"} for r in (4, 8, 12)},
+    **{r: {"T0": "rest", "T1": "both fists", "T2": "both feet"} for r in (5, 9, 13)},
+    **{r: {"T0": "rest", "T1": "imagined both fists", "T2": "imagined both feet"} for r in (6, 10, 14)},
+    1: {"T0": "rest"}, 2: {"T0": "rest, eyes closed"},  # the task runs' rest is eyes open, as R01
+}
+_EEGMMIDB_NAME = re.compile(r"^S\d{3}R(\d{2})\.edf$", flags=re.IGNORECASE)
+
+
+def run_of(path) -> str:
+    """A recording's run, for labels kept apart per run: ``R03`` for EEGMMIDB's ``S001R03.edf``,
+    the BIDS ``run-2`` entity, a trailing ``R3``/``run-3`` of the name, else the name itself
+    (a session folder's name)."""
+    p = Path(path)
+    m = _EEGMMIDB_NAME.match(p.name)
+    if m:
+        return f"R{int(m.group(1)):02d}"
+    stem = p.name.split(".")[0]
+    m = re.search(r"(?:^|_)(run-[0-9A-Za-z]+)(?:_|$)", stem)
+    if m:
+        return m.group(1)
+    m = re.search(r"[_-]?((?:R|run-?)\d+)$", stem, flags=re.IGNORECASE)
+    return m.group(1) if m else stem
+
+
+def session_of(path) -> str:
+    """A recording's session: the BIDS ``ses-`` entity of its name or folders, else ``n/a``."""
+    for part in reversed(Path(path).parts):
+        m = re.search(r"(?:^|_)ses-([0-9A-Za-z]+)", part)
+        if m:
+            return m.group(1)
+    return "n/a"
+
+
+def tasks_of(path, label_map: dict | None, labels) -> dict:
+    """What each condition label of a recording means (label -> task), where known: a label the
+    label map renamed means its new name (the map's author named the task); an EEGMMIDB run's
+    T0/T1/T2 mean what the dataset's description says (:data:`EEGMMIDB_TASKS`). Labels of
+    unknown meaning are left out."""
+    mapping = label_map or {}
+    out = {new: new for new in mapping.values() if new in set(labels)}
+    m = _EEGMMIDB_NAME.match(Path(path).name)
+    table = EEGMMIDB_TASKS.get(int(m.group(1)), {}) if m else {}
+    for label in labels:
+        if label not in out and label not in mapping.values() and label in table:
+            out[label] = table[label]
+    return out
+
+
+def condition_keys(summaries: list[dict]) -> tuple[list[dict], list[str]]:
+    """The condition each recording's labels pool into across a dataset.
+
+    A label pools across recordings (key: the label) unless it means different tasks in
+    different recordings (``summary["tasks"]``, :func:`tasks_of`): EEGMMIDB's T1 is the left fist
+    in R03 and both fists in R05. Such a label is kept apart per run (key ``R03/T1``), and one
+    line says so.
+
+    Parameters
+    ----------
+    summaries : list of dict
+        Each recording's ``summary.json`` (``conditions``, ``run``, ``tasks``).
+
+    Returns
+    -------
+    keys : list of dict
+        Per summary, label -> condition key.
+    notes : list of str
+        One sentence per label kept apart.
+    """
+    meanings: dict = {}
+    for s in summaries:
+        for label in s.get("conditions") or {}:
+            task = (s.get("tasks") or {}).get(label)
+            if task is not None:
+                meanings.setdefault(label, {}).setdefault(task, []).append(str(s.get("run")))
+    split = {label for label, tasks in meanings.items() if len(tasks) > 1}
+    keys = [{label: f"{s.get('run')}/{label}" if label in split else label for label in s.get("conditions") or {}}
+            for s in summaries]
+    notes = []
+    for label in sorted(split):
+        said = "; ".join(f"{', '.join(sorted(set(runs)))}: {task}" for task, runs in sorted(meanings[label].items(),
+                                                                                               key=lambda kv: kv[1]))
+        notes.append(f"label {label} means different tasks in different runs ({said}): kept apart per run "
+                     f"(e.g. {sorted(meanings[label].values())[0][0]}/{label}); a --label-map FILE names the "
+                     f"conditions that pool")
+    return keys, notes
 
 
 def replay_many(files, protocol=None, speed="max", baseline_label=None, out="replay-out", jobs=1,
@@ -880,7 +990,9 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
     scheduler address) on a distributed cluster whose workers see the same file system
     (``tls://`` with ``tls`` certificate files, :func:`scheduler_security`; ``tcp://`` on a
     trusted network only). A progress bar (tqdm) runs on stderr. ``label_map`` (:func:`read_label_map`) renames
-    annotation labels per file, so that a condition means one thing across a dataset.
+    annotation labels per file, so that a condition means one thing across a dataset; a label that
+    means different tasks in different runs is kept apart per run, with a one-line warning
+    (:func:`condition_keys`).
     """
     from joblib import delayed
     from tqdm import tqdm
@@ -911,7 +1023,10 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
     Path(out).mkdir(parents=True, exist_ok=True)
     summaries = {path: s for path, _, s in results}
     (Path(out) / "summary.json").write_text(json.dumps(summaries, indent=1))
-    (Path(out) / "group.json").write_text(json.dumps(group_summary(results), indent=1))
+    group = group_summary(results)
+    (Path(out) / "group.json").write_text(json.dumps(group, indent=1))
+    for note in group["kept_apart"]:
+        log.warning("%s", note)
     for path, s in summaries.items():
         print(f"{path} ({s['mode']}):")
         for label, c in s["conditions"].items():

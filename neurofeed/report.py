@@ -189,7 +189,14 @@ html_page, html_table, pyplot = _page, _table, _plt
 ERD_WINDOW_S = (-1.0, 4.0)  # around each event onset
 ERD_STEP_S = 0.04
 ERD_SMOOTH_S = 0.2  # centred moving average of each trial's course, for display and the numbers
+#: each trial's own pre-event interval, the default ERD reference (MNE's tfr baseline, mode "logratio"):
+#: it ends 0.25 s before the onset so that neither the 0.2-s centred smoothing nor the estimator's
+#: delay (feedback.tsv power is causal, ~0.1 s late) carries the event into it
+ERD_BASELINE_S = (-1.0, -0.25)
+ERD_LATE_S = (0.5, 4.0)  # the window of the per-trial numbers
+ERD_BASELINES = ("pre-event", "session")
 TFR_FREQS_HZ = np.arange(4.0, 36.0, 1.0)
+_FLOOR_UV2 = 1e-12
 
 
 def _replay_runs(folder: Path) -> list[Path]:
@@ -200,42 +207,79 @@ def _replay_runs(folder: Path) -> list[Path]:
                   and (d / "summary.json").exists())
 
 
-def erd_trials(runs: list[Path]) -> tuple[np.ndarray, dict]:
-    """Event-locked mu power change vs the replay's baseline, per condition and target.
+def erd_baseline_text(baseline: str, summaries: list[dict] | None = None) -> str:
+    """What an ERD is relative to, for axis labels and tables."""
+    if baseline == "pre-event":
+        return f"each trial's pre-event {ERD_BASELINE_S[0]:g} to {ERD_BASELINE_S[1]:g} s"
+    modes = sorted({s.get("mode", "?") for s in summaries or []})
+    labels = sorted({str(s.get("baseline_label")) for s in summaries or []})
+    return f"the session baseline ({', '.join(labels)} segments, {', '.join(modes)} replay)"
+
+
+def erd_trials(runs: list[Path], keys: list[dict] | None = None, baseline: str = "pre-event") -> tuple[np.ndarray, dict]:
+    """Event-locked mu power per trial, as a ratio to a reference power.
 
     For every condition event (``summary.json`` ``events``) whose −1…+4 s window lies in the
-    recording, the per-update mu power of ``feedback.tsv`` is interpolated onto a 0.04-s grid
-    and expressed as percent change vs that recording's baseline power: 100·(P/P_base − 1)
-    (negative = ERD, positive = ERS), smoothed with a centred 0.2-s moving average.
+    recording, the per-update mu power of ``feedback.tsv`` (the replay's own estimator) is
+    interpolated onto a 0.04-s grid and smoothed with a centred 0.2-s moving average, then
+    divided by the reference: with ``baseline="pre-event"`` (default) the trial's own mean power
+    over −1.0…−0.25 s (:data:`ERD_BASELINE_S`); with ``"session"`` the replay's baseline power
+    (``baseline_uv2``, the SI's reference, so that 10·log10 of the ratio is 10·SI dB).
+
+    Parameters
+    ----------
+    runs : list of Path
+        Replay output folders.
+    keys : list of dict, optional
+        Per run, label -> condition key (:func:`neurofeed.replay.condition_keys`); default the labels.
+    baseline : {"pre-event", "session"}
 
     Returns
     -------
     t_s : ndarray, shape (n_times,)
         Seconds from the event onset.
     trials : dict
-        ``trials[label][target]`` → ndarray (n_trials, n_times), percent.
+        ``trials[condition][target]`` → ndarray (n_trials, n_times): power / reference (> 0).
     """
+    if baseline not in ERD_BASELINES:
+        raise NeurofeedError(f"--erd-baseline {baseline!r} is not one of {', '.join(ERD_BASELINES)}.")
     t_s = np.arange(ERD_WINDOW_S[0], ERD_WINDOW_S[1] + ERD_STEP_S / 2, ERD_STEP_S)
+    pre = (t_s >= ERD_BASELINE_S[0] - 1e-9) & (t_s <= ERD_BASELINE_S[1] + 1e-9)
     trials: dict = {}
     k = max(1, int(round(ERD_SMOOTH_S / ERD_STEP_S))) | 1  # odd, so the average is centred
-    for run in runs:
+    for i, run in enumerate(runs):
         summary = json.loads((run / "summary.json").read_text())
-        # percent change is relative to mean power (baseline_uv2 is the geometric mean, the SI's B)
-        base = summary.get("baseline_mean_power_uv2") or summary.get("baseline_uv2") or {}
+        key = (keys[i] if keys else None) or {}
+        targets = list(summary.get("targets") or [])
+        session_base = summary.get("baseline_uv2") or {}  # the geometric mean: the SI's B
         data = np.genfromtxt(run / "feedback.tsv", delimiter="\t", names=True)
         times = np.atleast_1d(data["time_s"])
         for ev in summary.get("events", []):
             t = ev["onset_s"] + t_s
             if len(times) < 2 or t[0] < times[0] or t[-1] > times[-1]:
                 continue
-            for target, b in base.items():
+            for target in targets:
                 col = f"power_{target}_uv2"
-                if col not in data.dtype.names or not b:
+                if col not in data.dtype.names:
                     continue
                 p = np.interp(t, times, data[col])
                 p = np.convolve(np.pad(p, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
-                trials.setdefault(ev["label"], {}).setdefault(target, []).append(100.0 * (p / b - 1.0))
+                ref = np.mean(p[pre]) if baseline == "pre-event" else session_base.get(target)
+                if ref is None or not np.isfinite(ref) or ref <= 0 or not np.all(np.isfinite(p)):
+                    continue
+                cond = key.get(ev["label"], ev["label"])
+                trials.setdefault(cond, {}).setdefault(target, []).append(np.maximum(p, _FLOOR_UV2) / ref)
     return t_s, {lab: {t: np.array(v) for t, v in d.items()} for lab, d in trials.items()}
+
+
+def db_to_pct(db):
+    """A power change in dB as percent: 100·(10^(dB/10) − 1); never below −100 %."""
+    return 100.0 * (np.power(10.0, np.asarray(db, dtype=float) / 10.0) - 1.0)
+
+
+def pct_to_db(pct):
+    """A power change in percent as dB (−100 % and below read as a very large decrease)."""
+    return 10.0 * np.log10(np.maximum(1.0 + np.asarray(pct, dtype=float) / 100.0, 1e-6))
 
 
 def _mean_ci95(x: np.ndarray):
@@ -249,63 +293,100 @@ def _mean_ci95(x: np.ndarray):
     return m, stats.t.ppf(0.975, n - 1) * x.std(axis=0, ddof=1) / np.sqrt(n)
 
 
-def erd_figure(t_s, trials, out: Path) -> dict:
+def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | None = None) -> dict:
     """``erd.png`` (mean ± 95 % CI per condition, one panel per target) and the numbers behind it.
 
-    Returns ``{label: {target: {"n_trials", "mean_pct_0.5_4s", "ci95_pct_0.5_4s", "t_s",
-    "mean_pct", "ci95_pct"}}}`` (also written to ``erd.json``).
+    The statistic is each trial's log power ratio in dB, 10·log10(P / P_ref), where it is
+    symmetric: the mean and its 95 % t-interval over trials are taken in dB and only then shown
+    as percent (100·(10^(dB/10) − 1)), so no bound can fall below −100 %. The percent of the
+    mean dB is the change of the trials' geometric mean power.
+
+    Returns
+    -------
+    dict
+        ``{"baseline": baseline_text, "units": ..., "conditions": {condition: {target: {"task",
+        "n_trials", "mean_db_0.5_4s", "ci95_db_0.5_4s", "mean_pct_0.5_4s", "ci95_pct_0.5_4s", "t_s",
+        "mean_db", "ci95_db_low", "ci95_db_high"}}}}`` (also written to ``erd.json``); the 0.5–4 s
+        numbers are per trial 10·log10 of the window's mean power over the reference.
     """
     plt = _plt()
+    tasks = tasks or {}
     targets = sorted({t for d in trials.values() for t in d})
-    fig, axes = plt.subplots(1, max(1, len(targets)), figsize=(5.5 * max(1, len(targets)), 3.8), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, max(1, len(targets)), figsize=(5.0 * max(1, len(targets)) + 2.6, 3.8), squeeze=False,
+                             sharey=True, layout="constrained")
     numbers: dict = {}
-    colours = plt.get_cmap("tab10")
-    late = (t_s >= 0.5) & (t_s <= 4.0)
+    labels = sorted(trials)
+    colours = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    late = (t_s >= ERD_LATE_S[0]) & (t_s <= ERD_LATE_S[1])
+    shown = []
     for i, target in enumerate(targets):
         ax = axes[0, i]
-        for k, label in enumerate(sorted(trials)):
+        for k, label in enumerate(labels):
             x = trials[label].get(target)
             if x is None or not len(x):
                 continue
-            m, h = _mean_ci95(x)
-            ax.plot(t_s, m, color=colours(k), lw=1.4, label=f"{label} (n={len(x)})")
+            db = 10.0 * np.log10(x)
+            m, h = _mean_ci95(db)
+            name = f"{label} · {tasks[label]}" if tasks.get(label) and tasks[label] != label else label
+            ax.plot(t_s, m, color=colours(k), lw=1.4, label=name)
             ax.fill_between(t_s, m - h, m + h, color=colours(k), alpha=0.2, lw=0)
-            per_trial = x[:, late].mean(axis=1)
+            shown += [m - np.nan_to_num(h), m + np.nan_to_num(h)]
+            per_trial = 10.0 * np.log10(x[:, late].mean(axis=1))
             pm, ph = _mean_ci95(per_trial[:, None])
+            ci = None if np.isnan(ph[0]) else [float(pm[0] - ph[0]), float(pm[0] + ph[0])]
             numbers.setdefault(label, {})[target] = {
-                "n_trials": int(len(x)), "mean_pct_0.5_4s": float(pm[0]),
-                "ci95_pct_0.5_4s": None if np.isnan(ph[0]) else [float(pm[0] - ph[0]), float(pm[0] + ph[0])],
-                "t_s": t_s.round(3).tolist(), "mean_pct": m.tolist(), "ci95_pct": np.nan_to_num(h).tolist()}
+                "task": tasks.get(label), "n_trials": int(len(x)), "mean_db_0.5_4s": float(pm[0]), "ci95_db_0.5_4s": ci,
+                "mean_pct_0.5_4s": float(db_to_pct(pm[0])),
+                "ci95_pct_0.5_4s": None if ci is None else [float(db_to_pct(c)) for c in ci],
+                "t_s": t_s.round(3).tolist(), "mean_db": m.tolist(), "ci95_db_low": np.nan_to_num(m - h).tolist(),
+                "ci95_db_high": np.nan_to_num(m + h).tolist()}
         ax.axhline(0, color="#888", lw=0.8)
         ax.axvline(0, color="#555", lw=0.8, ls=":")
-        ax.set_title(f"{target}: mu power vs baseline")
+        ax.axvspan(*ERD_BASELINE_S, color="#eee", lw=0, zorder=0)
+        ax.set_title(f"{target}: mu power change")
         ax.set_xlabel("time from event onset (s)")
-        ax.legend(fontsize=8, title="condition (trials)", title_fontsize=8)
-    axes[0, 0].set_ylabel("power change (%)  ERD < 0 < ERS")
-    fig.tight_layout()
+    if shown:  # the axis shows the data: robust limits, not a single wild edge of one CI band
+        v = np.concatenate(shown)
+        lo, hi = np.percentile(v[np.isfinite(v)], [0.5, 99.5])
+        pad = 0.1 * max(hi - lo, 1.0)
+        axes[0, 0].set_ylim(min(lo, 0.0) - pad, max(hi, 0.0) + pad)
+    axes[0, 0].set_ylabel(f"dB vs {baseline_text or 'reference'}\nERD < 0 < ERS", fontsize=8)
+    sec = axes[0, -1].secondary_yaxis("right", functions=(db_to_pct, pct_to_db))
+    sec.set_ylabel("power change (%)")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    if handles:  # one legend, outside every panel
+        fig.legend(handles, names, loc="outside right upper", fontsize=8, title="condition", title_fontsize=8)
     fig.savefig(out / "erd.png", dpi=120)
     plt.close(fig)
-    (out / "erd.json").write_text(json.dumps(numbers, indent=1))
-    return numbers
+    result = {"baseline": baseline_text, "units": "dB = 10*log10(power / reference); percent = 100*(10^(dB/10) - 1)",
+              "conditions": numbers}
+    (out / "erd.json").write_text(json.dumps(result, indent=1))
+    return result
 
 
-def replay_epochs(runs: list[Path], picks=None):
+def replay_epochs(runs: list[Path], picks=None, keys: list[dict] | None = None):
     """MNE Epochs (−1…+4 s around each condition event) of the EEG files the replays read.
 
-    Event ids are the condition labels (sorted, numbered from 1). Only replays of EEG files
-    take part (not session journals). Returns None when there is none.
+    Event ids are the condition keys (sorted, numbered from 1; ``R03/T1`` where a label is kept
+    apart per run, which MNE reads as tags: ``epochs["T1"]`` selects every run's T1). Each epoch's
+    ``metadata`` row holds its ``subject``, ``run``, ``session``, ``label`` (the file's annotation,
+    after a label map), ``condition``, ``task`` (where known) and ``onset_s``; MNE keeps it through
+    ``save``/``read_epochs``. Only replays of EEG files take part (not session journals). Returns
+    None when there is none.
     """
     import mne
+    import pandas as pd
 
     from .record import field_of
+    from .replay import run_of, session_of
     from .sources.edf import read_raw
 
     summaries = [json.loads((r / "summary.json").read_text()) for r in runs]
-    labels = sorted({e["label"] for s in summaries for e in s.get("events", [])})
-    event_id = {lab: i + 1 for i, lab in enumerate(labels)}
+    keys = keys or [{} for _ in summaries]
+    conds = sorted({k.get(e["label"], e["label"]) for s, k in zip(summaries, keys) for e in s.get("events", [])})
+    event_id = {lab: i + 1 for i, lab in enumerate(conds)}
     parts = []
-    for s in summaries:
+    for s, key in zip(summaries, keys):
         src = Path(s.get("source") or "")
         if not src.is_file() or not s.get("events"):
             continue
@@ -316,10 +397,18 @@ def replay_epochs(runs: list[Path], picks=None):
         if picks is not None:
             raw.pick([c for c in picks if c in raw.ch_names])
         sf = raw.info["sfreq"]
-        events = np.array([[int(round(e["onset_s"] * sf)), 0, event_id[e["label"]]] for e in s["events"]])
-        ids = {k: v for k, v in event_id.items() if v in set(events[:, 2])}
-        ep = mne.Epochs(raw, events, ids, tmin=ERD_WINDOW_S[0], tmax=ERD_WINDOW_S[1], baseline=None, preload=True,
-                        reject_by_annotation=False, on_missing="ignore", verbose="error")
+        evs = s["events"]
+        events = np.array([[int(round(e["onset_s"] * sf)), 0, event_id[key.get(e["label"], e["label"])]]
+                           for e in evs])
+        tasks = s.get("tasks") or {}
+        meta = pd.DataFrame({
+            "subject": [str(s.get("subject") or "n/a")] * len(evs), "run": [str(s.get("run") or run_of(src))] * len(evs),
+            "session": [str(s.get("session") or session_of(src))] * len(evs),
+            "label": [e["label"] for e in evs], "condition": [key.get(e["label"], e["label"]) for e in evs],
+            "task": [str(tasks.get(e["label"], "n/a")) for e in evs],
+            "onset_s": [float(e["onset_s"]) for e in evs]})
+        ep = mne.Epochs(raw, events, event_id, tmin=ERD_WINDOW_S[0], tmax=ERD_WINDOW_S[1], baseline=None, preload=True,
+                        reject_by_annotation=False, on_missing="ignore", metadata=meta, verbose="error")
         if len(ep):  # a recording whose only event starts at 0 s (a resting run) has none
             parts.append(ep)
     if not parts:
@@ -327,29 +416,39 @@ def replay_epochs(runs: list[Path], picks=None):
     return parts[0] if len(parts) == 1 else mne.concatenate_epochs(parts, verbose="error")
 
 
-def tfr_figure(epochs, targets, out: Path) -> list[str]:
-    """``tfr.png``: Morlet time–frequency power per condition (rows) and target (columns), as
-    percent change vs the −1…0 s pre-event interval (MNE ``compute_tfr``, n_cycles = f/2)."""
+def tfr_figure(epochs, targets, out: Path, tasks: dict | None = None) -> list[str]:
+    """``tfr.png``: Morlet time–frequency power per condition (rows) and target (columns), in dB
+    vs each condition's pre-event −1.0…−0.25 s (MNE ``compute_tfr``, n_cycles = f/2;
+    ``apply_baseline(mode="logratio")``, ×10). The colour scale is symmetric at the 98th
+    percentile of what is shown."""
     plt = _plt()
+    tasks = tasks or {}
     labels = [lab for lab in sorted(epochs.event_id) if len(epochs[lab])]
     targets = [t for t in targets if t in epochs.ch_names]
     if not labels or not targets:
         return []
-    fig, axes = plt.subplots(len(labels), len(targets), figsize=(5 * len(targets), 2.4 * len(labels) + 0.6),
-                             squeeze=False, layout="constrained", sharex=True, sharey=True)
-    for i, lab in enumerate(labels):
+    maps = {}
+    for lab in labels:
         ep = epochs[lab].copy().pick(targets)
         tfr = ep.compute_tfr("morlet", freqs=TFR_FREQS_HZ, n_cycles=TFR_FREQS_HZ / 2.0, return_itc=False,
                              average=True, decim=2, verbose="error")
-        tfr.apply_baseline((ERD_WINDOW_S[0], 0.0), mode="percent", verbose="error")
+        tfr.apply_baseline(ERD_BASELINE_S, mode="logratio", verbose="error")
+        maps[lab] = (tfr, len(ep))
+    lim = max(1.0, float(np.nanpercentile(np.abs(np.concatenate([10 * m.data.ravel() for m, _ in maps.values()])), 98)))
+    fig, axes = plt.subplots(len(labels), len(targets), figsize=(5 * len(targets) + 1, 2.2 * len(labels) + 0.8),
+                             squeeze=False, layout="constrained", sharex=True, sharey=True)
+    for i, lab in enumerate(labels):
+        tfr, n = maps[lab]
         for j, t in enumerate(targets):
             ax = axes[i, j]
-            im = ax.pcolormesh(tfr.times, tfr.freqs, 100 * tfr.data[j], cmap="RdBu_r", vmin=-100, vmax=100,
+            im = ax.pcolormesh(tfr.times, tfr.freqs, 10 * tfr.data[j], cmap="RdBu_r", vmin=-lim, vmax=lim,
                                shading="auto")
             ax.axvline(0, color="k", lw=0.8, ls=":")
-            ax.set_title(f"{lab} at {t} (n={len(ep)})", fontsize=9)
+            task = f" · {tasks[lab]}" if tasks.get(lab) and tasks[lab] != lab else ""
+            ax.set_title(f"{lab}{task} at {t} (n={n})", fontsize=9)
             ax.set_ylabel("Hz")
-    fig.colorbar(im, ax=axes.ravel().tolist(), label="power change (%) vs −1…0 s", shrink=0.6)
+    fig.colorbar(im, ax=axes.ravel().tolist(),
+                 label=f"power (dB) vs pre-event {ERD_BASELINE_S[0]:g} to {ERD_BASELINE_S[1]:g} s", shrink=0.6)
     for ax in axes[-1]:
         ax.set_xlabel("time from event onset (s)")
     fig.savefig(out / "tfr.png", dpi=110)
@@ -357,27 +456,47 @@ def tfr_figure(epochs, targets, out: Path) -> list[str]:
     return labels
 
 
-def _si_rows(conds: dict, name=None) -> tuple[list[dict], list[str]]:
+def _si_rows(conds: dict, name=None, tasks: dict | None = None) -> tuple[list[dict], list[str]]:
     targets = sorted({t for c in conds.values() for t in (c.get("si") or {})})
     rows = []
     for label, c in conds.items():
         row = {"recording": name} if name else {}
-        row.update({"condition": label, "segments": c.get("segments"), "time (s)": c.get("seconds"),
-                    **{f"SI {t} (log10 ratio)": (c.get("si") or {}).get(t) for t in targets},
+        row.update({"condition": label, "task": (tasks or {}).get(label), "segments": c.get("segments"),
+                    "time (s)": c.get("seconds"), **{f"SI {t} (log10 ratio)": (c.get("si") or {}).get(t) for t in targets},
                     "SI combined (log10 ratio)": c.get("combined")})
         rows.append(row)
     return rows, list(rows[0]) if rows else []
 
 
-def replay_report(folder, out=None, epochs_out=None) -> Path:
+def _condition_tasks(summaries: list[dict], keys: list[dict]) -> dict:
+    """condition key -> the task it means (where every recording of it agrees), for labels."""
+    out: dict = {}
+    for s, key in zip(summaries, keys):
+        for label, cond in key.items():
+            task = (s.get("tasks") or {}).get(label)
+            if task is not None:
+                out.setdefault(cond, set()).add(task)
+    return {c: next(iter(t)) for c, t in out.items() if len(t) == 1}
+
+
+def replay_report(folder, out=None, epochs_out=None, erd_baseline: str = "pre-event") -> Path:
     """Report of a replay output: one recording (``feedback.tsv`` + ``summary.json``) or a
     dataset replay (per-recording sub-folders + ``group.json``).
 
-    Sections: event-locked ERD/ERS per condition at the targets (mean ± 95 % CI over trials,
-    trial counts), time–frequency maps (MNE), SI per condition (tables with units), the group
-    summary, and for one recording the SI over time. ``epochs_out`` (``*-epo.fif``) also
-    writes the event-locked EEG epochs as MNE Epochs.
+    Sections: event-locked ERD/ERS per condition at the targets (dB, mean ± 95 % CI over trials
+    taken in dB, and as percent; vs each trial's pre-event interval, or with
+    ``erd_baseline="session"`` vs the replay's baseline, labelled so), time–frequency maps (MNE,
+    dB), SI per condition (tables with units), the group summary, and for one recording the SI
+    over time. A label that means different tasks in different runs is kept apart per run
+    (:func:`neurofeed.replay.condition_keys`). ``epochs_out`` (``*-epo.fif``) also writes the
+    event-locked EEG epochs as MNE Epochs, with subject, run, session and label in their metadata.
     """
+    import logging
+
+    from .replay import condition_keys
+
+    if erd_baseline not in ERD_BASELINES:
+        raise NeurofeedError(f"--erd-baseline {erd_baseline!r} is not one of {', '.join(ERD_BASELINES)}.")
     plt = _plt()
     folder = Path(folder)
     out = Path(out or folder / "report")
@@ -386,41 +505,55 @@ def replay_report(folder, out=None, epochs_out=None) -> Path:
     if not runs:
         raise NeurofeedError(f"{folder}: no replay outputs (feedback.tsv + summary.json) inside.")
     summaries = {r: json.loads((r / "summary.json").read_text()) for r in runs}
+    slist = [summaries[r] for r in runs]
+    keys, notes = condition_keys(slist)
+    for note in notes:
+        logging.getLogger(__name__).warning("%s", note)
+    tasks = _condition_tasks(slist, keys)
     first = summaries[runs[0]]
     targets = list(first.get("targets") or [])
+    baseline_text = erd_baseline_text(erd_baseline, slist)
     sections = []
     modes = sorted({s.get("mode", "?") for s in summaries.values()})
     sections.append(("Replay", _table([{"recordings": len(runs), "mode": ", ".join(modes),
                                         "baseline label": first.get("baseline_label"),
+                                        "ERD reference": baseline_text,
                                         "sampling rate (Hz)": first.get("sfreq")}],
-                                      ["recordings", "mode", "baseline label", "sampling rate (Hz)"])
+                                      ["recordings", "mode", "baseline label", "ERD reference", "sampling rate (Hz)"])
                      + "<p>causal: what the live loop would have shown (baseline from the first baseline segment, "
                        "taken at its time); offline: baseline pooled over every baseline segment of the recording."
-                       "</p>"))
-    t_s, trials = erd_trials(runs)
+                       "</p>"
+                     + "".join(f"<p><b>Conditions kept apart:</b> {html.escape(n)}.</p>" for n in notes)))
+    t_s, trials = erd_trials(runs, keys, erd_baseline)
     if trials:
-        numbers = erd_figure(t_s, trials, out)
-        rows = [{"condition": lab, "target": t, "trials": d["n_trials"], "mean 0.5–4 s (%)": d["mean_pct_0.5_4s"],
-                 "95 % CI low (%)": (d["ci95_pct_0.5_4s"] or [np.nan])[0],
-                 "95 % CI high (%)": (d["ci95_pct_0.5_4s"] or [np.nan, np.nan])[1]}
+        numbers = erd_figure(t_s, trials, out, baseline_text, tasks)["conditions"]
+        rows = [{"condition": lab, "task": d["task"], "target": t, "trials": d["n_trials"],
+                 "mean 0.5–4 s (dB)": d["mean_db_0.5_4s"],
+                 "95 % CI (dB)": _interval(d["ci95_db_0.5_4s"], "{:+.2f}"),
+                 "mean (%)": d["mean_pct_0.5_4s"], "95 % CI (%)": _interval(d["ci95_pct_0.5_4s"], "{:+.0f}")}
                 for lab, per in numbers.items() for t, d in per.items()]
-        sections.append(("Event-locked ERD/ERS (mu power vs baseline, mean ± 95 % CI over trials)",
+        sections.append((f"Event-locked ERD/ERS (mu power vs {baseline_text}; mean ± 95 % CI over trials, "
+                         f"taken in dB)",
                          '<img src="erd.png" alt="ERD/ERS time courses">' + _table(rows, list(rows[0]))))
-    epochs = replay_epochs(runs) if (epochs_out or any(Path(s.get("source") or "").is_file()
-                                                        for s in summaries.values())) else None
+    epochs = replay_epochs(runs, keys=keys) if (epochs_out or any(Path(s.get("source") or "").is_file()
+                                                                   for s in summaries.values())) else None
     if epochs is not None:
-        shown = tfr_figure(epochs, targets, out)
+        shown = tfr_figure(epochs, targets, out, tasks)
         if shown:
-            sections.append(("Time–frequency (Morlet, % vs −1…0 s, EEG at the file's own reference)",
+            sections.append((f"Time–frequency (Morlet, dB vs pre-event {ERD_BASELINE_S[0]:g} to "
+                             f"{ERD_BASELINE_S[1]:g} s, EEG at the file's own reference)",
                              '<img src="tfr.png" alt="time-frequency maps">'))
         if epochs_out:
             epochs.save(epochs_out, overwrite=True, verbose="error")
-            counts = [{"condition": k, "epochs": int(len(epochs[k]))} for k in sorted(epochs.event_id)]
-            sections.append((f"Epochs written to {Path(epochs_out).name}", _table(counts, ["condition", "epochs"])))
+            counts = [{"condition": k, "task": tasks.get(k), "epochs": int(len(epochs[k]))}
+                      for k in sorted(epochs.event_id) if len(epochs[k])]
+            sections.append((f"Epochs written to {Path(epochs_out).name} (metadata: subject, run, session, label, "
+                             f"condition, task)", _table(counts, ["condition", "task", "epochs"])))
     group_file = folder / "group.json"
     if group_file.exists():
         g = json.loads(group_file.read_text())
-        rows = [{"condition": lab, "subjects": d["n_subjects"], "SI combined (log10 ratio)": d["combined"],
+        rows = [{"condition": lab, "task": tasks.get(lab), "subjects": d["n_subjects"],
+                 "SI combined (log10 ratio)": d["combined"],
                  "95 % CI low": (d["ci95"] or [np.nan])[0], "95 % CI high": (d["ci95"] or [np.nan, np.nan])[1],
                  **{f"SI {t}": v.get("mean") for t, v in d["si"].items()}} for lab, d in g["group"].items()]
         sections.append(("Group (mean over subjects)", _table(rows, list(rows[0]) if rows else [])))
@@ -430,17 +563,16 @@ def replay_report(folder, out=None, epochs_out=None) -> Path:
         sections.append(("Subjects (mean over recordings)", _table(rows, list(rows[0]) if rows else [])))
     rows = []
     for r, s in summaries.items():
-        rows += _si_rows(s["conditions"], r.name if len(runs) > 1 else None)[0]
+        rows += _si_rows(s["conditions"], r.name if len(runs) > 1 else None, s.get("tasks"))[0]
     sections.append(("SI per condition (mean log10 power vs baseline)", _table(rows, list(rows[0]) if rows else [])))
     if len(runs) == 1:
         data = np.genfromtxt(runs[0] / "feedback.tsv", delimiter="\t", names=True)
-        fig, ax = plt.subplots(figsize=(11, 3.4))
+        fig, ax = plt.subplots(figsize=(11, 3.4), layout="constrained")
         ax.plot(data["time_s"], data["si_combined"], lw=0.7, label="SI (combined)")
         ax.plot(data["time_s"], data["threshold"], ls="--", lw=1.0, label="threshold")
         ax.set_xlabel("time (s)")
         ax.set_ylabel("log10(power / baseline)")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
+        fig.legend(loc="outside right upper", fontsize=8)
         fig.savefig(out / "si_over_time.png", dpi=110)
         plt.close(fig)
         s = first
@@ -452,6 +584,11 @@ def replay_report(folder, out=None, epochs_out=None) -> Path:
               "gated (s)": s.get("gated_s"), **{f"baseline {t} (µV²)": v for t, v in base.items()}}],
             ["duration (s)", "updates", "reward rate (%)", "gated (s)", *[f"baseline {t} (µV²)" for t in base]])))
     return _page(f"neurofeed replay report — {folder.name}", sections, out / "index.html")
+
+
+def _interval(ci, fmt: str) -> str | None:
+    """A confidence interval as one table cell, ``[-3.10, -0.42]`` (None when there is none)."""
+    return None if ci is None else f"[{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
 
 
 def participant_report(folder, out=None) -> Path:
@@ -493,10 +630,11 @@ def participant_report(folder, out=None) -> Path:
                  out / "index.html")
 
 
-def make_report(path, out=None, epochs_out=None, unblind=None) -> Path:
+def make_report(path, out=None, epochs_out=None, unblind=None, erd_baseline: str = "pre-event") -> Path:
     """Dispatch on what ``path`` is: a session folder, a dyad session folder, a replay output
     (one recording or a dataset with ``group.json``) or a participant folder. ``epochs_out``
-    applies to replays; ``unblind`` (a key file) names a blinded session's arm."""
+    and ``erd_baseline`` (``"pre-event"`` or ``"session"``) apply to replays; ``unblind`` (a key
+    file) names a blinded session's arm."""
     p = Path(path)
     if not p.exists():
         raise NeurofeedError(f"{p}: no such file or folder.")
@@ -511,7 +649,7 @@ def make_report(path, out=None, epochs_out=None, unblind=None) -> Path:
     if is_journal(p):
         return session_report(p, out, unblind=unblind)
     if ((p / "feedback.tsv").exists() and (p / "summary.json").exists()) or (p / "group.json").exists():
-        return replay_report(p, out, epochs_out=epochs_out)
+        return replay_report(p, out, epochs_out=epochs_out, erd_baseline=erd_baseline)
     if p.is_dir() and any(is_journal(c) for c in p.iterdir() if c.is_dir()):
         return participant_report(p, out)
     raise NeurofeedError(f"{p}: not a session folder, a replay output (feedback.tsv + summary.json) or a "

@@ -237,6 +237,14 @@ def finish_session(pipeline: Pipeline, recorder) -> dict:
     return summary
 
 
+def _baseline_text(base) -> str:
+    """The baseline power per target as words (``C3 5.02 µV², C4 0.46 µV²``), never a dict."""
+    if not base:
+        return "none taken"
+    items = base.items() if isinstance(base, dict) else enumerate(base)
+    return ", ".join(f"{t} {v:.3g} µV²" if isinstance(v, (int, float)) else f"{t} —" for t, v in items)
+
+
 def print_summary(summary: dict, stream=None) -> None:
     """A short, readable end-of-session summary."""
     stream = stream or sys.stdout
@@ -246,7 +254,7 @@ def print_summary(summary: dict, stream=None) -> None:
     lines = ["", "Session summary",
              f"  samples: {summary.get('samples')}   feedback time: {summary.get('feedback_s', 0):.1f} s   "
              f"gated: {summary.get('gated_s', 0):.1f} s   reward rate: {'—' if rr is None else f'{100 * rr:.0f} %'}",
-             f"  baseline (µV²): {summary.get('baseline_uv2')}",
+             f"  baseline mu power: {_baseline_text(summary.get('baseline_uv2'))}",
              f"  compute (chunk → feedback published; not the electrode-to-feedback delay) p50/p99: {lag.get('p50', float('nan')):.3f} / {lag.get('p99', float('nan')):.3f} ms",
              f"  dropped samples: {summary.get('dropped_samples', 0)}   signal-lost events: {summary.get('signal_lost_events', 0)}"]
     src = summary.get("source") or {}
