@@ -69,42 +69,26 @@ def session_report(folder, out=None, unblind=None) -> Path:
         side = unsealed_summary(side, unsealed["summary"])
     t = fb[:, 0] / j.sfreq
     blocks = side.get("blocks", [])
-    fig, ax = plt.subplots(figsize=(11, 3.6))
+    fig, ax = plt.subplots(figsize=(11, 3.8), layout="constrained")
     for b in blocks:
         ax.axvspan(b["start_s"], b["end_s"], color=KIND_COLOURS.get(b["kind"], "#eee"), alpha=0.6, lw=0)
-        ax.text(b["start_s"], 1.0, b["label"], transform=ax.get_xaxis_transform(), fontsize=7, va="bottom")
+        ax.text(b["start_s"], 1.0, _block_name(b), transform=ax.get_xaxis_transform(), fontsize=7, va="bottom")
     ax.plot(t, fb[:, cols["si_combined"]], lw=0.8, color="#1f4e79", label="SI (combined)")
     ax.plot(t, fb[:, cols["threshold"]], lw=1.2, ls="--", color="#d35400", label="threshold")
     rew = fb[:, cols["reward"]] > 0
     ax.plot(t[rew], np.full(rew.sum(), ax.get_ylim()[0]), "|", color="#27ae60", ms=6, label="reward")
     ax.set_xlabel("s")
     ax.set_ylabel("log10(power / baseline)")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
+    fig.legend(loc="outside right upper", fontsize=8)  # outside the data
     fig.savefig(out / "si_over_time.png", dpi=110)
     plt.close(fig)
-    # per-block mean SI and reward rate, grouped by kind
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-    order = ["exploration", "integration", "consolidation", "action"]
-    for k_i, kind in enumerate(order):
-        bs = [b for b in blocks if b["kind"] == kind and b.get("si_pooled") is not None]
-        for j_i, b in enumerate(bs):
-            x = k_i + (j_i - (len(bs) - 1) / 2) * 0.15
-            axes[0].bar(x, float(np.mean(b["si_pooled"])), width=0.13, color=KIND_COLOURS[kind], edgecolor="#555")
-            if b.get("reward_rate") is not None:
-                axes[1].bar(x, 100 * b["reward_rate"], width=0.13, color=KIND_COLOURS[kind], edgecolor="#555")
-    for a, lab in zip(axes, ("mean SI per block", "reward rate per block (%)")):
-        a.set_xticks(range(4), order)
-        a.set_title(lab)
-        a.axhline(0, color="#888", lw=0.8)
-    fig.tight_layout()
-    fig.savefig(out / "blocks_by_kind.png", dpi=110)
-    plt.close(fig)
+    _blocks_figure(blocks, out / "blocks_by_kind.png", plt)
     # baseline vs training spectra at the targets, with the protocol's reference
     targets = list(j.header["targets"])
     w = spatial_weights(j.ch_names, targets, j.header.get("reference", "raw"))
     x = w @ np.nan_to_num(j.data)
-    fig, axes = plt.subplots(1, len(targets), figsize=(11, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(targets), figsize=(11, 3.4), squeeze=False, layout="constrained")
+    shown: dict = {}  # target -> the spectra drawn between 2 and 40 Hz, for the axis limits
     for kind, colour, label in (("exploration", "#1f77b4", "baseline / exploration"), ("integration", "#2ca02c", "training")):
         mask = np.zeros(x.shape[1], dtype=bool)
         for b in blocks:
@@ -112,21 +96,30 @@ def session_report(folder, out=None, unblind=None) -> Path:
                 mask[int(b["start_s"] * j.sfreq):int(b["end_s"] * j.sfreq)] = True
         if mask.sum() > j.sfreq:
             f, p = signal.welch(x[:, mask], fs=j.sfreq, nperseg=int(j.sfreq))
+            band = (f >= 2) & (f <= 40)
             for i, name in enumerate(targets):
                 axes[0, i].semilogy(f, p[i], color=colour, label=label)
+                shown.setdefault(i, []).append(p[i][band])
     for i, name in enumerate(targets):
         axes[0, i].set_xlim(2, 40)
+        lim = _robust_log_limits(shown.get(i))
+        if lim is not None:
+            axes[0, i].set_ylim(*lim)
         axes[0, i].axvspan(8, 13, color="#ddd", alpha=0.5)
         axes[0, i].set_title(f"{name} ({j.header.get('reference', 'raw')})")
         axes[0, i].set_xlabel("Hz")
-        axes[0, i].legend(fontsize=8)
     axes[0, 0].set_ylabel("µV²/Hz")
-    fig.tight_layout()
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="outside right upper", fontsize=8)
     fig.savefig(out / "spectra.png", dpi=110)
     plt.close(fig)
     timing = side.get("timing", {})
     lat = timing.get("compute_to_publish_ms", timing.get("sample_to_feedback_ms", {}))  # older sidecars
-    rows = [{"block": b["label"], "kind": b["kind"], "start (s)": b["start_s"], "end (s)": b["end_s"],
+    rows = [{"block": b["label"], "kind": b["kind"],
+             "direction": DIRECTION_WORDS.get(b.get("direction"), b.get("direction")) if b["kind"] in TRAINING_KINDS
+             else "—",
+             "bar shown": "yes" if b.get("feedback", True) else "no", "start (s)": b["start_s"], "end (s)": b["end_s"],
              "mean SI (log10 ratio)": float(np.mean(b["si_pooled"])) if b.get("si_pooled") else None,
              "reward rate (%)": None if b.get("reward_rate") is None else 100 * b["reward_rate"],
              "gated (s)": b.get("gated_s")} for b in blocks]
@@ -160,19 +153,70 @@ def session_report(folder, out=None, unblind=None) -> Path:
     return _page(f"neurofeed session report — {j.path.name}", sections, out / "index.html")
 
 
+#: what a block's direction rewards (``[protocol] direction``: up rewards more suppression)
+DIRECTION_WORDS = {"up": "up (SI < thr)", "down": "down (SI > thr)"}
+TRAINING_KINDS = ("integration", "action")  # the kinds that train a direction (with the bar, or transfer without)
+
+
+def _block_name(b: dict) -> str:
+    """A block's label with the direction it trains, where it trains one
+    (``observe-hands up (SI < thr)``; a baseline or rest block is its label alone)."""
+    d = b.get("direction")
+    if not d or b.get("kind") not in TRAINING_KINDS:
+        return str(b["label"])
+    return f"{b['label']} {DIRECTION_WORDS.get(d, d)}"
+
+
+def _blocks_figure(blocks: list[dict], path: Path, plt) -> None:
+    """Mean SI and reward rate of every block in session order, each bar named with its block and
+    direction, coloured by kind (legend outside the data)."""
+    from matplotlib.patches import Patch
+
+    fig, axes = plt.subplots(2, 1, figsize=(11, 5.2), sharex=True, layout="constrained")
+    x = np.arange(len(blocks))
+    colours = [KIND_COLOURS.get(b["kind"], "#ddd") for b in blocks]
+    si = [float(np.mean(b["si_pooled"])) if b.get("si_pooled") is not None else np.nan for b in blocks]
+    rate = [100 * b["reward_rate"] if b.get("reward_rate") is not None else np.nan for b in blocks]
+    axes[0].bar(x, si, color=colours, edgecolor="#555")
+    axes[1].bar(x, rate, color=colours, edgecolor="#555")
+    axes[0].set_ylabel("mean SI (log10 ratio)")
+    axes[1].set_ylabel("reward rate (%)")
+    axes[0].axhline(0, color="#888", lw=0.8)
+    axes[1].set_xticks(x, [_block_name(b).replace(" ", "\n", 1) for b in blocks], rotation=45 if len(blocks) > 8 else 0,
+                       ha="right" if len(blocks) > 8 else "center", fontsize=7)
+    kinds = [k for k in KIND_COLOURS if any(b["kind"] == k for b in blocks)]
+    kinds += sorted({b["kind"] for b in blocks} - set(kinds))
+    fig.legend([Patch(color=KIND_COLOURS.get(k, "#ddd")) for k in kinds], kinds, loc="outside right upper",
+               fontsize=8, title="kind", title_fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _robust_log_limits(curves) -> tuple[float, float] | None:
+    """Log-axis limits that show the data: the 1st to 99.5th percentile of the positive values
+    drawn, widened by a factor of 2 each way (a stray near-zero bin does not empty the panel)."""
+    if not curves:
+        return None
+    v = np.concatenate([np.asarray(c, dtype=float).ravel() for c in curves])
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return None
+    lo, hi = np.percentile(v, [1.0, 99.5])
+    return lo / 2.0, hi * 2.0
+
+
 def _shown_and_live(fb: np.ndarray, cols: dict, sfreq: float, out: Path, plt) -> str:
     """An unblinded report's section: what the participant was shown beside their own live
     feedback (equal in the real arm; a yoked sham shows another session's)."""
     t = fb[:, cols["sample_index"]] / sfreq
     on = fb[:, cols["feedback_on"]] > 0
     shown, live = fb[:, cols["feedback"]], fb[:, cols["live_feedback"]]
-    fig, ax = plt.subplots(figsize=(11, 2.8))
+    fig, ax = plt.subplots(figsize=(11, 2.8), layout="constrained")
     ax.plot(t, shown, lw=0.8, color="#1f4e79", label="shown feedback")
     ax.plot(t, live, lw=0.8, color="#d35400", alpha=0.8, label="live feedback (own SI)")
     ax.set_xlabel("s")
     ax.set_ylabel("bar (0..1)")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
+    fig.legend(loc="outside right upper", fontsize=8)
     fig.savefig(out / "shown_and_live.png", dpi=110)
     plt.close(fig)
     rate = lambda col: 100 * float(np.mean(fb[on, cols[col]] > 0)) if on.any() else None  # noqa: E731
@@ -329,7 +373,7 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
             m, h = _mean_ci95(db)
             name = f"{label} · {tasks[label]}" if tasks.get(label) and tasks[label] != label else label
             ax.plot(t_s, m, color=colours(k), lw=1.4, label=name)
-            ax.fill_between(t_s, m - h, m + h, color=colours(k), alpha=0.2, lw=0)
+            ax.fill_between(t_s, m - h, m + h, color=colours(k), alpha=0.12, lw=0)
             shown += [m - np.nan_to_num(h), m + np.nan_to_num(h)]
             per_trial = 10.0 * np.log10(x[:, late].mean(axis=1))
             pm, ph = _mean_ci95(per_trial[:, None])
@@ -352,6 +396,9 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
         axes[0, 0].set_ylim(min(lo, 0.0) - pad, max(hi, 0.0) + pad)
     axes[0, 0].set_ylabel(f"dB vs {baseline_text or 'reference'}\nERD < 0 < ERS", fontsize=8)
     sec = axes[0, -1].secondary_yaxis("right", functions=(db_to_pct, pct_to_db))
+    lo_db, hi_db = axes[0, 0].get_ylim()  # percent ticks where the dB axis is (its log scale puts few below 0)
+    sec.set_yticks([p for p in (-90, -75, -50, -25, 0, 25, 50, 100, 200, 400, 800)
+                    if lo_db <= pct_to_db(p) <= hi_db])
     sec.set_ylabel("power change (%)")
     handles, names = axes[0, 0].get_legend_handles_labels()
     if handles:  # one legend, outside every panel
