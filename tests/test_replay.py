@@ -156,9 +156,12 @@ def test_dataset_on_joblib_and_on_a_dask_cluster_give_the_same_group_json(tmp_pa
     gb = json.loads((tmp_path / "B" / "group.json").read_text())
     assert ga == gb
     assert list(ga["subjects"]) == ["S001"] and ga["n_recordings"] == 2
-    assert ga["subjects"]["S001"]["T1"]["n_recordings"] == 2 and ga["group"]["T1"]["n_subjects"] == 1
-    assert ga["group"]["T1"]["combined"] == pytest.approx(np.mean([s["conditions"]["T1"]["combined"]
+    # T0 is rest in both runs and pools; T1 is the left fist in R03 and both fists in R05: kept apart per run
+    assert ga["subjects"]["S001"]["T0"]["n_recordings"] == 2 and ga["group"]["T0"]["n_subjects"] == 1
+    assert ga["group"]["T0"]["combined"] == pytest.approx(np.mean([s["conditions"]["T0"]["combined"]
                                                                    for s in a.values()]))
+    assert "T1" not in ga["subjects"]["S001"] and ga["subjects"]["S001"]["R05/T1"]["n_recordings"] == 1
+    assert [s["run"] for s in a.values()] == ["R03", "R05"] and len(ga["kept_apart"]) == 2
     assert sorted(p.name for p in (tmp_path / "B").iterdir()) == ["S001R03_edf", "S001R05_edf", "group.json",
                                                                  "summary.json"]
     assert {s["mode"] for s in b.values()} == {"causal"}
