@@ -1029,10 +1029,12 @@ def replay_many(files, protocol=None, speed="max", baseline_label=None, out="rep
         log.warning("%s", note)
     for path, s in summaries.items():
         print(f"{path} ({s['mode']}):")
+        tasks = s.get("tasks") or {}
         for label, c in s["conditions"].items():
             si = c["si"]
             si_text = " ".join(f"{k} {v:+.3f}" for k, v in si.items()) if isinstance(si, dict) else "—"
-            print(f"  {label:<18s} n={c['segments']:<3d} SI {si_text}")
+            name = f"{label} ({tasks[label]})" if tasks.get(label, label) != label else label
+            print(f"  {name:<26s} n={c['segments']:<3d} SI {si_text}")
     return summaries
 
 
