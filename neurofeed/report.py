@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dsp.analysis import db_to_pct, mean_ci95, pct_to_db
 from .errors import NeurofeedError
 from .recording.journal import is_journal, read_journal
 
@@ -257,7 +258,9 @@ def erd_baseline_text(baseline: str, summaries: list[dict] | None = None) -> str
         return f"each trial's pre-event {ERD_BASELINE_S[0]:g} to {ERD_BASELINE_S[1]:g} s"
     modes = sorted({s.get("mode", "?") for s in summaries or []})
     labels = sorted({str(s.get("baseline_label")) for s in summaries or []})
-    return f"the session baseline ({', '.join(labels)} segments, {', '.join(modes)} replay)"
+    froms = sorted({Path(s["baseline_from"]).name for s in summaries or [] if s.get("baseline_from")})
+    where = f" of {', '.join(froms)}" if froms else ""
+    return f"the session baseline ({', '.join(labels)} segments{where}, {', '.join(modes)} replay)"
 
 
 def erd_trials(runs: list[Path], keys: list[dict] | None = None, baseline: str = "pre-event") -> tuple[np.ndarray, dict]:
@@ -316,28 +319,8 @@ def erd_trials(runs: list[Path], keys: list[dict] | None = None, baseline: str =
     return t_s, {lab: {t: np.array(v) for t, v in d.items()} for lab, d in trials.items()}
 
 
-def db_to_pct(db):
-    """A power change in dB as percent: 100·(10^(dB/10) − 1); never below −100 %."""
-    return 100.0 * (np.power(10.0, np.asarray(db, dtype=float) / 10.0) - 1.0)
-
-
-def pct_to_db(pct):
-    """A power change in percent as dB (−100 % and below read as a very large decrease)."""
-    return 10.0 * np.log10(np.maximum(1.0 + np.asarray(pct, dtype=float) / 100.0, 1e-6))
-
-
-def _mean_ci95(x: np.ndarray):
-    """Mean over axis 0 and the 95 % t-interval half-width (NaN with one trial)."""
-    from scipy import stats
-
-    n = x.shape[0]
-    m = x.mean(axis=0)
-    if n < 2:
-        return m, np.full_like(m, np.nan)
-    return m, stats.t.ppf(0.975, n - 1) * x.std(axis=0, ddof=1) / np.sqrt(n)
-
-
-def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | None = None) -> dict:
+def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | None = None,
+               pre_event: bool = True) -> dict:
     """``erd.png`` (mean ± 95 % CI per condition, one panel per target) and the numbers behind it.
 
     The statistic is each trial's log power ratio in dB, 10·log10(P / P_ref), where it is
@@ -352,6 +335,7 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
         "n_trials", "mean_db_0.5_4s", "ci95_db_0.5_4s", "mean_pct_0.5_4s", "ci95_pct_0.5_4s", "t_s",
         "mean_db", "ci95_db_low", "ci95_db_high"}}}}`` (also written to ``erd.json``); the 0.5–4 s
         numbers are per trial 10·log10 of the window's mean power over the reference.
+        ``pre_event`` shades the pre-event reference interval (not drawn for a session baseline).
     """
     plt = _plt()
     tasks = tasks or {}
@@ -370,13 +354,13 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
             if x is None or not len(x):
                 continue
             db = 10.0 * np.log10(x)
-            m, h = _mean_ci95(db)
+            m, h = mean_ci95(db)
             name = f"{label} · {tasks[label]}" if tasks.get(label) and tasks[label] != label else label
             ax.plot(t_s, m, color=colours(k), lw=1.4, label=name)
             ax.fill_between(t_s, m - h, m + h, color=colours(k), alpha=0.12, lw=0)
             shown += [m - np.nan_to_num(h), m + np.nan_to_num(h)]
             per_trial = 10.0 * np.log10(x[:, late].mean(axis=1))
-            pm, ph = _mean_ci95(per_trial[:, None])
+            pm, ph = mean_ci95(per_trial[:, None])
             ci = None if np.isnan(ph[0]) else [float(pm[0] - ph[0]), float(pm[0] + ph[0])]
             numbers.setdefault(label, {})[target] = {
                 "task": tasks.get(label), "n_trials": int(len(x)), "mean_db_0.5_4s": float(pm[0]), "ci95_db_0.5_4s": ci,
@@ -386,7 +370,8 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
                 "ci95_db_high": np.nan_to_num(m + h).tolist()}
         ax.axhline(0, color="#888", lw=0.8)
         ax.axvline(0, color="#555", lw=0.8, ls=":")
-        ax.axvspan(*ERD_BASELINE_S, color="#eee", lw=0, zorder=0)
+        if pre_event:  # the reference interval, shaded
+            ax.axvspan(*ERD_BASELINE_S, color="#eee", lw=0, zorder=0)
         ax.set_title(f"{target}: mu power change")
         ax.set_xlabel("time from event onset (s)")
     if shown:  # the axis shows the data: robust limits, not a single wild edge of one CI band
@@ -397,7 +382,7 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
     axes[0, 0].set_ylabel(f"dB vs {baseline_text or 'reference'}\nERD < 0 < ERS", fontsize=8)
     sec = axes[0, -1].secondary_yaxis("right", functions=(db_to_pct, pct_to_db))
     lo_db, hi_db = axes[0, 0].get_ylim()  # percent ticks where the dB axis is (its log scale puts few below 0)
-    sec.set_yticks([p for p in (-90, -75, -50, -25, 0, 25, 50, 100, 200, 400, 800)
+    sec.set_yticks([p for p in (-90, -75, -50, -25, 0, 50, 100, 200, 400, 800)
                     if lo_db <= pct_to_db(p) <= hi_db])
     sec.set_ylabel("power change (%)")
     handles, names = axes[0, 0].get_legend_handles_labels()
@@ -573,7 +558,7 @@ def replay_report(folder, out=None, epochs_out=None, erd_baseline: str = "pre-ev
                      + "".join(f"<p><b>Conditions kept apart:</b> {html.escape(n)}.</p>" for n in notes)))
     t_s, trials = erd_trials(runs, keys, erd_baseline)
     if trials:
-        numbers = erd_figure(t_s, trials, out, baseline_text, tasks)["conditions"]
+        numbers = erd_figure(t_s, trials, out, baseline_text, tasks, erd_baseline == "pre-event")["conditions"]
         rows = [{"condition": lab, "task": d["task"], "target": t, "trials": d["n_trials"],
                  "mean 0.5–4 s (dB)": d["mean_db_0.5_4s"],
                  "95 % CI (dB)": _interval(d["ci95_db_0.5_4s"], "{:+.2f}"),

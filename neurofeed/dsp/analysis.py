@@ -1,5 +1,5 @@
 """Frequency responses and delays of the designed filters (analysis, kept apart from design and
-application as in scipy.signal).
+application as in scipy.signal), and the statistics of power changes (dB, percent, intervals).
 
 Every filter of the DSP chain is checked against its own response here: the SOS cascades with
 :func:`scipy.signal.freqz_sos`, the complex FIR taps of the cFIR estimators with
@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-__all__ = ["sos_response", "fir_response", "sos_group_delay_s", "attenuation_db", "impulse_settle_s"]
+__all__ = ["sos_response", "fir_response", "sos_group_delay_s", "attenuation_db", "impulse_settle_s", "db_to_pct",
+           "pct_to_db", "mean_ci95"]
 
 
 def sos_response(sos: np.ndarray, freqs_hz, sfreq: float) -> np.ndarray:
@@ -90,3 +91,39 @@ def impulse_settle_s(response: np.ndarray, sfreq: float, fraction: float = 0.95)
     if c[-1] <= 0:
         return 0.0
     return float((np.searchsorted(c, fraction * c[-1]) + 1) / sfreq)
+
+
+def db_to_pct(db):
+    """A power change in dB as percent, ``100·(10^(dB/10) − 1)``: never below −100 %.
+
+    Intervals of power changes are taken in dB (a log ratio, where the statistic is symmetric)
+    and only then carried to percent, so a bound cannot fall below −100 %."""
+    return 100.0 * (np.power(10.0, np.asarray(db, dtype=float) / 10.0) - 1.0)
+
+
+def pct_to_db(pct):
+    """A power change in percent as dB, ``10·log10(1 + pct/100)`` (−100 % and below read as −60 dB)."""
+    return 10.0 * np.log10(np.maximum(1.0 + np.asarray(pct, dtype=float) / 100.0, 1e-6))
+
+
+def mean_ci95(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over axis 0 and the half-width of its 95 % t-interval (Student's t, n − 1 degrees of
+    freedom; NaN with a single row).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, ...)
+        Observations along axis 0 (e.g. trials), in a domain where their spread is symmetric
+        (dB, not percent).
+
+    Returns
+    -------
+    mean, half_width : ndarray, shape x.shape[1:]
+    """
+    from scipy import stats
+
+    n = x.shape[0]
+    m = x.mean(axis=0)
+    if n < 2:
+        return m, np.full_like(m, np.nan)
+    return m, stats.t.ppf(0.975, n - 1) * x.std(axis=0, ddof=1) / np.sqrt(n)
