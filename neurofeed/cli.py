@@ -649,8 +649,21 @@ COMMANDS = {"session": cmd_session, "check": cmd_check, "boards": cmd_boards, "p
 
 
 def main(argv=None) -> int:
+    """The ``neurofeed`` command; returns its exit status. A reader that closes stdout early
+    (``neurofeed protocols list | head``) ends it quietly with status 141 (:func:`_closed_pipe`)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help, --version, a usage error: what argparse printed meets a closed pipe here
+        sys.stdout.flush()
+        raise
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="neurofeed: %(levelname)s: %(message)s")
     if not args.command:
@@ -666,8 +679,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("neurofeed: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return _closed_pipe()
 
 
 #: exit status of a command whose reader went away (`neurofeed protocols list | head`): 128 + SIGPIPE
