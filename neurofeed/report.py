@@ -269,9 +269,10 @@ def erd_trials(runs: list[Path], keys: list[dict] | None = None, baseline: str =
     For every condition event (``summary.json`` ``events``) whose −1…+4 s window lies in the
     recording, the per-update mu power of ``feedback.tsv`` (the replay's own estimator) is
     interpolated onto a 0.04-s grid and smoothed with a centred 0.2-s moving average, then
-    divided by the reference: with ``baseline="pre-event"`` (default) the trial's own mean power
-    over −1.0…−0.25 s (:data:`ERD_BASELINE_S`); with ``"session"`` the replay's baseline power
-    (``baseline_uv2``, the SI's reference, so that 10·log10 of the ratio is 10·SI dB).
+    divided by the reference: with ``baseline="pre-event"`` (default) the geometric mean of the
+    trial's own power over −1.0…−0.25 s (:data:`ERD_BASELINE_S`); with ``"session"`` the replay's
+    baseline power (``baseline_uv2``, the SI's reference, also a geometric mean, so that the mean
+    of 10·log10 of the ratio over a block is 10·SI dB).
 
     Parameters
     ----------
@@ -311,7 +312,11 @@ def erd_trials(runs: list[Path], keys: list[dict] | None = None, baseline: str =
                     continue
                 p = np.interp(t, times, data[col])
                 p = np.convolve(np.pad(p, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
-                ref = np.mean(p[pre]) if baseline == "pre-event" else session_base.get(target)
+                # the geometric mean, as the session baseline B is: every number is then a mean of log
+                # power minus a mean of log power, as the SI (an arithmetic mean would read ~1-2 dB higher
+                # for the same signal, mu power being roughly log-normal)
+                ref = 10 ** np.mean(np.log10(np.maximum(p[pre], _FLOOR_UV2))) if baseline == "pre-event" \
+                    else session_base.get(target)
                 if ref is None or not np.isfinite(ref) or ref <= 0 or not np.all(np.isfinite(p)):
                     continue
                 cond = key.get(ev["label"], ev["label"])
@@ -334,7 +339,8 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
         ``{"baseline": baseline_text, "units": ..., "conditions": {condition: {target: {"task",
         "n_trials", "mean_db_0.5_4s", "ci95_db_0.5_4s", "mean_pct_0.5_4s", "ci95_pct_0.5_4s", "t_s",
         "mean_db", "ci95_db_low", "ci95_db_high"}}}}`` (also written to ``erd.json``); the 0.5–4 s
-        numbers are per trial 10·log10 of the window's mean power over the reference.
+        numbers are per trial the mean over the window of its dB course (a mean of log power
+        against the reference, as the SI is), then mean and t-interval over trials.
         ``pre_event`` shades the pre-event reference interval (not drawn for a session baseline).
     """
     plt = _plt()
@@ -359,7 +365,7 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
             ax.plot(t_s, m, color=colours(k), lw=1.4, label=name)
             ax.fill_between(t_s, m - h, m + h, color=colours(k), alpha=0.12, lw=0)
             shown += [m - np.nan_to_num(h), m + np.nan_to_num(h)]
-            per_trial = 10.0 * np.log10(x[:, late].mean(axis=1))
+            per_trial = db[:, late].mean(axis=1)
             pm, ph = mean_ci95(per_trial[:, None])
             ci = None if np.isnan(ph[0]) else [float(pm[0] - ph[0]), float(pm[0] + ph[0])]
             numbers.setdefault(label, {})[target] = {
