@@ -8,11 +8,13 @@ applies) on a copy of the raw samples, causally, chunk by chunk, with their own 
 drift vanish from the picture and the processing path is not touched. Delay of the display
 filter: the conditioning's group delay, about 1 ms at 8–13 Hz (:meth:`TraceDisplay.delay_s`).
 
-Each channel has its own lane and scale. In ``auto`` the scale follows the filtered signal: the
-smallest step of :data:`AUTO_SCALES_UV` that keeps the 98th percentile of |x| over the window
-within one division and every sample inside the lane's limits; it goes up at once (a good
-channel is never clipped) and down one step only after the signal has fitted the smaller step
-with margin for :data:`DOWN_HOLD_S` (no pumping). A fixed scale (:data:`FIXED_SCALES_UV`) is
+Each channel has its own lane and scale, in µV per division, one division being the distance
+between two lanes' centre lines (so "C3 100 µV" reads: the next lane is 100 µV away). In
+``auto`` the scale follows the filtered signal: the smallest step of :data:`AUTO_SCALES_UV` that
+keeps the 98th percentile of |x| over the window within half a division and every sample
+inside the lane's limits; it goes up at once (a good
+channel is never clipped) and down only after the signal has fitted a smaller step with margin
+(:data:`DOWN_MARGIN`) for :data:`DOWN_HOLD_S` (no pumping). A fixed scale (:data:`FIXED_SCALES_UV`) is
 the operator's: samples beyond the limits are clipped and the lane says so. A channel the
 chain's quality monitor flags railed or flat (:data:`neurofeed.dsp.quality.RAILED`,
 :data:`~neurofeed.dsp.quality.FLAT`) is drawn as a flat line in its own colour and labelled.
@@ -30,20 +32,22 @@ __all__ = ["FIXED_SCALES_UV", "AUTO_SCALES_UV", "LANE_DIV", "CLIP_DIV", "DOWN_HO
 
 #: The operator's fixed scales (µV per division).
 FIXED_SCALES_UV = (10.0, 20.0, 50.0, 100.0, 200.0)
-#: The steps the automatic scale chooses from (µV per division): the fixed ones, and coarser
-#: steps for large artifacts so a good channel is still drawn whole.
-AUTO_SCALES_UV = (5.0,) + FIXED_SCALES_UV + (500.0, 1000.0, 2000.0)
-#: Distance between two lanes' centre lines, in divisions.
-LANE_DIV = 2.0
+#: The steps the automatic scale chooses from (µV per division): the EEG sensitivity series
+#: (1-1.5-2-3-5-7), from 5 µV to coarse steps for large artifacts, so a good channel is drawn
+#: whole and fills its lane.
+AUTO_SCALES_UV = (5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0, 70.0, 100.0, 150.0, 200.0, 300.0, 500.0, 700.0,
+                  1000.0, 1500.0, 2000.0)
+#: Distance between two lanes' centre lines, in divisions (the division is the lane spacing).
+LANE_DIV = 1.0
 #: A sample is drawn at most this many divisions from its lane's centre (it may reach the
 #: neighbouring lane's centre line, as on paper EEG, never further); beyond it is clipped.
-CLIP_DIV = 2.0
+CLIP_DIV = 1.0
 #: Auto: the 98th percentile of |x| over the window fits within this many divisions.
-FIT_DIV = 1.0
+FIT_DIV = 0.5
 #: Auto: the largest sample stays within this share of :data:`CLIP_DIV`.
 CLIP_FIT = 0.95
 #: Auto: a smaller step is taken only when the signal has fitted it with this margin ...
-DOWN_MARGIN = 0.7
+DOWN_MARGIN = 0.8
 #: ... for this long (s of signal).
 DOWN_HOLD_S = 3.0
 #: Percentile of |x| that sets the automatic scale.
@@ -214,13 +218,13 @@ class TraceDisplay:
                 self.scale_uv[j] = target  # up at once: a good channel is never clipped
                 self._down[j] = 0
                 continue
-            i = int(np.searchsorted(steps, cur))
-            smaller = steps[i - 1] if i > 0 else None
-            if smaller is not None and target <= smaller and p[j] <= DOWN_MARGIN * FIT_DIV * smaller \
-                    and m[j] < DOWN_MARGIN * CLIP_DIV * smaller:
+            # down only to a step the signal fits with margin, and only once it has for the hold
+            roomy = (p[j] <= DOWN_MARGIN * FIT_DIV * steps) & (m[j] < DOWN_MARGIN * CLIP_FIT * CLIP_DIV * steps)
+            lower = float(steps[np.argmax(roomy)]) if roomy.any() else cur
+            if lower < cur:
                 self._down[j] += k
                 if self._down[j] >= DOWN_HOLD_S * self.sfreq:
-                    self.scale_uv[j] = smaller  # one step down after the hold: no pumping
+                    self.scale_uv[j] = lower  # after the hold: no pumping
                     self._down[j] = 0
             else:
                 self._down[j] = 0
