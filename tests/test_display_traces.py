@@ -236,6 +236,15 @@ def test_real_eeg_with_20_mv_offsets_on_the_emulated_cyton_is_never_clipped_on_s
                 want = signal.sosfilt(sos, row, zi=signal.sosfilt_zi(sos) * row[0])[0][-disp.n_window:]
                 np.testing.assert_allclose(yw[j], want, atol=1e-6)
             assert 5 < np.std(yw[good]) < 200  # µV: EEG, the ±20 mV and the drift gone
+            # the scale control: a fixed 50 µV/div on every lane, shown beside each; then auto again
+            box = panel.scale_box
+            box.setCurrentIndex(box.findData(50.0))
+            qtbot.waitUntil(lambda: all(disp.label(j, shown[j]).startswith(f"{shown[j]} 50 µV") for j in good),
+                            timeout=30_000)
+            assert disp.label(r_cp3, "CP3") == "CP3 railed"
+            box.setCurrentIndex(0)
+            assert box.currentText() == "auto"
+            qtbot.waitUntil(lambda: not any(disp.clipped[j] for j in good) and disp.fixed_uv is None, timeout=30_000)
         finally:
             views.timer.stop()
             views.spectra.stop()

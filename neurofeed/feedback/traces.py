@@ -6,16 +6,18 @@ on every channel. The traces run the session's own conditioning (the offset/drif
 mains notch of :class:`neurofeed.dsp.conditioning.Conditioner`, the same design the chain
 applies) on a copy of the raw samples, causally, chunk by chunk, with their own state: offsets and
 drift vanish from the picture and the processing path is not touched. Delay of the display
-filter: the conditioning's group delay, about 1 ms at 8–13 Hz (:meth:`TraceDisplay.delay_s`).
+filter: the conditioning's group delay, about 1 ms at 8–13 Hz (:meth:`TraceDisplay.delay_s`);
+slow waves are drawn later (group delay 30 ms at 2 Hz, 0.13 s at 1 Hz, at 250 Hz and a 50-Hz
+notch), as by any causal high-pass.
 
 Each channel has its own lane and scale, in µV per division, one division being the distance
 between two lanes' centre lines (so "C3 100 µV" reads: the next lane is 100 µV away). In
 ``auto`` the scale follows the filtered signal: the smallest step of :data:`AUTO_SCALES_UV` that
 keeps the 98th percentile of |x| over the window within half a division and every sample
-inside the lane's limits; it goes up at once (a good
-channel is never clipped) and down only after the signal has fitted a smaller step with margin
-(:data:`DOWN_MARGIN`) for :data:`DOWN_HOLD_S` (no pumping). A fixed scale (:data:`FIXED_SCALES_UV`) is
-the operator's: samples beyond the limits are clipped and the lane says so. A channel the
+inside the lane's limits; it goes up at once (a good channel is never clipped) and down only
+after the signal has fitted a smaller step with margin (:data:`DOWN_MARGIN`) for
+:data:`DOWN_HOLD_S` (no pumping). A fixed scale (:data:`FIXED_SCALES_UV`) is the operator's:
+samples beyond the limits are clipped and the lane says so. A channel the
 chain's quality monitor flags railed or flat (:data:`neurofeed.dsp.quality.RAILED`,
 :data:`~neurofeed.dsp.quality.FLAT`) is drawn as a flat line in its own colour and labelled.
 """
@@ -167,7 +169,7 @@ class TraceDisplay:
         x[:, 0] = self._last
         x[:, 1:] = raw
         if not np.isfinite(x).all():
-            x = fill_gaps(x)  # held/interpolated as the chain fills them; causal but for the last ≤ 4
+            x = fill_gaps(x)  # as the chain fills them: a short gap inside interpolated, one at the end held
         self._last = x[:, -1].copy()
         y = x[:, 1:].copy()
         for j, f in enumerate(self.filters):
