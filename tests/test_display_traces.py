@@ -4,6 +4,8 @@ channels are drawn as railed; and, end to end, real EEG with ±20 mV offsets and
 emulated Cyton (BrainFlow's own driver) shows no clipped sample on a good channel in the real
 console, where the old raw-minus-mean drawing clipped."""
 
+import time
+
 import numpy as np
 import pytest
 from scipy import signal
@@ -203,7 +205,9 @@ def test_real_eeg_with_20_mv_offsets_on_the_emulated_cyton_is_never_clipped_on_s
             snapshots = 0
             old_clipped = 0
             target = panel.written + int(15 * SFREQ)  # watch 15 s of signal go by
+            deadline = time.monotonic() + 300  # only stops a hung test: waits on the samples, not on time
             while panel.written < target:
+                assert time.monotonic() < deadline, f"the console read {panel.written} of {target} samples"
                 qtbot.wait(150)
                 for j, item in enumerate(console.trace_items):
                     x, y = item.getData()

@@ -72,6 +72,9 @@ class TraceDisplay:
         Corner of the offset/drift high-pass (the session's).
     window_s : float
         Seconds shown.
+    sos : ndarray, shape (n_sections, 6), optional
+        The cascade to apply instead of the design from ``line_hz``/``highpass_hz``
+        (:meth:`for_chain` passes the chain's own).
 
     Notes
     -----
@@ -121,7 +124,7 @@ class TraceDisplay:
     def describe(self) -> str:
         """One line for the panel: what the display filter does."""
         f = self.filters[0]
-        notch = f" + {f.line_hz:g} Hz notch" if f.line_hz and f.line_hz < self.sfreq / 2 else ""
+        notch = f" + {f.line_hz:g} Hz notch" if f.line_hz and f.line_hz <= self.sfreq / 2 else ""
         return f"display filter {f.highpass_hz:g} Hz high-pass{notch}, {1e3 * self.delay_s():.0f} ms at 8–13 Hz"
 
     def reset(self) -> None:
@@ -138,6 +141,8 @@ class TraceDisplay:
         if self.fixed_uv is None:
             self.scale_uv[:] = np.nan  # auto starts from the signal, not from the operator's choice
             self._down[:] = 0
+        if self.n:
+            self._rescale(0)  # at once, not at the next samples
 
     def set_status(self, flags) -> None:
         """Status per row from the chain's quality flags (bitmasks, one per shown row)."""
