@@ -107,15 +107,52 @@ class RingBuffer:
                              f"out_ts as long; got {out.shape} and {out_ts.shape}.")
         with self._lock:
             m = min(n, self._written, self.capacity)
-            end = self._written % self.capacity
-            start = end - m
-            if start >= 0:
-                out[:, :m] = self._data[:, start:end]
-                out_ts[:m] = self._ts[start:end]
-            else:
-                head = -start  # samples at the end of the storage
-                out[:, :head] = self._data[:, self.capacity - head:]
-                out[:, head:m] = self._data[:, :end]
-                out_ts[:head] = self._ts[self.capacity - head:]
-                out_ts[head:m] = self._ts[:end]
+            self._copy_last(m, self._written, out, out_ts)
         return out[:, :m], out_ts[:m]
+
+    def read_since(self, written: int, out: np.ndarray | None = None, out_ts: np.ndarray | None = None):
+        """Copy the samples written after the first ``written`` (oldest first): what a reader
+        that keeps its own state (a causal display filter) has not seen yet.
+
+        Parameters
+        ----------
+        written : int
+            The reader's count: ``total`` of its previous call (0 at first).
+        out, out_ts : ndarray, optional
+            As for :meth:`read_last`; at most ``out.shape[1]`` samples (the newest) are copied.
+
+        Returns
+        -------
+        data : ndarray, shape (n_channels, m), µV
+        ts : ndarray, shape (m,), s
+        total : int
+            Samples written up to the last one copied (pass it as ``written`` next time). When
+            ``m < total - written`` the older unseen samples were overwritten (or did not fit
+            ``out``): the reader missed them.
+        """
+        if out is None:
+            out = np.empty((self.n_channels, self.capacity))
+        if out_ts is None:
+            out_ts = np.empty(out.shape[1])
+        if out.shape[0] != self.n_channels or out_ts.shape[0] < out.shape[1]:
+            raise ValueError(f"read_since needs out of shape ({self.n_channels}, m) and out_ts as long; "
+                             f"got {out.shape} and {out_ts.shape}.")
+        with self._lock:
+            total = self._written
+            m = max(0, min(total - int(written), self.capacity, out.shape[1]))
+            self._copy_last(m, total, out, out_ts)
+        return out[:, :m], out_ts[:m], total
+
+    def _copy_last(self, m: int, total: int, out: np.ndarray, out_ts: np.ndarray) -> None:
+        """Copy the last ``m`` of ``total`` written samples into ``out``/``out_ts`` (lock held)."""
+        end = total % self.capacity
+        start = end - m
+        if start >= 0:
+            out[:, :m] = self._data[:, start:end]
+            out_ts[:m] = self._ts[start:end]
+        else:
+            head = -start  # samples at the end of the storage
+            out[:, :head] = self._data[:, self.capacity - head:]
+            out[:, head:m] = self._data[:, :end]
+            out_ts[:head] = self._ts[self.capacity - head:]
+            out_ts[head:m] = self._ts[:end]

@@ -31,6 +31,7 @@ from ..dsp.quality import flag_names
 from .easing import ease_weight
 from .spectra import SpectrumWorker
 from .stimuli import StimulusPlayer
+from .traces import TraceDisplay, make_traces_panel
 
 TICK_MS = 16  # the one QTimer (~60 Hz): stimulus animation, bar easing, console; new states wake the GUI themselves
 STIMULUS_EVERY = 1  # the stimulus is animated every tick
@@ -332,7 +333,6 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
     names = list(src.ch_names)
     trace_names = list(dict.fromkeys(chain.targets + [n for n in names if n in ("Cz", "FC3", "CP3", "FC4", "CP4")]))
     trace_rows = [names.index(n) for n in trace_names]
-    n_trace = int(TRACE_S * src.sfreq)
 
     def fixed_plot(title, xr, yr, log_y=False):
         w = pg.PlotWidget(title=title)
@@ -354,14 +354,12 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self.info = QtWidgets.QLabel()
             self.info.setTextFormat(QtCore.Qt.RichText)
             grid.addWidget(self.info, 0, 0, 1, 2)
-            self.traces = fixed_plot(f"EEG (µV), last {TRACE_S:g} s", (-TRACE_S, 0), (-80, 60 * len(trace_rows) + 20))
-            self.trace_items = [self.traces.plot(pen=pg.intColor(i, len(trace_rows))) for i in range(len(trace_rows))]
-            # ~1250 samples per trace over a few hundred pixels: draw peaks per pixel, not every sample
-            self.traces.setDownsampling(auto=True, mode="peak")
-            self.traces.setClipToView(True)
-            self.traces.setLabel("bottom", "s")
-            self.traces.getAxis("left").setTicks([[(60.0 * j, n) for j, n in enumerate(trace_names)]])
-            grid.addWidget(self.traces, 1, 0)
+            # display-only conditioning (the session's high-pass + notch), scale per channel, railed/flat lanes
+            self.trace_panel = make_traces_panel(TraceDisplay.for_chain(chain, len(trace_rows), TRACE_S), trace_names,
+                                                 fixed_plot(f"EEG, last {TRACE_S:g} s", (-TRACE_S, 0), (0, 1)),
+                                                 trace_rows, pipeline.ring)
+            self.traces, self.trace_items = self.trace_panel.plot, self.trace_panel.items
+            grid.addWidget(self.trace_panel, 1, 0)
             self.spec = fixed_plot("Spectrum at targets (µV²/Hz)", (1, min(45, src.sfreq / 2)), (-3, 3), log_y=True)
             self.spec_items = [self.spec.plot(pen=pg.intColor(i, 3)) for i in range(len(chain.targets))]
             lo, hi = chain.band_hz
@@ -413,9 +411,6 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self._text_t = 0.0
             self._spec_version = -1
             self._si_range = (-1.0, 1.0)
-            self._x = np.empty((len(names), n_trace))  # this reader's own ring copy (one pair per reader)
-            self._ts = np.empty(n_trace)
-            self._y = np.empty(n_trace)
             self.resize(1200, 760)
 
         def delay_index(self, delay_s):
@@ -449,17 +444,7 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
                     self.si_plot.setYRange(*self._si_range, padding=0)
 
         def _show_traces(self, st):
-            x, ts = pipeline.ring.read_last(n_trace, out=self._x, out_ts=self._ts)
-            n = x.shape[1]
-            if n > 1:
-                # the samples' own timestamps relative to the newest (sample count where a source gives none)
-                tt = ts - ts[-1] if np.isfinite(ts[0]) and np.isfinite(ts[-1]) else \
-                    np.arange(1 - n, 1, dtype=float) / src.sfreq
-                y = self._y[:n]
-                for j, (item, row) in enumerate(zip(self.trace_items, trace_rows)):
-                    np.subtract(x[row], np.nanmean(x[row]) if np.isfinite(x[row]).any() else 0.0, out=y)
-                    np.clip(np.nan_to_num(y, copy=False), -50.0, 50.0, out=y)  # a railed channel stays in its lane
-                    item.setData(tt, y + 60.0 * j, skipFiniteCheck=True)
+            self.trace_panel.show(st.quality_flags)
 
         def _show_spectrum(self, st):
             if spectra.version != self._spec_version and spectra.freqs.size:
