@@ -139,7 +139,11 @@ def test_delay_box_offers_the_participant_s_designs_after_the_baseline(live, qtb
     chosen = pipe.processor.chain.delay_s  # the demo's "choose": a design within the 50-ms budget
     assert designs == list(CURVE_DELAYS_S) and box.currentIndex() == designs.index(chosen) and chosen <= -0.005
     assert all("design →" in box.itemText(i) and " ms, r " in box.itemText(i) for i in range(box.count()))
-    qtbot.waitUntil(lambda: "the estimator reads each design late by" in views.console.info.text(), timeout=5000)
+    # the participant's curve as a small table in plain words, not a line that widens the console
+    qtbot.waitUntil(lambda: "Bar timing" in views.console.delays.text(), timeout=5000)
+    table = views.console.delays.text()
+    assert "in use:" in table and ("faster" in table or "steadier" in table) and "exact" in table
+    assert "r=" not in views.console.info.text() and "->" not in views.console.info.text()
     qtbot.keyClick(views.console, QtCore.Qt.Key_D)  # D: the next design
     views.pick_delay(0)  # a pick in the box
     assert controls.calls == [("set_delay", (designs[designs.index(chosen) + 1],)), ("set_delay", (-0.04,))]
