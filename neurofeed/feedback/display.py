@@ -320,11 +320,15 @@ def delay_table(processor) -> str:
     used = min(rows, key=lambda d: abs(d - processor.chain.delay_s))
     lag0, r0 = rows[used]
     picks = [("in use", used)]
-    for d in (min(rows, key=lambda d: rows[d][0]), max(rows, key=lambda d: rows[d][1])):
+    faster = [d for d in rows if rows[d][0] < lag0 - 0.0005]  # a design the bar follows sooner (> 0.5 ms)
+    exact = [d for d in rows if rows[d][1] > r0 + 0.005]  # a design that follows it more closely
+    for d in ([min(faster, key=lambda d: rows[d][0])] if faster else []) + \
+             ([max(exact, key=lambda d: rows[d][1])] if exact else []):
         if all(d != p for _, p in picks):
             lag, r = rows[d]
-            picks.append((("faster" if lag < lag0 else "steadier") + ", "
-                          + ("less exact" if r < r0 else "more exact"), d))
+            speed = "faster" if lag < lag0 - 0.0005 else ("steadier" if lag > lag0 + 0.0005 else "as fast")
+            picks.append((speed + ", " + ("less exact" if r < r0 - 0.005 else
+                                          ("more exact" if r > r0 + 0.005 else "as exact")), d))
     cells = "".join(f"<tr><td>{words}:&nbsp;</td><td align='right'>{1000 * rows[d][0]:.0f} ms</td>"
                     f"<td>&nbsp;(r {rows[d][1]:.2f})</td></tr>" for words, d in picks)
     return ("<b>Bar timing</b> (this participant; D or the Delay box to change)"
@@ -393,7 +397,8 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self.band = pg.LinearRegionItem((lo, hi), movable=False, brush=(80, 160, 80, 40))
             self.spec.addItem(self.band)
             grid.addWidget(self.spec, 1, 1)
-            self.si_plot = fixed_plot("SI that decides the reward (log10 power / baseline), threshold; 60 s", (-history_s, 0), (-1, 1))
+            # a short title: the plot cannot be narrower than its title
+            self.si_plot = fixed_plot("SI deciding reward, threshold", (-history_s, 0), (-1, 1))
             self.si_item = self.si_plot.plot(pen=pg.mkPen("#4a90c2", width=2))
             self.thr_item = self.si_plot.plot(pen=pg.mkPen("#f2a03d", width=2, style=QtCore.Qt.DashLine))
             self.si_plot.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen("#888")))
@@ -439,6 +444,7 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self.end_panel.setWordWrap(True)
             self.end_panel.setAlignment(QtCore.Qt.AlignTop | QtCore.Qt.AlignLeft)
             self.end_panel.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+            self.end_panel.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Expanding)
             self.end_panel.hide()
             grid.addWidget(self.end_panel, 1, 0, 2, 2)
             self.hints = QtWidgets.QLabel(" · ".join(f"<b>{k}</b> {v}" for k, v in KEY_HINTS))
@@ -694,9 +700,7 @@ class Views:
                 w.setScreen(screens[lay["screens"][key]])
         self.participant.setGeometry(*lay["participant"])
         x, y, w, h = lay["console"]
-        self.console.setGeometry(x, y, w, h)
-        # the console never grows past its share of the screen (its texts wrap instead)
-        self.console.setMaximumSize(w, h)
+        self.console.setGeometry(x, y, w, h)  # its texts wrap and its plots shrink: it never grows past this
         return lay
 
     # the frame loop ------------------------------------------------------------------------
@@ -1037,7 +1041,8 @@ def run_windows(pipeline, participant_screen=None, seconds=None, check: dict | N
 
 
 def screenshot(protocol_path, out, seconds: float = 14.5) -> list[Path]:
-    """Render both views from a short simulated session offscreen; returns the PNG paths."""
+    """Render both views from a short simulated session offscreen, each at its tile's size on a
+    1366x768 screen (:func:`window_layout`); returns the PNG paths."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from ..protocol.schema import load_protocol
     from ..session import build_session
@@ -1058,8 +1063,9 @@ def screenshot(protocol_path, out, seconds: float = 14.5) -> list[Path]:
     views = Views(pipe, tone=None)
     views.stimulus_onset = lambda sid: None  # nothing is recorded here
     views.spectra.compute()
-    views.participant.resize(900, 560)
-    views.console.resize(1200, 760)
+    tiles = window_layout([(0, 0, 1366, 768)])  # each view at its share of a 1366x768 clinic laptop
+    views.participant.resize(*tiles["participant"][2:])
+    views.console.resize(*tiles["console"][2:])
     t0 = time.monotonic()
     for i in range(40):  # let a protocol's easing settle (2 s at 20 paints/s)
         views.participant.show_state(pipe.latest, t0 + 0.05 * i)
