@@ -68,7 +68,7 @@ def test_the_demo_ends_on_a_session_complete_screen_and_the_console_summary(demo
     assert not finished and views.console.isVisible() and views.participant.isVisible()
     panel = views.console.end_panel
     assert panel.isVisible() and not views.console.traces.isVisible()
-    text = panel.text()
+    text = panel.toPlainText()
     assert "Session summary" in text and "reward rate" in text and "observe-hands" in text
     assert str(rec.folder) in text and f"neurofeed report {rec.folder}" in text
     assert "Session complete" in views.console.info.text()
@@ -83,6 +83,6 @@ def test_the_demo_ends_on_a_session_complete_screen_and_the_console_summary(demo
 def test_the_end_screen_closes_by_itself_when_asked(demo, qtbot):
     pipe, rec, views, finished = demo(close_after_s=0.5)
     qtbot.waitUntil(lambda: views.ended, timeout=40000)
-    assert "closes by itself in 0.5 s" in views.console.end_panel.text()
+    assert "closes by itself in 0.5 s" in views.console.end_panel.toPlainText()
     qtbot.waitUntil(lambda: finished == [1], timeout=5000)
     assert not views.console.isVisible() and np.isfinite(views.summary["samples"])

@@ -404,20 +404,34 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self.si_plot.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen("#888")))
             self.si_plot.setLabel("bottom", "s")
             grid.addWidget(self.si_plot, 2, 0)
+            # the side column: the check and the quality table (they scroll when their channels do
+            # not fit, e.g. 16 channels on a 768-px screen: never a window taller than its screen),
+            # then the delay designs and the two boxes, always in view
             self.side = QtWidgets.QWidget()
             side = QtWidgets.QVBoxLayout(self.side)
             side.setContentsMargins(0, 0, 0, 0)
+            tables = QtWidgets.QWidget()
+            tables_lay = QtWidgets.QVBoxLayout(tables)
+            tables_lay.setContentsMargins(0, 0, 0, 0)
             if check is not None:  # the signal check made before the session: the console's first panel
                 from ..check import check_html
 
                 self.check_label = QtWidgets.QLabel(check_html(check))
                 self.check_label.setTextFormat(QtCore.Qt.RichText)
                 self.check_label.setWordWrap(True)
-                side.addWidget(self.check_label)
+                tables_lay.addWidget(self.check_label)
             self.quality = QtWidgets.QLabel()
             self.quality.setTextFormat(QtCore.Qt.RichText)
             self.quality.setAlignment(QtCore.Qt.AlignTop)
-            side.addWidget(self.quality, 1)
+            tables_lay.addWidget(self.quality, 1)
+            scroll = QtWidgets.QScrollArea()
+            scroll.setWidget(tables)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+            scroll.setFocusPolicy(QtCore.Qt.NoFocus)
+            scroll.setMinimumWidth(tables.minimumSizeHint().width())
+            side.addWidget(scroll, 1)
             self.delays = QtWidgets.QLabel()  # the participant's designs in plain words (after the baseline)
             self.delays.setTextFormat(QtCore.Qt.RichText)
             self.delays.setWordWrap(True)
@@ -439,12 +453,10 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             side.addLayout(row)
             grid.addWidget(self.side, 2, 1)
             # the end of the session: the summary and where the recording is, in place of the plots
-            self.end_panel = QtWidgets.QLabel()
-            self.end_panel.setTextFormat(QtCore.Qt.RichText)
-            self.end_panel.setWordWrap(True)
-            self.end_panel.setAlignment(QtCore.Qt.AlignTop | QtCore.Qt.AlignLeft)
-            self.end_panel.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
-            self.end_panel.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Expanding)
+            self.end_panel = QtWidgets.QTextBrowser()  # scrolls when a long protocol's summary does not fit
+            self.end_panel.setFrameShape(QtWidgets.QFrame.NoFrame)
+            self.end_panel.setFocusPolicy(QtCore.Qt.NoFocus)  # Esc stays the console's
+            self.end_panel.setStyleSheet("background: transparent;")
             self.end_panel.hide()
             grid.addWidget(self.end_panel, 1, 0, 2, 2)
             self.hints = QtWidgets.QLabel(" · ".join(f"<b>{k}</b> {v}" for k, v in KEY_HINTS))
@@ -476,7 +488,7 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
                        else "Close this window (or press Esc) when done.")
             self.info.setText("<b>Session complete</b>")
             # pre-wrap: the summary's long lines wrap at the window's edge (they never widen it)
-            self.end_panel.setText(f"<p style='white-space:pre-wrap; font-family:monospace'>"
+            self.end_panel.setHtml(f"<p style='white-space:pre-wrap; font-family:monospace'>"
                                    f"{html.escape(summary_text.strip())}</p>{where}<p>{closing}</p>")
             self.end_panel.show()
             self.hints.setText("<b>Esc</b> close")
@@ -1041,8 +1053,8 @@ def run_windows(pipeline, participant_screen=None, seconds=None, check: dict | N
 
 
 def screenshot(protocol_path, out, seconds: float = 14.5) -> list[Path]:
-    """Render both views from a short simulated session offscreen, each at its tile's size on a
-    1366x768 screen (:func:`window_layout`); returns the PNG paths."""
+    """Render both views from a short simulated session offscreen (the console at its tile's size
+    on a 1366x768 screen, :func:`window_layout`); returns the PNG paths."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from ..protocol.schema import load_protocol
     from ..session import build_session
@@ -1063,9 +1075,8 @@ def screenshot(protocol_path, out, seconds: float = 14.5) -> list[Path]:
     views = Views(pipe, tone=None)
     views.stimulus_onset = lambda sid: None  # nothing is recorded here
     views.spectra.compute()
-    tiles = window_layout([(0, 0, 1366, 768)])  # each view at its share of a 1366x768 clinic laptop
-    views.participant.resize(*tiles["participant"][2:])
-    views.console.resize(*tiles["console"][2:])
+    views.participant.resize(900, 560)
+    views.console.resize(*window_layout([(0, 0, 1366, 768)])["console"][2:])  # its tile on a clinic laptop
     t0 = time.monotonic()
     for i in range(40):  # let a protocol's easing settle (2 s at 20 paints/s)
         views.participant.show_state(pipe.latest, t0 + 0.05 * i)
