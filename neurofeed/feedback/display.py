@@ -761,7 +761,14 @@ class Views:
         self.spectra.stop()
         self.pipeline.frame_stats = self.stats.summary()
         self.pipeline.stop("session complete")  # idempotent: the source is closed before the recording
-        self.summary = self.finish()
+        try:
+            self.summary = self.finish()
+        except Exception:  # noqa: BLE001 - the windows close; the caller finishes again and reports it
+            self.ended = False
+            self.closing = True
+            if self.on_finished:
+                self.on_finished()
+            return
         text = io.StringIO()
         print_summary(self.summary, text)
         self.participant.show_end()
