@@ -125,3 +125,13 @@ def test_the_demo_on_two_1920x1080_screens_puts_the_participant_on_the_second(tm
     samples, size = _run_demo(tmp_path, ["1920x1080x24", "1920x1080x24"], (1920, 1080))
     widths = _check(samples, size, two_screens=True)
     assert widths["before baseline"] == widths["after baseline"], widths
+
+
+def test_without_xvfb_the_real_x_test_fails_under_ci_and_is_skipped_elsewhere(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="Xvfb and xdotool not installed"):
+        _need_xvfb(screens=["1366x768x24"])
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install xvfb xdotool"):
+        _need_xvfb(screens=["1366x768x24"])
