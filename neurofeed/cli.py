@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="screen index (0 = primary) for the participant view, full screen there (default: the "
                         "second screen when there are two; on one screen both windows are tiled side by side)")
     s.add_argument("--seconds-scale", type=float, default=1.0, help="compress block durations (e.g. 0.1)")
+    s.add_argument("--close-after", type=float, default=None, metavar="SECONDS",
+                   help="the end screen (session complete, the summary) closes by itself after SECONDS (default: "
+                        "it stays until closed when started from a terminal, 10 s otherwise)")
     s.add_argument("--no-record", action="store_true", help="do not record (not recommended)")
     s.add_argument("--no-lsl", action="store_true", help="no LSL outlets")
     s.add_argument("--lsl-prefix", default="neurofeed", metavar="NAME",
@@ -447,11 +450,20 @@ def cmd_session(args) -> int:
         print(f"arm: blinded (the key is in {args.blind_key})")
     elif args.yoke_from:
         print(f"arm: sham (yoked from {args.yoke_from})")
+    done = {}
+
+    def finish():  # once: at the windows' end screen, else below
+        if "summary" not in done:
+            done["summary"] = finish_session(pipeline, recorder)
+        return done["summary"]
+
     try:
         if window:
             from .feedback.display import run_windows
 
-            run_windows(pipeline, participant_screen=args.participant_screen, check=check)
+            close_after = args.close_after if args.close_after is not None else (None if sys.stdin.isatty() else 10.0)
+            run_windows(pipeline, participant_screen=args.participant_screen, check=check, finish=finish,
+                        close_after_s=close_after)
         else:
             from .feedback.terminal import TerminalView
 
@@ -463,7 +475,7 @@ def cmd_session(args) -> int:
             pipeline.stop("session complete" if pipeline.engine.finished else "interrupted (Ctrl-C)")
     finally:
         pipeline.stop()
-        summary = finish_session(pipeline, recorder)
+        summary = finish()
     print_summary(summary)
     if pipeline.error is not None:
         if isinstance(pipeline.error, NeurofeedError):

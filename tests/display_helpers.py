@@ -45,9 +45,11 @@ def install(log: ControlLog, setattr_=setattr):
     setattr_(pl.Pipeline, "control", control)
 
 
-def start_xvfb(size="1600x900x24"):
+def start_xvfb(size="1600x900x24", screens=None):
     """Start a private Xvfb server when Xvfb and xdotool are installed and Qt's xcb plugin loads
-    with it; returns ``(process, ":N")`` or ``(None, None)`` (the caller then runs offscreen)."""
+    with it; returns ``(process, ":N")`` or ``(None, None)`` (the caller then runs offscreen).
+    ``screens`` (e.g. ``["1920x1080x24", "1920x1080x24"]``): one X screen each (Qt sees one
+    QScreen per X screen), instead of the one screen of ``size``."""
     import shutil
     import subprocess
     import time
@@ -59,7 +61,8 @@ def start_xvfb(size="1600x900x24"):
     for n in range(120, 160):
         if Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
             continue
-        proc = subprocess.Popen([exe, f":{n}", "-screen", "0", size, "-nolisten", "tcp"],
+        layout = [a for i, sz in enumerate(screens or [size]) for a in ("-screen", str(i), sz)]
+        proc = subprocess.Popen([exe, f":{n}", *layout, "-nolisten", "tcp"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and proc.poll() is None and not Path(f"/tmp/.X11-unix/X{n}").exists():

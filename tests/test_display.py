@@ -139,7 +139,11 @@ def test_delay_box_offers_the_participant_s_designs_after_the_baseline(live, qtb
     chosen = pipe.processor.chain.delay_s  # the demo's "choose": a design within the 50-ms budget
     assert designs == list(CURVE_DELAYS_S) and box.currentIndex() == designs.index(chosen) and chosen <= -0.005
     assert all("design →" in box.itemText(i) and " ms, r " in box.itemText(i) for i in range(box.count()))
-    qtbot.waitUntil(lambda: "the estimator reads each design late by" in views.console.info.text(), timeout=5000)
+    # the participant's curve as a small table in plain words, not a line that widens the console
+    qtbot.waitUntil(lambda: "Bar timing" in views.console.delays.text(), timeout=5000)
+    table = views.console.delays.text()
+    assert "in use:" in table and ("faster" in table or "steadier" in table) and "exact" in table
+    assert "r=" not in views.console.info.text() and "->" not in views.console.info.text()
     qtbot.keyClick(views.console, QtCore.Qt.Key_D)  # D: the next design
     views.pick_delay(0)  # a pick in the box
     assert controls.calls == [("set_delay", (designs[designs.index(chosen) + 1],)), ("set_delay", (-0.04,))]
@@ -420,3 +424,25 @@ def test_replay_with_display_follows_the_file_annotations(qtbot, controls):
     timer.start(10)
     qtbot.waitUntil(lambda: len(hits) >= 3, timeout=5000)
 
+
+
+def test_the_console_fits_a_1366x768_tile_even_with_a_16_channel_failed_check(tmp_path, qtbot):
+    """A Cyton-Daisy's 16 channels in the check panel and the quality table, every one failing with
+    its advice: the console still fits its tile of a clinic laptop's screen (the tables scroll)."""
+    proto = load_protocol(PROTOCOLS / "demo.toml")
+    src = SimulatedSource(MuSimulator(seed=4), realtime=False, duration_s=3)
+    pipe, _ = build_session(src, proto, "P03", tmp_path, seconds_scale=0.2, record=False, lsl=False)
+    pipe.run()
+    check = {"ok": False, "channels": {n: {"ok": False, "offset_uv": 187000.0, "line_noise_uv": 12.3, "rms_uv": 310.0,
+                                           "impedance_kohm": None,
+                                           "advice": "railed: re-seat the electrode and check its lead"}
+                                       for n in src.ch_names}}
+    views = Views(pipe, tone=None, check=check)
+    qtbot.addWidget(views.participant)
+    qtbot.addWidget(views.console)
+    views.spectra.compute()
+    views.console.show_state(pipe.latest)
+    _, _, cw, ch = window_layout([(0, 0, 1366, 768)])["console"]
+    hint = views.console.minimumSizeHint()
+    assert len(src.ch_names) == 16 and "railed" in views.console.check_label.text()
+    assert hint.width() <= cw and hint.height() <= ch, (hint, cw, ch)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dsp.accuracy import format_curve, format_effective
 from ..dsp.quality import flag_names
+from .controls import EXTEND_S, KEY_HINTS, KEYMAP, NUDGE_SI, si_text
 from .easing import ease_weight
 from .spectra import SpectrumWorker
 from .stimuli import StimulusPlayer
@@ -43,19 +43,11 @@ CONSOLE_MIN_S = 1 / 30
 CONSOLE_FALLBACK_S = 0.1
 TEXT_EVERY_S = 0.25  # console text (status line, quality table) at 4 Hz: text layout is costly
 TRACE_S = 5.0  # seconds of EEG in the console
-NUDGE_SI = 0.05  # one nudge of the threshold (SI units, log10 power ratio)
-EXTEND_S = 30.0  # one extension of the current block (s)
 STANDARD = {"bg": "#101820", "bar": "#4a90c2", "reward": "#3cc47c", "thr": "#f2f2f2", "text": "#f2f2f2",
             "stim_bg": "#000000", "dot": "#ffffff"}
 GENTLE = {"bg": "#e9e4da", "bar": "#9fb4c7", "reward": "#a8c9a4", "thr": "#6b6b6b", "text": "#3d3d3d",
           "stim_bg": "#26292e", "dot": "#f4f1ea"}
 
-# key → (control method of Views, hint shown on the console). Keys: see KEY_HINTS.
-KEY_HINTS = (("Space", "pause feedback"), ("P", "pause schedule"), ("L", "lock threshold"),
-             ("↑/↓", f"threshold ±{NUDGE_SI:g}"), ("S", "skip block"), ("E", f"extend +{EXTEND_S:g} s"),
-             ("[ ]", "select channel"), ("B", "mark channel bad/good"), ("D", "next delay design"),
-             ("N", "note"), ("M", "marker"),
-             ("Esc", "end session"))
 
 
 def _qt():
@@ -96,7 +88,7 @@ def window_layout(screens, participant_screen=None):
     -------
     dict
         ``{"participant": (x, y, w, h), "participant_fullscreen": bool, "console": (x, y, w, h),
-        "warning": str}``: on one screen the console (left, 58 %) and the participant view (right)
+        "warning": str, "screens": {"participant": i, "console": j}}``: on one screen the console (left, 58 %) and the participant view (right)
         tile side by side; with several, the participant view is full screen on its screen and
         the console on the first other screen.
     """
@@ -112,14 +104,15 @@ def window_layout(screens, participant_screen=None):
         console_screen = 0 if participant_screen != 0 else 1
         x, y, w, h = screens[console_screen]
         return {"participant": tuple(screens[participant_screen]), "participant_fullscreen": True,
-                "console": (x, y, w, h), "warning": warning}
+                "console": (x, y, w, h), "warning": warning,
+                "screens": {"participant": participant_screen, "console": console_screen}}
     x, y, w, h = screens[0] if screens else (0, 0, 1600, 900)
     if participant_screen == 0:  # asked for the only screen: full screen there, the console behind it
         return {"participant": (x, y, w, h), "participant_fullscreen": True, "console": (x, y, w, h),
-                "warning": warning}
+                "warning": warning, "screens": {"participant": 0, "console": 0}}
     cw = int(w * 0.58)
     return {"participant": (x + cw, y, w - cw, h), "participant_fullscreen": False, "console": (x, y, cw, h),
-            "warning": warning}
+            "warning": warning, "screens": {"participant": 0, "console": 0}}
 
 
 def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Path | None = None,
@@ -147,6 +140,7 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             self.eased_at = None  # time.monotonic() of the last easing step
             self.painted_seq = -1
             self.seq = 0
+            self.bar_hidden = False  # no bar at all (a block without the bar, the session's end)
             self.setMinimumSize(160, 300)
             # the widget paints every pixel itself: Qt need not clear it first
             self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)
@@ -170,6 +164,10 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             p.setRenderHint(QtGui.QPainter.Antialiasing)
             bw, top, bottom, x0 = self._frame()
             p.fillRect(self.rect(), self._bg)
+            if self.bar_hidden:  # neither frame nor threshold: nothing to look at but the cue
+                p.end()
+                self.painted_seq = self.seq
+                return
             p.setPen(QtGui.QPen(self._thr, 2))
             p.drawRoundedRect(QtCore.QRectF(x0, top, bw, bottom - top), 18, 18)
             fill_h = (bottom - top) * self.shown
@@ -290,22 +288,52 @@ def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Pa
             if self.cue.text() != text:
                 self.cue.setText(text)
             self.stimulus.player.set_spec(st.stimuli, now)
+            # a block without the bar (transfer, rest) after the baseline: no frame, no threshold
+            hidden = bool(st.baseline_ready and not (st.feedback_on or st.paused or st.schedule_paused
+                                                     or st.signal_lost))
+            if hidden != th.bar_hidden:
+                th.bar_hidden = hidden
+                th.update()  # the whole widget: the frame and the threshold line go or come back
+
+        def show_end(self, now_s: float | None = None):
+            """The session is over: a calm "Session complete", no bar, no stimulus, no score."""
+            self.thermo.bar_hidden = True
+            self.thermo.update()
+            self.stimulus.player.set_spec("", time.monotonic() if now_s is None else now_s)
+            self.stimulus.update()
+            self.cue.setText("Session complete.\nThank you — you can relax now.")
 
     return ParticipantView()
 
 
 # the participant's accuracy/delay curve, shown once the baseline has ended
-def accuracy_line(processor) -> str:
-    """``<br>accuracy/delay (this participant): r@0ms=… · effective … · design delay 20 ms`` or
-    ``""`` before the baseline's end."""
+def delay_table(processor) -> str:
+    """The participant's delay designs as a small table in plain words (``""`` before the
+    baseline's end): the design in use, the fastest and the most exact, each with how late the
+    bar follows the rhythm and how closely (r), e.g. ``faster: 40 ms, less exact (r 0.45)``.
+    The Delay box lists every design."""
     curve = getattr(processor, "accuracy_curve", None)
     if not curve:
         return ""
     eff = getattr(processor, "effective_delays", None) or {}
-    return (f"<br>accuracy/delay (this participant's baseline): {format_curve(curve)}"
-            + (f"<br>the estimator reads each design late by (effective delay, r there; the bar's smoothing "
-               f"comes on top): {format_effective(eff)}" if eff else "")
-            + f" · design delay in use {1000 * processor.chain.delay_s:.0f} ms (D or the Delay box to change)")
+    # (lag s, r) per design: the effective delay and r there where measured, else the design's own
+    rows = {d: (eff[d][0], eff[d][1]) if d in eff else (d, r) for d, r in curve.items()}
+    used = min(rows, key=lambda d: abs(d - processor.chain.delay_s))
+    lag0, r0 = rows[used]
+    picks = [("in use", used)]
+    faster = [d for d in rows if rows[d][0] < lag0 - 0.0005]  # a design the bar follows sooner (> 0.5 ms)
+    exact = [d for d in rows if rows[d][1] > r0 + 0.005]  # a design that follows it more closely
+    for d in ([min(faster, key=lambda d: rows[d][0])] if faster else []) + \
+             ([max(exact, key=lambda d: rows[d][1])] if exact else []):
+        if all(d != p for _, p in picks):
+            lag, r = rows[d]
+            speed = "faster" if lag < lag0 - 0.0005 else ("steadier" if lag > lag0 + 0.0005 else "as fast")
+            picks.append((speed + ", " + ("less exact" if r < r0 - 0.005 else
+                                          ("more exact" if r > r0 + 0.005 else "as exact")), d))
+    cells = "".join(f"<tr><td>{words}:&nbsp;</td><td align='right'>{1000 * rows[d][0]:.0f} ms</td>"
+                    f"<td>&nbsp;(r {rows[d][1]:.2f})</td></tr>" for words, d in picks)
+    return ("<b>Bar timing</b> (this participant; D or the Delay box to change)"
+            f"<table cellspacing='0'>{cells}</table>")
 
 
 def delay_choices(processor) -> list[tuple[str, float]]:
@@ -353,6 +381,7 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             grid = QtWidgets.QGridLayout(self)
             self.info = QtWidgets.QLabel()
             self.info.setTextFormat(QtCore.Qt.RichText)
+            self.info.setWordWrap(True)  # a long status wraps; it never widens the window
             grid.addWidget(self.info, 0, 0, 1, 2)
             # display-only conditioning (the session's high-pass + notch), scale per channel, railed/flat lanes
             self.trace_panel = make_traces_panel(TraceDisplay.for_chain(chain, len(trace_rows), TRACE_S), trace_names,
@@ -366,24 +395,45 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self.band = pg.LinearRegionItem((lo, hi), movable=False, brush=(80, 160, 80, 40))
             self.spec.addItem(self.band)
             grid.addWidget(self.spec, 1, 1)
-            self.si_plot = fixed_plot("SI (log10 power / baseline) and threshold, last 60 s", (-history_s, 0), (-1, 1))
+            # a short title: the plot cannot be narrower than its title
+            self.si_plot = fixed_plot("SI deciding reward, threshold", (-history_s, 0), (-1, 1))
             self.si_item = self.si_plot.plot(pen=pg.mkPen("#4a90c2", width=2))
             self.thr_item = self.si_plot.plot(pen=pg.mkPen("#f2a03d", width=2, style=QtCore.Qt.DashLine))
             self.si_plot.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen("#888")))
             self.si_plot.setLabel("bottom", "s")
             grid.addWidget(self.si_plot, 2, 0)
-            side = QtWidgets.QVBoxLayout()
+            # the side column: the check and the quality table (they scroll when their channels do
+            # not fit, e.g. 16 channels on a 768-px screen: never a window taller than its screen),
+            # then the delay designs and the two boxes, always in view
+            self.side = QtWidgets.QWidget()
+            side = QtWidgets.QVBoxLayout(self.side)
+            side.setContentsMargins(0, 0, 0, 0)
+            tables = QtWidgets.QWidget()
+            tables_lay = QtWidgets.QVBoxLayout(tables)
+            tables_lay.setContentsMargins(0, 0, 0, 0)
             if check is not None:  # the signal check made before the session: the console's first panel
                 from ..check import check_html
 
                 self.check_label = QtWidgets.QLabel(check_html(check))
                 self.check_label.setTextFormat(QtCore.Qt.RichText)
                 self.check_label.setWordWrap(True)
-                side.addWidget(self.check_label)
+                tables_lay.addWidget(self.check_label)
             self.quality = QtWidgets.QLabel()
             self.quality.setTextFormat(QtCore.Qt.RichText)
             self.quality.setAlignment(QtCore.Qt.AlignTop)
-            side.addWidget(self.quality, 1)
+            tables_lay.addWidget(self.quality, 1)
+            scroll = QtWidgets.QScrollArea()
+            scroll.setWidget(tables)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+            scroll.setFocusPolicy(QtCore.Qt.NoFocus)
+            scroll.setMinimumWidth(tables.minimumSizeHint().width())
+            side.addWidget(scroll, 1)
+            self.delays = QtWidgets.QLabel()  # the participant's designs in plain words (after the baseline)
+            self.delays.setTextFormat(QtCore.Qt.RichText)
+            self.delays.setWordWrap(True)
+            side.addWidget(self.delays)
             row = QtWidgets.QHBoxLayout()
             row.addWidget(QtWidgets.QLabel("Channel:"))
             self.channel_box = QtWidgets.QComboBox()
@@ -399,7 +449,14 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self.delay_box.setFocusPolicy(QtCore.Qt.NoFocus)
             row.addWidget(self.delay_box, 1)
             side.addLayout(row)
-            grid.addLayout(side, 2, 1)
+            grid.addWidget(self.side, 2, 1)
+            # the end of the session: the summary and where the recording is, in place of the plots
+            self.end_panel = QtWidgets.QTextBrowser()  # scrolls when a long protocol's summary does not fit
+            self.end_panel.setFrameShape(QtWidgets.QFrame.NoFrame)
+            self.end_panel.setFocusPolicy(QtCore.Qt.NoFocus)  # Esc stays the console's
+            self.end_panel.setStyleSheet("background: transparent;")
+            self.end_panel.hide()
+            grid.addWidget(self.end_panel, 1, 0, 2, 2)
             self.hints = QtWidgets.QLabel(" · ".join(f"<b>{k}</b> {v}" for k, v in KEY_HINTS))
             self.hints.setTextFormat(QtCore.Qt.RichText)
             self.hints.setWordWrap(True)
@@ -412,6 +469,24 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
             self._spec_version = -1
             self._si_range = (-1.0, 1.0)
             self.resize(1200, 760)
+
+        def show_end(self, summary_text: str, folder: str | None, close_after_s: float | None):
+            """The session has ended: its summary and the recording's folder, until closed."""
+            import html
+
+            for w in (self.traces, self.spec, self.si_plot, self.side):
+                w.hide()
+            where = (f"<p>Recording: <b>{html.escape(folder)}</b><br>Report: <code>neurofeed report "
+                     f"{html.escape(folder)}</code> (writes {html.escape(str(Path(folder) / 'report'))})</p>"
+                     if folder else "<p>Not recorded.</p>")
+            closing = (f"This window closes by itself in {close_after_s:g} s." if close_after_s is not None
+                       else "Close this window (or press Esc) when done.")
+            self.info.setText("<b>Session complete</b>")
+            # pre-wrap: the summary's long lines wrap at the window's edge (they never widen it)
+            self.end_panel.setHtml(f"<p style='white-space:pre-wrap; font-family:monospace'>"
+                                   f"{html.escape(summary_text.strip())}</p>{where}<p>{closing}</p>")
+            self.end_panel.show()
+            self.hints.setText("<b>Esc</b> close")
 
         def delay_index(self, delay_s):
             """Index of the Delay box's item nearest ``delay_s``."""
@@ -486,14 +561,16 @@ def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, 
                 extra.append(f"baseline and thresholds carried over from {Path(carried).name}")
             text = (f"<b>{st.block_label or '—'}</b> ({st.block_kind or '—'}) · block {st.block_index + 1}/{st.n_blocks} · "
                     f"left {f(st.block_left_s, '.0f')} s · session left {f(st.session_left_s, '.0f')} s · "
-                    + (f"SI {f(st.si_combined)} · thr {f(st.threshold)} · direction {st.direction} · reward rate {rr} · "
+                    + (f"{si_text(st)} · reward rate {rr} · "
                        if not pipeline.blinded else "SI blinded · ")  # a blinded session (sham trial) hides it
                     + f"{status} · {gate}<br>compute→publish p50 {f(lat.get('p50'), '.2f')} ms, "
                     f"p99 {f(lat.get('p99'), '.2f')} ms · frame p99 {f(fr.get('p99'), '.1f')} ms"
-                    + accuracy_line(pipeline.processor)
                     + ("<br>" + " · ".join(extra) if extra else ""))
             if text != self.info.text():
                 self.info.setText(text)
+            table = delay_table(pipeline.processor)
+            if table != self.delays.text():
+                self.delays.setText(table)
             if not self.delay_box.isEnabled():
                 choices = delay_choices(pipeline.processor)
                 if choices:  # the baseline has ended: offer the participant's designs
@@ -548,6 +625,14 @@ class Views:
     tone : RewardTone, optional
         Plays the reward tone where the protocol asks for it (default: one is made when
         ``[feedback] tone = true``).
+
+    Attributes
+    ----------
+    finish : callable, optional
+        Called once at the session's natural end, in the GUI thread; returns the session's summary
+        (:func:`~neurofeed.session.finish_session`), shown on the console's end screen.
+    close_after_s : float, optional
+        The end screen closes by itself after this many seconds (None: when the operator closes it).
     """
 
     def __init__(self, pipeline, participant_screen=None, tone="auto", check: dict | None = None):
@@ -569,6 +654,12 @@ class Views:
             tone = RewardTone() if fb.tone else None
         self.tone = tone
         self.closing = False
+        self.ended = False  # the end screen is shown
+        self.finish = None
+        self.summary = None  # what finish returned
+        self.close_after_s = None
+        if not _QT_KEY_NAMES:
+            _QT_KEY_NAMES.update(_qt_key_names())
         self.console.delay_box.activated.connect(self.pick_delay)  # a pick with the mouse
         for w in (self.participant, self.console):
             w.keyPressEvent = self._key
@@ -599,8 +690,14 @@ class Views:
         lay = window_layout([(g.x(), g.y(), g.width(), g.height()) for g in geo], participant_screen)
         if lay["warning"]:
             print(f"neurofeed: {lay['warning']}", file=sys.stderr)
+        if screens and any(len(s.virtualSiblings()) < len(screens) for s in screens):
+            # separate X screens (a virtual desktop each): a window is put on its screen first, its
+            # geometry is then in that screen's own coordinates
+            for w, key in ((self.participant, "participant"), (self.console, "console")):
+                w.setScreen(screens[lay["screens"][key]])
         self.participant.setGeometry(*lay["participant"])
-        self.console.setGeometry(*lay["console"])
+        x, y, w, h = lay["console"]
+        self.console.setGeometry(x, y, w, h)  # its texts wrap and its plots shrink: it never grows past this
         return lay
 
     # the frame loop ------------------------------------------------------------------------
@@ -628,10 +725,52 @@ class Views:
             self.participant.stimulus.advance(now)
         if st.seq and now - self._console_t > CONSOLE_FALLBACK_S:  # no new states (signal lost, slow source)
             self._update_console(st, now)
-        if not self.pipeline.running and not self.closing:
+        if not self.pipeline.running and not self.closing and not self.ended:
+            if self.pipeline.engine.finished and self.finish is not None:
+                self.show_end()  # the natural end: "session complete" and the summary, until closed
+                return
             self.closing = True
             if self.on_finished:
                 self.on_finished()
+
+    def show_end(self) -> None:
+        """The end screen: the participant sees "Session complete"; the console the summary and
+        the recording's folder, until it is closed (or ``close_after_s`` have passed)."""
+        import io
+
+        from ..session import print_summary
+
+        QtCore, _, _ = _qt()
+        self.ended = True
+        self.timer.stop()
+        self.spectra.stop()
+        self.pipeline.frame_stats = self.stats.summary()
+        self.pipeline.stop("session complete")  # idempotent: the source is closed before the recording
+        try:
+            self.summary = self.finish()
+        except Exception:  # noqa: BLE001 - the windows close; the caller finishes again and reports it
+            self.ended = False
+            self.closing = True
+            if self.on_finished:
+                self.on_finished()
+            return
+        text = io.StringIO()
+        print_summary(self.summary, text)
+        self.participant.show_end()
+        self.console.show_end(text.getvalue(), self.summary.get("recording"), self.close_after_s)
+        if self.close_after_s is not None:
+            QtCore.QTimer.singleShot(int(1000 * self.close_after_s), self.close_end_screen)
+
+    def close_end_screen(self) -> None:
+        """The operator closed the end screen (or its time ran out): both windows go."""
+        if self.closing:
+            return
+        self.closing = True
+        for w in (self.participant, self.console):
+            w.closeEvent = lambda e: e.accept()
+            w.close()
+        if self.on_finished:
+            self.on_finished()
 
     def _paint_participant(self, st, now, ease):
         """A new state (or, when ``ease``, the bar still gliding): paint and flush the bar now."""
@@ -726,19 +865,33 @@ class Views:
     def marker(self):
         self.control("marker", "operator")
 
+    # the actions of the shared key map (.controls.KEYS) that take an argument here
+    def nudge_up(self):
+        self.nudge(+1)
+
+    def nudge_down(self):
+        self.nudge(-1)
+
+    def select_previous(self):
+        self.select_channel(-1)
+
+    def select_next(self):
+        self.select_channel(+1)
+
+    def next_delay(self):
+        self.step_delay(+1)
+
     def _key(self, event):
         QtCore, _, _ = _qt()
         Qt = QtCore.Qt
-        actions = {Qt.Key_Space: self.toggle_pause, Qt.Key_M: self.marker, Qt.Key_P: self.toggle_schedule,
-                   Qt.Key_L: self.toggle_lock, Qt.Key_Up: lambda: self.nudge(+1), Qt.Key_Plus: lambda: self.nudge(+1),
-                   Qt.Key_Equal: lambda: self.nudge(+1), Qt.Key_Down: lambda: self.nudge(-1),
-                   Qt.Key_Minus: lambda: self.nudge(-1), Qt.Key_S: self.skip_block, Qt.Key_E: self.extend_block,
-                   Qt.Key_BracketLeft: lambda: self.select_channel(-1),
-                   Qt.Key_BracketRight: lambda: self.select_channel(+1), Qt.Key_B: self.toggle_bad_channel,
-                   Qt.Key_D: lambda: self.step_delay(+1), Qt.Key_N: self.add_note, Qt.Key_Escape: self.end_with_confirmation}
-        fn = actions.get(event.key())
-        if fn is not None:
-            fn()
+        if self.ended:  # the end screen: any key closes it (the session is over)
+            if event.key() in (Qt.Key_Escape, Qt.Key_Return, Qt.Key_Enter, Qt.Key_Space, Qt.Key_Q):
+                self.close_end_screen()
+            return
+        name = _QT_KEY_NAMES.get(event.key()) or event.text().lower()
+        action = KEYMAP.get(name)
+        if action is not None:
+            getattr(self, action)()
             self.console._text_t = 0.0  # show the effect in the status line at the next text tick
 
     def end_with_confirmation(self):
@@ -773,7 +926,9 @@ class Views:
 
     def _close_event(self, event):
         event.accept()
-        if not self.closing:
+        if self.ended:
+            self.close_end_screen()
+        elif not self.closing:
             self.stop_session("window closed")
 
     def start(self):
@@ -784,6 +939,17 @@ class Views:
             self.participant.show()
         self.spectra.start()
         self.timer.start(TICK_MS)
+
+
+_QT_KEY_NAMES = {}  # Qt key code -> the shared key map's name of a key that has no text
+
+
+def _qt_key_names() -> dict:
+    QtCore, _, _ = _qt()
+    Qt = QtCore.Qt
+    return {Qt.Key_Space: "space", Qt.Key_Up: "up", Qt.Key_Down: "down", Qt.Key_Escape: "escape",
+            Qt.Key_Plus: "+", Qt.Key_Equal: "=", Qt.Key_Minus: "-", Qt.Key_BracketLeft: "[",
+            Qt.Key_BracketRight: "]", **{getattr(Qt, f"Key_{c.upper()}"): c for c in "abcdefghijklmnopqrstuvwxyz"}}
 
 
 def _quiet_offscreen(mode, context, message):
@@ -838,8 +1004,13 @@ def settle_for_frames() -> None:
     sys.setswitchinterval(0.001)
 
 
-def run_windows(pipeline, participant_screen=None, seconds=None, check: dict | None = None) -> Views:
+def run_windows(pipeline, participant_screen=None, seconds=None, check: dict | None = None, finish=None,
+                close_after_s: float | None = None) -> Views:
     """Start the pipeline and show both views until the session ends (or ``seconds`` pass).
+
+    With ``finish`` (returns the session's summary, see :attr:`Views.finish`) the natural end
+    shows the end screen until it is closed, or for ``close_after_s`` seconds; the summary is
+    then ``views.summary`` (None when the session did not reach its end).
 
     Raises
     ------
@@ -854,6 +1025,7 @@ def run_windows(pipeline, participant_screen=None, seconds=None, check: dict | N
     QtCore, _, _ = _qt()
     qapp = app()
     views = Views(pipeline, participant_screen, check=check)
+    views.finish, views.close_after_s = finish, close_after_s
     views.on_finished = qapp.quit
     settle_for_frames()
     pipeline.start()
@@ -873,7 +1045,8 @@ def run_windows(pipeline, participant_screen=None, seconds=None, check: dict | N
 
 
 def screenshot(protocol_path, out, seconds: float = 14.5) -> list[Path]:
-    """Render both views from a short simulated session offscreen; returns the PNG paths."""
+    """Render both views from a short simulated session offscreen (the console at its tile's size
+    on a 1366x768 screen, :func:`window_layout`); returns the PNG paths."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from ..protocol.schema import load_protocol
     from ..session import build_session
@@ -895,7 +1068,7 @@ def screenshot(protocol_path, out, seconds: float = 14.5) -> list[Path]:
     views.stimulus_onset = lambda sid: None  # nothing is recorded here
     views.spectra.compute()
     views.participant.resize(900, 560)
-    views.console.resize(1200, 760)
+    views.console.resize(*window_layout([(0, 0, 1366, 768)])["console"][2:])  # its tile on a clinic laptop
     t0 = time.monotonic()
     for i in range(40):  # let a protocol's easing settle (2 s at 20 paints/s)
         views.participant.show_state(pipe.latest, t0 + 0.05 * i)
