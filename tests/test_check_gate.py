@@ -18,7 +18,7 @@ import pytest
 
 from neurofeed.check import confirm_start, failed_channels, measure_channels, print_check
 from neurofeed.errors import NeurofeedError
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT
 
 MU = ["Fp1", "FC3", "C3", "CP3", "Cz", "FC4", "C4", "CP4"]  # configs/cyton.toml [montages.mu]
 CP3 = MU.index("CP3")
@@ -286,3 +286,20 @@ def test_a_refused_baseline_that_then_gets_clean_signal_is_kept(rest_mu):
     proc, events, _ = _baseline(MU, x)
     assert sum(e.startswith("baseline_again/refused: ") for e in events) == 1
     assert proc.engine.baseline_fit.clean_s >= 10.0 and not proc.engine.finished
+
+
+# -- journaled: a session with both kinds of re-measured baseline replays bit-exact ----------
+@pytest.mark.parametrize("worker", [False, True])
+def test_restarted_baselines_are_journaled_and_replay_bit_exact(tmp_path, worker):
+    from tests.test_controls import assert_replays_bit_exact, events_of, run_session
+
+    plan = [(4.0, "mark_bad_channel", "Cz"),  # during the baseline: it starts again (4–14 s)
+            (14.5, "mark_bad_channel", "Cz", False),  # after it: a rebaseline is offered
+            (15.0, "rebaseline")]
+    pipe, states, folder = run_session(tmp_path, plan, refit_in_worker=worker)
+    texts = [e["text"] for e in events_of(folder)]
+    for t in ("baseline_again/Cz marked bad", "rebaseline_offered/Cz", "rebaseline", "baseline_again/rebaseline"):
+        assert t in texts, t
+    assert sum(t.startswith("baseline/") for t in texts) == 2
+    assert [b.label for b in pipe.engine.blocks][:4] == ["baseline", "baseline", "train", "baseline"]
+    assert_replays_bit_exact(folder, states)

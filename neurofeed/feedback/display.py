@@ -53,7 +53,7 @@ GENTLE = {"bg": "#e9e4da", "bar": "#9fb4c7", "reward": "#a8c9a4", "thr": "#6b6b6
 KEY_HINTS = (("Space", "pause feedback"), ("P", "pause schedule"), ("L", "lock threshold"),
              ("↑/↓", f"threshold ±{NUDGE_SI:g}"), ("S", "skip block"), ("E", f"extend +{EXTEND_S:g} s"),
              ("[ ]", "select channel"), ("B", "mark channel bad/good"), ("D", "next delay design"),
-             ("N", "note"), ("M", "marker"),
+             ("N", "note"), ("M", "marker"), ("R", "re-baseline"),
              ("Esc", "end session"))
 
 
@@ -710,7 +710,13 @@ class Views:
             return
         self.control("mark_bad_channel", name, bad)
         (self.console.bad_channels.add if bad else self.console.bad_channels.discard)(name)
-        self.console.status_note = f"{name} marked {'bad' if bad else 'good'}"
+        after = self.pipeline.processor.engine.baseline_fit is not None  # the baseline was measured with it
+        self.console.status_note = f"{name} marked {'bad' if bad else 'good'}" + ("; R re-baselines" if after else "")
+
+    def rebaseline(self):
+        """Measure the baseline again now (key R; the running block is cut, journaled)."""
+        self.control("rebaseline")
+        self.console.status_note = "re-baseline: the baseline is measured again"
 
     def pick_delay(self, index: int) -> None:
         """Apply the Delay box's item ``index``: the estimator is redesigned at that delay."""
@@ -750,6 +756,7 @@ class Views:
                    Qt.Key_Minus: lambda: self.nudge(-1), Qt.Key_S: self.skip_block, Qt.Key_E: self.extend_block,
                    Qt.Key_BracketLeft: lambda: self.select_channel(-1),
                    Qt.Key_BracketRight: lambda: self.select_channel(+1), Qt.Key_B: self.toggle_bad_channel,
+                   Qt.Key_R: self.rebaseline,
                    Qt.Key_D: lambda: self.step_delay(+1), Qt.Key_N: self.add_note, Qt.Key_Escape: self.end_with_confirmation}
         fn = actions.get(event.key())
         if fn is not None:
