@@ -325,7 +325,8 @@ class Processor:
     def rebaseline(self) -> None:
         """Measure the baseline again from now (the ``rebaseline`` control, key R; see
         :meth:`~neurofeed.protocol.engine.Engine.baseline_again`): e.g. after a channel was marked
-        bad once the baseline had been measured with it. The thresholds follow the new baseline.
+        bad once the baseline had been measured with it. The thresholds follow the new baseline,
+        which also replaces a carried-over one (``[baseline] carry``).
 
         Raises
         ------
@@ -337,12 +338,12 @@ class Processor:
             raise NeurofeedError("rebaseline: the session has ended.")
         if label not in [b.label for b in self.protocol.blocks] and not self.engine.external:
             raise NeurofeedError(f"rebaseline: the protocol has no baseline block {label!r} ([baseline] block).")
-        self._restart_baseline("rebaseline")
+        self._restart_baseline("rebaseline", drop_carry=True)
 
-    def _restart_baseline(self, why: str) -> None:
+    def _restart_baseline(self, why: str, drop_carry: bool = False) -> None:
         """Forget the baseline collected so far (the chain's kept samples too) and measure it again."""
         self.chain.kept, self.chain.kept_raw = [], []
-        self.engine.baseline_again(why)
+        self.engine.baseline_again(why, drop_carry)
 
     def _baseline_shortfall(self, fit, n_samples: int, memory_s: float) -> str | None:
         """Why a measured baseline (``fit``, ``n_samples`` long) is refused, or None.

@@ -168,6 +168,29 @@ def test_without_a_terminal_it_refuses_in_one_line_and_with_force_it_runs(data_d
     assert any(p.name == "header.json" for p in _recorded(out))
 
 
+def test_with_windows_the_session_asks_in_a_dialog_before_anything_is_recorded(data_dir, tmp_path, monkeypatch,
+                                                                               qtbot, capsys):
+    from PySide6 import QtWidgets
+
+    from neurofeed.cli import main
+
+    asked = []
+
+    def question(parent, title, text, buttons, default):
+        asked.append(text)
+        assert not list(tmp_path.rglob("*"))  # asked before the session folder exists
+        return QtWidgets.QMessageBox.No
+
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", staticmethod(question))
+    with _emulated_cyton(data_dir, speed=4, offsets_uv=30e3, railed_channel=CP3) as emu:
+        rc = main(["session", "--board", "cyton", "--serial-port", emu.port, "--montage", "mu", "--protocol", "demo",
+                   "--participant", "P23", "--display", "window", "--no-lsl", "--seconds-scale", "0.05",
+                   "--out", str(tmp_path)])
+    assert rc == 1 and len(asked) == 1 and "CP3" in asked[0]
+    assert "not started" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*"))
+
+
 # -- (b) a neighbour marked bad during the baseline ----------------------------------------
 FS = 160.0  # EEGMMIDB's rate
 
@@ -197,7 +220,7 @@ def _baseline(names, x, controls=(), stop_after_fit=1):
         i += step
         new = proc.engine.drain_events()
         events += new
-        fits += sum(e.text.startswith("baseline/") for e in new)
+        fits += sum(e.text.startswith(("baseline/", "baseline_measured/")) for e in new)
         if fits >= stop_after_fit:
             break
     return proc, [e.text for e in events], i
@@ -253,6 +276,17 @@ def test_a_neighbour_marked_bad_after_the_baseline_offers_a_rebaseline(rest_mu):
     assert [b["label"] for b in blocks][:3] == ["baseline", "observe-hands", "baseline"]
     # the cut block's remainder: 18 s in all, 5 s before the rebaseline
     assert blocks[1]["end_s"] - blocks[1]["start_s"] == pytest.approx(again / FS - 15.0, abs=0.06)
+
+
+def test_a_rebaseline_replaces_a_carried_over_baseline(rest_mu):
+    carried = {"baseline_uv2": {"C3": 100.0, "C4": 100.0}, "thresholds": {"up": 0.1, "down": -0.1},
+               "source": "recordings/P01/earlier"}
+    proc, events, _ = _baseline(MU, rest_mu, [(0, "carry", carried), (int(16 * FS), "rebaseline")],
+                                stop_after_fit=2)
+    assert any(e.startswith("baseline_measured/") and e.endswith("kept_carried_baseline") for e in events)
+    assert any(e.startswith("baseline/") for e in events)
+    assert proc.engine.carried is None and proc.engine.summary()["carried_from"] is None
+    assert np.all(proc.engine.baseline_uv2 < 50.0)  # the measured one (a few µV²), not the carried 100
 
 
 def test_rebaseline_is_refused_once_the_session_ended(rest_mu):

@@ -364,7 +364,7 @@ class Engine:
         self.emit(f"baseline/{text}/threshold_up={self.thresholds['up']:.4f}"
                   f"/threshold_down={self.thresholds['down']:.4f}{excl}")
 
-    def baseline_again(self, why: str) -> None:
+    def baseline_again(self, why: str, drop_carry: bool = False) -> None:
         """Measure the baseline again from this sample (journaled as ``baseline_again/<why>``).
 
         Not an input itself: it follows from one (a channel marked bad during the baseline, the
@@ -376,9 +376,12 @@ class Engine:
         now, for its full length; the cut block's remainder follows (a cut baseline block has no
         remainder: the new one replaces it), then the rest of the schedule. External markers: a
         baseline block running now collects again from here, else the next block labelled as the
-        baseline does.
+        baseline does. ``drop_carry``: a carried-over baseline (:meth:`carry`) gives way to the
+        one measured now.
         """
         self.emit(f"baseline_again/{why}")
+        if drop_carry:
+            self.carried = self.carried_from = None
         self.baseline.clear()
         self.baseline_fit = None
         self.baseline_pending = False
