@@ -348,16 +348,17 @@ class Processor:
     def _baseline_shortfall(self, fit, n_samples: int, memory_s: float) -> str | None:
         """Why a measured baseline (``fit``, ``n_samples`` long) is refused, or None.
 
-        Refused: less clean signal (gate open, estimator settled) than ``[baseline] min_clean_s``
-        (times ``seconds_scale``). Judged only on the internal schedule (with external markers the
-        marker source decides when the baseline runs; replays judge it themselves), when no
-        carried-over baseline is in force, and when the baseline was long enough to give it after
-        the estimator's settling (a compressed demo's 0.75-s baseline cannot; ``protocols check``
-        judges the schedule's length).
+        Refused: less clean signal (gate open, estimator settled) than ``[baseline] min_clean_s``.
+        Judged only on the internal schedule (with external markers the marker source decides
+        when the baseline runs; replays judge it themselves), when no carried-over baseline is in
+        force, and when the baseline was long enough to give it after the estimator's settling:
+        ``protocols check`` judges the schedule's length, and a session compressed by
+        ``--seconds-scale`` (a demo, a test) is too short to judge (the gate's holds and the
+        estimator's memory are not compressed with it).
         """
         if self.engine.external or self.engine.carried is not None:
             return None
-        need = self.protocol.baseline.min_clean_s * self.engine.scale
+        need = self.protocol.baseline.min_clean_s
         length_s = n_samples / self.sfreq
         if length_s - memory_s + 1e-9 < need or fit.clean_s + 1e-9 >= need:
             return None
