@@ -19,7 +19,7 @@ from scipy import signal as sps
 from .buffer import RingBuffer
 from .dsp.accuracy import choose_delay, delay_curves, format_curve, format_effective
 from .dsp.chain import MuChain, concat_chunks
-from .dsp.quality import QualityConfig
+from .dsp.quality import FLAT, NONFINITE, RAILED, QualityConfig, flag_names
 from .dsp.spatial import explain_reference
 from .errors import NeurofeedError
 from .protocol.engine import CONTROLS, INPUTS, Engine
@@ -116,6 +116,7 @@ class Processor:
         self.bad_channels: set[str] = set()
         self.baseline_attempts = 0  # baselines refused for too little clean signal so far
         self.baseline_refused: str | None = None  # why the session ended without a baseline (one line)
+        self._baseline_flags = np.zeros(len(self.ch_names), dtype=np.int64)  # quality flags seen in the baseline
         # what the participant is shown (state.feedback, state.reward; the live
         # values stay in live_feedback/live_reward); None = the live feedback. An object
         # with shown(state, block_index, samples_in_block, sfreq) -> (feedback, reward) (neurofeed.sham) ---
@@ -193,10 +194,13 @@ class Processor:
         """One engine update over ``data`` (a chunk or a piece of one)."""
         eng = self.engine
         # keep the referenced baseline to fit the band / the weighted cFIR at its end
-        self.chain.keep_spatial = self.refit and eng.collecting_baseline
+        collecting = eng.collecting_baseline
+        self.chain.keep_spatial = self.refit and collecting
         block, start = eng.block_index, (eng.blocks[-1].start_sample if eng.blocks else 0)
         power = self.chain.process(data)
         q = self.chain.quality
+        if collecting:  # which channels railed, went flat or lost samples: named if the baseline is refused
+            np.bitwise_or(self._baseline_flags, q.flags, out=self._baseline_flags)
         if self._memory_of is not self.chain.estimator:  # computed once per estimator (it is retuned at refits)
             self._memory_of, self._memory = self.chain.estimator, self.estimator_memory_samples()
         settling = self._since_start < self._memory
@@ -343,6 +347,7 @@ class Processor:
     def _restart_baseline(self, why: str, drop_carry: bool = False) -> None:
         """Forget the baseline collected so far (the chain's kept samples too) and measure it again."""
         self.chain.kept, self.chain.kept_raw = [], []
+        self._baseline_flags[:] = 0
         self.engine.baseline_again(why, drop_carry)
 
     def _baseline_shortfall(self, fit, n_samples: int, memory_s: float) -> str | None:
@@ -362,17 +367,25 @@ class Processor:
         length_s = n_samples / self.sfreq
         if length_s - memory_s + 1e-9 < need or fit.clean_s + 1e-9 >= need:
             return None
+        seen = []
+        for n, f in zip(self.ch_names, self._baseline_flags.tolist()):
+            bits = f & (RAILED | FLAT | NONFINITE)
+            if bits & RAILED:
+                bits &= ~FLAT  # a channel pinned at the rail is flat too; the rail says why
+            if bits and n not in self.bad_channels:
+                seen.append(f"{n} {'/'.join(flag_names(bits))}")
         return (f"the baseline held {fit.clean_s:.1f} s of clean signal in {length_s:.1f} s (the artifact gate "
-                f"closed for {fit.excluded_s:.1f} s), less than the {need:g} s needed ([baseline] min_clean_s)")
+                f"closed for {fit.excluded_s:.1f} s{'; ' + ', '.join(seen) if seen else ''}), less than the "
+                f"{need:g} s needed ([baseline] min_clean_s)")
 
     def _refuse_baseline(self, why: str) -> None:
         """A baseline with too little clean signal: measured again, or after
         ``MAX_BASELINE_ATTEMPTS`` the session ends with the reason."""
         self.baseline_attempts += 1
         if self.baseline_attempts >= MAX_BASELINE_ATTEMPTS:
-            self.baseline_refused = (f"no usable baseline in {self.baseline_attempts} attempts: {why}; check the "
-                                     f"channels the gate names (a railed or noisy electrode), mark them bad or "
-                                     f"re-seat them, and start again")
+            self.baseline_refused = (f"no usable baseline in {self.baseline_attempts} attempts: {why}; re-seat "
+                                     f"the electrodes that rail or are noisy (or mark a neighbour bad, B) and "
+                                     f"start again")
             log.error("%s", self.baseline_refused)
             self.engine.end_without_baseline(f"baseline refused: {why}")
             return

@@ -306,6 +306,7 @@ def test_a_fully_gated_baseline_is_measured_again_then_the_session_ends_with_the
     again = [e for e in events if e.startswith("baseline_again/refused: ")]
     assert len(again) == MAX_BASELINE_ATTEMPTS - 1
     assert "0.0 s of clean signal" in again[0] and "[baseline] min_clean_s" in again[0]
+    assert "CP3 railed" in again[0]  # the channel that gated it is named
     assert proc.engine.finished and proc.engine.baseline_uv2 is None  # never the gated data
     assert not any(e.startswith("baseline/") for e in events)
     assert events[-1].startswith("session_end/baseline refused: ")
