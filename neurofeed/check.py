@@ -204,6 +204,10 @@ def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, 
             contact = "fair"
         else:
             contact = "good"
+        if railed or flat:
+            # the lead-off voltage of an electrode pinned at the rail (or dead) is no impedance:
+            # the formula would print 0 kΩ, the best value there is, for the worst contact
+            imp = None
         out[name] = ChannelCheck(None if ac_coupled else offset, line, rms, imp, railed, flat, not problems, advice,
                                  contact)
     return out
@@ -354,7 +358,8 @@ def print_check(result: dict, stream=None) -> None:
       f"{result['line_freq']:g} Hz)\n")
     w(f"  {'channel':<8s} {'offset mV':>10s} {'mains µV':>9s} {'RMS µV':>8s} {'kΩ':>6s} {'contact':>7s}  result\n")
     for name, c in result["channels"].items():
-        imp = "—" if c["impedance_kohm"] is None else f"{c['impedance_kohm']:.0f}"
+        imp = ("railed" if c["railed"] else "flat" if c["flat"] else "—") if c["impedance_kohm"] is None \
+            else f"{c['impedance_kohm']:.0f}"
         off = "—" if c["offset_uv"] is None else f"{c['offset_uv'] / 1000:.1f}"
         flag = "ok" if c["ok"] else f"FAIL  {c['advice']}"
         w(f"  {name:<8s} {off:>10s} {c['line_noise_uv']:9.1f} {c['rms_uv']:8.1f} {imp:>6s} {c.get('contact', ''):>7s}"
@@ -364,7 +369,13 @@ def print_check(result: dict, stream=None) -> None:
             t = result[key]
             w(f"  {label}: {'seen by the gate' if t['seen'] else 'NOT seen'} ({t['gated_s']:.1f} s gated)"
               f"{'' if t['seen'] else '  ' + t['advice']}\n")
-    w("  all channels ok\n" if result["ok"] else "  fix the channels marked FAIL before starting\n")
+    failed = failed_channels(result)
+    if failed:
+        w(f"  fix the channels marked FAIL before starting ({', '.join(failed)})\n")
+    elif result["ok"]:
+        w("  all channels ok\n")
+    else:
+        w("  all channels ok; a gate did not see its test artifact (see above)\n")
 
 
 def check_html(result: dict) -> str:
@@ -377,7 +388,7 @@ def check_html(result: dict) -> str:
         rows.append(f"<span style='color:{colour}'>{name}</span>: {off}"
                     f"mains {c['line_noise_uv']:.1f} µV, RMS {c['rms_uv']:.1f} µV"
                     + ("" if c["impedance_kohm"] is None else f", {c['impedance_kohm']:.0f} kΩ") + f" — {what}")
-    head = ("<b>Signal check before the session: all channels ok</b>" if result["ok"] else
+    head = ("<b>Signal check before the session: all channels ok</b>" if not failed_channels(result) else
             "<b style='color:#c0392b'>Signal check before the session: fix the channels marked red</b>")
     return head + "<br>" + "<br>".join(rows)
 
@@ -388,3 +399,75 @@ def session_check(source, protocol, seconds: float = 3.0, say=None) -> dict:
     its recording starts. Returns the result (see :func:`run_check`)."""
     return run_check(source, protocol, seconds=seconds, artifact_tests=False, impedance=False, say=say)
 
+
+
+def failed_channels(result: dict) -> list[str]:
+    """The channels a check result marks FAIL, in montage order."""
+    return [name for name, c in result["channels"].items() if not c["ok"]]
+
+
+def confirm_start(result: dict | None, force: bool = False, window: bool = False, stdin=None, say=None,
+                  ask_window=None) -> bool:
+    """Whether a session may start after its signal check (``neurofeed session``).
+
+    With every channel passing (or no check run) it may. With a channel marked FAIL it starts
+    only when the operator says so: ``--force``; else, when the session shows windows, a Qt
+    question (default No); else, when ``stdin`` is a terminal, a ``[y/N]`` prompt there. With
+    neither (a script, a pipe, a service) there is nobody to ask: the start is refused.
+    Nothing is recorded before this returns True.
+
+    Parameters
+    ----------
+    result : dict or None
+        :func:`session_check`'s result.
+    force : bool
+        ``--force``: start without asking (said in one line).
+    window : bool
+        The session shows windows: ask in a dialog.
+    stdin : file, optional
+        Where the terminal answer is read (default ``sys.stdin``).
+    ask_window : callable, optional
+        ``ask_window(text) -> bool`` replaces the Qt dialog (tests).
+
+    Returns
+    -------
+    bool
+        True to start; False when the operator answered no.
+
+    Raises
+    ------
+    NeurofeedError
+        A channel failed, without ``--force``, and there is neither a window nor a terminal to ask.
+    """
+    say = say or (lambda text: print(text, flush=True))
+    failed = failed_channels(result) if result else []
+    if not failed:
+        return True
+    names = ", ".join(failed)
+    if force:
+        say(f"--force: starting with {names} failing the signal check")
+        return True
+    question = (f"The signal check failed on {names}. Starting now records and trains on that signal; "
+                f"fix the channels marked FAIL first, or mark them bad during the session.")
+    if window:
+        return bool((ask_window or _ask_dialog)(question))
+    stdin = stdin if stdin is not None else sys.stdin
+    if stdin is None or not stdin.isatty():
+        raise NeurofeedError(f"the signal check failed on {names} and there is no terminal to ask: fix the "
+                             f"channels marked FAIL, or pass --force to start anyway.")
+    sys.stdout.write(f"{question}\nStart anyway? [y/N] ")
+    sys.stdout.flush()
+    answer = stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _ask_dialog(question: str) -> bool:
+    """The Qt question before a session starts (default No)."""
+    from .feedback.display import _qt, app
+
+    _, _, QtWidgets = _qt()
+    app()
+    box = QtWidgets.QMessageBox
+    answer = box.question(None, "Signal check failed", question + "\n\nStart the session anyway?",
+                          box.Yes | box.No, box.No)
+    return answer == box.Yes

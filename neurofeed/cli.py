@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
                    help="run the signal check (offset, mains, RMS, railed/flat per channel) before the session "
                         "and show it first in the console (default: on for a headset, off for simulated/files)")
+    s.add_argument("--force", action="store_true",
+                   help="start even when the signal check marks a channel FAIL (otherwise the session asks: a "
+                        "dialog with windows, a y/N prompt on a terminal; without either it refuses to start)")
     # sham (yoked) feedback, blinding, and the two-person dyad
     sh = s.add_argument_group("sham and blinding (controlled trials)")
     sh.add_argument("--yoke-from", metavar="SESSION_DIR",
@@ -420,16 +423,12 @@ def cmd_session(args) -> int:
     headset = bool(getattr(getattr(source, "config", None), "is_hardware", False)) or isinstance(source, LSLSource)
     if args.check if args.check is not None else headset:
         # the signal check is the session's first screen: offsets, mains, RMS, railed/flat per channel,
-        # before the recording starts (a failing channel is named with what to do; the session goes on)
+        # before the recording starts (a failing channel is named with what to do)
         from .check import print_check, session_check
 
         print("Signal check (a few seconds; --no-check skips it) ...", flush=True)
         check = session_check(source, protocol)
         print_check(check)
-    pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
-                                       record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
-                                       montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key,
-                                       lsl_name=args.lsl_prefix, lsl_notes=args.lsl_notes)
     window = not args.headless and (args.display == "window" or (args.display == "auto" and has_display()))
     # [display] Qt aborts the process when its platform plugin cannot load: check first, fall back
     if window:
@@ -440,6 +439,17 @@ def cmd_session(args) -> int:
             print(f"neurofeed: {problem} Showing the terminal view.", file=sys.stderr)
             window = False
     # [/display]
+    from .check import confirm_start
+
+    # a channel marked FAIL: the operator confirms (dialog, terminal) or passed --force; nothing is recorded before
+    if not confirm_start(check, force=args.force, window=window):
+        print("neurofeed: not started: fix the channels marked FAIL and start again (nothing was recorded).",
+              file=sys.stderr)
+        return 1
+    pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
+                                       record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
+                                       montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key,
+                                       lsl_name=args.lsl_prefix, lsl_notes=args.lsl_notes)
     print(f"neurofeed {__version__}: {protocol.name} on {source.name} ({source.sfreq:g} Hz, "
           f"{len(source.ch_names)} channels), participant {args.participant}. Research tool, not a medical device.")
     proc = pipeline.processor
@@ -481,6 +491,8 @@ def cmd_session(args) -> int:
         if isinstance(pipeline.error, NeurofeedError):
             raise pipeline.error
         raise NeurofeedError(f"the session stopped on an error: {pipeline.error}")
+    if pipeline.processor.baseline_refused:  # ended cleanly (recording closed), but without a baseline
+        raise NeurofeedError(pipeline.processor.baseline_refused)
     return 0
 
 

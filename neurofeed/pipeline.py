@@ -19,7 +19,7 @@ from scipy import signal as sps
 from .buffer import RingBuffer
 from .dsp.accuracy import choose_delay, delay_curves, format_curve, format_effective
 from .dsp.chain import MuChain, concat_chunks
-from .dsp.quality import QualityConfig
+from .dsp.quality import FLAT, NONFINITE, RAILED, QualityConfig, flag_names
 from .dsp.spatial import explain_reference
 from .errors import NeurofeedError
 from .protocol.engine import CONTROLS, INPUTS, Engine
@@ -33,6 +33,9 @@ MAX_UPDATE_S = 0.1  # the longest stretch of samples one engine update covers (s
 MAX_DESIGN_DELAY_S = 0.25  # set_delay: the longest designed delay a clinician may pick (s)
 MIN_DESIGN_DELAY_S = -0.05  # set_delay: the most forecasting design (s; the curve scores down to -40 ms)
 CHOOSE_START_DELAY_S = 0.05  # delay_s = "choose": the design used until the baseline's curve picks one
+# a baseline with less clean signal than [baseline] min_clean_s is measured again, at most this
+# many times in all; then the session ends with the reason (Processor.baseline_refused)
+MAX_BASELINE_ATTEMPTS = 3
 
 
 def keep_memory_flat() -> None:
@@ -111,6 +114,9 @@ class Processor:
         self.engine.emit(f"reference/{self.reference_used}")
         self.individual = s.band_mode == "individual"
         self.bad_channels: set[str] = set()
+        self.baseline_attempts = 0  # baselines refused for too little clean signal so far
+        self.baseline_refused: str | None = None  # why the session ended without a baseline (one line)
+        self._baseline_flags = np.zeros(len(self.ch_names), dtype=np.int64)  # quality flags seen in the baseline
         # what the participant is shown (state.feedback, state.reward; the live
         # values stay in live_feedback/live_reward); None = the live feedback. An object
         # with shown(state, block_index, samples_in_block, sfreq) -> (feedback, reward) (neurofeed.sham) ---
@@ -188,10 +194,13 @@ class Processor:
         """One engine update over ``data`` (a chunk or a piece of one)."""
         eng = self.engine
         # keep the referenced baseline to fit the band / the weighted cFIR at its end
-        self.chain.keep_spatial = self.refit and eng.collecting_baseline
+        collecting = eng.collecting_baseline
+        self.chain.keep_spatial = self.refit and collecting
         block, start = eng.block_index, (eng.blocks[-1].start_sample if eng.blocks else 0)
         power = self.chain.process(data)
         q = self.chain.quality
+        if collecting:  # which channels railed, went flat or lost samples: named if the baseline is refused
+            np.bitwise_or(self._baseline_flags, q.flags, out=self._baseline_flags)
         if self._memory_of is not self.chain.estimator:  # computed once per estimator (it is retuned at refits)
             self._memory_of, self._memory = self.chain.estimator, self.estimator_memory_samples()
         settling = self._since_start < self._memory
@@ -208,7 +217,7 @@ class Processor:
         """Apply one input now (between chunks): an operator control of CONTRACTS.md
         (``pause``, ``pause_schedule``, ``marker``, ``note``, ``lock_threshold``,
         ``nudge_threshold``, ``skip_block``, ``extend_block``, ``mark_bad_channel``, ``stimulus``,
-        ``set_delay``) or one of
+        ``set_delay``, ``rebaseline``) or one of
         the pipeline's own inputs (``block_marker`` (onset_sample, label), ``signal_lost`` (bool),
         ``stop`` (why), ``carry`` (dict)). The engine logs it as an event at this sample."""
         if name not in INPUTS:
@@ -216,7 +225,7 @@ class Processor:
         if name == "apply_refit":
             self.apply_refit()
             return
-        if name in ("mark_bad_channel", "set_delay", "carry", "stop"):
+        if name in ("mark_bad_channel", "set_delay", "carry", "stop", "rebaseline"):
             self.apply_refit()  # these act on the refitted chain (or end the session): switch to it first
         # an input that may be refused is logged first and the refusal derived from it, so that
         # a replay of the journal refuses it again
@@ -230,6 +239,9 @@ class Processor:
                 value = float("nan")  # journaled as nan: refused now and on replay
             self.engine.emit(f"set_delay/{value!r}")
             self._refusable(name, args, lambda: self.set_delay(value))
+        elif name == "rebaseline":
+            self.engine.emit("rebaseline")
+            self._refusable(name, args, self.rebaseline)
         elif name == "carry":
             self.carry(*args)
         elif name == "signal_lost":
@@ -295,10 +307,91 @@ class Processor:
             raise NeurofeedError(f"mark_bad_channel: {name} is a target channel; its SI needs it "
                                  f"(end the session or re-seat the electrode).")
         new = (self.bad_channels | {name}) if bad else (self.bad_channels - {name})
+        changed = new != self.bad_channels
         self.chain.set_bad_channels(sorted(new))  # raises if the reference cannot do without it
         self.bad_channels = new
         if log_event:
             self.engine.emit(f"{'bad' if bad else 'good'}_channel/{name}")
+        if not changed:
+            return
+        what = f"{name} marked {'bad' if bad else 'good'}"
+        if self.engine.collecting_baseline:
+            # what was collected went through the old spatial filter and gates (a railed neighbour
+            # gates all of it, or leaks into the Laplacian): none of it is kept
+            log.warning("%s during the baseline: the baseline starts again", what)
+            self._since_start = 0  # the estimator's memory holds the old filter's output
+            self._restart_baseline(what)
+        elif self.engine.baseline_fit is not None:
+            log.warning("%s after the baseline: the baseline in force was measured with the old channels; "
+                        "re-baseline (R) to measure it again", what)
+            self.engine.emit(f"rebaseline_offered/{name}")
+
+    def rebaseline(self) -> None:
+        """Measure the baseline again from now (the ``rebaseline`` control, key R; see
+        :meth:`~neurofeed.protocol.engine.Engine.baseline_again`): e.g. after a channel was marked
+        bad once the baseline had been measured with it. The thresholds follow the new baseline,
+        which also replaces a carried-over one (``[baseline] carry``).
+
+        Raises
+        ------
+        NeurofeedError
+            The protocol has no baseline block, or the session has ended.
+        """
+        label = self.protocol.baseline.block
+        if self.engine.finished:
+            raise NeurofeedError("rebaseline: the session has ended.")
+        if label not in [b.label for b in self.protocol.blocks] and not self.engine.external:
+            raise NeurofeedError(f"rebaseline: the protocol has no baseline block {label!r} ([baseline] block).")
+        self._restart_baseline("rebaseline", drop_carry=True)
+
+    def _restart_baseline(self, why: str, drop_carry: bool = False) -> None:
+        """Forget the baseline collected so far (the chain's kept samples too) and measure it again."""
+        self.chain.kept, self.chain.kept_raw = [], []
+        self._baseline_flags[:] = 0
+        self.engine.baseline_again(why, drop_carry)
+
+    def _baseline_shortfall(self, fit, n_samples: int, memory_s: float) -> str | None:
+        """Why a measured baseline (``fit``, ``n_samples`` long) is refused, or None.
+
+        Refused: less clean signal (gate open, estimator settled) than ``[baseline] min_clean_s``.
+        Judged only on the internal schedule (with external markers the marker source decides
+        when the baseline runs; replays judge it themselves), when no carried-over baseline is in
+        force, and when the baseline was long enough to give it after the estimator's settling:
+        ``protocols check`` judges the schedule's length, and a session compressed by
+        ``--seconds-scale`` (a demo, a test) is too short to judge (the gate's holds and the
+        estimator's memory are not compressed with it).
+        """
+        if self.engine.external or self.engine.carried is not None:
+            return None
+        need = self.protocol.baseline.min_clean_s
+        length_s = n_samples / self.sfreq
+        if length_s - memory_s + 1e-9 < need or fit.clean_s + 1e-9 >= need:
+            return None
+        seen = []
+        for n, f in zip(self.ch_names, self._baseline_flags.tolist()):
+            bits = f & (RAILED | FLAT | NONFINITE)
+            if bits & RAILED:
+                bits &= ~FLAT  # a channel pinned at the rail is flat too; the rail says why
+            if bits and n not in self.bad_channels:
+                seen.append(f"{n} {'/'.join(flag_names(bits))}")
+        return (f"the baseline held {fit.clean_s:.1f} s of clean signal in {length_s:.1f} s (the artifact gate "
+                f"closed for {fit.excluded_s:.1f} s{'; ' + ', '.join(seen) if seen else ''}), less than the "
+                f"{need:g} s needed ([baseline] min_clean_s)")
+
+    def _refuse_baseline(self, why: str) -> None:
+        """A baseline with too little clean signal: measured again, or after
+        ``MAX_BASELINE_ATTEMPTS`` the session ends with the reason."""
+        self.baseline_attempts += 1
+        if self.baseline_attempts >= MAX_BASELINE_ATTEMPTS:
+            self.baseline_refused = (f"no usable baseline in {self.baseline_attempts} attempts: {why}; re-seat "
+                                     f"the electrodes that rail or are noisy (or mark a neighbour bad, B) and "
+                                     f"start again")
+            log.error("%s", self.baseline_refused)
+            self.engine.end_without_baseline(f"baseline refused: {why}")
+            return
+        log.warning("baseline %d of %d refused: %s; measuring it again", self.baseline_attempts,
+                    MAX_BASELINE_ATTEMPTS, why)
+        self._restart_baseline(f"refused: {why}")
 
     def carry(self, previous: dict) -> None:
         """Start from a previous session of the participant (see :func:`last_session_carry`):
@@ -396,6 +489,10 @@ class Processor:
                     "baseline": self.engine.prepare_refit(powers, settling, gated)}
 
         def apply(res: dict, since) -> None:
+            short = self._baseline_shortfall(res["baseline"]["fit"], res["n"], res["fitted"].estimator_memory_s())
+            if short is not None:  # nothing of this baseline is taken (its calibration neither)
+                self._refuse_baseline(short)
+                return
             self._take_fit_plan(res["plan"])
             self.chain.adopt_refit(res["fitted"], since)
             self._baseline_chunks = (res["sizes"], res["gated"])  # for a later change of design (set_delay)
@@ -718,7 +815,8 @@ class Pipeline:
         ``marker`` (text), ``note`` (text), ``lock_threshold`` (bool), ``nudge_threshold``
         (delta_si: float), ``skip_block`` (), ``extend_block`` (seconds: float),
         ``mark_bad_channel`` (name: str, bad: bool = True), ``stimulus`` (id), ``set_delay``
-        (seconds: the estimator's designed delay, see :meth:`Processor.set_delay`).
+        (seconds: the estimator's designed delay, see :meth:`Processor.set_delay`), ``rebaseline``
+        () (see :meth:`Processor.rebaseline`).
 
         Raises
         ------

@@ -27,6 +27,7 @@ KEYS = ((("space",), "toggle_pause", "Space", "pause feedback"),
         (("d",), "next_delay", "D", "next delay design"),
         (("n",), "add_note", "N", "note"),
         (("m",), "marker", "M", "marker"),
+        (("r",), "rebaseline", "R", "re-baseline"),
         (("escape",), "end_with_confirmation", "Esc", "end session"))
 
 KEYMAP = {name: action for names, action, _, _ in KEYS for name in names}  # key name -> action

@@ -834,7 +834,13 @@ class Views:
             return
         self.control("mark_bad_channel", name, bad)
         (self.console.bad_channels.add if bad else self.console.bad_channels.discard)(name)
-        self.console.status_note = f"{name} marked {'bad' if bad else 'good'}"
+        after = self.pipeline.processor.engine.baseline_fit is not None  # the baseline was measured with it
+        self.console.status_note = f"{name} marked {'bad' if bad else 'good'}" + ("; R re-baselines" if after else "")
+
+    def rebaseline(self):
+        """Measure the baseline again now (key R; the running block is cut, journaled)."""
+        self.control("rebaseline")
+        self.console.status_note = "re-baseline: the baseline is measured again"
 
     def pick_delay(self, index: int) -> None:
         """Apply the Delay box's item ``index``: the estimator is redesigned at that delay."""

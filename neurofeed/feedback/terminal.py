@@ -171,6 +171,10 @@ class TerminalControls:
         self.control("marker", "operator")
         self.status_note = "marker"
 
+    def rebaseline(self):
+        self.control("rebaseline")
+        self.status_note = "re-baseline: the baseline is measured again"
+
     def end_with_confirmation(self):
         self.confirming = True
         self.status_note = "End the session now? The recording is closed safely. y = yes, any other key = no"

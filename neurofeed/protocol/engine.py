@@ -43,7 +43,7 @@ HISTORY_EVERY_S = 1.0  # threshold history: one point a second (and at every ope
 CONTROLS = {"pause": (1, 1), "pause_schedule": (1, 1), "marker": (1, 1), "note": (1, 1),
             "lock_threshold": (1, 1), "nudge_threshold": (1, 1), "skip_block": (0, 0),
             "extend_block": (1, 1), "mark_bad_channel": (1, 2), "stimulus": (1, 1),
-            "set_delay": (1, 1)}
+            "set_delay": (1, 1), "rebaseline": (0, 0)}
 INPUTS = dict(CONTROLS, block_marker=(2, 2), signal_lost=(1, 1), stop=(1, 1), carry=(1, 1), apply_refit=(0, 0))
 
 
@@ -53,7 +53,7 @@ def parse_input(text: str):
     simple = {"pause": ("pause", (True,)), "resume": ("pause", (False,)),
               "schedule_pause": ("pause_schedule", (True,)), "schedule_resume": ("pause_schedule", (False,)),
               "threshold_lock": ("lock_threshold", (True,)), "threshold_unlock": ("lock_threshold", (False,)),
-              "skip_block": ("skip_block", ()), "signal_lost": ("signal_lost", (True,)),
+              "skip_block": ("skip_block", ()), "rebaseline": ("rebaseline", ()), "signal_lost": ("signal_lost", (True,)),
               "signal_restored": ("signal_lost", (False,))}
     if text in simple:
         return simple[text]
@@ -363,6 +363,48 @@ class Engine:
         self._history(force=True)
         self.emit(f"baseline/{text}/threshold_up={self.thresholds['up']:.4f}"
                   f"/threshold_down={self.thresholds['down']:.4f}{excl}")
+
+    def baseline_again(self, why: str, drop_carry: bool = False) -> None:
+        """Measure the baseline again from this sample (journaled as ``baseline_again/<why>``).
+
+        Not an input itself: it follows from one (a channel marked bad during the baseline, the
+        ``rebaseline`` control) or from a baseline refused for too little clean signal, and a
+        replay derives it alike. What was collected is forgotten; the baseline in force (if any)
+        stays until the new one is measured.
+
+        Internal schedule: the running block is cut here and the protocol's baseline block runs
+        now, for its full length; the cut block's remainder follows (a cut baseline block has no
+        remainder: the new one replaces it), then the rest of the schedule. External markers: a
+        baseline block running now collects again from here, else the next block labelled as the
+        baseline does. ``drop_carry``: a carried-over baseline (:meth:`carry`) gives way to the
+        one measured now.
+        """
+        self.emit(f"baseline_again/{why}")
+        if drop_carry:
+            self.carried = self.carried_from = None
+        self.baseline.clear()
+        self.baseline_fit = None
+        self.baseline_pending = False
+        self._baseline_record = None
+        if self.external or self.finished:
+            return
+        label = self.p.baseline.block
+        index = next((i for i, b in enumerate(self.schedule) if b.label == label), None)
+        if index is None:
+            return
+        insert = [(self.schedule[index], self._durations[index])]
+        b = self.block
+        if b is not None and b.label != label and self.block_end > self.n:
+            insert.append((b, self.block_end - self.n))
+        for k, (spec, samples) in enumerate(insert, start=self.block_index + 1):
+            self.schedule.insert(k, spec)
+            self._durations.insert(k, samples)
+        self._next_block(self.n)
+
+    def end_without_baseline(self, why: str) -> None:
+        """End the session now because no usable baseline could be measured (``session_end/<why>``)."""
+        self._close_block()
+        self._finish(why)
 
     def refit_baseline(self, powers=None, settling=None, gated=None, keep_thresholds: bool = False,
                        prepared: dict | None = None) -> None:
