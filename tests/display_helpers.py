@@ -58,6 +58,44 @@ def start_xvfb(size="1600x900x24", screens=None):
     exe = shutil.which("Xvfb")
     if not exe or not shutil.which("xdotool"):
         return None, None
+    import os
+    import select
+
+    # -displayfd: Xvfb picks a free display number itself and writes it once it accepts
+    # connections (no race with another Xvfb started at the same moment by a parallel run)
+    layout = [a for i, sz in enumerate(screens or [size]) for a in ("-screen", str(i), sz)]
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen([exe, "-displayfd", str(write_fd), *layout, "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_fd,))
+    os.close(write_fd)
+    number = b""
+    deadline = time.monotonic() + 30
+    while not number.endswith(b"\n") and time.monotonic() < deadline and proc.poll() is None:
+        ready, _, _ = select.select([read_fd], [], [], 0.5)  # waits on the server's own answer
+        if ready:
+            chunk = os.read(read_fd, 16)
+            if not chunk:
+                break
+            number += chunk
+    os.close(read_fd)
+    if proc.poll() is None and number.strip().isdigit():
+        display = f":{int(number)}"
+        from neurofeed.feedback.qt_platform import qt_platform_problem
+
+        old = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = display
+        try:
+            problem = qt_platform_problem("xcb")
+        finally:
+            if old is None:
+                del os.environ["DISPLAY"]
+            else:
+                os.environ["DISPLAY"] = old
+        if problem is None:
+            return proc, display
+    proc.terminate()  # SIGTERM: Xvfb removes its lock file and socket
+    proc.wait()
+    return None, None
     for n in range(120, 160):
         if Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
             continue
