@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
-from neurofeed.channels import normalize_names  # noqa: E402
+from neurofeed.core.channels import normalize_names  # noqa: E402
 from neurofeed.dsp.chain import MuChain  # noqa: E402
 from neurofeed.dsp.quality import QualityConfig  # noqa: E402
 

@@ -2,11 +2,11 @@
 transport) on EEGMMIDB S001 R03-R06, and what ``delay_s = "choose"`` picks per record.
 
 Each record (BrainFlow's default Cyton montage, resampled to 250 Hz: the latency loop's real EEG,
-``neurofeed.bench.real_eeg_signal``) runs through the live ``Processor`` with the ``demo`` protocol
+``neurofeed.devtools.bench.real_eeg_signal``) runs through the live ``Processor`` with the ``demo`` protocol
 spread over ``--seconds`` + 10 s (as ``neurofeed bench latency`` does), one sample per chunk; the
 bar (``si_combined``; the demo's bar is not smoothed) is scored from 3 s after the baseline against
 the true log power (common average, zero-phase 8-13 Hz, Hilbert, mean of C3/C4;
-``neurofeed.bench.true_log_power`` of the chain's referenced signal): the lag of best correlation
+``neurofeed.devtools.bench.true_log_power`` of the chain's referenced signal): the lag of best correlation
 (one-sample steps, 4 ms) and r there. The live loop adds 1-3 ms and reads r ~0.01 lower
 (benchmarks/RESULTS.md, "Electrode to painted bar").
 
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from neurofeed.bench import real_eeg_path, true_log_power
+from neurofeed.devtools.bench import real_eeg_path, true_log_power
+from neurofeed.devtools.cyton_emulator import edf_signal, montage_names
 from neurofeed.dsp.accuracy import corr_by_lag
-from neurofeed.emulator import edf_signal, montage_names
-from neurofeed.pipeline import Processor
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol
 
 DATA = real_eeg_path().parent  # the latency loop's EEG folder (NEUROFEED_EEG_DIR to point elsewhere)

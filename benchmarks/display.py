@@ -71,10 +71,10 @@ def run(args):
     import psutil
     from PySide6 import QtCore
 
-    from neurofeed.feedback.display import Views, app, settle_for_frames, windows_problem
+    from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+    from neurofeed.live.session import build_session, finish_session
     from neurofeed.protocol.schema import load_protocol
-    from neurofeed.session import build_session, finish_session
-    from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+    from neurofeed.ui.display import Views, app, settle_for_frames, windows_problem
 
     try:  # interfaces of other branches (Pipeline.control, the new ring reads) where still missing
         from tests.display_helpers import ControlLog, install

@@ -20,8 +20,8 @@ from scipy.stats import mannwhitneyu
 
 
 def monitor_cost(seconds: float = 120.0) -> dict:
-    from neurofeed.dyad import DyadMonitor, SharedMuDrive, alternating_windows
-    from neurofeed.sources.simulated import MuSimulator
+    from neurofeed.dyad.monitor import DyadMonitor, SharedMuDrive, alternating_windows
+    from neurofeed.hardware.sources.simulated import MuSimulator
 
     fs = 250.0
     drive = SharedMuDrive(fs, seconds + 5, alternating_windows(seconds, 20.0), seed=1)
@@ -43,9 +43,9 @@ def monitor_cost(seconds: float = 120.0) -> dict:
 def session_run(scale: float = 0.2) -> dict:
     import tempfile
 
-    from neurofeed.dyad_session import build_dyad_session, simulated_partner_drive
+    from neurofeed.dyad.session import build_dyad_session, simulated_partner_drive
+    from neurofeed.live.session import open_source
     from neurofeed.protocol.schema import load_protocol
-    from neurofeed.session import open_source
 
     p = load_protocol("dyadic-resonance")
     a = open_source("simulated", protocol=p, seconds_scale=scale, realtime=False, seed=1)

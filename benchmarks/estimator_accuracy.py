@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
-from neurofeed.dsp.accuracy import (  # noqa: E402
+from neurofeed.dsp.accuracy import (
     accuracy_delay_curve,
     choose_delay,
     corr_at_delay,
@@ -37,9 +37,9 @@ from neurofeed.dsp.accuracy import (  # noqa: E402
     ideal_envelope,
 )
 from neurofeed.dsp.estimators import CFIREnvelope, IIREnvelope, WCFIREnvelope, WindowBandPower, design_cfir, psd_weights  # noqa: E402
-from neurofeed.pipeline import individual_band  # noqa: E402
-from neurofeed.sources.edf import read_raw  # noqa: E402
-from neurofeed.sources.simulated import MuSimulator, SimulationScript  # noqa: E402
+from neurofeed.hardware.sources.edf import read_raw  # noqa: E402
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulationScript  # noqa: E402
+from neurofeed.live.pipeline import individual_band  # noqa: E402
 
 DELAYS_MS = (0, 20, 50, 100)
 DEFAULT = "DEFAULT wcfir (2-s taps, fitted on first half)"

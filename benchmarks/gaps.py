@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from benchmarks.reward_rate import DATA, LINE_HZ, Tally, live_session, protocol
-from neurofeed.pipeline import Processor
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import Protocol
 
 CHUNK = 10  # samples (40 ms at 250 Hz)
@@ -60,9 +60,9 @@ def offline(proto: Protocol, x, ch, fs, marks, lost) -> dict:
 
 def emulated(proto: Protocol, x, ch, fs, marks, lost, speed: float = 8.0) -> dict:
     """The same through CytonEmulator (``lost`` packets skipped) and BrainFlow's Cyton driver."""
-    from neurofeed.boards import get_board
-    from neurofeed.emulator import CytonEmulator
-    from neurofeed.sources.brainflow import BrainFlowSource
+    from neurofeed.devtools.cyton_emulator import CytonEmulator
+    from neurofeed.hardware.boards import get_board
+    from neurofeed.hardware.sources.brainflow import BrainFlowSource
 
     proc = Processor(proto, fs, ch, range_uv=187500.0, external=True, line_hz=LINE_HZ)
     tally, mk, n_total = Tally(), sorted(marks), x.shape[1]

@@ -29,7 +29,7 @@ from neurofeed.dsp.conditioning import Conditioner, design_conditioning  # noqa:
 from neurofeed.dsp.filters import design_bandpass  # noqa: E402
 from neurofeed.dsp.kernels import band_power_basis, band_power_dft, goertzel_band_power  # noqa: E402
 from neurofeed.dsp.quality import QualityConfig  # noqa: E402
-from neurofeed.sources.simulated import MuSimulator  # noqa: E402
+from neurofeed.hardware.sources.simulated import MuSimulator  # noqa: E402
 
 SFREQ, CHUNK, N_CH = 250.0, 10, 8
 NAMES = ["C3", "C4", "FC3", "C5", "C1", "CP3", "FC4", "CP4"]

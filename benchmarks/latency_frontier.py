@@ -8,14 +8,14 @@ feedback: the lag at which its log power correlates best with the true log power
 Data
 ----
 loop
-    ``neurofeed.bench.scripted_mu_signal(70, 250)`` (seed 0: 10 Hz mu at rows 2/3 = C3/C4,
+    ``neurofeed.devtools.bench.scripted_mu_signal(70, 250)`` (seed 0: 10 Hz mu at rows 2/3 = C3/C4,
     20 µV × 1.0/0.3 stepping every 3 s, 1/f background 10 µV rms on 8 rows), referenced as the
     live default does on the emulated Cyton ``mu`` montage: a :class:`neurofeed.dsp.chain.MuChain`
     with the demo protocol's first reference (small Laplacian, C3 − (FC3 + CP3)/2,
     C4 − (FC4 + CP4)/2), conditioning included (``MuChain.spatial``: 0.5-Hz high-pass + 50-Hz
     notch, the same signal the bench's truth is computed from). Fitted on the first 17.5 s (the
     bench's baseline), scored from 20.5 s (baseline + 3 s) to the end. Truth:
-    ``neurofeed.bench.true_log_power`` (8–13 Hz, mean of the two rows' log power); feedback: mean
+    ``neurofeed.devtools.bench.true_log_power`` (8–13 Hz, mean of the two rows' log power); feedback: mean
     over the two rows of log10 power, as ``si_combined``. Lags −100…300 ms in 1-sample (4-ms)
     steps (the bench searches 0…1000 ms; negative lags are only there to show a lead if one
     appears).
@@ -71,11 +71,11 @@ from scipy import linalg, optimize, signal
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.eeg_data import EEGMMIDB as DATA  # noqa: E402  (full records, else tests/data)
-from neurofeed.bench import scripted_mu_signal, true_log_power  # noqa: E402
+from neurofeed.devtools.bench import scripted_mu_signal, true_log_power  # noqa: E402
 from neurofeed.dsp.accuracy import ideal_envelope  # noqa: E402
 from neurofeed.dsp.chain import MuChain  # noqa: E402
 from neurofeed.dsp.estimators import CFIREnvelope, IIREnvelope, WCFIREnvelope  # noqa: E402
-from neurofeed.sources.edf import read_raw  # noqa: E402
+from neurofeed.hardware.sources.edf import read_raw  # noqa: E402
 
 BAND = (8.0, 13.0)
 LOOP_SFREQ = 250.0
@@ -528,7 +528,7 @@ def main(argv=None):
         print(f"  {k:<22s} {v['name']:<44s} {v['effective_delay_ms']:5.0f} ms r {v['r']:.3f}  "
               f"(EEG log r {v['eeg_log_r']:.3f}, amp r {v['eeg_amp_r']:.3f})")
     out = {
-        "loop": {"signal": "neurofeed.bench.scripted_mu_signal(70, 250), seed 0",
+        "loop": {"signal": "neurofeed.devtools.bench.scripted_mu_signal(70, 250), seed 0",
                  "reference": "MuChain laplacian on the emulated Cyton mu montage (conditioned: 0.5-Hz high-pass, 50-Hz notch)",
                  "channels": LOOP_CHANNELS, "weights": chain.weights.tolist(), "fit_s": [0, LOOP_BASELINE_S],
                  "score_from_s": LOOP_SCORE_FROM_S, "chunk": 5, "sfreq": LOOP_SFREQ,

@@ -28,7 +28,7 @@ from kernels import NAMES, SFREQ, stats, timeit  # noqa: E402
 
 from neurofeed.dsp.chain import MuChain  # noqa: E402
 from neurofeed.dsp.quality import QualityConfig  # noqa: E402
-from neurofeed.sources.simulated import MuSimulator  # noqa: E402
+from neurofeed.hardware.sources.simulated import MuSimulator  # noqa: E402
 
 BUDGET_US = 50.0
 

@@ -19,11 +19,11 @@ import time
 
 import numpy as np
 
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource
+from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.recording import writer
 from neurofeed.recording.journal import read_journal
-from neurofeed.session import build_session, finish_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource
 
 STALL_S = 10.0
 

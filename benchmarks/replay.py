@@ -24,10 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from neurofeed.analysis.replay import replay_file, replay_journal  # noqa: E402
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript  # noqa: E402
+from neurofeed.live.session import build_session, finish_session  # noqa: E402
 from neurofeed.protocol.schema import PROTOCOL_DIR, load_protocol  # noqa: E402
-from neurofeed.replay import replay_file, replay_journal  # noqa: E402
-from neurofeed.session import build_session, finish_session  # noqa: E402
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript  # noqa: E402
 
 NAMES = ["C3", "C4", "FC3", "C5", "C1", "CP3", "FC4", "CP4"]
 
@@ -54,7 +54,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         edf = Path(tmp) / "sim.edf"
         make_edf(edf, seconds)
-        from neurofeed.sources.edf import FileSource
+        from neurofeed.hardware.sources.edf import FileSource
 
         t = time.perf_counter()
         FileSource(edf)

@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.eeg_data import EEGMMIDB as DATA
-from neurofeed.emulator import edf_signal, montage_names
-from neurofeed.pipeline import Processor
+from neurofeed.devtools.cyton_emulator import edf_signal, montage_names
+from neurofeed.hardware.sources.edf import read_raw
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.sources.edf import read_raw
 
 RUNS = (3, 4, 5, 6)
 LINE_HZ = 60.0  # EEGMMIDB was recorded in the USA
@@ -118,9 +118,9 @@ def emulate_stream(protos, x, ch, fs, marks, speed=8.0, offset_uv=50_000.0, drif
     offsets drifting ``drift_uv_per_s``) and read by BrainFlow's Cyton driver; each chunk BrainFlow
     hands over goes to one ``Processor`` per protocol in ``protos`` (e.g. both threshold modes
     on the same session), as the live loop does. Returns one result per protocol."""
-    from neurofeed.boards import get_board
-    from neurofeed.emulator import CytonEmulator
-    from neurofeed.sources.brainflow import BrainFlowSource
+    from neurofeed.devtools.cyton_emulator import CytonEmulator
+    from neurofeed.hardware.boards import get_board
+    from neurofeed.hardware.sources.brainflow import BrainFlowSource
 
     procs = [Processor(p, fs, ch, range_uv=187500.0, external=True, line_hz=LINE_HZ) for p in protos]
     tallies = [Tally() for _ in procs]
@@ -155,7 +155,7 @@ def emulate_stream(protos, x, ch, fs, marks, speed=8.0, offset_uv=50_000.0, drif
 def with_offsets(x, fs, offset_uv=50_000.0, drift_uv_per_s=5.0):
     """``x`` as the emulated Cyton sends it: electrode offsets ``+o, -o, ...`` drifting at
     ``drift_uv_per_s`` (µV/s), quantised to the ADS1299's step (gain 24)."""
-    from neurofeed.emulator import UV_PER_COUNT
+    from neurofeed.devtools.cyton_emulator import UV_PER_COUNT
 
     sign = np.where(np.arange(x.shape[0]) % 2 == 0, 1.0, -1.0)[:, None]
     t = np.arange(x.shape[1]) / fs

@@ -20,9 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from neurofeed.dsp import estimators  # noqa: E402
-from neurofeed.dsp.analysis import attenuation_db  # noqa: E402
 from neurofeed.dsp.chain import MuChain  # noqa: E402
-from neurofeed.sources.edf import read_raw  # noqa: E402
+from neurofeed.dsp.responses import attenuation_db  # noqa: E402
+from neurofeed.hardware.sources.edf import read_raw  # noqa: E402
 
 _ROOT = Path(__file__).resolve().parent.parent
 SHARED = next((p / "shared" / "data" for p in (_ROOT.parent, _ROOT.parent.parent) if (p / "shared" / "data").is_dir()),

@@ -24,4 +24,4 @@ def _lsl_config_found() -> bool:
 # none of the user's or the lab's: their KnownPeers, SessionID and ResolveScope always win. Read by
 # liblsl when pylsl is first imported.
 if not _lsl_config_found():
-    _os.environ["LSLAPICFG"] = _os.path.join(_os.path.dirname(__file__), "lsl_api.cfg")
+    _os.environ["LSLAPICFG"] = _os.path.join(_os.path.dirname(__file__), "hardware", "lsl_api.cfg")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import NeurofeedError
+from .core.errors import NeurofeedError
 from .protocol.schema import resolve_protocol
 
 
@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="what the emulated electrodes carry: real EEG (BrainFlow's default Cyton montage; "
                          "see --eeg-file), the scripted mu steps, or both one after the other (default)")
     bl.add_argument("--eeg-file", help="EDF/BDF with Fp1 Fp2 C3 C4 P7 P8 O1 O2 for --signal eeg "
-                                       "(default: EEGMMIDB S001R04, neurofeed.bench.real_eeg_path)")
+                                       "(default: EEGMMIDB S001R04, neurofeed.devtools.bench.real_eeg_path)")
     bl.add_argument("--json", help="write the figures to this JSON file")
     bl.add_argument("--display", action="store_true", help="draw the views offscreen and time the frames")
     bl.add_argument("--protocol", default="demo")
@@ -258,7 +258,7 @@ def _board(args):
 
 
 def cmd_boards(args) -> int:
-    from .boards import list_boards
+    from .hardware.boards import list_boards
 
     for b in list_boards():
         print(f"{b.name:<14s} {str(b.board_id):<22s} {b.description} [montages: {', '.join(b.montage_names())}; "
@@ -267,7 +267,7 @@ def cmd_boards(args) -> int:
 
 
 def cmd_protocols(args) -> int:
-    from .library import library_files
+    from .core.library import library_files
     from .protocol.schema import load_protocol
 
     if args.protocols_command == "list":
@@ -317,10 +317,10 @@ def _check_protocols(files, board=None, montage=None) -> int:
     ``--montage all``: each combination gets a line (``ok`` or ``--`` with the reason); a protocol
     fails only if it fits none of them.
     """
-    from .boards import get_board, list_boards
-    from .feedback.stimuli import check_protocol_stimuli
-    from .montages import advice, fit_protocol
+    from .hardware.boards import get_board, list_boards
+    from .hardware.montages import advice, fit_protocol
     from .protocol.schema import baseline_shortfall, load_protocol
+    from .ui.stimuli import check_protocol_stimuli
 
     if montage and not board:
         raise NeurofeedError("--montage needs --board (e.g. --board cyton --montage mu).")
@@ -360,8 +360,8 @@ def _check_protocols(files, board=None, montage=None) -> int:
 
 
 def cmd_montages(args) -> int:
-    from .boards import get_board, list_boards
-    from .montages import fit_protocol, montage_table, plot_montage
+    from .hardware.boards import get_board, list_boards
+    from .hardware.montages import fit_protocol, montage_table, plot_montage
     from .protocol.schema import PROTOCOL_DIR, load_protocol
 
     boards = [get_board(args.board)] if args.board else list_boards()
@@ -394,22 +394,29 @@ def cmd_montages(args) -> int:
 
 
 def cmd_session(args) -> int:
+    from .live.session import (
+        build_session,
+        finish_session,
+        has_display,
+        open_source,
+        parse_channel_map,
+        print_summary,
+    )
     from .protocol.schema import load_protocol
     from .recording.writer import check_participant_code
-    from .session import build_session, finish_session, has_display, open_source, parse_channel_map, print_summary
 
     # codes first: a code EDF/BDF or a file system cannot carry is refused before anything opens or records
     for code in (args.participant, args.partner):
         if code is not None:
             check_participant_code(code)
     protocol = load_protocol(resolve_protocol(args.protocol))
-    from .feedback.stimuli import check_protocol_stimuli
+    from .ui.stimuli import check_protocol_stimuli
 
     check_protocol_stimuli(protocol)  # a typo'd stimulus is a one-line error now, not a blank block later
     if args.seconds_scale <= 0:
         raise NeurofeedError(f"--seconds-scale must be > 0, not {args.seconds_scale}.")
     if args.partner or args.partner_board or args.partner_lsl_name or protocol.dyad.enabled:
-        from .dyad_session import cmd_dyad_session
+        from .dyad.session import cmd_dyad_session
 
         return cmd_dyad_session(args, protocol, _board(args))
     source = open_source(_board(args), board_id=args.board_id, serial_port=args.serial_port,
@@ -418,13 +425,13 @@ def cmd_session(args) -> int:
                          protocol=protocol, seconds_scale=args.seconds_scale, montage=args.montage,
                          line_freq=args.line_freq, assume_uv=args.assume_uv)
     check = None
-    from .sources.lsl import LSLSource
+    from .hardware.sources.lsl import LSLSource
 
     headset = bool(getattr(getattr(source, "config", None), "is_hardware", False)) or isinstance(source, LSLSource)
     if args.check if args.check is not None else headset:
         # the signal check is the session's first screen: offsets, mains, RMS, railed/flat per channel,
         # before the recording starts (a failing channel is named with what to do)
-        from .check import print_check, session_check
+        from .hardware.signal_check import print_check, session_check
 
         print("Signal check (a few seconds; --no-check skips it) ...", flush=True)
         check = session_check(source, protocol)
@@ -432,14 +439,14 @@ def cmd_session(args) -> int:
     window = not args.headless and (args.display == "window" or (args.display == "auto" and has_display()))
     # [display] Qt aborts the process when its platform plugin cannot load: check first, fall back
     if window:
-        from .feedback.display import windows_problem
+        from .ui.display import windows_problem
 
         problem = windows_problem()
         if problem:
             print(f"neurofeed: {problem} Showing the terminal view.", file=sys.stderr)
             window = False
     # [/display]
-    from .check import confirm_start
+    from .hardware.signal_check import confirm_start
 
     # a channel marked FAIL: the operator confirms (dialog, terminal) or passed --force; nothing is recorded before
     if not confirm_start(check, force=args.force, window=window):
@@ -469,13 +476,13 @@ def cmd_session(args) -> int:
 
     try:
         if window:
-            from .feedback.display import run_windows
+            from .ui.display import run_windows
 
             close_after = args.close_after if args.close_after is not None else (None if sys.stdin.isatty() else 10.0)
             run_windows(pipeline, participant_screen=args.participant_screen, check=check, finish=finish,
                         close_after_s=close_after)
         else:
-            from .feedback.terminal import TerminalView
+            from .ui.terminal import TerminalView
 
             pipeline.start()
             try:
@@ -497,9 +504,9 @@ def cmd_session(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .check import print_check, run_check
+    from .hardware.signal_check import print_check, run_check
+    from .live.session import open_source, parse_channel_map
     from .protocol.schema import load_protocol
-    from .session import open_source, parse_channel_map
 
     protocol = load_protocol(args.protocol)
     board = args.board
@@ -508,7 +515,7 @@ def cmd_check(args) -> int:
                              "--serial-port /dev/ttyUSB0, or --board simulated), --board-id, or --lsl-name.")
     script = None
     if board == "simulated":
-        from .sources.simulated import SimulationScript
+        from .hardware.sources.simulated import SimulationScript
 
         # the simulated participant follows the check's instructions: 0.5 s settling + 4 s measured,
         # then blinks in the blink window and a clench in the jaw window
@@ -531,10 +538,10 @@ def cmd_emulate(args) -> int:
     import signal as _signal
     import threading
 
-    from .emulator import CytonEmulator, from_edf, montage_names
+    from .devtools.cyton_emulator import CytonEmulator, from_edf, montage_names
 
     if args.board == "muse-lsl":
-        from .muse_emulator import run_muse_lsl
+        from .devtools.muse_emulator import run_muse_lsl
 
         return run_muse_lsl(args)
     if args.speed <= 0:
@@ -554,7 +561,7 @@ def cmd_emulate(args) -> int:
         emu = from_edf(args.file, args.board, args.montage, **opts)
         what = Path(args.file).name
     else:
-        from .sources.simulated import MuSimulator
+        from .hardware.sources.simulated import MuSimulator
 
         sim = MuSimulator(sfreq=125.0 if n_ch == 16 else 250.0, ch_names=names, seed=0)
         emu = CytonEmulator(lambda k0, n: sim.generate(n)[0], daisy=n_ch == 16, **opts)
@@ -577,12 +584,12 @@ def cmd_emulate(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from .replay import read_label_map, replay_many
-    from .sources.edf import parse_channel_types
+    from .analysis.replay import read_label_map, replay_many
+    from .hardware.sources.edf import parse_channel_types
 
     if args.jobs < 1:
         raise NeurofeedError(f"--jobs must be 1 or more, not {args.jobs}.")
-    from .dyad_replay import is_dyad_folder, print_dyad_replay, replay_dyad
+    from .dyad.replay import is_dyad_folder, print_dyad_replay, replay_dyad
 
     dyads = [f for f in args.files if is_dyad_folder(f)]
     exact = True
@@ -612,15 +619,15 @@ def cmd_recover(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import make_report
+    from .analysis.report import make_report
 
     out = make_report(args.path, args.out, epochs_out=args.epochs_out, unblind=args.unblind,
                       erd_baseline=args.erd_baseline)
     from .recording.journal import is_journal
 
     if is_journal(args.path):  # the arm of a trial session
-        from .replay import read_journal_header
-        from .sham import arm_of
+        from .analysis.replay import read_journal_header
+        from .live.sham import arm_of
 
         print(f"arm: {arm_of(read_journal_header(args.path), args.unblind, args.path)}")
     print(f"report: {out}")
@@ -628,7 +635,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_export_bids(args) -> int:
-    from .report import export_bids
+    from .analysis.report import export_bids
 
     out = export_bids(args.path, args.root, args.task)
     print(f"BIDS: {out}")
@@ -636,7 +643,7 @@ def cmd_export_bids(args) -> int:
 
 
 def cmd_screenshot(args) -> int:
-    from .feedback.display import screenshot
+    from .ui.display import screenshot
 
     for out in screenshot(resolve_protocol(args.protocol), args.out, args.seconds):
         print(out)
@@ -647,7 +654,7 @@ def cmd_bench(args) -> int:
     if args.bench_command != "latency":
         print("usage: neurofeed bench latency ...", file=sys.stderr)
         return 2
-    from .bench import electrode_to_feedback_benchmark, latency_benchmark, print_e2e, print_latency
+    from .devtools.bench import electrode_to_feedback_benchmark, latency_benchmark, print_e2e, print_latency
 
     args.board, args.protocol = _board(args), resolve_protocol(args.protocol)
     if args.board is None:  # the default is electrode -> painted bar, on real EEG and on the step loop

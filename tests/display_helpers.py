@@ -34,7 +34,7 @@ class ControlLog:
 def install(log: ControlLog, setattr_=setattr):
     """Record every ``Pipeline.control`` call into ``log``, then apply it as usual. ``setattr_``
     is ``monkeypatch.setattr`` in tests (undone afterwards), plain setattr in the driver."""
-    import neurofeed.pipeline as pl
+    import neurofeed.live.pipeline as pl
 
     real = pl.Pipeline.control
 
@@ -80,7 +80,7 @@ def start_xvfb(size="1600x900x24", screens=None):
     os.close(read_fd)
     if proc.poll() is None and number.strip().isdigit():
         display = f":{int(number)}"
-        from neurofeed.feedback.qt_platform import qt_platform_problem
+        from neurofeed.ui.qt_platform import qt_platform_problem
 
         old = os.environ.get("DISPLAY")
         os.environ["DISPLAY"] = display
@@ -108,7 +108,7 @@ def start_xvfb(size="1600x900x24", screens=None):
         if proc.poll() is None and Path(f"/tmp/.X11-unix/X{n}").exists():
             import os
 
-            from neurofeed.feedback.qt_platform import qt_platform_problem
+            from neurofeed.ui.qt_platform import qt_platform_problem
 
             old = os.environ.get("DISPLAY")
             os.environ["DISPLAY"] = f":{n}"

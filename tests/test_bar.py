@@ -146,7 +146,7 @@ def test_default_protocol_reward_rates_on_live_like_sessions(sessions):
 
 
 def test_easing_is_in_seconds_whatever_the_update_rate():
-    from neurofeed.feedback.easing import eased_series
+    from neurofeed.ui.easing import eased_series
 
     # a step from 0 to 1, new values every 4 ms or every 40 ms: one easing_s after the step's first
     # value arrived the painted bar has covered 1 - 1/e of the way either way
@@ -166,7 +166,7 @@ def test_bench_latency_times_the_painted_bar_on_real_eeg():
     default Cyton montage (so the common average), the design "choose" picked, the headline."""
     import argparse
 
-    from neurofeed.bench import electrode_to_feedback_benchmark
+    from neurofeed.devtools.bench import electrode_to_feedback_benchmark
 
     args = argparse.Namespace(protocol="demo", seconds=20.0, estimator=None, delay_s=None, burst_ms=0.0,
                               display=False, busy_poll=False, signal="eeg")

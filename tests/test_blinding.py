@@ -7,12 +7,12 @@ import re
 import numpy as np
 import pytest
 
+from neurofeed.core.record import field_of
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.session import build_session, finish_session
+from neurofeed.live.sham import SEALED_ATTRS, SEALED_BLOCK, SEALED_EVENTS, SEALED_FILE, SEALED_SUMMARY
 from neurofeed.protocol.schema import load_protocol, parse_protocol
-from neurofeed.record import field_of
 from neurofeed.recording.journal import read_journal
-from neurofeed.session import build_session, finish_session
-from neurofeed.sham import SEALED_ATTRS, SEALED_BLOCK, SEALED_EVENTS, SEALED_FILE, SEALED_SUMMARY
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
 from tests.conftest import PROTOCOLS, pull_until, run_cli, wait_until
 
 SCALE = 0.3
@@ -129,8 +129,8 @@ def test_a_rater_cannot_tell_the_arm_from_files_lsl_or_report(arms):
 
 
 def test_unblind_restores_both_arms(arms):
-    from neurofeed.replay import replay_journal
-    from neurofeed.sham import unseal
+    from neurofeed.analysis.replay import replay_journal
+    from neurofeed.live.sham import unseal
 
     key, tmp = arms["key"], arms["tmp"]
     for arm, arm_text in (("real", "arm: real"), ("sham", "arm: sham (yoked from")):
@@ -172,7 +172,7 @@ def test_a_wrong_key_is_refused_in_one_line(arms, tmp_path):
 def test_a_sealed_file_cut_short_by_a_crash_still_opens(arms, tmp_path):
     import shutil
 
-    from neurofeed.sham import unseal
+    from neurofeed.live.sham import unseal
 
     src = arms["sham"][0]
     folder = tmp_path / src.parent.name / src.name  # the key file's entry is participant/folder

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from neurofeed.check import measure_channels, run_check
-from neurofeed.session import open_source
-from neurofeed.sources.simulated import SimulationScript
+from neurofeed.hardware.signal_check import measure_channels, run_check
+from neurofeed.hardware.sources.simulated import SimulationScript
+from neurofeed.live.session import open_source
 
 
 def test_measures_match_what_was_sent(rng):
@@ -62,16 +62,16 @@ def test_check_cli_writes_json_and_fails_cleanly(tmp_path):
 
 
 def _emulated_cyton(data_dir, **kw):
-    from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
+    from neurofeed.devtools.cyton_emulator import CytonEmulator, edf_signal, montage_names
 
     x = edf_signal(data_dir / "S001R03.edf", montage_names("cyton"), 250.0)[:, : 250 * 60]
     return CytonEmulator(x, **kw)
 
 
 def test_check_on_the_emulated_cyton_reads_offsets_impedance_and_the_railed_channel(data_dir):
-    from neurofeed.boards import get_board
-    from neurofeed.emulator import RAIL_UV
-    from neurofeed.sources.brainflow import BrainFlowSource
+    from neurofeed.devtools.cyton_emulator import RAIL_UV
+    from neurofeed.hardware.boards import get_board
+    from neurofeed.hardware.sources.brainflow import BrainFlowSource
 
     offsets = np.array([50e3, -50e3, 30e3, -20e3, 45e3, -45e3, 10e3, -35e3])
     with _emulated_cyton(data_dir, speed=4, offsets_uv=offsets, railed_channel=5, impedance_kohm=12.0) as emu:
@@ -102,9 +102,9 @@ def test_a_session_on_a_headset_starts_with_the_signal_check(data_dir, tmp_path,
 
 
 def test_the_check_is_the_consoles_first_panel(tmp_path, qtbot):
-    from neurofeed.feedback.display import Views
+    from neurofeed.live.session import build_session
     from neurofeed.protocol.schema import load_protocol
-    from neurofeed.session import build_session
+    from neurofeed.ui.display import Views
 
     src = open_source("simulated", realtime=False, seed=2)
     result = run_check(src, seconds=1.0, say=lambda s: None)

@@ -3,7 +3,7 @@ clean signal is refused (issue 23, "a check that gates the start").
 
 The start: a real ``neurofeed session`` process on the emulated Cyton (BrainFlow's own driver on a
 pseudo-terminal) sending real EEG with CP3 at the rail. The baseline: S001's eyes-open rest run
-(EEGMMIDB R01) on the Cyton ``mu`` montage through the live :class:`~neurofeed.pipeline.Processor`.
+(EEGMMIDB R01) on the Cyton ``mu`` montage through the live :class:`~neurofeed.live.pipeline.Processor`.
 """
 
 import os
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurofeed.check import confirm_start, failed_channels, measure_channels, print_check
-from neurofeed.errors import NeurofeedError
+from neurofeed.core.errors import NeurofeedError
+from neurofeed.hardware.signal_check import confirm_start, failed_channels, measure_channels, print_check
 from tests.conftest import ROOT
 
 MU = ["Fp1", "FC3", "C3", "CP3", "Cz", "FC4", "C4", "CP4"]  # configs/cyton.toml [montages.mu]
@@ -101,7 +101,7 @@ def test_with_windows_the_question_is_a_qt_dialog_defaulting_to_no(monkeypatch, 
 
 # -- (a) a real session process on the emulated Cyton with CP3 railed -------------------------
 def _emulated_cyton(data_dir, **kw):
-    from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
+    from neurofeed.devtools.cyton_emulator import CytonEmulator, edf_signal, montage_names
 
     assert montage_names("cyton", "mu") == MU
     x = edf_signal(data_dir / "S001R03.edf", MU, 250.0)[:, : 250 * 60]
@@ -197,7 +197,7 @@ FS = 160.0  # EEGMMIDB's rate
 
 @pytest.fixture(scope="module")
 def rest_mu():
-    from neurofeed.emulator import edf_signal
+    from neurofeed.devtools.cyton_emulator import edf_signal
     from tests.conftest import DATA
 
     return edf_signal(DATA / "S001R01.edf", MU, FS)  # eyes-open rest, 60 s
@@ -206,7 +206,7 @@ def rest_mu():
 def _baseline(names, x, controls=(), stop_after_fit=1):
     """Run the demo protocol (15-s baseline) live-like in 50-ms chunks until ``stop_after_fit``
     baselines were measured (or the session ended); ``controls``: (sample, name, *args)."""
-    from neurofeed.pipeline import Processor
+    from neurofeed.live.pipeline import Processor
     from neurofeed.protocol.schema import load_protocol
 
     proc = Processor(load_protocol("demo"), FS, names, range_uv=187_500.0, line_hz=60.0)
@@ -298,7 +298,7 @@ def test_rebaseline_is_refused_once_the_session_ended(rest_mu):
 
 # -- (c) a baseline without clean signal -----------------------------------------------------
 def test_a_fully_gated_baseline_is_measured_again_then_the_session_ends_with_the_reason(rest_mu):
-    from neurofeed.pipeline import MAX_BASELINE_ATTEMPTS
+    from neurofeed.live.pipeline import MAX_BASELINE_ATTEMPTS
 
     x = rest_mu.copy()
     x[CP3] = 187_500.0  # railed all along, never marked bad: every baseline sample is gated

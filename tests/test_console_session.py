@@ -8,11 +8,11 @@ import mne
 import numpy as np
 from PySide6 import QtCore
 
-from neurofeed.feedback.display import Views
+from neurofeed.analysis.replay import replay_journal
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.replay import replay_journal
-from neurofeed.session import build_session, finish_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.ui.display import Views
 
 KEYS = [  # key, the event text it leaves in the recording
     (QtCore.Qt.Key_Space, "pause"), (QtCore.Qt.Key_Space, "resume"),

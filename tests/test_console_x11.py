@@ -27,7 +27,7 @@ def _need_xvfb(**kw):
     missing = [t for t in ("Xvfb", "xdotool") if shutil.which(t) is None]
     why = (f"{' and '.join(missing)} not installed (apt-get install xvfb xdotool)" if missing else
            "Xvfb started but Qt's xcb platform could not open it (the libxcb-* packages of "
-           "neurofeed.feedback.qt_platform)")
+           "neurofeed.ui.qt_platform)")
     xvfb, display = (None, None) if missing else start_xvfb(**kw)
     if xvfb is None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):

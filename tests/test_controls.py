@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from neurofeed.errors import NeurofeedError
+from neurofeed.analysis.replay import replay_journal
+from neurofeed.core.errors import NeurofeedError
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.session import build_session
 from neurofeed.protocol.schema import parse_protocol
-from neurofeed.replay import replay_journal
-from neurofeed.session import build_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
 
 PROTO = """
 [protocol]

@@ -13,10 +13,10 @@ import pytest
 from PySide6 import QtCore  # noqa: E402
 
 from neurofeed.dsp.accuracy import CURVE_DELAYS_S  # noqa: E402
-from neurofeed.feedback.display import EXTEND_S, GENTLE, NUDGE_SI, STANDARD, Views, window_layout  # noqa: E402
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript  # noqa: E402
+from neurofeed.live.session import build_session, finish_session  # noqa: E402
 from neurofeed.protocol.schema import load_protocol  # noqa: E402
-from neurofeed.session import build_session, finish_session  # noqa: E402
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript  # noqa: E402
+from neurofeed.ui.display import EXTEND_S, GENTLE, NUDGE_SI, STANDARD, Views, window_layout  # noqa: E402
 from tests.conftest import PROTOCOLS, ROOT  # noqa: E402
 from tests.display_helpers import ControlLog, install, start_xvfb  # noqa: E402
 
@@ -237,7 +237,7 @@ def test_standard_style_for_other_protocols(live, qtbot):
 
 
 def test_reward_tone_is_played_and_logged_once_per_reward(live, controls, tmp_path):
-    from neurofeed.feedback.tone import RewardTone
+    from neurofeed.ui.tone import RewardTone
 
     pipe, _, views = live(start=False)
     views.tone = RewardTone(player=None)  # no audio device here: log-only
@@ -268,7 +268,7 @@ def test_tone_true_in_the_protocol_makes_a_tone(tmp_path, qtbot, controls):
 def test_tone_wav_fades_in_and_out():
     import wave
 
-    from neurofeed.feedback.tone import write_tone_wav
+    from neurofeed.ui.tone import write_tone_wav
 
     path = write_tone_wav(Path(os.environ.get("TMPDIR", "/tmp")) / "nf-test-tone.wav", freq_hz=660, dur_s=0.15)
     with wave.open(str(path)) as w:
@@ -315,7 +315,7 @@ def _fake_plugin(tmp_path):
 
 
 def test_a_platform_plugin_that_cannot_load_gives_one_line_and_the_terminal_view(tmp_path, monkeypatch):
-    from neurofeed.feedback.qt_platform import package_for, qt_platform_problem
+    from neurofeed.ui.qt_platform import package_for, qt_platform_problem
 
     folder = _fake_plugin(tmp_path)
     monkeypatch.setenv("QT_QPA_PLATFORM_PLUGIN_PATH", str(folder))
@@ -406,8 +406,8 @@ def test_real_windows_take_key_presses(tmp_path, qtbot, controls):
 
 
 def test_replay_with_display_follows_the_file_annotations(qtbot, controls):
-    from neurofeed.replay import replay_with_display
-    from neurofeed.sources.edf import FileSource
+    from neurofeed.analysis.replay import replay_with_display
+    from neurofeed.hardware.sources.edf import FileSource
     from tests.conftest import DATA
 
     n_file = FileSource(DATA / "S001R03.edf").data.shape[1]

@@ -1,4 +1,4 @@
-"""The console's EEG traces (neurofeed.feedback.traces): the display filter is the session's own
+"""The console's EEG traces (neurofeed.ui.traces): the display filter is the session's own
 conditioning (checked against scipy.signal), the scale is per channel and does not pump, railed
 channels are drawn as railed; and, end to end, real EEG with ±20 mV offsets and drift on the
 emulated Cyton (BrainFlow's own driver) shows no clipped sample on a good channel in the real
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from neurofeed.buffer import RingBuffer
+from neurofeed.core.buffer import RingBuffer
 from neurofeed.dsp.quality import FLAT, RAILED
-from neurofeed.feedback.traces import AUTO_SCALES_UV, CLIP_DIV, COLOURS, DOWN_HOLD_S, TraceDisplay
-from neurofeed.pipeline import Processor
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol
+from neurofeed.ui.traces import AUTO_SCALES_UV, CLIP_DIV, COLOURS, DOWN_HOLD_S, TraceDisplay
 
 SFREQ = 250.0
 
@@ -176,11 +176,11 @@ def test_ring_read_since_gives_each_sample_once_and_says_what_was_missed():
 # --- end to end: real EEG on the emulated Cyton, the real console ---------------------------
 
 def test_real_eeg_with_20_mv_offsets_on_the_emulated_cyton_is_never_clipped_on_screen(data_dir, tmp_path, qtbot):
-    from neurofeed.boards import get_board
-    from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
-    from neurofeed.feedback.display import TRACE_S, Views
-    from neurofeed.session import build_session
-    from neurofeed.sources.brainflow import BrainFlowSource
+    from neurofeed.devtools.cyton_emulator import CytonEmulator, edf_signal, montage_names
+    from neurofeed.hardware.boards import get_board
+    from neurofeed.hardware.sources.brainflow import BrainFlowSource
+    from neurofeed.live.session import build_session
+    from neurofeed.ui.display import TRACE_S, Views
 
     names = montage_names("cyton", "mu")  # Fp1 FC3 C3 CP3 Cz FC4 C4 CP4
     railed = names.index("CP3")

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from neurofeed.channels import normalize_names
+from neurofeed.core.channels import normalize_names
+from neurofeed.core.errors import NeurofeedError
 from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.quality import QualityConfig
-from neurofeed.errors import NeurofeedError
-from neurofeed.pipeline import Processor
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol
 from tests.conftest import DATA, PROTOCOLS
 

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from neurofeed.dsp.analysis import fir_response, sos_group_delay_s, sos_response
+from neurofeed.core.errors import NeurofeedError
 from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.conditioning import Conditioner, design_conditioning
 from neurofeed.dsp.quality import FILLED, NONFINITE, QualityConfig
-from neurofeed.errors import NeurofeedError
+from neurofeed.dsp.responses import fir_response, sos_group_delay_s, sos_response
 
 CYTON = ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"]
 

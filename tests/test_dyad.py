@@ -3,9 +3,9 @@
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from neurofeed.dsp.coupling import window_coupling
-from neurofeed.dyad import DyadMonitor, SharedMuDrive, alternating_windows
-from neurofeed.sources.simulated import MuSimulator
+from neurofeed.dyad.coupling import window_coupling
+from neurofeed.dyad.monitor import DyadMonitor, SharedMuDrive, alternating_windows
+from neurofeed.hardware.sources.simulated import MuSimulator
 
 
 def test_window_coupling_limits(rng):
@@ -69,7 +69,7 @@ class _Chain:
 
 def test_coupling_survives_offsets_drift_mains_and_dropped_packets():
     """What hardware sends: tens of mV of electrode offset with drift, 60 Hz mains, NaN gap columns."""
-    from neurofeed.dyad import PersonInput
+    from neurofeed.dyad.monitor import PersonInput
 
     fs, dur = 250.0, 100.0
     drive = SharedMuDrive(fs, dur + 5, alternating_windows(dur, 20.0), seed=5)

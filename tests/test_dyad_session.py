@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
-import neurofeed.session as session_mod
-from neurofeed.dyad import read_dyad_tsv
-from neurofeed.dyad_session import build_dyad_session, check_dyad_sources, simulated_partner_drive
-from neurofeed.errors import NeurofeedError
+import neurofeed.live.session as session_mod
+from neurofeed.core.errors import NeurofeedError
+from neurofeed.dyad.monitor import read_dyad_tsv
+from neurofeed.dyad.session import build_dyad_session, check_dyad_sources, simulated_partner_drive
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.recording.journal import read_journal
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource
 from tests.conftest import run_cli
 
 DYAD_CMD = ["session", "--board", "simulated", "--partner-board", "simulated", "--participant", "P01",
@@ -122,7 +122,7 @@ def test_one_person_protocol_refuses_a_partner(tmp_path):
 
 
 def test_dyad_windows_run_the_session_and_show_both_people(tmp_path, qtbot):
-    from neurofeed.feedback.dyad_view import DyadTerminalView, format_dyad, run_dyad_windows
+    from neurofeed.dyad.view import DyadTerminalView, format_dyad, run_dyad_windows
 
     p = load_protocol("dyadic-resonance")
     a = session_mod.open_source("simulated", protocol=p, seconds_scale=0.05, realtime=False, seed=3)

@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from neurofeed.boards import get_board
-from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
-from neurofeed.montages import fit_protocol
-from neurofeed.pipeline import Processor
+from neurofeed.devtools.cyton_emulator import CytonEmulator, edf_signal, montage_names
+from neurofeed.hardware.boards import get_board
+from neurofeed.hardware.montages import fit_protocol
+from neurofeed.hardware.sources.brainflow import BrainFlowSource
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.sources.brainflow import BrainFlowSource
 from tests.conftest import PROTOCOLS
 
 EDF = "S001R03.edf"

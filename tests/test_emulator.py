@@ -1,5 +1,5 @@
 """BrainFlow's own Cyton and Cyton-Daisy drivers, end to end, on the pseudo-terminal emulator
-(neurofeed.emulator) carrying real EEG from tests/data: values, rate, timestamps, dropped
+(neurofeed.devtools.cyton_emulator) carrying real EEG from tests/data: values, rate, timestamps, dropped
 packets as gap samples, a railed channel, DC offsets, and whole sessions on the emulated board."""
 
 import time
@@ -7,11 +7,18 @@ import time
 import numpy as np
 import pytest
 
-from neurofeed.boards import get_board
-from neurofeed.emulator import RAIL_UV, UV_PER_COUNT, CytonEmulator, edf_signal, encode_packet, montage_names
-from neurofeed.pipeline import Pipeline, Processor
+from neurofeed.devtools.cyton_emulator import (
+    RAIL_UV,
+    UV_PER_COUNT,
+    CytonEmulator,
+    edf_signal,
+    encode_packet,
+    montage_names,
+)
+from neurofeed.hardware.boards import get_board
+from neurofeed.hardware.sources.brainflow import BrainFlowSource
+from neurofeed.live.pipeline import Pipeline, Processor
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.sources.brainflow import BrainFlowSource
 from tests.conftest import PROTOCOLS
 
 EDF = "S001R03.edf"
@@ -175,7 +182,7 @@ def test_emulate_command_prints_the_port_and_stops_cleanly_on_sigterm(data_dir):
 
 
 def test_lead_off_command_puts_the_impedance_voltage_on_that_channel_only():
-    from neurofeed.emulator import LEADOFF_CURRENT_A, LEADOFF_HZ, LEADOFF_SERIES_OHM
+    from neurofeed.devtools.cyton_emulator import LEADOFF_CURRENT_A, LEADOFF_HZ, LEADOFF_SERIES_OHM
 
     z_kohm = np.arange(1.0, 9.0) * 5  # 5 .. 40 kΩ
     with CytonEmulator(np.zeros((8, 250)), speed=4, impedance_kohm=z_kohm) as emu:
@@ -215,7 +222,7 @@ def test_dropped_packets_reach_the_recording_as_annotated_gaps(data_dir, tmp_pat
     # Needs the recorder's gap journal and BDF annotations (reliability) and the chain's NaN hold (dsp).
     import mne
 
-    from neurofeed.session import build_session, finish_session
+    from neurofeed.live.session import build_session, finish_session
 
     x = _eeg(data_dir, montage="mu", seconds=60)
     proto = load_protocol(PROTOCOLS / "demo.toml")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from neurofeed.feedback.display import Views
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.session import build_session, finish_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.ui.display import Views
 from tests.conftest import PROTOCOLS
 
 

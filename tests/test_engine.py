@@ -4,9 +4,9 @@
 import numpy as np
 import pytest
 
-from neurofeed.pipeline import Processor
+from neurofeed.hardware.sources.simulated import SYNTHETIC_16, MuSimulator, SimulationScript
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol, parse_protocol
-from neurofeed.sources.simulated import SYNTHETIC_16, MuSimulator, SimulationScript
 from tests.conftest import PROTOCOLS, pull_until, run_cli, wait_until
 
 TRAIN = """
@@ -159,7 +159,7 @@ def test_individual_band_is_found_from_the_baseline():
 def test_lsl_outlets_reach_an_inlet_on_loopback():
     import pylsl
 
-    from neurofeed.feedback.lsl_out import LSLOutlets
+    from neurofeed.live.lsl_outlets import LSLOutlets
 
     out = LSLOutlets(["C3", "C4"], name="nf-test-out", source_id="nf-test-out")
     streams = pylsl.resolve_byprop("name", "nf-test-out-feedback", 1, 5.0)
@@ -195,9 +195,9 @@ def test_session_cli_runs_a_protocol_headless(tmp_path):
 def test_external_marker_mode_follows_an_lsl_marker_stream():
     import pylsl
 
-    from neurofeed.pipeline import Pipeline
-    from neurofeed.sources.lsl import MarkerInlet
-    from neurofeed.sources.simulated import SimulatedSource
+    from neurofeed.hardware.sources.lsl import MarkerInlet
+    from neurofeed.hardware.sources.simulated import SimulatedSource
+    from neurofeed.live.pipeline import Pipeline
 
     text = TRAIN.format(direction="up", mode="percentile", target=50, train_s=30) + (
         '\n[markers]\nmode = "external"\nstream = "nf-test-stimuli"\n')

@@ -5,7 +5,7 @@ and a restarted source invents no gap. Real EEG from tests/data (EEGMMIDB S001).
 import numpy as np
 import pytest
 
-from neurofeed.boards import get_board
+from neurofeed.devtools.cyton_emulator import CytonEmulator, edf_signal, montage_names
 from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.quality import (
     FILLED,
@@ -16,8 +16,8 @@ from neurofeed.dsp.quality import (
     fill_gaps,
     fill_hold_samples,
 )
-from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
-from neurofeed.sources.brainflow import BrainFlowSource
+from neurofeed.hardware.boards import get_board
+from neurofeed.hardware.sources.brainflow import BrainFlowSource
 from tests.test_emulator import _read_samples
 
 

@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
+from neurofeed.analysis.replay import replay_journal
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.session import build_session
 from neurofeed.protocol.schema import parse_protocol
-from neurofeed.replay import replay_journal
-from neurofeed.session import build_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
 from tests.test_controls import PROTO, assert_replays_bit_exact, events_of
 
 EXTERNAL = PROTO.format(mode="percentile") + '\n[markers]\nmode = "external"\nstream = "nf-test-journal-stim"\n'
@@ -27,7 +27,7 @@ def _wait(pred, timeout_s=20.0):
 def test_external_marker_session_replays_bit_exact_with_stamped_onsets(tmp_path):
     import pylsl
 
-    from neurofeed.sources.lsl import MarkerInlet
+    from neurofeed.hardware.sources.lsl import MarkerInlet
 
     proto = parse_protocol(EXTERNAL)
     info = pylsl.StreamInfo("nf-test-journal-stim", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, "nf-j-1")
@@ -116,7 +116,7 @@ def test_second_session_carries_the_first_sessions_baseline_and_thresholds(tmp_p
     assert carry["sample"] == 0 and json.loads(carry["text"][len("carry/"):])["source"] == str(f1)
     assert any(t.startswith("baseline_measured/") for t in texts)
     assert json.loads((f2 / "sidecar.json").read_text())["carried_from"] == str(f1)
-    from neurofeed.feedback.display import Views  # the clinician console says so too
+    from neurofeed.ui.display import Views  # the clinician console says so too
 
     views = Views(p2, tone=None)
     qtbot.addWidget(views.console)

@@ -10,7 +10,7 @@ from neurofeed.dsp.estimators import CFIREnvelope, IIREnvelope, WCFIREnvelope, W
 from neurofeed.dsp.filters import SOSFilter, cascade, design_bandpass, design_notch
 from neurofeed.dsp.kernels import cfir_power_inplace, goertzel_band_power, spatial_apply
 from neurofeed.dsp.spatial import spatial_weights
-from neurofeed.sources.simulated import MuSimulator, SimulationScript
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulationScript
 
 SOS = cascade(design_notch(250, 50), design_bandpass(250, (8, 13), 2))
 X = np.random.default_rng(0).standard_normal((3, 3000)) * 20

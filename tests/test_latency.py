@@ -6,7 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurofeed.bench import BurstRelay, effective_delay, scripted_mu_signal, step_crossings_ms, true_log_power
+from neurofeed.core.errors import NeurofeedError, ProtocolError
+from neurofeed.devtools.bench import (
+    BurstRelay,
+    effective_delay,
+    scripted_mu_signal,
+    step_crossings_ms,
+    true_log_power,
+)
 from neurofeed.dsp.accuracy import (
     CHOOSE_MAX_DELAY_S,
     CURVE_DELAYS_S,
@@ -15,10 +22,9 @@ from neurofeed.dsp.accuracy import (
     ideal_envelope,
 )
 from neurofeed.dsp.estimators import CFIREnvelope, design_cfir, psd_weights
-from neurofeed.errors import NeurofeedError, ProtocolError
-from neurofeed.pipeline import Processor
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulationScript
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import parse_protocol
-from neurofeed.sources.simulated import MuSimulator, SimulationScript
 
 ROOT = Path(__file__).resolve().parent.parent
 EEG = ROOT / "tests" / "data" / "eegmmidb-S001"  # the real EEG the repository carries (tests/data/README.md)
@@ -40,7 +46,7 @@ def test_curve_uses_the_same_filter_as_the_streaming_estimator(rng):
 
 
 def test_curve_on_real_eeg_rises_with_delay_like_the_benchmark():
-    from neurofeed.sources.edf import read_raw
+    from neurofeed.hardware.sources.edf import read_raw
 
     assert EEG.exists(), f"the test EEG is missing at {EEG}"
     raw = read_raw(EEG / "S001R03.edf")
@@ -166,9 +172,9 @@ def test_burst_relay_delivers_the_cyton_s_packets_in_bursts_to_brainflow():
     through the relay; every sample arrives, exactly as sent, in chunks of whole bursts."""
     import time
 
-    from neurofeed.boards import get_board
-    from neurofeed.emulator import CytonEmulator
-    from neurofeed.sources.brainflow import BrainFlowSource
+    from neurofeed.devtools.cyton_emulator import CytonEmulator
+    from neurofeed.hardware.boards import get_board
+    from neurofeed.hardware.sources.brainflow import BrainFlowSource
 
     data, _ = scripted_mu_signal(20.0, 250.0)
     emu = CytonEmulator(data, loop=False).start()
@@ -204,7 +210,7 @@ def test_bench_latency_measures_electrode_to_feedback_through_the_loop(tmp_path)
     more than the electrode-to-feedback figure, and the feedback follows the envelope."""
     import argparse
 
-    from neurofeed.bench import electrode_to_feedback_benchmark
+    from neurofeed.devtools.bench import electrode_to_feedback_benchmark
 
     args = argparse.Namespace(protocol="demo", seconds=16.0, estimator=None, delay_s=None, burst_ms=0.0,
                               display=False, busy_poll=False)
@@ -228,7 +234,7 @@ def test_bench_latency_measures_electrode_to_feedback_through_the_loop(tmp_path)
 
 def test_each_design_is_read_later_than_designed_on_real_eeg():
     from neurofeed.dsp.accuracy import delay_curves
-    from neurofeed.sources.edf import read_raw
+    from neurofeed.hardware.sources.edf import read_raw
 
     raw = read_raw(EEG / "S001R03.edf")
     sfreq = raw.info["sfreq"]
@@ -410,8 +416,8 @@ def test_the_terminal_and_the_printed_summary_show_the_participant_s_designs():
     import io
     import types
 
-    from neurofeed.feedback.terminal import TerminalView
-    from neurofeed.session import print_summary
+    from neurofeed.live.session import print_summary
+    from neurofeed.ui.terminal import TerminalView
 
     curve = {0.0: 0.55, 0.02: 0.64, 0.05: 0.75, 0.1: 0.88}
     effective = {0.0: (0.044, 0.68), 0.02: (0.056, 0.75), 0.05: (0.078, 0.82), 0.1: (0.112, 0.9)}

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neurofeed.core.errors import NeurofeedError, ProtocolError
 from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.estimators import ESTIMATORS, make_estimator
 from neurofeed.dsp.learned import WEIGHTS_PATH, LearnedEnvelope, load_weights, reference_features, shipped_designs
-from neurofeed.errors import NeurofeedError, ProtocolError
 from neurofeed.protocol.schema import parse_protocol
 from tests.conftest import DATA, PROTOCOLS
 
@@ -163,7 +163,7 @@ def test_selectable_as_a_protocol_option_and_in_the_chain():
     # the network knows one band: an individual band (moved at the baseline's end) is refused up front
     with pytest.raises(ProtocolError, match=r'estimator = "learned" is trained for band_hz = \[8, 13\]'):
         parse_protocol(learned.replace('[signal]', '[signal]\nband_mode = "individual"', 1))
-    from neurofeed.sources.edf import read_raw
+    from neurofeed.hardware.sources.edf import read_raw
 
     raw = read_raw(S001R01)
     data = raw.get_data() * 1e6 + 30_000.0  # a 30-mV electrode offset: the conditioning removes it

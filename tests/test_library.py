@@ -20,7 +20,7 @@ def user_home(tmp_path, monkeypatch):
 
 
 def test_the_shipped_library_is_the_top_level_folders():
-    from neurofeed.library import shipped_dir
+    from neurofeed.core.library import shipped_dir
 
     # the editable install reads the repository's folders in place
     assert shipped_dir("protocols").resolve() == PROTOCOLS.resolve()
@@ -32,7 +32,7 @@ def test_the_shipped_library_is_the_top_level_folders():
 
 
 def test_a_user_board_config_changes_line_hz_for_that_board_only(user_home):
-    from neurofeed.boards import get_board
+    from neurofeed.hardware.boards import get_board
 
     shipped = {b: get_board(b).line_hz for b in ("cyton", "cyton-daisy")}
     assert shipped == {"cyton": 50.0, "cyton-daisy": 50.0}

@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 CODE = textwrap.dedent("""
     import os, sys
     import neurofeed
-    from neurofeed.feedback.lsl_out import LSLOutlets, session_source_id
+    from neurofeed.live.lsl_outlets import LSLOutlets, session_source_id
     out = LSLOutlets(["C3", "C4"], name="nf-cfg-test", source_id=session_source_id("nf-cfg-test", "P07", "20260101-120000"))
     info = out.values.get_info()
     print(os.environ.get("LSLAPICFG", ""))
@@ -48,23 +48,22 @@ def test_without_a_config_of_the_users_neurofeeds_quiet_one_is_used(tmp_path):
     home.mkdir()
     work.mkdir()
     lslapicfg, session_id, _, _ = _run(home, work)
-    assert lslapicfg == str(ROOT / "neurofeed" / "lsl_api.cfg") or lslapicfg.endswith(os.path.join("neurofeed",
-                                                                                                   "lsl_api.cfg"))
+    assert lslapicfg == str(ROOT / "neurofeed" / "hardware" / "lsl_api.cfg") or lslapicfg.endswith(os.path.join("hardware", "lsl_api.cfg"))
     assert session_id == "default"
 
 
 def test_session_outlets_are_unique_per_session_and_named_by_the_prefix(tmp_path):
     import pylsl
 
+    from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource
+    from neurofeed.live.session import build_session
     from neurofeed.protocol.schema import load_protocol
-    from neurofeed.session import build_session
-    from neurofeed.sources.simulated import MuSimulator, SimulatedSource
     from tests.conftest import PROTOCOLS
 
     proto = load_protocol(PROTOCOLS / "demo.toml")
     pipe, rec = build_session(SimulatedSource(MuSimulator(seed=1), realtime=False, duration_s=5), proto, "P09",
                               out_root=tmp_path, lsl=True, lsl_name="nf-room2")
-    from neurofeed.feedback.lsl_out import LSLOutlets
+    from neurofeed.live.lsl_outlets import LSLOutlets
 
     out = next(s for s in pipe.sinks if isinstance(s, LSLOutlets))
     info = out.values.get_info()
@@ -74,7 +73,7 @@ def test_session_outlets_are_unique_per_session_and_named_by_the_prefix(tmp_path
     # clinician notes are not broadcast; other events are
     inlet = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", f"nf-room2-P09-{folder_stamp}-events", 1, 10.0)[0])
     inlet.open_stream(timeout=10.0)
-    from neurofeed.events import Event
+    from neurofeed.core.events import Event
 
     out.on_events([Event(0, 0.0, 0.0, "note/the participant's name is ..."), Event(1, 0.004, 0.0, "marker/looked away")])
     got = []

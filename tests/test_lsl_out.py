@@ -6,11 +6,11 @@ import time
 import numpy as np
 import pytest
 
-from neurofeed.events import Event
+from neurofeed.core.events import Event
+from neurofeed.core.state import FeedbackState
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource
+from neurofeed.live.session import build_session
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.session import build_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource
-from neurofeed.state import FeedbackState
 from tests.conftest import PROTOCOLS, pull_until, wait_until
 
 
@@ -48,7 +48,7 @@ def test_lsl_notes_streams_them_when_asked(tmp_path):
 def test_feedback_and_events_are_stamped_at_their_sample_not_at_push_time():
     import pylsl
 
-    from neurofeed.feedback.lsl_out import LSLOutlets
+    from neurofeed.live.lsl_outlets import LSLOutlets
 
     sfreq = 250.0
     out = LSLOutlets(["C3", "C4"], name="nf-stamp", source_id="nf-stamp", sfreq=sfreq)

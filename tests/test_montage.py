@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from neurofeed.boards import get_board, list_boards, load_board_config
-from neurofeed.channels import hemisphere
 from neurofeed.cli import main
+from neurofeed.core.channels import hemisphere
+from neurofeed.core.errors import NeurofeedError, ProtocolError
 from neurofeed.dsp.spatial import AVERAGE_MIN_CHANNELS, explain_reference, resolve_reference, spatial_weights
-from neurofeed.errors import NeurofeedError, ProtocolError
-from neurofeed.montages import fit_protocol, require_fit
+from neurofeed.hardware.boards import get_board, list_boards, load_board_config
+from neurofeed.hardware.montages import fit_protocol, require_fit
 from neurofeed.protocol.engine import combine_si
 from neurofeed.protocol.schema import load_protocol, parse_protocol
 from tests.conftest import PROTOCOLS
@@ -45,7 +45,7 @@ def test_board_montages_are_the_agreed_ones_and_read_brainflow_without_a_device(
 def test_every_montage_matches_the_boards_rows_and_keeps_brainflows_own_electrodes():
     from brainflow.board_shim import BoardShim
 
-    from neurofeed.sources.brainflow import resolve_board_id
+    from neurofeed.hardware.sources.brainflow import resolve_board_id
 
     for board in list_boards():
         if board.board_id == "simulated":
@@ -87,7 +87,7 @@ def test_every_shipped_protocol_resolves_a_reference(montage, expected):
 
 
 def test_the_session_uses_the_resolved_reference_and_the_line_frequency():
-    from neurofeed.pipeline import Processor
+    from neurofeed.live.pipeline import Processor
 
     p = load_protocol("demo")
     proc = Processor(p, 250.0, CYTON_DEFAULT, 187500.0, line_hz=60.0)
@@ -251,7 +251,7 @@ def test_line_frequency_is_not_a_protocol_key_and_the_cli_checks_it(capsys):
 
 
 def test_sources_take_montage_and_line_frequency_from_config_or_cli():
-    from neurofeed.session import open_source
+    from neurofeed.live.session import open_source
 
     src = open_source("cyton", serial_port="/dev/null", montage="mu", line_freq=60)  # not started: no device
     assert src.ch_names == CYTON_MU and src.line_hz == 60.0 and src.config.selected_montage == "mu"
@@ -262,7 +262,7 @@ def test_sources_take_montage_and_line_frequency_from_config_or_cli():
 
 
 def test_session_header_and_sidecar_record_reference_line_freq_and_montage(tmp_path):
-    from neurofeed.session import build_session, finish_session, open_source
+    from neurofeed.live.session import build_session, finish_session, open_source
 
     p = load_protocol("demo")
     src = open_source("simulated", protocol=p, seconds_scale=0.05, realtime=False, seed=1, line_freq=60)
@@ -279,7 +279,7 @@ def test_session_header_and_sidecar_record_reference_line_freq_and_montage(tmp_p
 
 
 def test_placement_figure_is_written(tmp_path):
-    from neurofeed.montages import plot_montage
+    from neurofeed.hardware.montages import plot_montage
 
     out = tmp_path / "montage-cyton-mu.png"
     plot_montage(get_board("cyton"), "mu", out)
@@ -292,7 +292,7 @@ def test_placement_figure_is_written(tmp_path):
 
 
 def test_channel_map_works_for_files_and_never_renames_a_headband_electrode(data_dir):
-    from neurofeed.session import open_source
+    from neurofeed.live.session import open_source
 
     f = data_dir / "S001R03.edf"
     src = open_source("file", file=str(f), channel_map={"T9": "M1"})
@@ -310,7 +310,7 @@ def test_channel_map_works_for_files_and_never_renames_a_headband_electrode(data
 def test_muse_aux_c3_montage_reads_the_aux_row_and_enables_it():
     from brainflow.board_shim import BoardIds, BoardShim
 
-    from neurofeed.session import open_source
+    from neurofeed.live.session import open_source
 
     src = open_source("muse-2", montage="aux-c3")  # BoardShim is built, nothing is opened
     aux_row = BoardShim.get_board_descr(BoardIds.MUSE_2_BOARD.value)["other_channels"][0]
@@ -321,9 +321,9 @@ def test_muse_aux_c3_montage_reads_the_aux_row_and_enables_it():
 
 def _run_compressed(protocol, names, sfreq, line_hz=50.0):
     """Run ``protocol`` 20x compressed on simulated EEG carrying ``names``; returns the pipeline."""
-    from neurofeed.pipeline import Pipeline, Processor
-    from neurofeed.session import simulated_script
-    from neurofeed.sources.simulated import MuSimulator, SimulatedSource
+    from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource
+    from neurofeed.live.pipeline import Pipeline, Processor
+    from neurofeed.live.session import simulated_script
 
     sim = MuSimulator(sfreq=sfreq, ch_names=names, seed=3, line_hz=line_hz, script=simulated_script(protocol, 0.05))
     pipe = Pipeline(SimulatedSource(sim, chunk_size=10, realtime=False, range_uv=187500.0),

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from neurofeed.analysis.replay import replay_file
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.replay import replay_file
 from tests.conftest import PROTOCOLS
 
 RUNS = ("03", "04", "05", "06")

@@ -11,10 +11,10 @@ import json
 import numpy as np
 import pytest
 
-from neurofeed.boards import get_board
-from neurofeed.check import CONTACT_GRADES, run_check
-from neurofeed.session import open_source
-from neurofeed.sources.brainflow import COUNTER_RULES, BrainFlowSource, missing_before
+from neurofeed.hardware.boards import get_board
+from neurofeed.hardware.signal_check import CONTACT_GRADES, run_check
+from neurofeed.hardware.sources.brainflow import COUNTER_RULES, BrainFlowSource, missing_before
+from neurofeed.live.session import open_source
 from tests.conftest import PROTOCOLS, run_cli
 
 MUSE_FS, GANGLION_FS = 256.0, 200.0
@@ -27,7 +27,7 @@ SPEED = 8.0  # the playback board paces rows by the file's timestamps: replay 8x
 
 
 def _real_eeg(data_dir, names, sfreq, run="S001R03"):
-    from neurofeed.emulator import edf_signal
+    from neurofeed.devtools.cyton_emulator import edf_signal
 
     return edf_signal(data_dir / f"{run}.edf", names, sfreq)
 
@@ -209,7 +209,7 @@ def test_check_on_a_muse_flags_the_flat_and_the_railed_channel_and_passes_the_ot
 
 
 def test_check_json_has_the_same_keys_on_a_cyton_and_a_muse(data_dir, tmp_path):
-    from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
+    from neurofeed.devtools.cyton_emulator import CytonEmulator, edf_signal, montage_names
 
     path = _muse_flat_aux_railed_tp10(data_dir, tmp_path)
     r = run_cli("check", "--board", "muse-2", "--montage", "aux-c3", "--file", path, "--seconds", "3",
@@ -236,9 +236,9 @@ def test_a_muse_session_records_lost_notifications_as_gaps_in_the_journal_and_th
     the timeline (the block clock) keeps the lost samples."""
     import mne
 
+    from neurofeed.live.session import build_session, finish_session
     from neurofeed.protocol.schema import load_protocol
     from neurofeed.recording.journal import read_journal
-    from neurofeed.session import build_session, finish_session
 
     dropped = [100, 101, 500, 777, 1000, 1200]  # the session is 60 s: 1280 notifications
     path, x, lost = muse_recording(tmp_path / "muse-session.csv", data_dir, seconds=62.0, dropped=dropped)
@@ -271,7 +271,7 @@ def test_a_muse_session_records_lost_notifications_as_gaps_in_the_journal_and_th
 def test_the_check_panel_and_table_show_a_board_without_offset(tmp_path):
     import io
 
-    from neurofeed.check import check_html, measure_channels, print_check
+    from neurofeed.hardware.signal_check import check_html, measure_channels, print_check
 
     rng = np.random.default_rng(5)
     x = _muse_uv(20.0 * rng.standard_normal((2, 1024)))
@@ -292,8 +292,8 @@ def test_the_check_panel_and_table_show_a_board_without_offset(tmp_path):
 
 
 def test_board_config_errors_name_the_key(tmp_path):
-    from neurofeed.boards import load_board_config
-    from neurofeed.errors import NeurofeedError
+    from neurofeed.core.errors import NeurofeedError
+    from neurofeed.hardware.boards import load_board_config
 
     bad = tmp_path / "muse-x.toml"
     bad.write_text('name = "muse-x"\nboard_id = "MUSE_2_BOARD"\nac_coupled = "yes"\n')
@@ -316,9 +316,9 @@ def test_a_ganglion_session_records_dropped_packets_as_gaps_in_the_journal_and_t
     annotations at each, as on the Cyton."""
     import mne
 
+    from neurofeed.live.session import build_session, finish_session
     from neurofeed.protocol.schema import load_protocol
     from neurofeed.recording.journal import read_journal
-    from neurofeed.session import build_session, finish_session
 
     dropped = [50, 51, 52, 1500, 3000, 5900]  # packets: 2 samples each (packet 0: 1)
     sites = get_board("ganglion").montage("mu")

@@ -11,12 +11,12 @@ import time
 import numpy as np
 import pytest
 
-from neurofeed.muse_emulator import MUSE_CHUNK, MUSE_LABELS, MuseLSLEmulator, muse_signal
+from neurofeed.analysis.replay import replay_journal
+from neurofeed.devtools.muse_emulator import MUSE_CHUNK, MUSE_LABELS, MuseLSLEmulator, muse_signal
+from neurofeed.hardware.sources.lsl import LSLSource, StampTimeline
+from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import parse_protocol
 from neurofeed.recording.journal import read_journal
-from neurofeed.replay import replay_journal
-from neurofeed.session import build_session, finish_session
-from neurofeed.sources.lsl import LSLSource, StampTimeline
 from tests.conftest import DATA, PROTOCOLS, run_cli, wait_until
 
 EDF = DATA / "S001R03.edf"
@@ -111,7 +111,7 @@ def _assert_session(run):
     # the BDF is written, holds the journal's samples, and the session replays bit-exact
     folder = run["rec"].folder
     assert s["bdf"] and os.path.getsize(s["bdf"]) > 0
-    from neurofeed.sources.edf import read_raw
+    from neurofeed.hardware.sources.edf import read_raw
 
     j = read_journal(folder)
     raw = read_raw(s["bdf"])

@@ -22,9 +22,9 @@ def _clean_env():
 def test_core_imports_nothing_from_the_views():
     code = textwrap.dedent("""
         import sys
-        import neurofeed.protocol.engine, neurofeed.dsp, neurofeed.dsp.chain, neurofeed.pipeline
-        import neurofeed.record, neurofeed.recording.writer, neurofeed.recording.bdf
-        bad = sorted(m for m in sys.modules if m.startswith("neurofeed.feedback") or m.split(".")[0] in
+        import neurofeed.protocol.engine, neurofeed.dsp, neurofeed.dsp.chain, neurofeed.live.pipeline
+        import neurofeed.core.record, neurofeed.recording.writer, neurofeed.recording.bdf
+        bad = sorted(m for m in sys.modules if m.startswith("neurofeed.ui") or m.split(".")[0] in
                      ("pyqtgraph", "PySide6", "pylsl", "matplotlib"))
         print(",".join(bad))
     """)

@@ -12,10 +12,10 @@ import mne
 import numpy as np
 import pytest
 
+from neurofeed.analysis.replay import replay_journal
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.replay import replay_journal
-from neurofeed.session import build_session, finish_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
 from tests.conftest import DATA, PROTOCOLS, ROOT, pull_until, run_cli, wait_until
 
 
@@ -247,8 +247,8 @@ def test_one_record_definition_reaches_every_output(tmp_path, monkeypatch):
     """Add a field to the record: journal, recorder, LSL outlet, BDF, replay and the TSV all carry it."""
     import pylsl
 
-    from neurofeed import record
-    from neurofeed.feedback.lsl_out import LSLOutlets
+    from neurofeed.core import record
+    from neurofeed.live.lsl_outlets import LSLOutlets
     from neurofeed.recording.journal import read_journal
 
     monkeypatch.setattr(record, "FIELDS", record.FIELDS + (record.Field("block_index", "block_index", "", (-1, 99)),))
@@ -307,8 +307,8 @@ def test_recover_never_ends_in_a_traceback(tmp_path, capsys):
 
 
 def test_record_rows_structured_and_tsv_agree():
-    from neurofeed import record
-    from neurofeed.state import FeedbackState
+    from neurofeed.core import record
+    from neurofeed.core.state import FeedbackState
 
     st = FeedbackState(targets=("C3", "C4"), si=np.array([0.1, -0.2]), power_uv2=np.array([3.0, 4.5]),
                        si_combined=-0.05, reward=True, sample_index=500, threshold=0.25)

@@ -16,12 +16,12 @@ import mne
 import numpy as np
 import pytest
 
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource
+from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.recording import writer
 from neurofeed.recording.bdf import record_samples
 from neurofeed.recording.journal import read_journal
-from neurofeed.session import build_session, finish_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource
 from tests.conftest import PROTOCOLS, ROOT, run_cli, wait_until
 
 STEP_UV = 2 * 4000 / 2 ** 24  # the simulated board's BDF quantisation step
@@ -272,7 +272,7 @@ class _NoMemoryChunk:
 
 
 def test_memory_exhausted_is_the_only_loss_and_it_is_counted_and_annotated(tmp_path):
-    from neurofeed.chunk import Chunk
+    from neurofeed.core.chunk import Chunk
 
     header = {"ch_names": ["C3", "C4"], "sfreq": 250.0, "targets": ["C3", "C4"], "range_uv": 4000.0,
               "participant": "P17"}
@@ -297,7 +297,7 @@ def test_memory_exhausted_is_the_only_loss_and_it_is_counted_and_annotated(tmp_p
 def test_spilling_and_catching_up_again_and_again_keeps_every_sample_in_order(tmp_path, monkeypatch, caplog):
     """A disk that keeps stalling briefly: the queue goes over its (tiny) cap into spill.bin and back
     to memory many times; the journal still holds every sample, in order."""
-    from neurofeed.chunk import Chunk
+    from neurofeed.core.chunk import Chunk
 
     monkeypatch.setattr(writer, "MEMORY_CAP_BYTES", 8_000)  # ~20 one-sample chunks
     slow_write, count = writer.Recorder._write, [0]

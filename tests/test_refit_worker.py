@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from neurofeed.emulator import edf_signal, montage_names
-from neurofeed.pipeline import Processor
+from neurofeed.devtools.cyton_emulator import edf_signal, montage_names
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol
 from tests.conftest import DATA
 from tests.test_controls import applied_at, assert_replays_bit_exact, run_session
@@ -104,10 +104,10 @@ def test_set_delay_redesigns_in_the_worker_and_replays_bit_exact(tmp_path):
 
 
 def test_the_bdf_of_a_worker_refit_session_replays_causally_with_the_same_switch(tmp_path, held_fit):
+    from neurofeed.analysis.replay import replay_file
+    from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+    from neurofeed.live.session import build_session, finish_session
     from neurofeed.recording.journal import read_journal
-    from neurofeed.replay import replay_file
-    from neurofeed.session import build_session, finish_session
-    from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
 
     started, release = held_fit
     proto = load_protocol("demo")  # baseline 15 s x 0.3 = 4.5 s

@@ -6,17 +6,17 @@ import time
 import numpy as np
 import pytest
 
-from neurofeed.feedback.terminal import format_state
-from neurofeed.pipeline import SIGNAL_LOST_S, Processor
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.pipeline import SIGNAL_LOST_S, Processor
+from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.recording.journal import read_journal
-from neurofeed.session import build_session, finish_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.ui.terminal import format_state
 from tests.conftest import PROTOCOLS, PollClock, lsl_eeg_outlet, run_cli, wait_for_signal_lost, wait_until
 
 
 def test_lsl_stream_that_stops_and_returns(tmp_path):
-    from neurofeed.sources.lsl import LSLSource
+    from neurofeed.hardware.sources.lsl import LSLSource
 
     outlet = lsl_eeg_outlet("nf-rel-eeg")
     pushing = threading.Event()

@@ -7,11 +7,11 @@ import mne
 import numpy as np
 import pytest
 
+from neurofeed.analysis.replay import replay_file, replay_many
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import load_protocol, parse_protocol
 from neurofeed.recording.journal import read_journal
-from neurofeed.replay import replay_file, replay_many
-from neurofeed.session import build_session, finish_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
 from tests.conftest import DATA, PROTOCOLS, run_cli
 
 RUNS = ("03", "04", "05", "06")
@@ -183,7 +183,7 @@ def test_bids_dataset_is_found_with_mne_bids(tmp_path):
 
 
 def test_label_map_names_conditions_per_file(tmp_path, s001):
-    from neurofeed.replay import labels_for, read_label_map
+    from neurofeed.analysis.replay import labels_for, read_label_map
 
     f = tmp_path / "labels.json"
     f.write_text(json.dumps({"*R0[34].edf": {"T1": "left-fist", "T2": "right-fist"},
@@ -241,7 +241,7 @@ def test_replay_of_a_bids_dataset_notches_its_power_line_frequency(tmp_path, cap
     one warning line naming the assumption (issue 22)."""
     from mne_bids import BIDSPath, write_raw_bids
 
-    from neurofeed.replay import RecordedFile
+    from neurofeed.analysis.replay import RecordedFile
 
     raw = mne.io.read_raw_edf(DATA / "S001R03.edf", verbose="error")
     raw.info["line_freq"] = 60
@@ -257,7 +257,7 @@ def test_replay_of_a_bids_dataset_notches_its_power_line_frequency(tmp_path, cap
     (summary,) = res.values()
     assert summary["line_freq"] == 60.0 and summary["line_freq_from"] == "BIDS PowerLineFrequency"
     caplog.clear()
-    with caplog.at_level("WARNING", logger="neurofeed.replay"):
+    with caplog.at_level("WARNING", logger="neurofeed.analysis.replay"):
         plain = RecordedFile(DATA / "S001R03.edf")
     assert (plain.line_hz, plain.line_hz_from) == (50.0, "assumed")
     (msg,) = [r.getMessage() for r in caplog.records]

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.session import build_session, finish_session, print_summary
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.session import build_session, finish_session, print_summary
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
 from tests.conftest import DATA, PROTOCOLS, run_cli
 
 
@@ -63,8 +63,8 @@ def test_replay_report_of_s001_shows_erd_in_db_per_run_and_exports_epochs_with_m
     import mne
     import numpy as np
 
-    from neurofeed.replay import replay_many
-    from neurofeed.report import make_report
+    from neurofeed.analysis.replay import replay_many
+    from neurofeed.analysis.report import make_report
 
     files = [DATA / f"S001R0{i}.edf" for i in (3, 4, 5, 6)]
     # causal: the baseline (and the fitted estimator) from R01's rest, as the one-line refusal suggests
@@ -126,7 +126,7 @@ def test_replay_report_of_s001_shows_erd_in_db_per_run_and_exports_epochs_with_m
 def test_label_map_pools_what_it_names_and_warns_for_nothing(tmp_path, caplog):
     """A TOML label map by run names the conditions: R03's and R04's fists pool by the map's names
     (the map's author says they are one task each), no warning; without the map they stay apart."""
-    from neurofeed.replay import read_label_map, replay_many
+    from neurofeed.analysis.replay import read_label_map, replay_many
 
     files = [DATA / f"S001R0{i}.edf" for i in (3, 4)]
     (tmp_path / "labels.toml").write_text('[R03]\nT1 = "left-fist"\nT2 = "right-fist"\n'

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from neurofeed.errors import NeurofeedError
+from neurofeed.analysis.replay import replay_journal
+from neurofeed.core.errors import NeurofeedError
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import load_protocol, parse_protocol
 from neurofeed.recording.journal import read_journal
-from neurofeed.replay import replay_journal
-from neurofeed.session import build_session, finish_session
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
 from tests.conftest import PROTOCOLS, run_cli
 
 SCALE = 0.3
@@ -64,7 +64,7 @@ def test_participant_view_shows_the_recorded_feedback_at_the_same_block_times(yo
 
 
 def test_live_si_is_recorded_and_the_session_replays_bit_exact(yoked):
-    from neurofeed.sham import unseal
+    from neurofeed.live.sham import unseal
 
     _, folder, _, key, _ = yoked
     j = read_journal(folder)
@@ -96,7 +96,7 @@ def test_blinded_folder_and_reports(yoked, tmp_path):
 
 
 def test_terminal_console_hides_the_live_si_when_blinded(yoked):
-    from neurofeed.feedback.terminal import format_state
+    from neurofeed.ui.terminal import format_state
 
     st = [s for s in yoked[2] if s.feedback_on][-1]
     assert "SI blinded" in format_state(st, blinded=True) and "SI blinded" not in format_state(st)
@@ -118,7 +118,7 @@ def test_sham_options_must_agree_with_the_protocol(tmp_path):
 
 
 def test_participant_view_draws_the_yoked_feedback_not_the_live_one(yoked, qtbot):
-    from neurofeed.feedback.display import FrameStats, make_participant_view
+    from neurofeed.ui.display import FrameStats, make_participant_view
 
     view = make_participant_view(False, FrameStats())
     qtbot.addWidget(view)
@@ -141,8 +141,8 @@ def test_yoke_source_must_match_the_schedule_and_scale(yoked, tmp_path):
 
 
 def test_unblinded_sham_names_its_arm_and_redaction_keeps_a_valid_protocol():
+    from neurofeed.live.sham import arm_of
     from neurofeed.protocol.schema import redact_sham
-    from neurofeed.sham import arm_of
 
     demo = load_protocol(PROTOCOLS / "demo.toml")
     text = demo.text + '\n[sham]\nmode = "yoked"\n\n[[blocks]]\nlabel = "extra"\nkind = "consolidation"\nduration_s = 5\n'

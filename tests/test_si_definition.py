@@ -9,7 +9,7 @@ Real EEG: EEGMMIDB S001 (conftest ``DATA``) and the OpenBCI Cyton + Daisy run MI
 import numpy as np
 import pytest
 
-from neurofeed.pipeline import Processor
+from neurofeed.live.pipeline import Processor
 from neurofeed.protocol.schema import load_protocol, parse_protocol
 from tests.conftest import DATA, DATA_S02, PROTOCOLS, run_cli
 
@@ -72,7 +72,7 @@ def _rest_reference():
     import mne
     from scipy import signal
 
-    from neurofeed.channels import laplacian_neighbours
+    from neurofeed.core.channels import laplacian_neighbours
 
     raw = mne.io.read_raw_edf(DATA / "S001R01.edf", preload=True, verbose="error")
     raw.rename_channels(lambda n: n.strip(".").upper().replace("Z", "z").replace("FP", "Fp"))
@@ -145,7 +145,7 @@ def test_s02_short_causal_baseline_is_refused_in_one_line(tmp_path):
 
 
 def test_s02_offline_and_baseline_from_give_the_reference():
-    from neurofeed.replay import replay_file
+    from neurofeed.analysis.replay import replay_file
 
     proto = load_protocol(PROTOCOLS / "action-observation-research.toml")
     ref = _reference_s02()
@@ -203,8 +203,8 @@ def test_baseline_from_the_rest_run_gives_the_reference_on_task_runs():
     import mne
     from scipy import signal
 
-    from neurofeed.channels import laplacian_neighbours
-    from neurofeed.replay import replay_file
+    from neurofeed.analysis.replay import replay_file
+    from neurofeed.core.channels import laplacian_neighbours
 
     def log_power(path):
         raw = mne.io.read_raw_edf(path, preload=True, verbose="error")

@@ -7,13 +7,13 @@ import time
 import numpy as np
 import pytest
 
-from neurofeed.boards import get_board
-from neurofeed.channels import normalize_name
-from neurofeed.pipeline import SIGNAL_LOST_S, Pipeline, Processor
+from neurofeed.core.channels import normalize_name
+from neurofeed.hardware.boards import get_board
+from neurofeed.hardware.sources.brainflow import BrainFlowSource
+from neurofeed.hardware.sources.edf import FileSource
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
+from neurofeed.live.pipeline import SIGNAL_LOST_S, Pipeline, Processor
 from neurofeed.protocol.schema import load_protocol
-from neurofeed.sources.brainflow import BrainFlowSource
-from neurofeed.sources.edf import FileSource
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
 from tests.conftest import PROTOCOLS, PollClock, lsl_eeg_outlet, run_cli, wait_for_signal_lost, wait_until
 
 
@@ -104,7 +104,7 @@ def test_playback_board_replays_file_then_signal_lost(tmp_path):
 
 
 def test_lsl_outlet_to_inlet_on_loopback_and_signal_lost():
-    from neurofeed.sources.lsl import LSLSource
+    from neurofeed.hardware.sources.lsl import LSLSource
 
     outlet = lsl_eeg_outlet("nf-test-eeg", float32=True)
     stop = threading.Event()
@@ -148,7 +148,7 @@ def test_lsl_outlet_to_inlet_on_loopback_and_signal_lost():
 
 
 def test_lsl_pipeline_reports_signal_lost_within_one_second():
-    from neurofeed.sources.lsl import LSLSource
+    from neurofeed.hardware.sources.lsl import LSLSource
 
     outlet = lsl_eeg_outlet("nf-test-lost")
     stop = threading.Event()
@@ -244,7 +244,7 @@ def test_bad_source_is_one_clear_line(args, needle, tmp_path, capsys):
 
 
 def test_dropped_samples_from_package_counter_gaps():
-    from neurofeed.sources.brainflow import count_dropped
+    from neurofeed.hardware.sources.brainflow import count_dropped
 
     assert count_dropped(None, np.array([0.0, 1, 2, 3])) == 0
     assert count_dropped(3.0, np.array([4.0, 5, 8, 9])) == 2  # 6 and 7 lost
@@ -254,7 +254,7 @@ def test_dropped_samples_from_package_counter_gaps():
 
 
 def test_ftdi_latency_timer_warning_names_the_fix(tmp_path):
-    from neurofeed.sources.brainflow import ftdi_warning
+    from neurofeed.hardware.sources.brainflow import ftdi_warning
 
     sysfs = tmp_path / "sys"
     (sysfs / "ttyUSB0").mkdir(parents=True)
@@ -269,7 +269,7 @@ def test_ftdi_latency_timer_warning_names_the_fix(tmp_path):
 
 
 def test_counter_gaps_per_sample_for_cyton_and_daisy_numbering():
-    from neurofeed.sources.brainflow import count_dropped, missing_before
+    from neurofeed.hardware.sources.brainflow import count_dropped, missing_before
 
     assert missing_before(None, np.array([0.0, 1, 2, 5, 6])).tolist() == [0, 0, 0, 2, 0]
     assert missing_before(254.0, np.array([1.0])).tolist() == [2]  # 255, 0 lost across the wrap
@@ -279,7 +279,7 @@ def test_counter_gaps_per_sample_for_cyton_and_daisy_numbering():
 
 
 def test_insert_gaps_keeps_the_timeline_true():
-    from neurofeed.chunk import insert_gaps
+    from neurofeed.core.chunk import insert_gaps
 
     data = np.array([[1.0, 2.0, 3.0]])
     out, ts, gap = insert_gaps(data, np.array([10.0, 10.3, 10.4]), np.array([1, 2, 0]), prev_ts=9.8)
@@ -291,8 +291,8 @@ def test_insert_gaps_keeps_the_timeline_true():
 
 
 def test_channel_map_renames_file_channels_and_rejects_unknown_names(data_dir):
-    from neurofeed.errors import SourceError
-    from neurofeed.session import open_source
+    from neurofeed.core.errors import SourceError
+    from neurofeed.live.session import open_source
 
     plain = open_source("file", file=str(data_dir / "S001R01.edf")).ch_names
     src = open_source("file", file=str(data_dir / "S001R01.edf"), channel_map={"C3": "C3x", "FC3": "Fc3x"})
@@ -302,8 +302,8 @@ def test_channel_map_renames_file_channels_and_rejects_unknown_names(data_dir):
 
 
 def test_channel_map_renames_lsl_channels_and_rejects_unknown_names():
-    from neurofeed.errors import SourceError
-    from neurofeed.session import open_source
+    from neurofeed.core.errors import SourceError
+    from neurofeed.live.session import open_source
 
     outlet = lsl_eeg_outlet("nf-test-map", labels=("EEG1", "Cz", "EEG3"))
     src = open_source(lsl_name="nf-test-map", channel_map={"EEG1": "C3", "EEG3": "C4"})
@@ -316,7 +316,7 @@ def test_channel_map_renames_lsl_channels_and_rejects_unknown_names():
 def test_muse_aux_electrode_is_read_from_other_channels():
     from brainflow.board_shim import BoardIds, BoardShim
 
-    from neurofeed.sources.brainflow import AUX_ENABLE_COMMAND, aux_rows
+    from neurofeed.hardware.sources.brainflow import AUX_ENABLE_COMMAND, aux_rows
 
     for board in (BoardIds.MUSE_2_BOARD, BoardIds.MUSE_S_BOARD):
         assert aux_rows(board.value) == {"AUX": BoardShim.get_other_channels(board.value)[0]}
@@ -340,8 +340,8 @@ def test_session_without_a_board_is_one_line_naming_one(tmp_path):
 def test_lsl_stream_without_a_voltage_unit_is_refused_unless_assume_uv():
     """A stream whose channels carry no unit (or one that is not a voltage) is refused in one line
     naming the stream, the channel and the way out; --assume-uv takes it as µV; mV is scaled (issue 22)."""
-    from neurofeed.errors import SourceError
-    from neurofeed.session import open_source
+    from neurofeed.core.errors import SourceError
+    from neurofeed.live.session import open_source
 
     none = lsl_eeg_outlet("nf-test-nounit", unit=None)
     with pytest.raises(SourceError, match=r"LSL stream 'nf-test-nounit': channel C3 has no unit; .* or --assume-uv"):

@@ -63,7 +63,7 @@ def test_a_fresh_clone_with_nothing_beside_it_passes_a_fast_subset(tmp_path):
                                                             "NEUROFEED_PROTOCOLS")}
     env.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"),
                QT_QPA_PLATFORM="offscreen")
-    r = subprocess.run([str(py), "-c", "import neurofeed.library as l; print(l.__file__); "
+    r = subprocess.run([str(py), "-c", "import neurofeed.core.library as l; print(l.__file__); "
                         "print(l.shipped_dir('protocols'))"], capture_output=True, text=True, cwd=clone, env=env,
                        timeout=120)
     assert r.returncode == 0, r.stderr

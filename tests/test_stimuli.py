@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from neurofeed.errors import NeurofeedError
-from neurofeed.feedback.stimuli import (
+from neurofeed.core.errors import NeurofeedError
+from neurofeed.ui.stimuli import (
     BUILTIN,
     IMAGE_S,
     PointLightHands,
@@ -134,8 +134,8 @@ def QColor(rgb):
 
 
 def test_participant_view_draws_the_dots_and_calls_back_at_each_onset(qtbot):
-    from neurofeed.feedback.display import FrameStats, make_participant_view
-    from neurofeed.state import FeedbackState
+    from neurofeed.core.state import FeedbackState
+    from neurofeed.ui.display import FrameStats, make_participant_view
 
     onsets = []
     view = make_participant_view(False, FrameStats(), None, on_stimulus=onsets.append)
@@ -169,7 +169,7 @@ def test_action_observation_protocol_ships_point_light_hands():
 def test_screenshot_shows_a_point_light_stimulus(tmp_path, monkeypatch):
     from PySide6 import QtGui
 
-    from neurofeed.feedback.display import screenshot
+    from neurofeed.ui.display import screenshot
     from tests.display_helpers import ControlLog, install
 
     install(ControlLog(), lambda obj, name, value: monkeypatch.setattr(obj, name, value, raising=False))
@@ -191,10 +191,10 @@ def _content_pixels(img) -> int:
 
 
 def test_every_shipped_protocol_passes_check_and_every_stimulus_block_shows_its_stimuli(qtbot):
-    from neurofeed.feedback.display import FrameStats, make_participant_view
-    from neurofeed.feedback.stimuli import check_protocol_stimuli, is_builtin
+    from neurofeed.core.state import FeedbackState
     from neurofeed.protocol.schema import load_protocol
-    from neurofeed.state import FeedbackState
+    from neurofeed.ui.display import FrameStats, make_participant_view
+    from neurofeed.ui.stimuli import check_protocol_stimuli, is_builtin
     from tests.conftest import run_cli
 
     files = sorted(PROTOCOLS.glob("*.toml"))

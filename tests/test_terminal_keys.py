@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neurofeed.feedback.controls import KEYMAP, NUDGE_SI
-from neurofeed.feedback.terminal import TerminalControls, format_state, key_names
+from neurofeed.ui.controls import KEYMAP, NUDGE_SI
+from neurofeed.ui.terminal import TerminalControls, format_state, key_names
 from tests.conftest import ROOT
 
 
@@ -117,7 +117,7 @@ def test_ctrl_c_in_the_terminal_view_restores_the_terminal(tmp_path):
 
 
 def test_one_key_map_for_both_views():
-    from neurofeed.feedback.display import Views
+    from neurofeed.ui.display import Views
 
     assert key_names("\x1b[A\x1b[B \x1by]") == ["up", "down", "space", "escape", "y", "]"]
     for action in set(KEYMAP.values()):  # every action of the shared map exists in both views

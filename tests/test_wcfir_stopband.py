@@ -6,10 +6,10 @@ import mne
 import numpy as np
 import pytest
 
+from neurofeed.core.errors import NeurofeedError
 from neurofeed.dsp import estimators
-from neurofeed.dsp.analysis import attenuation_db
 from neurofeed.dsp.chain import LINE_BAND_REJECTION_DB, MuChain
-from neurofeed.errors import NeurofeedError
+from neurofeed.dsp.responses import attenuation_db
 from tests.conftest import DATA, DATA_S02
 
 # (file, baseline seconds, mains): S001 R01 rest (30 s) and R03's first T0 (4.2 s), 160 Hz,

@@ -20,10 +20,10 @@ install(log)
 
 from PySide6 import QtCore  # noqa: E402
 
-from neurofeed.feedback import display  # noqa: E402
+from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript  # noqa: E402
+from neurofeed.live.session import build_session, finish_session  # noqa: E402
 from neurofeed.protocol.schema import load_protocol  # noqa: E402
-from neurofeed.session import build_session, finish_session  # noqa: E402
-from neurofeed.sources.simulated import MuSimulator, SimulatedSource, SimulationScript  # noqa: E402
+from neurofeed.ui import display  # noqa: E402
 
 
 def main(out):

@@ -29,10 +29,10 @@ from scipy import signal
 _ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(_ROOT))
 
-from neurofeed.channels import LAPLACIAN_NEIGHBOURS  # noqa: E402
+from neurofeed.core.channels import LAPLACIAN_NEIGHBOURS  # noqa: E402
 from neurofeed.dsp.chain import MuChain  # noqa: E402
 from neurofeed.dsp.learned import analytic_truth  # noqa: E402
-from neurofeed.sources.edf import read_raw  # noqa: E402
+from neurofeed.hardware.sources.edf import read_raw  # noqa: E402
 
 BAND = (8.0, 13.0)
 SHARED = next((p / "shared" / "data" for p in (_ROOT.parent, _ROOT.parent.parent, Path("/work"))

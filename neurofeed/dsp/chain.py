@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from ..channels import blink_channels, laplacian_neighbours
-from ..errors import NeurofeedError
-from .analysis import attenuation_db
+from ..core.channels import blink_channels, laplacian_neighbours
+from ..core.errors import NeurofeedError
 from .conditioning import HIGHPASS_HZ, Conditioner
 from .estimators import Estimator, make_estimator
 from .kernels import sos_peak_abs, sos_rms_smooth, spatial_apply
@@ -22,6 +21,7 @@ from .quality import (
     fill_hold_samples,
     robust_threshold,
 )
+from .responses import attenuation_db
 from .spatial import spatial_weights
 
 __all__ = ["MuChain", "DC_REJECTION_DB", "LINE_REJECTION_DB", "LINE_BAND_REJECTION_DB", "BETA_REJECTION_DB",

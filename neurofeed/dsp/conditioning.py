@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from ..errors import NeurofeedError
-from .analysis import sos_group_delay_s, sos_response
+from ..core.errors import NeurofeedError
 from .filters import SOSFilter, cascade, design_notch
+from .responses import sos_group_delay_s, sos_response
 
 __all__ = ["HIGHPASS_HZ", "design_conditioning", "Conditioner"]
 
@@ -114,7 +114,7 @@ class Conditioner:
         return self.filter.process_inplace(x)
 
     def response(self, freqs_hz) -> np.ndarray:
-        """Complex response at ``freqs_hz`` (see :func:`neurofeed.dsp.analysis.sos_response`)."""
+        """Complex response at ``freqs_hz`` (see :func:`neurofeed.dsp.responses.sos_response`)."""
         return sos_response(self.sos, freqs_hz, self.sfreq)
 
     def group_delay_s(self, band_hz) -> float:

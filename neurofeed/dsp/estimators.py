@@ -164,7 +164,7 @@ class Estimator:
         (run on a fresh copy, from zero state). The artifact gate holds this long."""
         import copy
 
-        from .analysis import impulse_settle_s
+        from .responses import impulse_settle_s
 
         est = copy.deepcopy(self)
         est.reset()
@@ -248,7 +248,7 @@ class IIREnvelope(Estimator):
         self.seeded = True
 
     def power_response(self, freqs_hz):
-        from .analysis import sos_response
+        from .responses import sos_response
 
         return np.abs(sos_response(self.sos, freqs_hz, self.sfreq)) ** 2
 
@@ -328,7 +328,7 @@ class CFIREnvelope(Estimator):
         """|H(f)|² per channel, the worst (largest) over channels (an output magnitude
         ``|y|`` of a real sinusoid at f is about ``|H(f)|`` times its amplitude; the mirror
         frequency -f also leaks, so the larger of ``|H(f)|`` and ``|H(-f)|`` counts)."""
-        from .analysis import fir_response
+        from .responses import fir_response
 
         f = np.atleast_1d(np.asarray(freqs_hz, dtype=float))
         if f.size > 16:  # a band scan: one FFT per channel on a 0.05-Hz grid, interpolated
@@ -412,7 +412,7 @@ class WindowBandPower(Estimator):
 
     def power_response(self, freqs_hz):
         """Sum over the band's bins of |tapered DFT row at f|² (the periodogram of a tone at f)."""
-        from .analysis import fir_response
+        from .responses import fir_response
 
         re, im = self.basis[0], self.basis[1]
         f = np.atleast_1d(np.asarray(freqs_hz, dtype=float))

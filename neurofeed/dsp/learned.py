@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 from scipy import signal
 
-from ..errors import NeurofeedError
+from ..core.errors import NeurofeedError
 from .estimators import Estimator
 from .filters import SOSFilter
 

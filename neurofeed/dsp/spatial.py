@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..channels import BIPOLAR_PARTNERS, LAPLACIAN_NEIGHBOURS, bipolar_partner, laplacian_neighbours
-from ..errors import NeurofeedError
+from ..core.channels import BIPOLAR_PARTNERS, LAPLACIAN_NEIGHBOURS, bipolar_partner, laplacian_neighbours
+from ..core.errors import NeurofeedError
 
 REFERENCES = ("raw", "average", "laplacian", "bipolar", "matrix")
 # A common average approximates a reference-free signal only when many sites spread over the
@@ -83,7 +83,7 @@ def spatial_weights(ch_names, targets, reference="raw", bipolar_pairs=None, matr
         ``exclude``; needs at least :data:`AVERAGE_MIN_CHANNELS`), ``"laplacian"`` (target minus the
         mean of its nearest neighbours present in the montage: C3 − mean(FC3, C5, C1, CP3), else
         the next ring C3 − mean(F3, T7, Cz, P3)), ``"bipolar"`` (target minus its partner in
-        ``bipolar_pairs``, else its default partner, see ``neurofeed.channels.BIPOLAR_PARTNERS``),
+        ``bipolar_pairs``, else its default partner, see ``neurofeed.core.channels.BIPOLAR_PARTNERS``),
         or ``"matrix"`` (``matrix`` given directly).
     bipolar_pairs : dict, optional
         Target name -> name of the channel subtracted from it.

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.events import Event
+from ..core.state import FeedbackState
 from ..dsp.kernels import power_update
-from ..events import Event
-from ..state import FeedbackState
 from .baseline import FLOOR_UV2, BaselineFit, BaselineModel, combine_si, ema_alpha
 from .reward import RewardRule
 from .schema import BlockSpec, Protocol
@@ -73,7 +73,7 @@ def parse_input(text: str):
         return "block_marker", (int(onset), label)
     if head == "carry":
         return "carry", (json.loads(rest),)
-    if head == "refit_applied":  # the switch to a refit made in a worker (neurofeed.pipeline.RefitJob)
+    if head == "refit_applied":  # the switch to a refit made in a worker (neurofeed.live.pipeline.RefitJob)
         return "apply_refit", ()
     return None
 

@@ -11,12 +11,12 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..channels import hemisphere
-from ..errors import ProtocolError
-from ..library import library_files, search_dirs, shipped_dir
+from ..core.channels import hemisphere
+from ..core.errors import ProtocolError
+from ..core.library import library_files, search_dirs, shipped_dir
 
 # The shipped protocol library: the repository's protocols/ folder, package data in the wheel
-# (neurofeed.library); a clinic keeps its own protocols in a user folder laid over it file by file.
+# (neurofeed.core.library); a clinic keeps its own protocols in a user folder laid over it file by file.
 PROTOCOL_DIR = shipped_dir("protocols")
 # what EDF/BDF headers and every file system carry: a participant code or a protocol name becomes
 # part of a folder name and of the BDF header, so nothing else (no '/', '..', spaces, accents)
@@ -169,7 +169,7 @@ class ShamSpec:
 
 @dataclass
 class DyadSpec:
-    """``[dyad]``: two people, two headsets; the inter-brain mu coupling fed back (see neurofeed.dyad).
+    """``[dyad]``: two people, two headsets; the inter-brain mu coupling fed back (see neurofeed.dyad.monitor).
 
     The coupling index is the mean of max(AEC, 0) and PLV of the two people's mu (mean of their
     targets) over the last ``window_s`` seconds; it is shown in the shared participant view, each

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RecordingError
-from ..record import NOT_STREAMED, field_of
+from ..core.errors import RecordingError
+from ..core.record import NOT_STREAMED, field_of
 from .journal import SIDECAR, START, read_journal
 
 MERGE_S = 0.1  # runs of bad samples closer than this share one annotation (a crackling lead is one event)

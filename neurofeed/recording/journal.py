@@ -9,7 +9,7 @@ fsynced at least every second) and, once closed or recovered, a BDF+ file:
 ``timestamps.f64`` the source's timestamp of every sample (s, float64; BrainFlow/LSL clock)
 ``chunks.i64``     the size of every chunk as it arrived (replay uses the same chunks)
 ``gaps.i64``       runs of gap samples (dropped packets, NaN in samples.f64): (first sample, length)
-``feedback.f64``   one row per update, the record of neurofeed.record (columns in header.json)
+``feedback.f64``   one row per update, the record of neurofeed.core.record (columns in header.json)
 ``events.jsonl``   one JSON object per event (sample, onset_s, duration_s, text)
 ``recorder.jsonl`` the recorder's own events (the disk fell behind / caught up, samples memory could
                    not hold), kept apart from the session's events (replay re-derives those)
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RecordingError
-from ..record import LEGACY_FIXED, as_records, record_columns
+from ..core.errors import RecordingError
+from ..core.record import LEGACY_FIXED, as_records, record_columns
 
 HEADER, SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, SIDECAR = (
     "header.json", "samples.f64", "timestamps.f64", "chunks.i64", "gaps.i64", "feedback.f64", "events.jsonl",

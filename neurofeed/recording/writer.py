@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import RecordingError
+from ..core.errors import RecordingError
+from ..core.record import active_fields, record_columns, state_to_row
 from ..protocol.schema import is_safe_name
-from ..record import active_fields, record_columns, state_to_row
 from .journal import CHUNKS, EVENTS, FEEDBACK, GAPS, HEADER, RECORDER_EVENTS, SAMPLES, SIDECAR, SPILL, START, TIMESTAMPS
 
 log = logging.getLogger(__name__)

@@ -121,7 +121,7 @@ def static_figures():
     """Still frames of the built-in point-light figures: the static control for action observation
     (a body is seen, nothing moves)."""
     sys.path.insert(0, str(OUT.parent.parent))
-    from neurofeed.feedback.stimuli import PointLightHands, PointLightWalker
+    from neurofeed.ui.stimuli import PointLightHands, PointLightWalker
 
     frames = [(PointLightHands(), 0.5, 0), (PointLightHands(), 1.3, 1), (PointLightWalker(), 0.2, 0),
               (PointLightWalker(), 0.7, 1)]

@@ -16,7 +16,7 @@ EEGMMIDB_XZ = HERE / "eegmmidb-S001"
 
 def unpacked(folder: Path = EEGMMIDB_XZ) -> Path:
     """``folder`` with every ``*.edf.xz`` in it unpacked beside itself (if not already); returns ``folder``."""
-    from neurofeed.bench import unpack_xz
+    from neurofeed.devtools.bench import unpack_xz
 
     for packed in sorted(Path(folder).glob("*.edf.xz")):
         unpack_xz(packed, packed.with_suffix(""))

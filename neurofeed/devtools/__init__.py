@@ -1,0 +1,3 @@
+"""Development tools, imported only by the command line: the Cyton and Muse emulators and the
+benchmarks.
+"""

@@ -1,1 +1,0 @@
-"""What the participant and the clinician see: display, terminal view, LSL outlets."""
