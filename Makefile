@@ -4,7 +4,7 @@
 #   make test   the test suite (≤ 5 min on 2 cores; the one-hour soak is `make soak`)
 # Also: make soak (the one-hour soak, simulated faster than real time), make test-load (the suite
 # while a CPU-bound process occupies one core: what a busy clinic laptop or CI runner looks like),
-# make lint (ruff), make lock (refresh constraints.txt), make stimuli (redraw protocols/stimuli/).
+# make lint (ruff, and lint-imports: the rooms' layers), make lock (refresh constraints.txt), make stimuli (redraw protocols/stimuli/).
 # The install takes every package at the version pinned in constraints.txt (what the suite last passed
 # with), so `make test` and CI test the same set on any day.
 PYTHON ?= python3
@@ -75,6 +75,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # constraints.txt: every package of core + [cluster] + [dev] pinned, for every platform (uv's universal
 # resolution), keeping the versions already pinned there unless pyproject.toml no longer admits them;

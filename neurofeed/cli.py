@@ -621,6 +621,11 @@ def cmd_recover(args) -> int:
 def cmd_report(args) -> int:
     from .analysis.report import make_report
 
+    if (Path(args.path) / "dyad.json").exists():  # two people's sessions: the dyad report
+        from .dyad.report import dyad_report
+
+        print(f"report: {dyad_report(Path(args.path), args.out)}")
+        return 0
     out = make_report(args.path, args.out, epochs_out=args.epochs_out, unblind=args.unblind,
                       erd_baseline=args.erd_baseline)
     from .recording.journal import is_journal

@@ -85,7 +85,7 @@ def test_hints_name_every_control_key(live):
 
 
 # one test per control: the key on the real (offscreen) console calls Pipeline.control with
-# the name and arguments of CONTRACTS.md
+# the name and arguments of docs/ARCHITECTURE.md, "Contracts"
 @pytest.mark.parametrize("key, name, args", [
     (QtCore.Qt.Key_Space, "pause", (True,)),
     (QtCore.Qt.Key_P, "pause_schedule", (True,)),

@@ -45,7 +45,7 @@ def test_board_montages_are_the_agreed_ones_and_read_brainflow_without_a_device(
 def test_every_montage_matches_the_boards_rows_and_keeps_brainflows_own_electrodes():
     from brainflow.board_shim import BoardShim
 
-    from neurofeed.hardware.sources.brainflow import resolve_board_id
+    from neurofeed.hardware.boards import resolve_board_id
 
     for board in list_boards():
         if board.board_id == "simulated":

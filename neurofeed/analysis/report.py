@@ -669,7 +669,7 @@ def participant_report(folder, out=None) -> Path:
 
 
 def make_report(path, out=None, epochs_out=None, unblind=None, erd_baseline: str = "pre-event") -> Path:
-    """Dispatch on what ``path`` is: a session folder, a dyad session folder, a replay output
+    """Dispatch on what ``path`` is: a session folder, a replay output
     (one recording or a dataset with ``group.json``) or a participant folder. ``epochs_out``
     and ``erd_baseline`` (``"pre-event"`` or ``"session"``) apply to replays; ``unblind`` (a key
     file) names a blinded session's arm."""
@@ -678,10 +678,6 @@ def make_report(path, out=None, epochs_out=None, unblind=None, erd_baseline: str
         raise NeurofeedError(f"{p}: no such file or folder.")
     if unblind and not is_journal(p):
         raise NeurofeedError(f"--unblind {unblind}: applies to a session folder; {p} is not one.")
-    if (p / "dyad.json").exists():
-        from ..dyad.report import dyad_report
-
-        return dyad_report(p, out)
     if epochs_out and not str(epochs_out).endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
         raise NeurofeedError(f"--epochs-out {epochs_out}: MNE Epochs files end in -epo.fif (e.g. S001-epo.fif).")
     if is_journal(p):

@@ -65,8 +65,6 @@ FIELDS: tuple[Field, ...] = (
     Field("si_{t}", "si", "log10 ratio", SI_RANGE, per_target=True),
     Field("power_{t}_uv2", "power_uv2", "uV^2", (0.0, 1e6), per_target=True),
 )
-# Columns journals from before the layout was recorded in header.json hold (read back only).
-LEGACY_FIXED = ("sample_index", "si_combined", "threshold", "reward", "gated", "feedback", "feedback_on")
 NOT_STREAMED = ("sample_index",)  # LSL carries its own timestamp; a float32 sample count would lose precision
 
 

@@ -268,11 +268,6 @@ class CytonEmulator:
         self.stop()
 
     # ------------------------------------------------------------------ what was sent
-    def wait_sent(self, n: int, timeout: float = 60.0) -> bool:
-        """Block until ``clocked_samples >= n`` (written or dropped); False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self.clocked_samples >= n or self._exhausted, timeout)
-
     def sent_uv(self, first: int, n: int) -> np.ndarray:
         """What BrainFlow decodes for samples ``first .. first + n - 1`` (µV, exact), NaN where dropped.
 

@@ -259,11 +259,6 @@ class MuChain:
         return self.estimator.band_hz
 
     @property
-    def needs_baseline_fit(self) -> bool:
-        """True if the estimator is fitted to the baseline (weighted cFIR)."""
-        return getattr(self.estimator, "needs_fit", False)
-
-    @property
     def conditioning_delay_s(self) -> float:
         """Group delay of the conditioning stage averaged over the mu band (s), about 1 ms."""
         return self.conditioner.group_delay_s(self.band_hz)

@@ -10,23 +10,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, signal
 
-from .filters import cascade, design_bandpass, design_notch
+from .estimator_base import Estimator
+from .filters import cascade, design_bandpass, design_notch, one_pole_alpha
 from .kernels import band_power_basis, band_power_dft, cfir_power_inplace, sosfilt_inplace, square_smooth_inplace
 
 ESTIMATORS = ("wcfir", "cfir", "iir", "window", "learned")
 DEFAULT_ESTIMATOR = "wcfir"
-
-
-def smoothing_alpha(sfreq: float, smoothing_s: float) -> float:
-    """One-pole smoothing factor for a time constant ``smoothing_s`` (0 means none)."""
-    if smoothing_s <= 0:
-        return 1.0
-    return float(1.0 - np.exp(-1.0 / (smoothing_s * sfreq)))
-
-
-def smoothing_delay_s(sfreq: float, alpha: float) -> float:
-    """Low-frequency group delay of the one-pole smoother, ``(1 - alpha) / alpha`` samples."""
-    return (1.0 - alpha) / alpha / sfreq
 
 
 def grid_size(n_taps: int) -> int:
@@ -120,97 +109,6 @@ def psd_weights(x: np.ndarray, sfreq: float, n_fft: int = 2048) -> np.ndarray:
     return np.interp(grid, f[order], pxx[order]) + 1e-12
 
 
-class Estimator:
-    """Base class. Subclasses set ``name`` and ``group_delay_s`` and implement ``process``."""
-
-    name = "base"
-
-    @property
-    def group_delay_s(self) -> float:
-        """Declared delay in seconds (see :meth:`measure_step_delay_s`), computed on first use."""
-        if getattr(self, "_delay_s", None) is None:
-            self._delay_s = self.measure_step_delay_s()
-        return self._delay_s
-
-    def __init__(self, sfreq: float, band_hz, n_channels: int):
-        self.sfreq = float(sfreq)
-        self.band_hz = (float(band_hz[0]), float(band_hz[1]))
-        self.n_channels = int(n_channels)
-
-    def process_inplace(self, x: np.ndarray) -> np.ndarray:
-        """Replace ``x`` (n_channels × n_samples, µV) by the mu power (µV²) per sample."""
-        raise NotImplementedError
-
-    def reset(self) -> None:
-        """Clear the state (history, smoother) as if no sample had been seen; the next chunk
-        seeds it again from its first sample."""
-        for name in ("zi", "hist", "pstate", "pos"):
-            if hasattr(self, name):
-                getattr(self, name)[...] = 0
-        self.seeded = False
-
-    def seed(self, x0: np.ndarray) -> None:
-        """Start the filter state at the steady state of a constant input ``x0`` (n_channels,)."""
-        self.seeded = True
-
-    def power_response(self, freqs_hz) -> np.ndarray:
-        """Power gain of the estimator's linear part for a steady sinusoid at each of
-        ``freqs_hz`` (unitless, any common scale): what the chain's response check uses."""
-        raise NotImplementedError
-
-    def impulse_hold_s(self, fraction: float = 0.95) -> float:
-        """How long (s) the output stays measurably disturbed by a brief artifact: the time by
-        which ``fraction`` of the power output's response to a unit impulse has been delivered
-        (run on a fresh copy, from zero state). The artifact gate holds this long."""
-        import copy
-
-        from .responses import impulse_settle_s
-
-        est = copy.deepcopy(self)
-        est.reset()
-        n = int(round(4.0 * self.sfreq))
-        x = np.zeros((self.n_channels, n))
-        x[:, 0] = 1.0
-        est.seeded = True  # from zero state: the response to the impulse alone
-        step = max(1, int(round(0.01 * self.sfreq)))  # live-sized chunks (the window estimator is per chunk)
-        out = np.concatenate([est.process_inplace(np.ascontiguousarray(x[:, i:i + step]))[0]
-                              for i in range(0, n, step)])
-        return impulse_settle_s(out, self.sfreq, fraction)
-
-    def measure_step_delay_s(self) -> float:
-        """The estimator's delay, as declared: the time its amplitude output takes to cross
-        half of a 1 → 0.4 step in the amplitude of a rhythm, averaged over rhythms at the band
-        centre and ±1 Hz (the delay of every causal band filter varies across its band).
-
-        Runs a fresh copy sample by sample on clean sinusoids; the output is smoothed by a
-        centred (zero-delay) moving average of one period to remove the 2f ripple.
-        """
-        import copy
-
-        centre = 0.5 * (self.band_hz[0] + self.band_hz[1])
-        n_step = int(4 * self.sfreq)
-        t = np.arange(2 * n_step) / self.sfreq
-        amp = np.where(t < n_step / self.sfreq, 1.0, 0.4)
-        delays = []
-        for freq in (centre - 1.0, centre, centre + 1.0):
-            est = copy.deepcopy(self)
-            est.reset()
-            est.seeded = True  # from zero state, as the step's own start
-            x = np.repeat((amp * np.cos(2 * np.pi * freq * t))[None], self.n_channels, axis=0)
-            out = np.concatenate([est.process_inplace(x[:, i:i + 1].copy()) for i in range(x.shape[1])], axis=1)[0]
-            out = np.sqrt(2 * np.maximum(out, 0))
-            width = max(1, int(round(self.sfreq / freq)))
-            out = np.convolve(out, np.ones(width) / width, mode="same")
-            half = 0.5 * (out[n_step - int(0.5 * self.sfreq)] + out[-int(0.5 * self.sfreq)])
-            delays.append(np.nonzero(out[n_step:] < half)[0][0] / self.sfreq)
-        return float(np.mean(delays))
-
-
-    def describe(self) -> dict:
-        """Name, band and declared group delay, for sidecars and reports."""
-        return {"estimator": self.name, "band_hz": list(self.band_hz), "group_delay_s": self.group_delay_s}
-
-
 class IIREnvelope(Estimator):
     """Butterworth band-pass (+ optional notch) → square → one-pole smoothing.
 
@@ -238,7 +136,7 @@ class IIREnvelope(Estimator):
         self.sos = cascade(design_notch(self.sfreq, notch_hz) if notch_hz else None, band_sos)
         self.zi = np.zeros((self.n_channels, self.sos.shape[0], 2))
         self.zi_unit = signal.sosfilt_zi(self.sos)
-        self.alpha = smoothing_alpha(self.sfreq, smoothing_s)
+        self.alpha = one_pole_alpha(smoothing_s, self.sfreq)
         self.pstate = np.zeros(self.n_channels)
         self.seeded = False
         self._delay_s = None
@@ -288,7 +186,7 @@ class CFIREnvelope(Estimator):
         if taps is None:
             taps = design_cfir(self.sfreq, self.band_hz, self.delay_s, self.n_taps)
         self.set_taps(taps)
-        self.alpha = smoothing_alpha(self.sfreq, smoothing_s)
+        self.alpha = one_pole_alpha(smoothing_s, self.sfreq)
         self.pstate = np.zeros(self.n_channels)
         self._delay_s = None
 

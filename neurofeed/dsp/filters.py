@@ -8,6 +8,21 @@ from scipy import signal
 from .kernels import sosfilt_inplace
 
 
+def one_pole_alpha(tau_s: float, sfreq: float, n_samples: int = 1) -> float:
+    """Weight of a new value in a one-pole (exponential) smoother with time constant ``tau_s``,
+    applied once per ``n_samples`` samples: ``1 - exp(-n / (tau_s * sfreq))`` (1 when ``tau_s`` <= 0).
+
+    The one definition of the smoothing coefficient in neurofeed: estimators' power smoothing
+    (one sample at a time), the bar's smoothing and the adaptive rate (once per update with the
+    update's sample count, so the time constant is ``tau_s`` whatever the chunk size) and the display's
+    easing (once per painted frame, ``n_samples = frame interval * sfreq``). Delay: the smoother's
+    low-frequency group delay is ``tau_s`` (exactly ``(1 - alpha) / alpha`` samples per step).
+    """
+    if tau_s <= 0:
+        return 1.0
+    return float(1.0 - np.exp(-n_samples / (tau_s * sfreq)))
+
+
 def design_bandpass(sfreq: float, band_hz: tuple[float, float], order: int = 2) -> np.ndarray:
     """Butterworth band-pass as second-order sections.
 

@@ -39,8 +39,8 @@ from numba import njit
 from scipy import signal
 
 from ..core.errors import NeurofeedError
-from .estimators import Estimator
-from .filters import SOSFilter
+from .estimator_base import Estimator
+from .filters import SOSFilter, one_pole_alpha
 
 __all__ = ["LearnedEnvelope", "load_weights", "shipped_designs", "WEIGHTS_PATH"]
 
@@ -238,7 +238,6 @@ class LearnedEnvelope(Estimator):
     def __init__(self, sfreq, band_hz, n_channels, delay_s=0.0, smoothing_s=0.0, fit_readout=False,
                  weights_path=None):
         super().__init__(sfreq, band_hz, n_channels)
-        from .estimators import smoothing_alpha
 
         nets = load_weights(None if weights_path is None else str(weights_path))
         here = [k for k in nets if abs(k[0] - self.sfreq) < 1e-6]
@@ -265,7 +264,7 @@ class LearnedEnvelope(Estimator):
         self.ring = 2 * int(self.dilations.max()) + 1
         self.receptive_field = 1 + 2 * int(self.dilations.sum())
         self.memory_s = self.receptive_field / self.sfreq
-        self.alpha = smoothing_alpha(self.sfreq, smoothing_s)
+        self.alpha = one_pole_alpha(smoothing_s, self.sfreq)
         self.fit_readout = bool(fit_readout)
         self.needs_fit = self.fit_readout
         self.fitted = False

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from .estimators import smoothing_alpha
-from .filters import design_bandpass
+from .filters import design_bandpass, one_pole_alpha
 from .kernels import quality_step
 
 NONFINITE, RAILED, FLAT, EMG, BLINK, FILLED = 1, 2, 4, 8, 16, 32
@@ -219,7 +218,7 @@ class QualityMonitor:
         self.blink_uv = float(config.blink_uv)
         self.emg_sos = design_bandpass(self.sfreq, emg_band(self.sfreq), order=2)
         self.emg_zi = np.zeros((len(self.emg_rows), self.emg_sos.shape[0], 2))
-        self.emg_alpha = smoothing_alpha(self.sfreq, 0.1)
+        self.emg_alpha = one_pole_alpha(0.1, self.sfreq)
         self.emg_p = np.zeros(len(self.emg_rows))
         self.emg_rms_uv = np.zeros(len(self.emg_rows))
         # a first-order 0.5 Hz high-pass only: removes drift with little delay at blink frequencies

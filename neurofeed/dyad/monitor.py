@@ -133,7 +133,7 @@ class PersonInput:
     """One person's signal for the coupling: the mean of the referenced targets, held and high-passed.
 
     Non-finite samples (gaps, NaN from the device) are held at the channel's last finite value,
-    as the DSP chain holds them (CONTRACTS.md); the chain's current spatial weights (reference,
+    as the DSP chain holds them (docs/ARCHITECTURE.md, "Contracts"); the chain's current spatial weights (reference,
     ocular regression) give the targets; a 1-Hz 2nd-order Butterworth high-pass (state seeded at
     the first sample) removes electrode offsets and drift, which the analytic band-pass of
     :class:`~neurofeed.dyad.coupling.AnalyticMu` would otherwise leak. Its phase shift at 8–13 Hz

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.channels import STANDARD_1010
-from ..core.errors import NeurofeedError
+from ..core.errors import NeurofeedError, SourceError
 from ..core.library import library_files
 
 _KEYS = {"name", "board_id", "description", "range_uv", "line_hz", "channel_names", "master_board", "requires", "sfreq",
@@ -25,6 +25,37 @@ _KEYS = {"name", "board_id", "description", "range_uv", "line_hz", "channel_name
 _MONTAGE_KEYS = {"channels", "description", "other_rows", "board_config"}
 LINE_FREQS = (50.0, 60.0)
 DEFAULT_MONTAGE = "default"
+
+
+
+def board_shim():
+    """``brainflow.board_shim`` with its library loaded, without the pkg_resources deprecation
+    warning BrainFlow 5.x prints when it loads the library (it would break the CLI's one-line errors)."""
+    import warnings
+
+    import brainflow.board_shim
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        brainflow.board_shim.BoardControllerDLL.get_instance()
+    return brainflow.board_shim
+
+
+def resolve_board_id(board_id) -> int:
+    """A BrainFlow board id from a ``BoardIds`` name or an integer, with a clear error."""
+    BoardIds = board_shim().BoardIds
+
+    if isinstance(board_id, str) and not board_id.lstrip("-").isdigit():
+        try:
+            return BoardIds[board_id.upper()].value
+        except KeyError:
+            raise SourceError(f"Unknown BrainFlow board {board_id!r}; use a BoardIds name such as "
+                              f"SYNTHETIC_BOARD or CYTON_BOARD, or an integer id.") from None
+    value = int(board_id)
+    if value not in {b.value for b in BoardIds}:
+        raise SourceError(f"Unknown BrainFlow board id {value}; valid ids are listed by "
+                          f"brainflow.board_shim.BoardIds (e.g. -1 synthetic, 0 cyton).")
+    return value
 
 
 @dataclass
@@ -149,8 +180,6 @@ class BoardConfig:
         playback file), read without opening a session; None for neurofeed's own boards."""
         if self.board_id == "simulated":
             return None
-        from .sources.brainflow import resolve_board_id
-
         bid = resolve_board_id(self.master_board or self.board_id)
         try:
             with warnings.catch_warnings():  # BrainFlow's own pkg_resources deprecation notice

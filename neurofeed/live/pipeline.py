@@ -214,7 +214,7 @@ class Processor:
 
     # -- inputs -------------------------------------------------------------------------------
     def control(self, name: str, *args) -> None:
-        """Apply one input now (between chunks): an operator control of CONTRACTS.md
+        """Apply one input now (between chunks): an operator control of docs/ARCHITECTURE.md, "Contracts"
         (``pause``, ``pause_schedule``, ``marker``, ``note``, ``lock_threshold``,
         ``nudge_threshold``, ``skip_block``, ``extend_block``, ``mark_bad_channel``, ``stimulus``,
         ``set_delay``, ``rebaseline``) or one of
@@ -811,7 +811,7 @@ class Pipeline:
         """Queue an operator control; it is applied in the acquisition thread before the next
         chunk and journaled at that sample. Safe from any thread.
 
-        Names and arguments (CONTRACTS.md): ``pause`` (bool), ``pause_schedule`` (bool),
+        Names and arguments (docs/ARCHITECTURE.md, "Contracts"): ``pause`` (bool), ``pause_schedule`` (bool),
         ``marker`` (text), ``note`` (text), ``lock_threshold`` (bool), ``nudge_threshold``
         (delta_si: float), ``skip_block`` (), ``extend_block`` (seconds: float),
         ``mark_bad_channel`` (name: str, bad: bool = True), ``stimulus`` (id), ``set_delay``

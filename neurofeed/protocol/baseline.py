@@ -34,9 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..dsp.filters import one_pole_alpha
+
 FLOOR_UV2 = 1e-12  # power floor so log10 stays finite on a flat signal
 
-__all__ = ["BaselineModel", "BaselineFit", "FLOOR_UV2", "combine_si", "ema_alpha", "smooth_series"]
+__all__ = ["BaselineModel", "BaselineFit", "FLOOR_UV2", "combine_si", "smooth_series"]
 
 
 def combine_si(si: np.ndarray, how: str, sides=(0, 1)) -> float:
@@ -56,25 +58,12 @@ def combine_si(si: np.ndarray, how: str, sides=(0, 1)) -> float:
     return values[right] - values[left]
 
 
-def ema_alpha(n_samples: int, tau_s: float, sfreq: float) -> float:
-    """Weight of a new value in a one-pole smoother with time constant ``tau_s`` after
-    ``n_samples`` samples: ``1 - exp(-n / (tau_s * sfreq))`` (1 when ``tau_s`` is 0).
-
-    Applied once per update with the update's sample count, the smoother's time constant is
-    ``tau_s`` whatever the chunk size (250 updates/s or 25 updates/s give the same response
-    to a step at a chunk boundary). Its low-frequency group delay is ``tau_s``.
-    """
-    if tau_s <= 0:
-        return 1.0
-    return 1.0 - math.exp(-n_samples / (tau_s * sfreq))
-
-
 def smooth_series(values: np.ndarray, sizes: np.ndarray, tau_s: float, sfreq: float) -> np.ndarray:
     """The bar's smoother run over a series of per-update values (``sizes`` samples each)."""
     out = np.empty(len(values))
     acc = math.nan
     for i, (v, n) in enumerate(zip(values.tolist(), sizes.tolist())):
-        acc = v if acc != acc else acc + ema_alpha(n, tau_s, sfreq) * (v - acc)
+        acc = v if acc != acc else acc + one_pole_alpha(tau_s, sfreq, n) * (v - acc)
         out[i] = acc
     return out
 

@@ -21,8 +21,9 @@ import numpy as np
 
 from ..core.events import Event
 from ..core.state import FeedbackState
+from ..dsp.filters import one_pole_alpha
 from ..dsp.kernels import power_update
-from .baseline import FLOOR_UV2, BaselineFit, BaselineModel, combine_si, ema_alpha
+from .baseline import FLOOR_UV2, BaselineFit, BaselineModel, combine_si
 from .reward import RewardRule
 from .schema import BlockSpec, Protocol
 
@@ -38,7 +39,7 @@ _FLOOR_UV2 = FLOOR_UV2
 ADAPT_WINDOW_S = 5.0
 HISTORY_EVERY_S = 1.0  # threshold history: one point a second (and at every operator change)
 
-# Operator controls (CONTRACTS.md): name -> number of arguments (min, max). Pipeline.control()
+# Operator controls (docs/ARCHITECTURE.md, "Contracts"): name -> number of arguments (min, max). Pipeline.control()
 # accepts these; the pipeline's own inputs (block markers, signal lost, stop, carry) are added in INPUTS.
 CONTROLS = {"pause": (1, 1), "pause_schedule": (1, 1), "marker": (1, 1), "note": (1, 1),
             "lock_threshold": (1, 1), "nudge_threshold": (1, 1), "skip_block": (0, 0),
@@ -603,7 +604,7 @@ class Engine:
             if bar != bar:
                 self.si_bar = si_comb
             elif not gated:  # an artifact's SI never enters the bar: it keeps its value while the gate is on
-                self.si_bar = bar + ema_alpha(n, self.smoothing_s, self.sfreq) * (si_comb - bar)
+                self.si_bar = bar + one_pole_alpha(self.smoothing_s, self.sfreq, n) * (si_comb - bar)
         else:
             si_comb = math.nan
         si_bar = self.si_bar
@@ -680,7 +681,7 @@ class Engine:
         unit of rate error — per second of signal, not per update, so the speed does not depend
         on the chunk size. It holds still while the threshold is locked, the gate is closed, the
         condition is met but reward waits for the hold time, or the refractory period runs."""
-        self._rate_est += ema_alpha(n, ADAPT_WINDOW_S, self.sfreq) * ((1.0 if on else 0.0) - self._rate_est)
+        self._rate_est += one_pole_alpha(ADAPT_WINDOW_S, self.sfreq, n) * ((1.0 if on else 0.0) - self._rate_est)
         waiting = not on and (cond or self.rule.since_reward < self.refractory)
         if self.threshold_locked or gated or waiting:
             return

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import RecordingError
-from ..core.record import LEGACY_FIXED, as_records, record_columns
+from ..core.record import as_records, record_columns
 
 HEADER, SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, SIDECAR = (
     "header.json", "samples.f64", "timestamps.f64", "chunks.i64", "gaps.i64", "feedback.f64", "events.jsonl",
@@ -42,12 +42,8 @@ def feedback_columns(targets) -> list[str]:
 
 
 def header_columns(header: dict) -> list[str]:
-    """The columns of a journal's ``feedback.f64``: as its header recorded them, or the layout
-    of journals written before the header held it."""
-    if "feedback_columns" in header:
-        return list(header["feedback_columns"])
-    t = header["targets"]
-    return list(LEGACY_FIXED) + [f"si_{x}" for x in t] + [f"power_{x}_uv2" for x in t]
+    """The columns of a journal's ``feedback.f64``, as its header recorded them."""
+    return list(header["feedback_columns"])
 
 
 def merge_runs(runs: np.ndarray) -> np.ndarray:

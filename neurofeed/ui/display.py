@@ -793,7 +793,7 @@ class Views:
 
     # controls ------------------------------------------------------------------------------
     def control(self, name, *args) -> None:
-        """Hand an operator control to the engine (queued, journaled; see CONTRACTS.md)."""
+        """Hand an operator control to the engine (queued, journaled; see docs/ARCHITECTURE.md, "Contracts")."""
         self.pipeline.control(name, *args)
 
     def stimulus_onset(self, stimulus_id: str) -> None:

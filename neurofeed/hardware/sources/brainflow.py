@@ -14,40 +14,10 @@ import numpy as np
 from ...core.channels import normalize_names
 from ...core.chunk import Chunk, insert_gaps
 from ...core.errors import SourceError
-from ..boards import BoardConfig
+from ..boards import BoardConfig, board_shim, resolve_board_id
 from .base import Source, rename_channels
 
 log = logging.getLogger(__name__)
-
-
-def board_shim():
-    """``brainflow.board_shim`` with its library loaded, without the pkg_resources deprecation
-    warning BrainFlow 5.x prints when it loads the library (it would break the CLI's one-line errors)."""
-    import warnings
-
-    import brainflow.board_shim
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-        brainflow.board_shim.BoardControllerDLL.get_instance()
-    return brainflow.board_shim
-
-
-def resolve_board_id(board_id) -> int:
-    """A BrainFlow board id from a ``BoardIds`` name or an integer, with a clear error."""
-    BoardIds = board_shim().BoardIds
-
-    if isinstance(board_id, str) and not board_id.lstrip("-").isdigit():
-        try:
-            return BoardIds[board_id.upper()].value
-        except KeyError:
-            raise SourceError(f"Unknown BrainFlow board {board_id!r}; use a BoardIds name such as "
-                              f"SYNTHETIC_BOARD or CYTON_BOARD, or an integer id.") from None
-    value = int(board_id)
-    if value not in {b.value for b in BoardIds}:
-        raise SourceError(f"Unknown BrainFlow board id {value}; valid ids are listed by "
-                          f"brainflow.board_shim.BoardIds (e.g. -1 synthetic, 0 cyton).")
-    return value
 
 
 SYSFS_USB_SERIAL = "/sys/bus/usb-serial/devices"
