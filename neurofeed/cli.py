@@ -449,7 +449,9 @@ def cmd_session(args) -> int:
     from .hardware.signal_check import confirm_start
 
     # a channel marked FAIL: the operator confirms (dialog, terminal) or passed --force; nothing is recorded before
-    if not confirm_start(check, force=args.force, window=window):
+    from .ui.display import ask_start_anyway
+
+    if not confirm_start(check, force=args.force, window=window, ask_window=ask_start_anyway):
         print("neurofeed: not started: fix the channels marked FAIL and start again (nothing was recorded).",
               file=sys.stderr)
         return 1

@@ -93,8 +93,10 @@ def test_with_windows_the_question_is_a_qt_dialog_defaulting_to_no(monkeypatch, 
         seen.append((title, text, default))
         return QtWidgets.QMessageBox.No
 
+    from neurofeed.ui.display import ask_start_anyway
+
     monkeypatch.setattr(QtWidgets.QMessageBox, "question", staticmethod(question))
-    assert not confirm_start(_failed(), window=True)
+    assert not confirm_start(_failed(), window=True, ask_window=ask_start_anyway)
     title, text, default = seen[0]
     assert "CP3" in text and default == QtWidgets.QMessageBox.No
 

@@ -427,7 +427,8 @@ def confirm_start(result: dict | None, force: bool = False, window: bool = False
     stdin : file, optional
         Where the terminal answer is read (default ``sys.stdin``).
     ask_window : callable, optional
-        ``ask_window(text) -> bool`` replaces the Qt dialog (tests).
+        ``ask_window(text) -> bool``: the question in a window (the command line passes
+        :func:`neurofeed.ui.display.ask_start_anyway`; the check itself knows no views).
 
     Returns
     -------
@@ -449,8 +450,8 @@ def confirm_start(result: dict | None, force: bool = False, window: bool = False
         return True
     question = (f"The signal check failed on {names}. Starting now records and trains on that signal; "
                 f"fix the channels marked FAIL first, or mark them bad during the session.")
-    if window:
-        return bool((ask_window or _ask_dialog)(question))
+    if window and ask_window is not None:
+        return bool(ask_window(question))
     stdin = stdin if stdin is not None else sys.stdin
     if stdin is None or not stdin.isatty():
         raise NeurofeedError(f"the signal check failed on {names} and there is no terminal to ask: fix the "
@@ -460,14 +461,3 @@ def confirm_start(result: dict | None, force: bool = False, window: bool = False
     answer = stdin.readline()
     return answer.strip().lower() in ("y", "yes")
 
-
-def _ask_dialog(question: str) -> bool:
-    """The Qt question before a session starts (default No)."""
-    from ..ui.display import _qt, app
-
-    _, _, QtWidgets = _qt()
-    app()
-    box = QtWidgets.QMessageBox
-    answer = box.question(None, "Signal check failed", question + "\n\nStart the session anyway?",
-                          box.Yes | box.No, box.No)
-    return answer == box.Yes

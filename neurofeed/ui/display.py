@@ -1086,3 +1086,13 @@ def screenshot(protocol_path, out, seconds: float = 14.5) -> list[Path]:
     views.participant.grab().save(str(paths[0]))
     views.console.grab().save(str(paths[1]))
     return paths
+
+
+def ask_start_anyway(question: str) -> bool:
+    """The Qt question before a session starts (default No)."""
+    _, _, QtWidgets = _qt()
+    app()
+    box = QtWidgets.QMessageBox
+    answer = box.question(None, "Signal check failed", question + "\n\nStart the session anyway?",
+                          box.Yes | box.No, box.No)
+    return answer == box.Yes
