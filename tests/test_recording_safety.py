@@ -18,7 +18,6 @@ import pytest
 
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.recording import writer
-from neurofeed.recording.bdf import record_samples
 from neurofeed.recording.journal import read_journal
 from neurofeed.session import build_session, finish_session
 from neurofeed.sources.simulated import MuSimulator, SimulatedSource
@@ -60,20 +59,28 @@ def test_protocol_name_a_folder_cannot_carry_is_refused(tmp_path, capsys, name):
 
 
 def _bdf_matches_journal(folder):
-    """The BDF holds every journal sample (the last record completed by annotated padding) and
-    every journal event; returns (journal, raw)."""
+    """The BDF holds exactly the journal's samples (MNE and edfio read it; EEG typed EEG, the
+    feedback signals misc) and every journal event at its sample, the last ones included;
+    returns (journal, raw)."""
+    from edfio import read_bdf
+
     j = read_journal(folder)
-    raw = mne.io.read_raw_bdf(next(Path(folder).glob("*.bdf")), preload=True, verbose="error")
+    path = next(Path(folder).glob("*.bdf"))
+    raw = mne.io.read_raw_bdf(path, preload=True, infer_types=True, verbose="error")
     n = j.data.shape[1]
-    rec = record_samples(j.sfreq)
-    assert n <= raw.n_times < n + rec
+    assert raw.n_times == n == j.chunk_sizes.sum() and raw.info["sfreq"] == j.sfreq
+    assert read_bdf(path).signals[0].data.size == n
     eeg = raw.get_data(picks=j.ch_names) * 1e6
-    assert np.max(np.abs(eeg[:, :n] - j.data)) <= STEP_UV  # every sample, to the last one
-    descs = list(raw.annotations.description)
-    if raw.n_times > n:
-        assert "padding (not recorded)" in descs
-    for e in j.events + j.recorder_events:  # every event the journal has, the session's end included
-        assert e["text"][:120] in descs, e["text"]
+    assert np.max(np.abs(eeg - j.data)) <= STEP_UV  # every sample, to the last one
+    types = dict(zip(raw.ch_names, raw.get_channel_types()))
+    assert [types[c] for c in j.ch_names] == ["eeg"] * len(j.ch_names)
+    assert sorted(t for c, t in types.items() if c not in j.ch_names) == ["misc"] * (len(j.columns) - 1)
+    got = sorted((round(float(o) * j.sfreq), d) for o, d in zip(raw.annotations.onset, raw.annotations.description))
+    assert "padding (not recorded)" not in [d for _, d in got]
+    want = sorted((min(e["sample"], n), e["text"][:120]) for e in j.events + j.recorder_events)
+    assert set(want) <= set(got)  # every event the journal has, at its sample
+    last = [d for s, d in got if s == got[-1][0]]  # the BDF's last annotations are the journal's last
+    assert sorted(last) == sorted(d for s, d in want if s == want[-1][0])
     return j, raw
 
 
@@ -86,7 +93,7 @@ def test_bdf_holds_every_sample_and_the_end_after_a_normal_end(tmp_path):
     j, raw = _bdf_matches_journal(rec.folder)
     texts = [e["text"] for e in j.events]
     assert texts[-1] == "session_end/schedule complete" and texts[-2].startswith("block_end")
-    assert j.data.shape[1] % record_samples(250)  # the case that used to lose the tail
+    assert j.data.shape[1] % 25  # not whole 0.1-s records: the case that used to be padded
     start = json.loads((rec.folder / "start.json").read_text())["first_sample"]
     assert raw.info["meas_date"].replace(tzinfo=None).isoformat()[:19] == start[:19]  # the first sample's time
 

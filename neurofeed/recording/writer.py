@@ -18,7 +18,7 @@ import numpy as np
 from .. import __version__
 from ..errors import RecordingError
 from ..protocol.schema import is_safe_name
-from ..record import active_fields, record_columns, state_to_row
+from ..record import NOT_STREAMED, active_fields, record_columns, state_to_row
 from .journal import CHUNKS, EVENTS, FEEDBACK, GAPS, HEADER, RECORDER_EVENTS, SAMPLES, SIDECAR, SPILL, START, TIMESTAMPS
 
 log = logging.getLogger(__name__)
@@ -354,6 +354,21 @@ class Recorder:
             if reader is not None:
                 reader.close()
 
+    def _trim_to_bdf(self) -> int:
+        """Make the journal end where the BDF can end exactly (see ``bdf.bdf_samples``): nothing
+        at 125/200/250 Hz, the last 1-3 samples at 256 Hz (a BDF data record there is a multiple of
+        4 samples). Returns the number of samples cut."""
+        from .bdf import bdf_samples
+
+        n = (self.folder / SAMPLES).stat().st_size // (8 * self.n_ch)
+        n_signals = self.n_ch + sum(c not in NOT_STREAMED for c in self.header["feedback_columns"])
+        n_keep, spr = bdf_samples(n, self.sfreq, n_signals)
+        if n_keep >= n:
+            return 0
+        trim_journal(self.folder, n_keep, f"recording_trimmed/{n - n_keep} samples (the BDF ends on a whole "
+                                          f"{spr}-sample record)")
+        return n - n_keep
+
     def close(self, summary: dict | None = None, finalize: bool = True) -> Path | None:
         """Drain the queue (all of it: nothing queued is left behind), fsync, write the sidecar and
         (by default) the BDF+ file."""
@@ -379,8 +394,10 @@ class Recorder:
                 f.close()
             except OSError:
                 pass
+        trimmed = self._trim_to_bdf() if finalize and self.error is None else 0
         if summary is not None:
             summary.update(recording_dropped_samples=self.dropped_samples,  # the caller's summary too
+                           recording_trimmed_samples=trimmed,
                            recording_behind_events=self.behind_events,
                            recording_max_queued_mb=round(self.max_queued_bytes / 1e6, 3))
             write_atomic(self.folder / SIDECAR, json.dumps(dict(self.header, **summary), indent=1,
@@ -392,6 +409,30 @@ class Recorder:
 
             return write_bdf(self.folder)
         return None
+
+
+def trim_journal(folder, n_keep: int, note: str) -> None:
+    """Cut a closed journal to its first ``n_keep`` samples (samples, timestamps, chunk sizes, gap
+    runs) and journal ``note`` in ``recorder.jsonl`` at the new end."""
+    folder = Path(folder)
+    header = json.loads((folder / HEADER).read_text())
+    n_ch, sfreq = len(header["ch_names"]), float(header["sfreq"])
+    for name, width in ((SAMPLES, 8 * n_ch), (TIMESTAMPS, 8)):
+        if (folder / name).stat().st_size > n_keep * width:
+            os.truncate(folder / name, n_keep * width)
+    chunks = np.fromfile(folder / CHUNKS, dtype=np.int64)
+    start = np.concatenate(([0], np.cumsum(chunks)[:-1]))
+    kept = np.minimum(chunks, np.maximum(0, n_keep - start))
+    write_atomic(folder / CHUNKS, kept[kept > 0].tobytes())
+    gaps = np.fromfile(folder / GAPS, dtype=np.int64)
+    gaps = gaps[: gaps.size // 2 * 2].reshape(-1, 2)
+    gaps = np.column_stack([gaps[:, 0], np.minimum(gaps[:, 1], n_keep - gaps[:, 0])])
+    write_atomic(folder / GAPS, gaps[gaps[:, 1] > 0].astype(np.int64).tobytes())
+    with open(folder / RECORDER_EVENTS, "ab") as f:
+        f.write((json.dumps({"sample": n_keep, "onset_s": n_keep / sfreq, "duration_s": 0.0, "text": note})
+                 + "\n").encode())
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def first_sample_time(chunk, sfreq: float) -> str:
