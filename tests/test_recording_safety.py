@@ -140,13 +140,22 @@ def test_two_sessions_started_in_the_same_second_get_two_folders(tmp_path, monke
     for t in threads:
         t.join()
     folders = [finish_session(p, r)["recording"] for p, r in pipes]
-    assert folders == [str(planned), str(planned) + "-2"]
+    assert folders == [str(planned), str(planned) + "-002"]
     for folder, names in zip(folders, layouts):
         j = read_journal(folder)
         assert j.ch_names == names and j.data.shape[1] == j.chunk_sizes.sum() > 0  # one session's samples only
         assert (Path(folder) / "samples.f64").stat().st_size == 8 * len(names) * j.data.shape[1]
         assert sum(e["text"].startswith("session_end/") for e in j.events) == 1
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_collision_suffixes_sort_in_the_order_the_folders_were_made(tmp_path):
+    planned = tmp_path / "P13" / "20260101-120000_demo"
+    made = [writer.create_session_folder(planned) for _ in range(12)]  # 12 sessions in one second
+    assert [p.name for p in made[:3]] == ["20260101-120000_demo", "20260101-120000_demo-002",
+                                          "20260101-120000_demo-003"]
+    assert len(set(made)) == 12 and all(p.is_dir() for p in made)
+    assert sorted(p.name for p in planned.parent.iterdir()) == [p.name for p in made]  # -010 after -009
 
 
 def test_kill_between_header_and_first_chunk_leaves_a_folder_recover_reads(tmp_path):
@@ -263,7 +272,7 @@ def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch,
     assert cpu.max() < 0.010, np.sort(cpu)[-5:]
     # ... none waited for the disk (it stalled 10 s; the old bounded queue held the thread ~6-9 s) ...
     assert wall.max() < 1.0, np.sort(wall)[-5:]
-    # ... nor on the writer on the writer while it was at the disk (the queue spilled: the lock was in use) (its lock is never held across a write)
+    # ... nor on a lock the writer held across a write (the queue spilled: the lock was in use)
     assert watched.producer_takes > 100 and watched.waits_on_disk == 0
     assert any("the disk has fallen behind" in r.getMessage() for r in caplog.records)
     assert summary["recording_behind_events"] >= 1 and summary["recording_dropped_samples"] == 0

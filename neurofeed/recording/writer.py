@@ -45,15 +45,16 @@ def session_folder(root, participant: str, protocol_name: str) -> Path:
 
 
 def create_session_folder(planned) -> Path:
-    """Create ``planned`` exclusively, or ``<planned>-2``, ``-3``, ... when it exists (two sessions
+    """Create ``planned`` exclusively, or ``<planned>-002``, ``-003``, ... when it exists (two sessions
     started in the same second, two rooms, a scripted batch): a session never shares a folder.
+    The suffix is zero-padded so that the folders sort by name in the order they were made.
 
     Raises ``OSError`` when the parent cannot be created or written.
     """
     planned = Path(planned)
     planned.parent.mkdir(parents=True, exist_ok=True)
     for k in range(1, 1000):
-        folder = planned if k == 1 else planned.with_name(f"{planned.name}-{k}")
+        folder = planned if k == 1 else planned.with_name(f"{planned.name}-{k:03d}")
         try:
             folder.mkdir()  # exclusive: fails if another session made it first
             return folder
@@ -126,7 +127,7 @@ class Recorder:
     Parameters
     ----------
     folder : Path
-        The planned session folder; created exclusively (with a ``-2``, ``-3`` suffix when taken,
+        The planned session folder; created exclusively (with a ``-002``, ``-003`` suffix when taken,
         see ``self.folder``).
     header : dict
         Must hold ``ch_names``, ``sfreq``, ``targets``, ``range_uv``, ``participant``.
