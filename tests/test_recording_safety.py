@@ -284,6 +284,78 @@ def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch,
     _bdf_matches_journal(rec.folder)
 
 
+_SPILLING_SESSION = """
+import sys, time
+import numpy as np
+from neurofeed.recording import writer
+from neurofeed.sources import simulated
+
+writer.MEMORY_CAP_BYTES = 20_000  # a small memory: the queue spills within a second
+write, next_spilled, generate = writer.Recorder._write, writer.Recorder._next_spilled, simulated.MuSimulator.generate
+
+
+def slow_write(self, name, payload):  # a disk slower than the session: the queue spills and stays spilled
+    time.sleep(0.02)
+    write(self, name, payload)
+
+
+def spilled(self, reader):  # the writer reads spill.bin only once the queue in memory is empty
+    item = next_spilled(self, reader)
+    self.n_spilled = getattr(self, "n_spilled", 0) + (item is not None)
+    if self.n_spilled == 30:
+        (self.folder / "reading-spill").write_text("")
+    return item
+
+
+def numbered(self, n):  # channel 0 carries each sample's index: every sample, in order, is checkable
+    first = self.n_done
+    data, truth = generate(self, n)
+    data[0] = (first + np.arange(n)) % 2000 - 1000.0
+    return data, truth
+
+
+writer.Recorder._write, writer.Recorder._next_spilled, simulated.MuSimulator.generate = slow_write, spilled, numbered
+from neurofeed.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_while_the_queue_is_spilled_then_recover_restores_every_sample_in_order(tmp_path):
+    """The disk falls behind, the queue spills to spill.bin, the session is killed (-9): `recover`
+    puts the spilled chunks into the journal at their places, so the BDF has every sample the
+    session queued up to the kill, in order (those the writer had not taken are in spill.bin)."""
+    proc = subprocess.Popen([sys.executable, "-c", _SPILLING_SESSION, "session", "--board", "simulated",
+                             "--protocol", "demo", "--participant", "P18", "--headless", "--out", str(tmp_path),
+                             "--no-lsl"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: list(tmp_path.glob("P18/*/reading-spill")) or proc.poll() is not None,
+                   timeout_s=120, what="the writer reading the spill file")
+        assert proc.poll() is None, proc.communicate(timeout=5)
+        proc.send_signal(sig.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    folder = next(tmp_path.glob("P18/*"))
+    n_ch = len(json.loads((folder / "header.json").read_text())["ch_names"])
+    on_disk = (folder / "samples.f64").stat().st_size // (8 * n_ch)
+    spilled = (folder / "spill.bin").stat().st_size
+    assert spilled > 0
+    r = run_cli("recover", folder)
+    assert r.returncode == 0, r.stderr
+    j = read_journal(folder)
+    n = j.data.shape[1]
+    assert n > on_disk + 25  # the spilled chunks are back (more than a tenth of a second of them)
+    np.testing.assert_array_equal(j.data[0], np.arange(n) % 2000 - 1000.0)  # every sample, in order, once
+    assert np.isfinite(j.data).all() and len(j.gaps) == 0
+    np.testing.assert_allclose(np.diff(j.timestamps), 1 / 250, atol=1e-6)  # their timestamps alike
+    assert j.chunk_sizes.sum() == n
+    assert not (folder / "spill.bin").exists()
+    raw = mne.io.read_raw_bdf(next(folder.glob("*.bdf")), preload=True, verbose="error")
+    assert raw.n_times == n
+    np.testing.assert_allclose(raw.get_data(picks=[j.ch_names[0]])[0] * 1e6, j.data[0], atol=STEP_UV)
+
+
 class _SignalLostSource(SimulatedSource):
     """Delivers 1 s of samples, then nothing (an electrode cable pulled, a headset out of range)."""
 

@@ -30,7 +30,9 @@ MEMORY_CAP_BYTES = 128 << 20
 ITEM_OVERHEAD_BYTES = 120  # a queued (name, bytes) tuple's own memory, beyond its payload
 BEHIND_S = 2.0  # the disk "falls behind" when a chunk queued this long ago (wall clock) is not yet on disk
 _NAMES = (SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, START, "drop", RECORDER_EVENTS)  # item kinds, by spill index
-_FRAME = struct.Struct("<BQ")  # a spilled item: kind index, payload length
+# a spilled item: kind index, its byte offset in its journal file, the recording's sample index
+# when it was queued, payload length (offsets let `recover` put every spilled byte in its place)
+_FRAME = struct.Struct("<BQQQ")
 
 
 def session_folder(root, participant: str, protocol_name: str) -> Path:
@@ -162,6 +164,7 @@ class Recorder:
                        for name in (SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, RECORDER_EVENTS)}
         fsync_folder(self.folder)
         self._mem: collections.deque = collections.deque()  # the queue in memory (acquisition -> writer)
+        self._pos = dict.fromkeys(self._files, 0)  # bytes queued so far per journal file (acquisition thread)
         self._overflow: collections.deque = collections.deque()  # past the cap: waits for the spill thread
         self._spilling = False  # new items go to _overflow (then spill.bin) until the writer catches up
         self._mode_lock = threading.Lock()  # held for a few instructions, never across I/O
@@ -191,8 +194,24 @@ class Recorder:
         return self._bytes_in - self._bytes_out
 
     # sinks (acquisition thread): append only -----------------------------------------------
+    def _advance(self, name: str, payload: bytes) -> int:
+        """The item's byte offset in its journal file (what the writer will have written before it)."""
+        pos = self._pos
+        if name == "drop":
+            first, n = struct.unpack("<qq", payload)
+            at = pos[SAMPLES]
+            for f, size in ((SAMPLES, 8 * n * self.n_ch), (TIMESTAMPS, 8 * n), (CHUNKS, 8), (GAPS, 16),
+                            (RECORDER_EVENTS, len(drop_line(first, n, self.sfreq)))):
+                pos[f] += size
+            return at
+        at = pos.get(name, 0)
+        if name in pos:
+            pos[name] += len(payload)
+        return at
+
     def _put(self, name: str, payload: bytes) -> None:
         self._bytes_in += len(payload) + ITEM_OVERHEAD_BYTES
+        at = self._advance(name, payload)
         if self._spilling or self._bytes_in - self._bytes_out > MEMORY_CAP_BYTES:
             with self._mode_lock:  # (the writer may have just caught up and switched back)
                 if not self._spilling and self._bytes_in - self._bytes_out > MEMORY_CAP_BYTES:
@@ -200,7 +219,10 @@ class Recorder:
                     log.warning("recording: %.1f MB wait for the disk; spilling to %s", MEMORY_CAP_BYTES / 1e6,
                                 self.folder / SPILL)
                     self._start_spill()
-                (self._overflow if self._spilling else self._mem).append((name, payload))
+                if self._spilling:
+                    self._overflow.append((name, payload, at, self.samples_queued))
+                else:
+                    self._mem.append((name, payload))
         else:
             self._mem.append((name, payload))
         self._wake.set()
@@ -276,8 +298,8 @@ class Recorder:
                     if not self._overflow:
                         time.sleep(0.02)
                         continue
-                    name, payload = self._overflow[0]  # popped once written: the writer sees it somewhere
-                    f.write(_FRAME.pack(_NAMES.index(name), len(payload)) + payload)
+                    name, payload, at, sample = self._overflow[0]  # popped once written: the writer sees it somewhere
+                    f.write(_FRAME.pack(_NAMES.index(name), at, sample, len(payload)) + payload)
                     f.flush()
                     self._spill_written += _FRAME.size + len(payload)
                     self._overflow.popleft()
@@ -300,9 +322,7 @@ class Recorder:
             self._files[TIMESTAMPS].write(np.full(n, np.nan).tobytes())
             self._files[CHUNKS].write(np.int64(n).tobytes())
             self._files[GAPS].write(np.array([first, n], np.int64).tobytes())
-            self._files[RECORDER_EVENTS].write((json.dumps({"sample": first, "onset_s": first / self.sfreq,
-                                                   "duration_s": n / self.sfreq,
-                                                   "text": f"recording_dropped/{n}"}) + "\n").encode())
+            self._files[RECORDER_EVENTS].write(drop_line(first, n, self.sfreq))
             self.samples_written += n
         else:
             self._files[name].write(payload)
@@ -315,7 +335,7 @@ class Recorder:
         if self._spill_read >= self._spill_written:
             return None
         head = reader.read(_FRAME.size)
-        kind, length = _FRAME.unpack(head)
+        kind, _, _, length = _FRAME.unpack(head)
         payload = reader.read(length)
         self._spill_read += _FRAME.size + length
         return _NAMES[kind], payload
@@ -341,7 +361,7 @@ class Recorder:
                     self._sync()
                     return
                 if item is not None:
-                    self._write(*item)
+                    self._write(item[0], item[1])
                 else:
                     self._wake.wait(0.1)
                     self._wake.clear()
@@ -410,6 +430,101 @@ class Recorder:
 
             return write_bdf(self.folder)
         return None
+
+
+def drop_line(first: int, n: int, sfreq: float) -> bytes:
+    """The ``recorder.jsonl`` line of ``n`` samples memory could not hold, from sample ``first``."""
+    return (json.dumps({"sample": first, "onset_s": first / sfreq, "duration_s": n / sfreq,
+                        "text": f"recording_dropped/{n}"}) + "\n").encode()
+
+
+def _event_line(sample: int, sfreq: float, duration_s: float, text: str) -> bytes:
+    return (json.dumps({"sample": sample, "onset_s": sample / sfreq, "duration_s": duration_s, "text": text})
+            + "\n").encode()
+
+
+def _aligned_size(path: Path, width: int | None) -> int:
+    """The size of the whole records of a journal file (whole lines for ``width`` None: the
+    events files, small), cutting off what a crash left half-written."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    keep = size - size % width if width else path.read_bytes().rfind(b"\n") + 1
+    if keep < size:
+        os.truncate(path, keep)
+    return keep
+
+
+def restore_spill(folder) -> int:
+    """Put what a killed session left in ``spill.bin`` (the queue past its memory cap, waiting
+    for a disk that fell behind) into the journal files, every byte at its place; returns the
+    number of samples restored. Run by ``recover`` before the BDF is written.
+
+    Each spilled item carries its byte offset in its journal file: parts the writer had already
+    written are skipped, the rest appended. Items lost with the process's memory (queued before
+    the spill, not yet written) leave a hole; a hole in the samples is written as gap samples
+    (NaN, a gap run) and journaled ``recording_lost/<n>``, so every spilled sample keeps its
+    place on the timeline. ``spill.bin`` is removed once the journal is fsynced.
+    """
+    folder = Path(folder)
+    spill = folder / SPILL
+    if not spill.exists():
+        return 0
+    header = json.loads((folder / HEADER).read_text())
+    n_ch, sfreq = len(header["ch_names"]), float(header["sfreq"])
+    widths = {SAMPLES: 8 * n_ch, TIMESTAMPS: 8, CHUNKS: 8, GAPS: 16, FEEDBACK: 8 * len(header["feedback_columns"]),
+              EVENTS: None, RECORDER_EVENTS: None}
+    have = {name: _aligned_size(folder / name, w) for name, w in widths.items()}
+    chunked = int(np.fromfile(folder / CHUNKS, dtype=np.int64).sum()) if have[CHUNKS] else 0
+    restored = 0
+    files = {name: open(folder / name, "ab") for name in widths}
+    try:
+        with open(spill, "rb") as f:
+            while True:
+                head = f.read(_FRAME.size)
+                if len(head) < _FRAME.size:
+                    break
+                kind, at, sample, length = _FRAME.unpack(head)
+                payload = f.read(length)
+                if len(payload) < length or kind >= len(_NAMES):
+                    break  # the frame the crash cut
+                name = _NAMES[kind]
+                if name == START:
+                    if not (folder / START).exists():
+                        write_atomic(folder / START, payload)
+                    continue
+                if name == "drop":
+                    continue  # its samples fall in a hole below: gap samples, journaled
+                if at + length <= have[name]:
+                    continue  # on disk already
+                if at > have[name]:  # lost in memory with the process
+                    hole = at - have[name]
+                    if name == SAMPLES:
+                        k, first = hole // widths[SAMPLES], have[SAMPLES] // widths[SAMPLES]
+                        files[SAMPLES].write(np.full(k * n_ch, np.nan).tobytes())
+                        files[GAPS].write(np.array([first, k], np.int64).tobytes())
+                        files[RECORDER_EVENTS].write(_event_line(first, sfreq, k / sfreq, f"recording_lost/{k}"))
+                    elif name == TIMESTAMPS:
+                        files[TIMESTAMPS].write(np.full(hole // 8, np.nan).tobytes())
+                    elif name == CHUNKS and sample > chunked:
+                        files[CHUNKS].write(np.int64(sample - chunked).tobytes())
+                        chunked = sample
+                    have[name] = at
+                part = payload[have[name] - at:]
+                files[name].write(part)
+                have[name] = at + length
+                if name == SAMPLES:
+                    restored += len(part) // widths[SAMPLES]
+                elif name == CHUNKS:
+                    chunked += int(np.frombuffer(part, np.int64).sum())
+    finally:
+        for fh in files.values():
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+    fsync_folder(folder)
+    spill.unlink()
+    return restored
 
 
 def trim_journal(folder, n_keep: int, note: str) -> None:
