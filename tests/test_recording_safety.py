@@ -356,6 +356,50 @@ def test_kill_while_the_queue_is_spilled_then_recover_restores_every_sample_in_o
     np.testing.assert_allclose(raw.get_data(picks=[j.ch_names[0]])[0] * 1e6, j.data[0], atol=STEP_UV)
 
 
+def test_spilled_samples_after_a_queue_lost_in_memory_keep_their_place(tmp_path, monkeypatch):
+    """Killed with part of the queue still in memory (lost) and the rest in spill.bin: the
+    recovered journal has the lost stretch as gap samples (annotated ``recording_lost/<n>``) and
+    every spilled sample at its own sample index."""
+    import shutil
+
+    from neurofeed.chunk import Chunk
+    from neurofeed.recording.bdf import recover
+
+    release = threading.Event()
+    write = writer.Recorder._write
+
+    def stalled(self, name, payload):  # the disk never takes anything until the test is done
+        release.wait()
+        write(self, name, payload)
+
+    monkeypatch.setattr(writer.Recorder, "_write", stalled)
+    monkeypatch.setattr(writer, "MEMORY_CAP_BYTES", 4_000)
+    header = {"ch_names": ["C3", "C4"], "sfreq": 250.0, "targets": ["C3", "C4"], "range_uv": 4000.0,
+              "participant": "P19"}
+    rec = writer.Recorder(tmp_path / "P19" / "s", header)
+    try:
+        for k in range(100):
+            x = np.vstack([np.arange(5 * k, 5 * k + 5), np.zeros(5)]).astype(float)
+            rec.on_chunk(Chunk(x, np.arange(5 * k, 5 * k + 5) / 250, 1))
+        wait_until(lambda: (rec.folder / "spill.bin").exists() and not rec._overflow, what="the spill written")
+        # what a kill -9 now leaves: the files as they are on disk (the queue in memory is gone)
+        killed = tmp_path / "killed"
+        shutil.copytree(rec.folder, killed)
+    finally:
+        release.set()
+        rec.close(finalize=False)
+    recover(killed)
+    j = read_journal(killed)
+    assert j.data.shape[1] == 500 and j.chunk_sizes.sum() == 500
+    lost = ~np.isfinite(j.data[0])
+    first, length = j.gaps[0]
+    assert len(j.gaps) == 1 and first == 0 and length == lost.sum() > 0 and lost[:length].all()
+    np.testing.assert_array_equal(j.data[0, length:], np.arange(length, 500))  # each spilled sample in its place
+    assert f"recording_lost/{length}" in [e["text"] for e in j.recorder_events]
+    raw = mne.io.read_raw_bdf(next(killed.glob("*.bdf")), preload=True, verbose="error")
+    assert raw.n_times == 500 and "gap" in raw.annotations.description
+
+
 class _SignalLostSource(SimulatedSource):
     """Delivers 1 s of samples, then nothing (an electrode cable pulled, a headset out of range)."""
 
