@@ -78,6 +78,11 @@ def test_bdf_holds_eeg_feedback_and_events_with_fine_quantisation(tmp_path):
     for name in j.columns[1:]:  # the feedback record (but sample_index) as extra signals, typed misc
         label = bdf_label(name)
         assert label.startswith("MISC ") and types[label[5:]] == "misc", name
+    from neurofeed.sources.edf import FileSource
+
+    src = FileSource(bdf)  # neurofeed's own reading (replay, report): the same types
+    assert dict(zip(src.ch_names, src.ch_types)) == {**dict.fromkeys(j.ch_names, "eeg"),
+                                                     **{bdf_label(c): "misc" for c in j.columns[1:]}}
     si = raw.get_data(picks=["si_combined"])[0]
     end = j.feedback[:, 0].astype(int)  # each update's value held until the next: check each update's last sample
     last = end[(end <= n) & np.isfinite(j.records["si_combined"])] - 1
