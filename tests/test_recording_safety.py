@@ -84,6 +84,37 @@ def _bdf_matches_journal(folder):
     return j, raw
 
 
+@pytest.mark.parametrize("sfreq, n, n_bdf", [(250.0, 1741, 1741), (250.0, 1747, 1747),  # 1747 is prime
+                                               (125.0, 1009, 1009), (200.0, 1999, 1999), (500.0, 3001, 3001),
+                                               (256.0, 1741, 1740), (256.0, 1743, 1740), (300.0, 1001, 999)])
+def test_the_bdf_ends_where_the_journal_ends_at_any_rate_and_count(tmp_path, sfreq, n, n_bdf):
+    """Any sample count at 125/200/250/500 Hz is held exactly (records as long as a divisor of it,
+    one sample for a prime); at 256 Hz (and rates like 300 Hz) the recorder ends the journal on the
+    last whole record the header can state, journaled, and journal and BDF agree."""
+    from edfio import read_bdf
+
+    from neurofeed.chunk import Chunk
+
+    header = {"ch_names": ["C3", "C4", "Cz"], "sfreq": sfreq, "targets": ["C3", "C4"], "range_uv": 4000.0,
+              "participant": "P20"}
+    rec = writer.Recorder(tmp_path / "P20" / "s", header)
+    x = np.vstack([np.arange(n) % 1000 - 500.0, np.zeros((2, n))])
+    for a in range(0, n, 7):
+        rec.on_chunk(Chunk(x[:, a:a + 7], np.arange(a, min(n, a + 7)) / sfreq, 1))
+    rec.on_events([type("E", (), dict(sample=n, onset_s=n / sfreq, duration_s=0.0, text="session_end/test"))()])
+    summary = {}
+    bdf = rec.close(summary)
+    j = read_journal(rec.folder)
+    raw = mne.io.read_raw_bdf(bdf, preload=True, infer_types=True, verbose="error")
+    assert raw.n_times == j.data.shape[1] == j.chunk_sizes.sum() == n_bdf and raw.info["sfreq"] == sfreq
+    assert read_bdf(bdf).signals[0].sampling_frequency == sfreq and read_bdf(bdf).signals[0].data.size == n_bdf
+    np.testing.assert_allclose(raw.get_data(picks=["C3"])[0] * 1e6, x[0, :n_bdf], atol=STEP_UV)
+    assert summary["recording_trimmed_samples"] == n - n_bdf
+    descs = list(raw.annotations.description)
+    assert "session_end/test" in descs and "padding (not recorded)" not in descs
+    assert (f"recording_trimmed/{n - n_bdf} samples" in " ".join(descs)) == (n > n_bdf)
+
+
 def test_bdf_holds_every_sample_and_the_end_after_a_normal_end(tmp_path):
     proto = load_protocol(PROTOCOLS / "demo.toml")
     src = SimulatedSource(MuSimulator(seed=3), realtime=False, chunk_size=7)  # 7: never a whole record
