@@ -123,6 +123,10 @@ class Recorder:
     only when memory itself runs out; they are then counted (``dropped_samples``), written as gap
     samples and annotated ``recording_dropped/<n>``.
 
+    A session killed while items wait in ``spill.bin`` loses only the queue in memory:
+    ``recover`` (:func:`restore_spill`) puts the spilled items into the journal at their places.
+    At close the journal is ended where the BDF can end exactly (:meth:`_trim_to_bdf`).
+
     A write error (disk full, folder removed) stops the session: the next ``on_chunk`` raises
     :class:`RecordingError`.
 
