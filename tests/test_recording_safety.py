@@ -86,11 +86,12 @@ def _bdf_matches_journal(folder):
 
 @pytest.mark.parametrize("sfreq, n, n_bdf", [(250.0, 1741, 1741), (250.0, 1747, 1747),  # 1747 is prime
                                                (125.0, 1009, 1009), (200.0, 1999, 1999), (500.0, 3001, 3001),
-                                               (256.0, 1741, 1740), (256.0, 1743, 1740), (300.0, 1001, 999)])
+                                               (256.0, 1741, 1736), (256.0, 1743, 1736), (300.0, 1001, 987)])
 def test_the_bdf_ends_where_the_journal_ends_at_any_rate_and_count(tmp_path, sfreq, n, n_bdf):
     """Any sample count at 125/200/250/500 Hz is held exactly (records as long as a divisor of it,
-    one sample for a prime); at 256 Hz (and rates like 300 Hz) the recorder ends the journal on the
-    last whole record the header can state, journaled, and journal and BDF agree."""
+    one sample for a prime); at 256 Hz (and rates like 300 Hz) the recorder ends the journal at its
+    last chunk boundary (7-sample chunks here) whose count a BDF holds exactly (a multiple of 4 at 256 Hz,
+    of 3 at 300 Hz), journaled, and journal and BDF agree."""
     from edfio import read_bdf
 
     from neurofeed.chunk import Chunk

@@ -59,7 +59,9 @@ def bdf_samples(n_samples: int, sfreq: float, n_signals: int = 1) -> tuple[int, 
 
     ``n_bdf == n_samples`` wherever a record length divides the count (any count at 125, 200,
     250, 500, 1000 Hz); at rates whose one-sample duration 8 characters cannot state (256 Hz:
-    records of 4 samples, 0.015625 s) the last few samples (< 4 at 256 Hz) are left out. ``(n, None)``
+    records of 4 samples, 0.015625 s) the last few samples (< 4 at 256 Hz) are left out (the
+    recorder ends the journal at a chunk boundary that needs none, see
+    ``Recorder._trim_to_bdf``; this is for ``recover``). ``(n, None)``
     when no layout within ``MAX_TRIM_S`` exists (a rate such as 127.9 Hz): the last record is
     then padded.
     """
@@ -207,8 +209,8 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     The BDF holds exactly the journal's samples: its data records are as long as a divisor of
     the sample count (:func:`bdf_samples`). Where the header cannot state any such record's
     duration (the last 1-3 samples at 256 Hz) those samples stay out, annotated
-    ``journal_only/<k> samples``; the recorder trims them from the journal at close so that both
-    agree. A rate no layout serves (e.g. 127.9 Hz) gets the last record padded with the last
+    ``journal_only/<k> samples`` (after ``recover``; at close the recorder has ended the journal at
+    a chunk boundary a BDF holds exactly, so that both agree). A rate no layout serves (e.g. 127.9 Hz) gets the last record padded with the last
     value, annotated ``padding (not recorded)``.
     """
     from edfio import Bdf, BdfSignal, EdfAnnotation, Patient, Recording

@@ -381,18 +381,24 @@ class Recorder:
 
     def _trim_to_bdf(self) -> int:
         """Make the journal end where the BDF can end exactly (see ``bdf.bdf_samples``): nothing
-        at 125/200/250 Hz, the last 1-3 samples at 256 Hz (a BDF data record there is a multiple of
-        4 samples). Returns the number of samples cut."""
-        from .bdf import bdf_samples
+        at 125/200/250/500/1000 Hz; at 256 Hz, where a BDF data record is a multiple of 4 samples,
+        the journal is ended at its last chunk boundary that is (usually the last chunk itself; a
+        Muse sends 12). Whole chunks only, so that a replay of the journal stays bit-exact.
+        Returns the number of samples cut."""
+        from .bdf import MAX_TRIM_S, record_samples
 
         n = (self.folder / SAMPLES).stat().st_size // (8 * self.n_ch)
         n_signals = self.n_ch + sum(c not in NOT_STREAMED for c in self.header["feedback_columns"])
-        n_keep, spr = bdf_samples(n, self.sfreq, n_signals)
-        if n_keep >= n:
+        if n == 0 or record_samples(n, self.sfreq, n_signals) is not None:
             return 0
-        trim_journal(self.folder, n_keep, f"recording_trimmed/{n - n_keep} samples (the BDF ends on a whole "
-                                          f"{spr}-sample record)")
-        return n - n_keep
+        ends = np.cumsum(np.fromfile(self.folder / CHUNKS, dtype=np.int64))
+        for b in ends[(ends < n) & (ends >= n - MAX_TRIM_S * self.sfreq)][::-1]:
+            spr = record_samples(int(b), self.sfreq, n_signals)
+            if spr is not None:
+                trim_journal(self.folder, int(b), f"recording_trimmed/{n - int(b)} samples (the BDF ends on a "
+                                                  f"whole {spr}-sample record)")
+                return n - int(b)
+        return 0  # no chunk boundary serves: the BDF leaves the last samples out, annotated
 
     def close(self, summary: dict | None = None, finalize: bool = True) -> Path | None:
         """Drain the queue (all of it: nothing queued is left behind), fsync, write the sidecar and
@@ -532,8 +538,9 @@ def restore_spill(folder) -> int:
 
 
 def trim_journal(folder, n_keep: int, note: str) -> None:
-    """Cut a closed journal to its first ``n_keep`` samples (samples, timestamps, chunk sizes, gap
-    runs) and journal ``note`` in ``recorder.jsonl`` at the new end."""
+    """End a closed journal at sample ``n_keep`` (a chunk boundary): samples, timestamps, chunk
+    sizes and gap runs cut, feedback updates after it dropped, events after it moved to it; and
+    ``note`` journaled in ``recorder.jsonl`` there."""
     folder = Path(folder)
     header = json.loads((folder / HEADER).read_text())
     n_ch, sfreq = len(header["ch_names"]), float(header["sfreq"])
@@ -548,9 +555,19 @@ def trim_journal(folder, n_keep: int, note: str) -> None:
     gaps = gaps[: gaps.size // 2 * 2].reshape(-1, 2)
     gaps = np.column_stack([gaps[:, 0], np.minimum(gaps[:, 1], n_keep - gaps[:, 0])])
     write_atomic(folder / GAPS, gaps[gaps[:, 1] > 0].astype(np.int64).tobytes())
+    n_cols = len(header["feedback_columns"])
+    fb = np.fromfile(folder / FEEDBACK, dtype=np.float64)
+    fb = fb[: fb.size // n_cols * n_cols].reshape(-1, n_cols)
+    write_atomic(folder / FEEDBACK, fb[fb[:, 0] <= n_keep].tobytes())  # (column 0: sample_index)
+    lines = []
+    for line in (folder / EVENTS).read_text().splitlines():
+        e = json.loads(line)
+        if e["sample"] > n_keep:
+            e.update(sample=n_keep, onset_s=n_keep / sfreq)
+        lines.append(json.dumps(e) + "\n")
+    write_atomic(folder / EVENTS, "".join(lines).encode())
     with open(folder / RECORDER_EVENTS, "ab") as f:
-        f.write((json.dumps({"sample": n_keep, "onset_s": n_keep / sfreq, "duration_s": 0.0, "text": note})
-                 + "\n").encode())
+        f.write(_event_line(n_keep, sfreq, 0.0, note))
         f.flush()
         os.fsync(f.fileno())
 
