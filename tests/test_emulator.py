@@ -238,8 +238,8 @@ def test_dropped_packets_reach_the_recording_as_annotated_gaps(data_dir, tmp_pat
     assert ended and pipe.error is None, pipe.error
     n = summary["samples"]
     raw = mne.io.read_raw_bdf(summary["bdf"], preload=True, verbose="error")
-    # every sample the journal has (issue 22: the last record completed by annotated padding, never cut)
-    assert n <= raw.n_times < n + 250 and np.isfinite(raw.get_data()).all()
+    # exactly the samples the journal has (issue 22: no padding, nothing cut)
+    assert raw.n_times == n and np.isfinite(raw.get_data()).all()
     onsets = [round(a["onset"] * 250) for a in raw.annotations if a["description"] == "gap"]
     onsets = [k for k in onsets if k < raw.n_times]
     assert onsets == list(range(99, raw.n_times, 100))  # each skipped packet, at its true place on the timeline

@@ -65,16 +65,24 @@ def test_live_then_replay_is_bit_exact(tmp_path):
 def test_bdf_holds_eeg_feedback_and_events_with_fine_quantisation(tmp_path):
     folder, _ = _live_session(tmp_path, ops=False)
     bdf = next(folder.glob("*.bdf"))
-    raw = mne.io.read_raw_bdf(bdf, preload=True, verbose="error")
+    raw = mne.io.read_raw_bdf(bdf, preload=True, infer_types=True, verbose="error")
+    from neurofeed.core.record import bdf_label
     from neurofeed.recording.journal import read_journal
 
     j = read_journal(folder)
     n = raw.n_times
-    assert j.data.shape[1] - n < 25  # whole 0.1-s records
+    assert j.data.shape[1] == n  # exactly the journal's samples
     eeg = raw.get_data(picks=j.ch_names) * 1e6
     assert np.max(np.abs(eeg - j.data[:, :n])) <= 0.5 * 2 * 4000 / 2 ** 24 + 1e-6  # step 0.0005 µV
-    for name in j.columns[1:]:  # the feedback record (but sample_index) as extra signals
-        assert name in raw.ch_names, name
+    types = dict(zip(raw.ch_names, raw.get_channel_types()))
+    for name in j.columns[1:]:  # the feedback record (but sample_index) as extra signals, typed misc
+        label = bdf_label(name)
+        assert label.startswith("MISC ") and types[label[5:]] == "misc", name
+    from neurofeed.hardware.sources.edf import FileSource
+
+    src = FileSource(bdf)  # neurofeed's own reading (replay, report): the same types
+    assert dict(zip(src.ch_names, src.ch_types)) == {**dict.fromkeys(j.ch_names, "eeg"),
+                                                     **{bdf_label(c): "misc" for c in j.columns[1:]}}
     si = raw.get_data(picks=["si_combined"])[0]
     end = j.feedback[:, 0].astype(int)  # each update's value held until the next: check each update's last sample
     last = end[(end <= n) & np.isfinite(j.records["si_combined"])] - 1
@@ -88,8 +96,6 @@ def test_bdf_holds_eeg_feedback_and_events_with_fine_quantisation(tmp_path):
 def test_sigkill_then_recover_keeps_everything_that_reached_the_disk(tmp_path):
     """SIGKILL mid-session, then `recover`: the BDF holds every sample the journal had written
     (the writer flushes at least every SYNC_EVERY_S, so at most that much of the newest data is lost)."""
-    from neurofeed.recording.bdf import record_samples
-
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     exe = Path(sys.executable).parent / "neurofeed"
     proc = subprocess.Popen([str(exe), "session", "--board", "simulated", "--protocol", "demo", "--participant",
@@ -119,10 +125,10 @@ def test_sigkill_then_recover_keeps_everything_that_reached_the_disk(tmp_path):
     r = run_cli("recover", folder, console=True)
     assert r.returncode == 0, r.stderr
     raw = mne.io.read_raw_bdf(next(folder.glob("*.bdf")), preload=True, verbose="error")
-    # every sample written, the last 0.1-s record completed by padding (annotated)
-    assert before <= on_disk() <= raw.n_times < on_disk() + record_samples(250)
+    # every sample written, exactly (records as long as a divisor of the count)
+    assert before <= on_disk() == raw.n_times
     descs = list(raw.annotations.description)
-    assert raw.n_times == on_disk() or "padding (not recorded)" in descs
+    assert "padding (not recorded)" not in descs
     assert "block_start/baseline/exploration" in descs
     assert any(d.startswith("recovered") for d in descs)
 
@@ -276,8 +282,8 @@ def test_one_record_definition_reaches_every_output(tmp_path, monkeypatch):
     assert j.columns[-1] == "block_index" and np.array_equal(j.records["block_index"], want)
     samples = pull_until(inlet, lambda got: len(got) >= len(states))  # everything pushed arrives (an event)
     assert np.array_equal(np.array(samples)[:, -1], want)
-    raw = mne.io.read_raw_bdf(next(rec.folder.glob("*.bdf")), preload=True, verbose="error")
-    held = raw.get_data(picks=["block_index"])[0]
+    raw = mne.io.read_raw_bdf(next(rec.folder.glob("*.bdf")), preload=True, infer_types=True, verbose="error")
+    held = raw.get_data(picks=["block_index"])[0]  # ("MISC block_index": a misc signal)
     end = j.feedback[:, 0].astype(int)
     ok = end <= raw.n_times
     assert np.abs(held[end[ok] - 1] - want[ok]).max() < 1e-3

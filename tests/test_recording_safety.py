@@ -20,7 +20,6 @@ from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource
 from neurofeed.live.session import build_session, finish_session
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.recording import writer
-from neurofeed.recording.bdf import record_samples
 from neurofeed.recording.journal import read_journal
 from tests.conftest import PROTOCOLS, ROOT, run_cli, wait_until
 
@@ -60,21 +59,61 @@ def test_protocol_name_a_folder_cannot_carry_is_refused(tmp_path, capsys, name):
 
 
 def _bdf_matches_journal(folder):
-    """The BDF holds every journal sample (the last record completed by annotated padding) and
-    every journal event; returns (journal, raw)."""
+    """The BDF holds exactly the journal's samples (MNE and edfio read it; EEG typed EEG, the
+    feedback signals misc) and every journal event at its sample, the last ones included;
+    returns (journal, raw)."""
+    from edfio import read_bdf
+
     j = read_journal(folder)
-    raw = mne.io.read_raw_bdf(next(Path(folder).glob("*.bdf")), preload=True, verbose="error")
+    path = next(Path(folder).glob("*.bdf"))
+    raw = mne.io.read_raw_bdf(path, preload=True, infer_types=True, verbose="error")
     n = j.data.shape[1]
-    rec = record_samples(j.sfreq)
-    assert n <= raw.n_times < n + rec
+    assert raw.n_times == n == j.chunk_sizes.sum() and raw.info["sfreq"] == j.sfreq
+    assert read_bdf(path).signals[0].data.size == n
     eeg = raw.get_data(picks=j.ch_names) * 1e6
-    assert np.max(np.abs(eeg[:, :n] - j.data)) <= STEP_UV  # every sample, to the last one
-    descs = list(raw.annotations.description)
-    if raw.n_times > n:
-        assert "padding (not recorded)" in descs
-    for e in j.events + j.recorder_events:  # every event the journal has, the session's end included
-        assert e["text"][:120] in descs, e["text"]
+    assert np.max(np.abs(eeg - j.data)) <= STEP_UV  # every sample, to the last one
+    types = dict(zip(raw.ch_names, raw.get_channel_types()))
+    assert [types[c] for c in j.ch_names] == ["eeg"] * len(j.ch_names)
+    assert sorted(t for c, t in types.items() if c not in j.ch_names) == ["misc"] * (len(j.columns) - 1)
+    got = sorted((round(float(o) * j.sfreq), d) for o, d in zip(raw.annotations.onset, raw.annotations.description))
+    assert "padding (not recorded)" not in [d for _, d in got]
+    want = sorted((min(e["sample"], n), e["text"][:120]) for e in j.events + j.recorder_events)
+    assert set(want) <= set(got)  # every event the journal has, at its sample
+    last = [d for s, d in got if s == got[-1][0]]  # the BDF's last annotations are the journal's last
+    assert sorted(last) == sorted(d for s, d in want if s == want[-1][0])
     return j, raw
+
+
+@pytest.mark.parametrize("sfreq, n, n_bdf", [(250.0, 1741, 1741), (250.0, 1747, 1747),  # 1747 is prime
+                                               (125.0, 1009, 1009), (200.0, 1999, 1999), (500.0, 3001, 3001),
+                                               (256.0, 1741, 1736), (256.0, 1743, 1736), (300.0, 1001, 987)])
+def test_the_bdf_ends_where_the_journal_ends_at_any_rate_and_count(tmp_path, sfreq, n, n_bdf):
+    """Any sample count at 125/200/250/500 Hz is held exactly (records as long as a divisor of it,
+    one sample for a prime); at 256 Hz (and rates like 300 Hz) the recorder ends the journal at its
+    last chunk boundary (7-sample chunks here) whose count a BDF holds exactly (a multiple of 4 at 256 Hz,
+    of 3 at 300 Hz), journaled, and journal and BDF agree."""
+    from edfio import read_bdf
+
+    from neurofeed.core.chunk import Chunk
+
+    header = {"ch_names": ["C3", "C4", "Cz"], "sfreq": sfreq, "targets": ["C3", "C4"], "range_uv": 4000.0,
+              "participant": "P20"}
+    rec = writer.Recorder(tmp_path / "P20" / "s", header)
+    x = np.vstack([np.arange(n) % 1000 - 500.0, np.zeros((2, n))])
+    for a in range(0, n, 7):
+        rec.on_chunk(Chunk(x[:, a:a + 7], np.arange(a, min(n, a + 7)) / sfreq, 1))
+    rec.on_events([type("E", (), dict(sample=n, onset_s=n / sfreq, duration_s=0.0, text="session_end/test"))()])
+    summary = {}
+    bdf = rec.close(summary)
+    j = read_journal(rec.folder)
+    raw = mne.io.read_raw_bdf(bdf, preload=True, infer_types=True, verbose="error")
+    assert raw.n_times == j.data.shape[1] == j.chunk_sizes.sum() == n_bdf and raw.info["sfreq"] == sfreq
+    assert read_bdf(bdf).signals[0].sampling_frequency == sfreq and read_bdf(bdf).signals[0].data.size == n_bdf
+    np.testing.assert_allclose(raw.get_data(picks=["C3"])[0] * 1e6, x[0, :n_bdf], atol=STEP_UV)
+    assert summary["recording_trimmed_samples"] == n - n_bdf
+    descs = list(raw.annotations.description)
+    assert "session_end/test" in descs and "padding (not recorded)" not in descs
+    assert (f"recording_trimmed/{n - n_bdf} samples" in " ".join(descs)) == (n > n_bdf)
 
 
 def test_bdf_holds_every_sample_and_the_end_after_a_normal_end(tmp_path):
@@ -86,7 +125,7 @@ def test_bdf_holds_every_sample_and_the_end_after_a_normal_end(tmp_path):
     j, raw = _bdf_matches_journal(rec.folder)
     texts = [e["text"] for e in j.events]
     assert texts[-1] == "session_end/schedule complete" and texts[-2].startswith("block_end")
-    assert j.data.shape[1] % record_samples(250)  # the case that used to lose the tail
+    assert j.data.shape[1] % 25  # not whole 0.1-s records: the case that used to be padded
     start = json.loads((rec.folder / "start.json").read_text())["first_sample"]
     assert raw.info["meas_date"].replace(tzinfo=None).isoformat()[:19] == start[:19]  # the first sample's time
 
@@ -133,13 +172,22 @@ def test_two_sessions_started_in_the_same_second_get_two_folders(tmp_path, monke
     for t in threads:
         t.join()
     folders = [finish_session(p, r)["recording"] for p, r in pipes]
-    assert folders == [str(planned), str(planned) + "-2"]
+    assert folders == [str(planned), str(planned) + "-002"]
     for folder, names in zip(folders, layouts):
         j = read_journal(folder)
         assert j.ch_names == names and j.data.shape[1] == j.chunk_sizes.sum() > 0  # one session's samples only
         assert (Path(folder) / "samples.f64").stat().st_size == 8 * len(names) * j.data.shape[1]
         assert sum(e["text"].startswith("session_end/") for e in j.events) == 1
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_collision_suffixes_sort_in_the_order_the_folders_were_made(tmp_path):
+    planned = tmp_path / "P13" / "20260101-120000_demo"
+    made = [writer.create_session_folder(planned) for _ in range(12)]  # 12 sessions in one second
+    assert [p.name for p in made[:3]] == ["20260101-120000_demo", "20260101-120000_demo-002",
+                                          "20260101-120000_demo-003"]
+    assert len(set(made)) == 12 and all(p.is_dir() for p in made)
+    assert sorted(p.name for p in planned.parent.iterdir()) == [p.name for p in made]  # -010 after -009
 
 
 def test_kill_between_header_and_first_chunk_leaves_a_folder_recover_reads(tmp_path):
@@ -162,15 +210,18 @@ def test_kill_between_header_and_first_chunk_leaves_a_folder_recover_reads(tmp_p
 
 
 class _Timed:
-    """Times every call the acquisition thread makes into the recorder."""
+    """Times every call the acquisition thread makes into the recorder: its CPU time
+    (``time.thread_time``: the work the call does, which a busy machine's scheduling does not
+    inflate) and its wall time."""
 
     def __init__(self, rec):
-        self.rec, self.calls_s = rec, []
+        self.rec, self.cpu_s, self.wall_s = rec, [], []
 
     def _timed(self, fn, arg):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         fn(arg)
-        self.calls_s.append(time.perf_counter() - t)
+        self.cpu_s.append(time.thread_time() - c)
+        self.wall_s.append(time.perf_counter() - t)
 
     def on_chunk(self, chunk):
         self._timed(self.rec.on_chunk, chunk)
@@ -182,18 +233,46 @@ class _Timed:
         self._timed(self.rec.on_events, events)
 
 
+class _WatchedLock:
+    """The recorder's mode lock, watched: counts the acquisition thread's acquisitions that found
+    the lock held while the writer was inside a disk write (a producer waiting on the disk)."""
+
+    def __init__(self, lock, in_write: threading.Event, producer: set):
+        self.lock, self.in_write, self.producer = lock, in_write, producer
+        self.producer_takes = self.waits_on_disk = 0
+
+    def __enter__(self):
+        if threading.get_ident() in self.producer:
+            self.producer_takes += 1
+            if not self.lock.acquire(blocking=False):
+                self.waits_on_disk += self.in_write.is_set()
+                self.lock.acquire()
+        else:
+            self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.release()
+
+
 def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch, caplog):
     """The writer's disk stalls for 10 s (a slowed writer): the acquisition thread's calls into the
-    recorder do not wait (the old bounded queue blocked them for the stall), the console says the
-    disk fell behind, the queue spills past its memory cap, and the journal has every sample."""
-    stalled = threading.Event()
+    recorder do no more work than usual (CPU time under 10 ms each), never wait on a lock the
+    writer holds across a write, and never wait for the disk (wall time far below the stall; the
+    old bounded queue blocked them for seconds); the console says the disk fell behind, the queue
+    spills past its memory cap, and the journal has every sample."""
+    stalled, in_write = threading.Event(), threading.Event()
     slow_write = writer.Recorder._write
 
     def write(self, name, payload):
-        if not stalled.is_set():
-            stalled.set()
-            time.sleep(10.0)  # a USB stick, a virus scanner, a network home folder
-        slow_write(self, name, payload)
+        in_write.set()
+        try:
+            if not stalled.is_set():
+                stalled.set()
+                time.sleep(10.0)  # a USB stick, a virus scanner, a network home folder
+            slow_write(self, name, payload)
+        finally:
+            in_write.clear()
 
     monkeypatch.setattr(writer.Recorder, "_write", write)
     monkeypatch.setattr(writer, "MEMORY_CAP_BYTES", 256_000)  # small: the stall also reaches the spill file
@@ -203,8 +282,15 @@ def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch,
     pipe, rec = build_session(src, proto, "P15", tmp_path, seconds_scale=0.2, lsl=False)
     timed = _Timed(rec)
     pipe.sinks = [timed if s is rec else s for s in pipe.sinks]
+    producer = set()
     sent = []
-    pipe.sinks.append(type("Keep", (), {"on_chunk": lambda self, c: sent.append(c.data.copy())})())
+
+    def keep(self, c):
+        producer.add(threading.get_ident())
+        sent.append(c.data.copy())
+
+    pipe.sinks.insert(0, type("Keep", (), {"on_chunk": keep})())
+    rec._mode_lock = watched = _WatchedLock(rec._mode_lock, in_write, producer)
     with caplog.at_level(logging.WARNING, logger="neurofeed.recording.writer"):
         pipe.start()
         wait_until(stalled.is_set, what="the writer's first write")
@@ -212,11 +298,14 @@ def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch,
         pipe.stop()
         summary = finish_session(pipe, rec)
     assert pipe.error is None and rec.error is None
-    calls = np.array(timed.calls_s)
-    assert calls.size > 5000  # every sample, state and event of the session went through the recorder
-    # no call waited for the disk (it stalled 10 s; the old bounded queue held the thread ~6-9 s): 99 % of
-    # the calls stay under 10 ms, and a rare one a busy 2-core machine deschedules stays far below the stall
-    assert np.percentile(calls, 99) < 0.010 and calls.max() < 1.0, (calls.max(), np.sort(calls)[-5:])
+    cpu, wall = np.array(timed.cpu_s), np.array(timed.wall_s)
+    assert cpu.size > 5000  # every sample, state and event of the session went through the recorder
+    # no call does more than append (CPU time; the spill's first call starts a thread) ...
+    assert cpu.max() < 0.010, np.sort(cpu)[-5:]
+    # ... none waited for the disk (it stalled 10 s; the old bounded queue held the thread ~6-9 s) ...
+    assert wall.max() < 1.0, np.sort(wall)[-5:]
+    # ... nor on a lock the writer held across a write (the queue spilled: the lock was in use)
+    assert watched.producer_takes > 100 and watched.waits_on_disk == 0
     assert any("the disk has fallen behind" in r.getMessage() for r in caplog.records)
     assert summary["recording_behind_events"] >= 1 and summary["recording_dropped_samples"] == 0
     j = read_journal(rec.folder)
@@ -225,6 +314,122 @@ def test_a_disk_that_stalls_10_s_never_stalls_acquisition(tmp_path, monkeypatch,
     assert np.array_equal(j.data, np.concatenate(sent, axis=1), equal_nan=True)  # every sample, in order
     assert not (rec.folder / "spill.bin").exists()  # read back and removed at close
     _bdf_matches_journal(rec.folder)
+
+
+_SPILLING_SESSION = """
+import sys, time
+import numpy as np
+from neurofeed.recording import writer
+from neurofeed.hardware.sources import simulated
+
+writer.MEMORY_CAP_BYTES = 20_000  # a small memory: the queue spills within a second
+write, next_spilled, generate = writer.Recorder._write, writer.Recorder._next_spilled, simulated.MuSimulator.generate
+
+
+def slow_write(self, name, payload):  # a disk slower than the session: the queue spills and stays spilled
+    time.sleep(0.02)
+    write(self, name, payload)
+
+
+def spilled(self, reader):  # the writer reads spill.bin only once the queue in memory is empty
+    item = next_spilled(self, reader)
+    self.n_spilled = getattr(self, "n_spilled", 0) + (item is not None)
+    if self.n_spilled == 30:
+        (self.folder / "reading-spill").write_text("")
+    return item
+
+
+def numbered(self, n):  # channel 0 carries each sample's index: every sample, in order, is checkable
+    first = self.n_done
+    data, truth = generate(self, n)
+    data[0] = (first + np.arange(n)) % 2000 - 1000.0
+    return data, truth
+
+
+writer.Recorder._write, writer.Recorder._next_spilled, simulated.MuSimulator.generate = slow_write, spilled, numbered
+from neurofeed.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_while_the_queue_is_spilled_then_recover_restores_every_sample_in_order(tmp_path):
+    """The disk falls behind, the queue spills to spill.bin, the session is killed (-9): `recover`
+    puts the spilled chunks into the journal at their places, so the BDF has every sample the
+    session queued up to the kill, in order (those the writer had not taken are in spill.bin)."""
+    proc = subprocess.Popen([sys.executable, "-c", _SPILLING_SESSION, "session", "--board", "simulated",
+                             "--protocol", "demo", "--participant", "P18", "--headless", "--out", str(tmp_path),
+                             "--no-lsl"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: list(tmp_path.glob("P18/*/reading-spill")) or proc.poll() is not None,
+                   timeout_s=120, what="the writer reading the spill file")
+        assert proc.poll() is None, proc.communicate(timeout=5)
+        proc.send_signal(sig.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    folder = next(tmp_path.glob("P18/*"))
+    n_ch = len(json.loads((folder / "header.json").read_text())["ch_names"])
+    on_disk = (folder / "samples.f64").stat().st_size // (8 * n_ch)
+    spilled = (folder / "spill.bin").stat().st_size
+    assert spilled > 0
+    r = run_cli("recover", folder)
+    assert r.returncode == 0, r.stderr
+    j = read_journal(folder)
+    n = j.data.shape[1]
+    assert n > on_disk + 25  # the spilled chunks are back (more than a tenth of a second of them)
+    np.testing.assert_array_equal(j.data[0], np.arange(n) % 2000 - 1000.0)  # every sample, in order, once
+    assert np.isfinite(j.data).all() and len(j.gaps) == 0
+    np.testing.assert_allclose(np.diff(j.timestamps), 1 / 250, atol=1e-6)  # their timestamps alike
+    assert j.chunk_sizes.sum() == n
+    assert not (folder / "spill.bin").exists()
+    raw = mne.io.read_raw_bdf(next(folder.glob("*.bdf")), preload=True, verbose="error")
+    assert raw.n_times == n
+    np.testing.assert_allclose(raw.get_data(picks=[j.ch_names[0]])[0] * 1e6, j.data[0], atol=STEP_UV)
+
+
+def test_spilled_samples_after_a_queue_lost_in_memory_keep_their_place(tmp_path, monkeypatch):
+    """Killed with part of the queue still in memory (lost) and the rest in spill.bin: the
+    recovered journal has the lost stretch as gap samples (annotated ``recording_lost/<n>``) and
+    every spilled sample at its own sample index."""
+    import shutil
+
+    from neurofeed.core.chunk import Chunk
+    from neurofeed.recording.bdf import recover
+
+    release = threading.Event()
+    write = writer.Recorder._write
+
+    def stalled(self, name, payload):  # the disk never takes anything until the test is done
+        release.wait()
+        write(self, name, payload)
+
+    monkeypatch.setattr(writer.Recorder, "_write", stalled)
+    monkeypatch.setattr(writer, "MEMORY_CAP_BYTES", 4_000)
+    header = {"ch_names": ["C3", "C4"], "sfreq": 250.0, "targets": ["C3", "C4"], "range_uv": 4000.0,
+              "participant": "P19"}
+    rec = writer.Recorder(tmp_path / "P19" / "s", header)
+    try:
+        for k in range(100):
+            x = np.vstack([np.arange(5 * k, 5 * k + 5), np.zeros(5)]).astype(float)
+            rec.on_chunk(Chunk(x, np.arange(5 * k, 5 * k + 5) / 250, 1))
+        wait_until(lambda: (rec.folder / "spill.bin").exists() and not rec._overflow, what="the spill written")
+        # what a kill -9 now leaves: the files as they are on disk (the queue in memory is gone)
+        killed = tmp_path / "killed"
+        shutil.copytree(rec.folder, killed)
+    finally:
+        release.set()
+        rec.close(finalize=False)
+    recover(killed)
+    j = read_journal(killed)
+    assert j.data.shape[1] == 500 and j.chunk_sizes.sum() == 500
+    lost = ~np.isfinite(j.data[0])
+    first, length = j.gaps[0]
+    assert len(j.gaps) == 1 and first == 0 and length == lost.sum() > 0 and lost[:length].all()
+    np.testing.assert_array_equal(j.data[0, length:], np.arange(length, 500))  # each spilled sample in its place
+    assert f"recording_lost/{length}" in [e["text"] for e in j.recorder_events]
+    raw = mne.io.read_raw_bdf(next(killed.glob("*.bdf")), preload=True, verbose="error")
+    assert raw.n_times == 500 and "gap" in raw.annotations.description
 
 
 class _SignalLostSource(SimulatedSource):

@@ -36,6 +36,9 @@ class Field:
         Physical range of the BDF signal (values outside are clipped there, never elsewhere).
     per_target : bool
         True when ``attr`` is an array with one value per target.
+    label : str
+        The BDF signal's name when ``column`` is too long for it (at most 11 characters after
+        the target: the label is ``MISC <name>`` in 16); "" = ``column``.
     """
 
     column: str
@@ -43,6 +46,7 @@ class Field:
     unit: str = ""
     range: tuple = (0.0, 1.0)
     per_target: bool = False
+    label: str = ""
 
 
 SI_RANGE = (-5.0, 5.0)  # log10 ratio: ±5 decades is far beyond any physiological change
@@ -60,12 +64,14 @@ FIELDS: tuple[Field, ...] = (
     Field("feedback", "feedback"),
     Field("feedback_on", "feedback_on"),
     Field("si_bar", "si_bar", "log10 ratio", SI_RANGE),
-    Field("live_feedback", "live_feedback"),  # the participant's own feedback (a yoked sham shows another's)
+    Field("live_feedback", "live_feedback", label="live_fb"),  # the participant's own feedback (a yoked sham shows another's)
     Field("live_reward", "live_reward"),
     Field("si_{t}", "si", "log10 ratio", SI_RANGE, per_target=True),
-    Field("power_{t}_uv2", "power_uv2", "uV^2", (0.0, 1e6), per_target=True),
+    Field("power_{t}_uv2", "power_uv2", "uV^2", (0.0, 1e6), per_target=True, label="power_{t}"),
 )
 NOT_STREAMED = ("sample_index",)  # LSL carries its own timestamp; a float32 sample count would lose precision
+BDF_TYPE = "MISC "  # the BDF label's type prefix (EDF+ "type name"; MNE's infer_types reads it as misc)
+BDF_LABEL_LEN = 16  # an EDF/BDF signal label is 16 ASCII characters
 
 
 def active_fields() -> list[Field]:
@@ -86,17 +92,38 @@ def record_fields(targets) -> list[tuple[str, Field]]:
 
 def field_of(column: str) -> Field | None:
     """The field a column belongs to (``"si_C3"`` -> the ``si_{t}`` field), or None if it is not a
-    record column; BDF labels cut to 16 characters match the start of a column."""
+    record column. Also reads the BDF's names for it (:func:`bdf_label`): ``"MISC si_C3"``, and
+    ``"si_C3"`` / ``"live_fb"`` as MNE names them with ``infer_types=True``; a name cut to the
+    label's 16 characters matches the start of a column."""
+    cut = len(column) == BDF_LABEL_LEN
+    if column.upper().startswith(BDF_TYPE):
+        column = column[len(BDF_TYPE):]
+    cut = cut or len(column) == BDF_LABEL_LEN - len(BDF_TYPE)
     for f in FIELDS:
-        if not f.per_target:
-            if column == f.column or (len(column) == 16 and f.column.startswith(column)):
-                return f
-        else:
-            pre, post = f.column.split("{t}")
-            if column.startswith(pre) and len(column) > len(pre) + len(post) and (
-                    column.endswith(post) or len(column) == 16):
-                return f
+        for name in {f.column, f.label or f.column}:
+            if not f.per_target:
+                if column == name or (cut and name.startswith(column)):
+                    return f
+            else:
+                pre, post = name.split("{t}")
+                if column.startswith(pre) and len(column) > len(pre) + len(post) and (column.endswith(post) or cut):
+                    return f
     return None
+
+
+def bdf_label(column: str) -> str:
+    """The BDF signal label of a record column: ``MISC `` + its name (the field's short ``label``
+    where the column is long), cut to 16 characters (``"MISC si_combined"``, ``"MISC live_fb"``,
+    ``"MISC power_C3"``)."""
+    f = field_of(column)
+    name = column
+    if f is not None and f.label:
+        if f.per_target:
+            pre, post = f.column.split("{t}")
+            name = f.label.format(t=column[len(pre):len(column) - len(post)] if column.endswith(post) else column)
+        else:
+            name = f.label
+    return (BDF_TYPE + name)[:BDF_LABEL_LEN]
 
 
 def record_dtype(targets) -> np.dtype:

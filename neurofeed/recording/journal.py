@@ -14,7 +14,8 @@ fsynced at least every second) and, once closed or recovered, a BDF+ file:
 ``recorder.jsonl`` the recorder's own events (the disk fell behind / caught up, samples memory could
                    not hold), kept apart from the session's events (replay re-derives those)
 ``start.json``     the wall-clock time of the first sample (``first_sample``; the BDF's start)
-``spill.bin``      only while the disk falls behind: queued items past the memory cap
+``spill.bin``      only while the disk falls behind: queued items past the memory cap, each with
+                   its byte offset in its journal file (``recover`` puts a killed session's in place)
 ``sidecar.json``   written at the end: baseline, threshold history, timing, blocks
 ``<stem>.bdf``     BDF+ (24 bit): EEG, feedback signals and events as annotations
 """

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.errors import RecordingError
-from ..core.record import active_fields, record_columns, state_to_row
+from ..core.record import NOT_STREAMED, active_fields, record_columns, state_to_row
 from ..protocol.schema import is_safe_name
 from .journal import CHUNKS, EVENTS, FEEDBACK, GAPS, HEADER, RECORDER_EVENTS, SAMPLES, SIDECAR, SPILL, START, TIMESTAMPS
 
@@ -30,7 +30,9 @@ MEMORY_CAP_BYTES = 128 << 20
 ITEM_OVERHEAD_BYTES = 120  # a queued (name, bytes) tuple's own memory, beyond its payload
 BEHIND_S = 2.0  # the disk "falls behind" when a chunk queued this long ago (wall clock) is not yet on disk
 _NAMES = (SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, START, "drop", RECORDER_EVENTS)  # item kinds, by spill index
-_FRAME = struct.Struct("<BQ")  # a spilled item: kind index, payload length
+# a spilled item: kind index, its byte offset in its journal file, the recording's sample index
+# when it was queued, payload length (offsets let `recover` put every spilled byte in its place)
+_FRAME = struct.Struct("<BQQQ")
 
 
 def session_folder(root, participant: str, protocol_name: str) -> Path:
@@ -45,15 +47,16 @@ def session_folder(root, participant: str, protocol_name: str) -> Path:
 
 
 def create_session_folder(planned) -> Path:
-    """Create ``planned`` exclusively, or ``<planned>-2``, ``-3``, ... when it exists (two sessions
+    """Create ``planned`` exclusively, or ``<planned>-002``, ``-003``, ... when it exists (two sessions
     started in the same second, two rooms, a scripted batch): a session never shares a folder.
+    The suffix is zero-padded so that the folders sort by name in the order they were made.
 
     Raises ``OSError`` when the parent cannot be created or written.
     """
     planned = Path(planned)
     planned.parent.mkdir(parents=True, exist_ok=True)
     for k in range(1, 1000):
-        folder = planned if k == 1 else planned.with_name(f"{planned.name}-{k}")
+        folder = planned if k == 1 else planned.with_name(f"{planned.name}-{k:03d}")
         try:
             folder.mkdir()  # exclusive: fails if another session made it first
             return folder
@@ -120,13 +123,17 @@ class Recorder:
     only when memory itself runs out; they are then counted (``dropped_samples``), written as gap
     samples and annotated ``recording_dropped/<n>``.
 
+    A session killed while items wait in ``spill.bin`` loses only the queue in memory:
+    ``recover`` (:func:`restore_spill`) puts the spilled items into the journal at their places.
+    At close the journal is ended where the BDF can end exactly (:meth:`_trim_to_bdf`).
+
     A write error (disk full, folder removed) stops the session: the next ``on_chunk`` raises
     :class:`RecordingError`.
 
     Parameters
     ----------
     folder : Path
-        The planned session folder; created exclusively (with a ``-2``, ``-3`` suffix when taken,
+        The planned session folder; created exclusively (with a ``-002``, ``-003`` suffix when taken,
         see ``self.folder``).
     header : dict
         Must hold ``ch_names``, ``sfreq``, ``targets``, ``range_uv``, ``participant``.
@@ -161,6 +168,7 @@ class Recorder:
                        for name in (SAMPLES, TIMESTAMPS, CHUNKS, GAPS, FEEDBACK, EVENTS, RECORDER_EVENTS)}
         fsync_folder(self.folder)
         self._mem: collections.deque = collections.deque()  # the queue in memory (acquisition -> writer)
+        self._pos = dict.fromkeys(self._files, 0)  # bytes queued so far per journal file (acquisition thread)
         self._overflow: collections.deque = collections.deque()  # past the cap: waits for the spill thread
         self._spilling = False  # new items go to _overflow (then spill.bin) until the writer catches up
         self._mode_lock = threading.Lock()  # held for a few instructions, never across I/O
@@ -190,8 +198,24 @@ class Recorder:
         return self._bytes_in - self._bytes_out
 
     # sinks (acquisition thread): append only -----------------------------------------------
+    def _advance(self, name: str, payload: bytes) -> int:
+        """The item's byte offset in its journal file (what the writer will have written before it)."""
+        pos = self._pos
+        if name == "drop":
+            first, n = struct.unpack("<qq", payload)
+            at = pos[SAMPLES]
+            for f, size in ((SAMPLES, 8 * n * self.n_ch), (TIMESTAMPS, 8 * n), (CHUNKS, 8), (GAPS, 16),
+                            (RECORDER_EVENTS, len(drop_line(first, n, self.sfreq)))):
+                pos[f] += size
+            return at
+        at = pos.get(name, 0)
+        if name in pos:
+            pos[name] += len(payload)
+        return at
+
     def _put(self, name: str, payload: bytes) -> None:
         self._bytes_in += len(payload) + ITEM_OVERHEAD_BYTES
+        at = self._advance(name, payload)
         if self._spilling or self._bytes_in - self._bytes_out > MEMORY_CAP_BYTES:
             with self._mode_lock:  # (the writer may have just caught up and switched back)
                 if not self._spilling and self._bytes_in - self._bytes_out > MEMORY_CAP_BYTES:
@@ -199,7 +223,10 @@ class Recorder:
                     log.warning("recording: %.1f MB wait for the disk; spilling to %s", MEMORY_CAP_BYTES / 1e6,
                                 self.folder / SPILL)
                     self._start_spill()
-                (self._overflow if self._spilling else self._mem).append((name, payload))
+                if self._spilling:
+                    self._overflow.append((name, payload, at, self.samples_queued))
+                else:
+                    self._mem.append((name, payload))
         else:
             self._mem.append((name, payload))
         self._wake.set()
@@ -275,8 +302,8 @@ class Recorder:
                     if not self._overflow:
                         time.sleep(0.02)
                         continue
-                    name, payload = self._overflow[0]  # popped once written: the writer sees it somewhere
-                    f.write(_FRAME.pack(_NAMES.index(name), len(payload)) + payload)
+                    name, payload, at, sample = self._overflow[0]  # popped once written: the writer sees it somewhere
+                    f.write(_FRAME.pack(_NAMES.index(name), at, sample, len(payload)) + payload)
                     f.flush()
                     self._spill_written += _FRAME.size + len(payload)
                     self._overflow.popleft()
@@ -299,9 +326,7 @@ class Recorder:
             self._files[TIMESTAMPS].write(np.full(n, np.nan).tobytes())
             self._files[CHUNKS].write(np.int64(n).tobytes())
             self._files[GAPS].write(np.array([first, n], np.int64).tobytes())
-            self._files[RECORDER_EVENTS].write((json.dumps({"sample": first, "onset_s": first / self.sfreq,
-                                                   "duration_s": n / self.sfreq,
-                                                   "text": f"recording_dropped/{n}"}) + "\n").encode())
+            self._files[RECORDER_EVENTS].write(drop_line(first, n, self.sfreq))
             self.samples_written += n
         else:
             self._files[name].write(payload)
@@ -314,7 +339,7 @@ class Recorder:
         if self._spill_read >= self._spill_written:
             return None
         head = reader.read(_FRAME.size)
-        kind, length = _FRAME.unpack(head)
+        kind, _, _, length = _FRAME.unpack(head)
         payload = reader.read(length)
         self._spill_read += _FRAME.size + length
         return _NAMES[kind], payload
@@ -340,7 +365,7 @@ class Recorder:
                     self._sync()
                     return
                 if item is not None:
-                    self._write(*item)
+                    self._write(item[0], item[1])
                 else:
                     self._wake.wait(0.1)
                     self._wake.clear()
@@ -353,6 +378,27 @@ class Recorder:
         finally:
             if reader is not None:
                 reader.close()
+
+    def _trim_to_bdf(self) -> int:
+        """Make the journal end where the BDF can end exactly (see ``bdf.bdf_samples``): nothing
+        at 125/200/250/500/1000 Hz; at 256 Hz, where a BDF data record is a multiple of 4 samples,
+        the journal is ended at its last chunk boundary that is (usually the last chunk itself; a
+        Muse sends 12). Whole chunks only, so that a replay of the journal stays bit-exact.
+        Returns the number of samples cut."""
+        from .bdf import MAX_TRIM_S, record_samples
+
+        n = (self.folder / SAMPLES).stat().st_size // (8 * self.n_ch)
+        n_signals = self.n_ch + sum(c not in NOT_STREAMED for c in self.header["feedback_columns"])
+        if n == 0 or record_samples(n, self.sfreq, n_signals) is not None:
+            return 0
+        ends = np.cumsum(np.fromfile(self.folder / CHUNKS, dtype=np.int64))
+        for b in ends[(ends < n) & (ends >= n - MAX_TRIM_S * self.sfreq)][::-1]:
+            spr = record_samples(int(b), self.sfreq, n_signals)
+            if spr is not None:
+                trim_journal(self.folder, int(b), f"recording_trimmed/{n - int(b)} samples (the BDF ends on a "
+                                                  f"whole {spr}-sample record)")
+                return n - int(b)
+        return 0  # no chunk boundary serves: the BDF leaves the last samples out, annotated
 
     def close(self, summary: dict | None = None, finalize: bool = True) -> Path | None:
         """Drain the queue (all of it: nothing queued is left behind), fsync, write the sidecar and
@@ -379,8 +425,10 @@ class Recorder:
                 f.close()
             except OSError:
                 pass
+        trimmed = self._trim_to_bdf() if finalize and self.error is None else 0
         if summary is not None:
             summary.update(recording_dropped_samples=self.dropped_samples,  # the caller's summary too
+                           recording_trimmed_samples=trimmed,
                            recording_behind_events=self.behind_events,
                            recording_max_queued_mb=round(self.max_queued_bytes / 1e6, 3))
             write_atomic(self.folder / SIDECAR, json.dumps(dict(self.header, **summary), indent=1,
@@ -392,6 +440,136 @@ class Recorder:
 
             return write_bdf(self.folder)
         return None
+
+
+def drop_line(first: int, n: int, sfreq: float) -> bytes:
+    """The ``recorder.jsonl`` line of ``n`` samples memory could not hold, from sample ``first``."""
+    return (json.dumps({"sample": first, "onset_s": first / sfreq, "duration_s": n / sfreq,
+                        "text": f"recording_dropped/{n}"}) + "\n").encode()
+
+
+def _event_line(sample: int, sfreq: float, duration_s: float, text: str) -> bytes:
+    return (json.dumps({"sample": sample, "onset_s": sample / sfreq, "duration_s": duration_s, "text": text})
+            + "\n").encode()
+
+
+def _aligned_size(path: Path, width: int | None) -> int:
+    """The size of the whole records of a journal file (whole lines for ``width`` None: the
+    events files, small), cutting off what a crash left half-written."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    keep = size - size % width if width else path.read_bytes().rfind(b"\n") + 1
+    if keep < size:
+        os.truncate(path, keep)
+    return keep
+
+
+def restore_spill(folder) -> int:
+    """Put what a killed session left in ``spill.bin`` (the queue past its memory cap, waiting
+    for a disk that fell behind) into the journal files, every byte at its place; returns the
+    number of samples restored. Run by ``recover`` before the BDF is written.
+
+    Each spilled item carries its byte offset in its journal file: parts the writer had already
+    written are skipped, the rest appended. Items lost with the process's memory (queued before
+    the spill, not yet written) leave a hole; a hole in the samples is written as gap samples
+    (NaN, a gap run) and journaled ``recording_lost/<n>``, so every spilled sample keeps its
+    place on the timeline. ``spill.bin`` is removed once the journal is fsynced.
+    """
+    folder = Path(folder)
+    spill = folder / SPILL
+    if not spill.exists():
+        return 0
+    header = json.loads((folder / HEADER).read_text())
+    n_ch, sfreq = len(header["ch_names"]), float(header["sfreq"])
+    widths = {SAMPLES: 8 * n_ch, TIMESTAMPS: 8, CHUNKS: 8, GAPS: 16, FEEDBACK: 8 * len(header["feedback_columns"]),
+              EVENTS: None, RECORDER_EVENTS: None}
+    have = {name: _aligned_size(folder / name, w) for name, w in widths.items()}
+    chunked = int(np.fromfile(folder / CHUNKS, dtype=np.int64).sum()) if have[CHUNKS] else 0
+    restored = 0
+    files = {name: open(folder / name, "ab") for name in widths}
+    try:
+        with open(spill, "rb") as f:
+            while True:
+                head = f.read(_FRAME.size)
+                if len(head) < _FRAME.size:
+                    break
+                kind, at, sample, length = _FRAME.unpack(head)
+                payload = f.read(length)
+                if len(payload) < length or kind >= len(_NAMES):
+                    break  # the frame the crash cut
+                name = _NAMES[kind]
+                if name == START:
+                    if not (folder / START).exists():
+                        write_atomic(folder / START, payload)
+                    continue
+                if name == "drop":
+                    continue  # its samples fall in a hole below: gap samples, journaled
+                if at + length <= have[name]:
+                    continue  # on disk already
+                if at > have[name]:  # lost in memory with the process
+                    hole = at - have[name]
+                    if name == SAMPLES:
+                        k, first = hole // widths[SAMPLES], have[SAMPLES] // widths[SAMPLES]
+                        files[SAMPLES].write(np.full(k * n_ch, np.nan).tobytes())
+                        files[GAPS].write(np.array([first, k], np.int64).tobytes())
+                        files[RECORDER_EVENTS].write(_event_line(first, sfreq, k / sfreq, f"recording_lost/{k}"))
+                    elif name == TIMESTAMPS:
+                        files[TIMESTAMPS].write(np.full(hole // 8, np.nan).tobytes())
+                    elif name == CHUNKS and sample > chunked:
+                        files[CHUNKS].write(np.int64(sample - chunked).tobytes())
+                        chunked = sample
+                    have[name] = at
+                part = payload[have[name] - at:]
+                files[name].write(part)
+                have[name] = at + length
+                if name == SAMPLES:
+                    restored += len(part) // widths[SAMPLES]
+                elif name == CHUNKS:
+                    chunked += int(np.frombuffer(part, np.int64).sum())
+    finally:
+        for fh in files.values():
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+    fsync_folder(folder)
+    spill.unlink()
+    return restored
+
+
+def trim_journal(folder, n_keep: int, note: str) -> None:
+    """End a closed journal at sample ``n_keep`` (a chunk boundary): samples, timestamps, chunk
+    sizes and gap runs cut, feedback updates after it dropped, events after it moved to it; and
+    ``note`` journaled in ``recorder.jsonl`` there."""
+    folder = Path(folder)
+    header = json.loads((folder / HEADER).read_text())
+    n_ch, sfreq = len(header["ch_names"]), float(header["sfreq"])
+    for name, width in ((SAMPLES, 8 * n_ch), (TIMESTAMPS, 8)):
+        if (folder / name).stat().st_size > n_keep * width:
+            os.truncate(folder / name, n_keep * width)
+    chunks = np.fromfile(folder / CHUNKS, dtype=np.int64)
+    start = np.concatenate(([0], np.cumsum(chunks)[:-1]))
+    kept = np.minimum(chunks, np.maximum(0, n_keep - start))
+    write_atomic(folder / CHUNKS, kept[kept > 0].tobytes())
+    gaps = np.fromfile(folder / GAPS, dtype=np.int64)
+    gaps = gaps[: gaps.size // 2 * 2].reshape(-1, 2)
+    gaps = np.column_stack([gaps[:, 0], np.minimum(gaps[:, 1], n_keep - gaps[:, 0])])
+    write_atomic(folder / GAPS, gaps[gaps[:, 1] > 0].astype(np.int64).tobytes())
+    n_cols = len(header["feedback_columns"])
+    fb = np.fromfile(folder / FEEDBACK, dtype=np.float64)
+    fb = fb[: fb.size // n_cols * n_cols].reshape(-1, n_cols)
+    write_atomic(folder / FEEDBACK, fb[fb[:, 0] <= n_keep].tobytes())  # (column 0: sample_index)
+    lines = []
+    for line in (folder / EVENTS).read_text().splitlines():
+        e = json.loads(line)
+        if e["sample"] > n_keep:
+            e.update(sample=n_keep, onset_s=n_keep / sfreq)
+        lines.append(json.dumps(e) + "\n")
+    write_atomic(folder / EVENTS, "".join(lines).encode())
+    with open(folder / RECORDER_EVENTS, "ab") as f:
+        f.write(_event_line(n_keep, sfreq, 0.0, note))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def first_sample_time(chunk, sfreq: float) -> str:

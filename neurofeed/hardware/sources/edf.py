@@ -23,7 +23,7 @@ CHANNEL_TYPES = ("eeg", "eog", "ecg", "emg", "misc", "resp", "stim", "bio", "tem
 # label's start, upper case -> MNE type. A 10-10 site never starts so.
 _LABEL_TYPES = (("VEOG", "eog"), ("HEOG", "eog"), ("EOG", "eog"), ("ECG", "ecg"), ("EKG", "ecg"),
                 ("EMG", "emg"), ("ACC", "misc"), ("RESP", "resp"), ("GSR", "gsr"), ("TEMP", "temperature"),
-                ("STATUS", "stim"), ("TRIG", "stim"), ("STI", "stim"))
+                ("STATUS", "stim"), ("TRIG", "stim"), ("STI", "stim"), ("MISC ", "misc"))
 _UNIT_TO_UV = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 
 
