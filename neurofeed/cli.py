@@ -613,7 +613,7 @@ def cmd_replay(args) -> int:
 
 
 def cmd_recover(args) -> int:
-    from .recording.bdf import recover
+    from .recording.writer import recover
 
     out = recover(args.path)
     print(f"recovered: {out}")

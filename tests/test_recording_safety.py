@@ -395,7 +395,7 @@ def test_spilled_samples_after_a_queue_lost_in_memory_keep_their_place(tmp_path,
     import shutil
 
     from neurofeed.core.chunk import Chunk
-    from neurofeed.recording.bdf import recover
+    from neurofeed.recording.writer import recover
 
     release = threading.Event()
     write = writer.Recorder._write

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.errors import RecordingError
 from ..core.record import NOT_STREAMED, field_of
-from .journal import HEADER, SIDECAR, START, read_journal
+from .journal import SIDECAR, START, read_journal
 
 MERGE_S = 0.1  # runs of bad samples closer than this share one annotation (a crackling lead is one event)
 
@@ -279,21 +279,3 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
         (folder / SIDECAR).write_text(json.dumps(dict(j.header, recovered=True, samples=int(n)), indent=1))
     return out
 
-
-def recover(path) -> Path:
-    """Turn what a killed session left into a valid BDF+ (loses at most the unsynced last second):
-    the journal, and the spill file of a disk that had fallen behind (:func:`restore_spill`).
-
-    Raises :class:`RecordingError` (one line) when nothing can be recovered, never anything else.
-    """
-    from .writer import restore_spill
-
-    try:
-        folder = Path(path) if Path(path).is_dir() else Path(path).parent
-        if (folder / HEADER).exists():
-            restore_spill(folder)  # the queue the disk had not taken yet, in its place
-        return write_bdf(path, recovered=True)
-    except RecordingError:
-        raise
-    except Exception as err:  # noqa: BLE001 - a damaged journal must end in one clear line
-        raise RecordingError(f"{path}: cannot recover the session: {type(err).__name__}: {err}.") from None

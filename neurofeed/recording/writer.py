@@ -579,3 +579,22 @@ def first_sample_time(chunk, sfreq: float) -> str:
     waited_s = (time.perf_counter_ns() - chunk.arrival_ns) / 1e9 if chunk.arrival_ns else 0.0
     t = time.time() - waited_s - age - (chunk.n_samples - 1) / sfreq
     return dt.datetime.fromtimestamp(t).isoformat(timespec="microseconds")
+
+
+def recover(path) -> Path:
+    """Turn what a killed session left into a valid BDF+ (loses at most the unsynced last second):
+    the journal, and the spill file of a disk that had fallen behind (:func:`restore_spill`).
+
+    Raises :class:`RecordingError` (one line) when nothing can be recovered, never anything else.
+    """
+    from .bdf import write_bdf
+
+    try:
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        if (folder / HEADER).exists():
+            restore_spill(folder)  # the queue the disk had not taken yet, in its place
+        return write_bdf(path, recovered=True)
+    except RecordingError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a damaged journal must end in one clear line
+        raise RecordingError(f"{path}: cannot recover the session: {type(err).__name__}: {err}.") from None
