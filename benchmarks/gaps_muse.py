@@ -10,7 +10,9 @@ in adaptive mode (target 50 %) at ``--scale`` 0.15. Each chunk is lost with prob
 
 The SI error of the fill: the same session without drift run twice on the same chunks, once
 with every chunk and once with the lost ones as gaps; the mean |ΔSI| (combined, unsmoothed, per
-chunk) over the chunks that hold a filled gap and the 0.25 s after it, and over all feedback.
+chunk) over the chunks that hold a gap (filled, or held where it is too long) and the 0.25 s after it, over all feedback, and
+by time after the fill; chunks are lost there only after the baseline, so that both runs are
+calibrated alike and what differs is the fills alone.
 
     PYTHONPATH=. python benchmarks/gaps_muse.py [--lose-chunks 1] [--drift 0.5] [--seeds 7 8 9]
         [--max-fill 0] [--json out.json]
@@ -41,6 +43,16 @@ def muse_protocol(target_pct: float = 50.0):
     return parse_protocol(text, "muse-c3-gentle (adaptive)")
 
 
+def baseline_end_s(scale: float) -> float:
+    """Session time (s) at which the protocol's baseline block ends, plus a second."""
+    t = 0.0
+    for b in muse_protocol().schedule():
+        t += b.duration_s * scale
+        if b.label == "baseline":
+            return t + 1.0
+    raise ValueError("no baseline block")
+
+
 def session(x, lost_chunks, drift_pct: float, scale: float, gaps: bool = True) -> dict:
     """One session; ``lost_chunks``: indices of the 12-sample chunks never sent."""
     proc = Processor(muse_protocol(), FS, CH, 187500.0, scale, line_hz=60.0)
@@ -62,7 +74,7 @@ def session(x, lost_chunks, drift_pct: float, scale: float, gaps: bool = True) -
         st = proc.step(data)
         si.append(st.si_raw_combined)
         fb.append(st.feedback_on)
-        filled.append(bool(proc.chain.quality.filled_run[0]))
+        filled.append(gap is not None and bool(gap.any()))  # the chunk holds lost samples (filled or held)
         gated.append(st.gated)
     proc.control("stop", "end of stream")
     sm = proc.summary()
@@ -94,9 +106,11 @@ def main(argv=None) -> int:
         lost = lost[lost > 5 * FS / MUSE_CHUNK]  # none in the first 5 s (the stream's start)
         clean = session(x, [], args.drift, args.scale)
         lossy = session(x, lost, args.drift, args.scale)
-        # the SI error: the same chunks without drift, with and without the losses
-        ref = session(x, lost, 0.0, args.scale, gaps=False)
-        gap = session(x, lost, 0.0, args.scale, gaps=True)
+        # the SI error: the same chunks without drift, with and without the losses after the
+        # baseline (the same calibration: what differs is the fills alone)
+        after_baseline = lost[lost > baseline_end_s(args.scale) * FS / MUSE_CHUNK]
+        ref = session(x, after_baseline, 0.0, args.scale, gaps=False)
+        gap = session(x, after_baseline, 0.0, args.scale, gaps=True)
         n = min(ref["si"].size, gap["si"].size)
         ok = ref["feedback"][:n] & gap["feedback"][:n] & np.isfinite(ref["si"][:n]) & np.isfinite(gap["si"][:n])
         near = np.zeros(n, dtype=bool)
@@ -104,19 +118,27 @@ def main(argv=None) -> int:
         for j in np.flatnonzero(gap["filled"][:n]):
             near[j:j + after + 1] = True
         d = np.abs(gap["si"][:n] - ref["si"][:n])
+        # mean |ΔSI| by time after a fill (chunks of 12 samples), the measured disturbance
+        fills = np.flatnonzero(gap["filled"][:n] & ok)
+        lags = np.arange(0, int(1.0 * FS / MUSE_CHUNK) + 1)
+        by_lag = [float(np.mean([d[j + L] for j in fills if j + L < n and ok[j + L]])) if fills.size else None
+                  for L in lags]
         row = {"seed": seed, "lost_chunks": int(lost.size), "dropped_counted": int(lossy["dropped_samples"]),
                "gated_clean": clean["gated_frac"], "gated_lossy": lossy["gated_frac"],
                "reward_clean": clean["reward_rate"], "reward_lossy": lossy["reward_rate"],
                "si_err_near_fills": float(np.mean(d[ok & near])) if (ok & near).any() else None,
                "si_err_all_feedback": float(np.mean(d[ok])),
                "si_spread_feedback": float(np.std(ref["si"][:n][ok])),
-               "fill_hold_s": lossy["fill_hold_s"]}
+               "fill_hold_s": lossy["fill_hold_s"],
+               "si_err_by_lag": {f"{L * MUSE_CHUNK / FS:.3f}": v for L, v in zip(lags, by_lag)}}
         rows.append(row)
         print(f"seed {seed}: {lost.size} chunks lost ({lossy['dropped_samples']} samples counted); gated "
               f"{100 * clean['gated_frac']:.1f} % clean, {100 * lossy['gated_frac']:.1f} % lossy; reward "
               f"{100 * clean['reward_rate']:.1f} / {100 * lossy['reward_rate']:.1f} %; mean |ΔSI| near fills "
               f"{row['si_err_near_fills']}, all feedback {row['si_err_all_feedback']:.4f} (SI sd "
               f"{row['si_spread_feedback']:.2f}); fill hold {lossy['fill_hold_s']}", flush=True)
+        print("  mean |ΔSI| after a fill (s: value):", " ".join(f"{t}:{v:.3f}" for t, v in row["si_err_by_lag"].items()
+                                                         if v is not None))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1, default=float)

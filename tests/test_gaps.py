@@ -20,7 +20,6 @@ from neurofeed.emulator import CytonEmulator, edf_signal, montage_names
 from neurofeed.sources.brainflow import BrainFlowSource
 from tests.test_emulator import _read_samples
 
-
 MAX_FILL_SAMPLES = max_fill_samples(250.0)  # 13: one lost Muse packet (+1 after resampling), half a 10-Hz cycle
 
 

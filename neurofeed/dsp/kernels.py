@@ -234,8 +234,10 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
     ring of the last ``raw`` samples (``hist_n[0]`` written so far) and ``clean`` (n_channels)
     the samples since each channel's last held run. ``filled_run[0]`` receives the longest run
     filled in this chunk (0 if none) and ``filled_run[1]`` the largest gate hold among its
-    fills: ``fill_hold[g, b]`` for a g-sample fill with ``r_set[b] <= r`` following samples
-    (the largest such b). Updates per-channel ``flags`` (1 non-finite, 2
+    fills (samples after this chunk): ``fill_hold[g, b]`` for a g-sample fill with
+    ``r_set[b] <= r`` following samples (the largest such b), counted from the gap's end, less
+    the samples of this chunk after the gap (gated with the chunk), and at least 1 where the
+    table holds any. Updates per-channel ``flags`` (1 non-finite, 2
     railed, 4 flat, 8 EMG, 16 blink, 32 filled).
     Flatness is judged over windows of ``flat_state[1]`` samples (peak-to-peak < ``flat_uv``).
     EMG: band-passed, squared, one-pole smoothed RMS on ``emg_rows`` above ``emg_uv``. Blink:
@@ -298,8 +300,11 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
                     bk = 0
                     while bk + 1 < r_set.shape[0] and r_set[bk + 1] <= r:
                         bk += 1
-                    if fill_hold[run, bk] > filled_run[1]:
-                        filled_run[1] = fill_hold[run, bk]
+                    hold = fill_hold[run, bk]  # counted from the gap's end; this chunk's rest is gated with it
+                    if hold > 0:
+                        hold = max(1, hold - (n - j))
+                    if hold > filled_run[1]:
+                        filled_run[1] = hold
                     clean[c] += run
                     v = b
                 else:
