@@ -116,6 +116,26 @@ def advice(protocol: Protocol, board: BoardConfig, montage: str | None = None) -
             f"(`neurofeed montages`): {where}")
 
 
+def protocol_montage(protocol: Protocol, board: BoardConfig, montage: str | None = None) -> tuple[str | None, str]:
+    """The montage to open ``board`` with: ``montage`` (the command line's) if given, else the one
+    the protocol asks for on this board (``[signal] montage``), else None (BrainFlow's default);
+    and a line saying where the montage's added electrodes sit and who asked for them (e.g.
+    "AUX electrode at C3 (as the protocol asks)"), empty for the default montage. The electrodes
+    keep their sites: a montage names where each one is placed, never renames one."""
+    asked = protocol.signal.montage.get(board.name) if protocol is not None else None
+    name = montage or asked
+    if not name or name == DEFAULT_MONTAGE:
+        return name, ""
+    spec = board.montage_spec(name)
+    default = set(board.montage(DEFAULT_MONTAGE))
+    n_eeg = len(spec.channels) - spec.other_rows
+    added = [f"{'AUX electrode' if i >= n_eeg else 'electrode'} at {c}"
+             for i, c in enumerate(spec.channels) if c not in default]
+    who = ("as the protocol asks" if montage is None or montage == asked
+           else f"--montage {montage}" + (f"; the protocol asks for {asked}" if asked else ""))
+    return name, f"Montage {spec.name}: {', '.join(added) or 'the board electrodes'} ({who})"
+
+
 def require_fit(protocol: Protocol, board: BoardConfig, montage: str | None = None) -> Fit:
     """:func:`fit_protocol`, or a one-line :class:`ProtocolError` with what would work instead."""
     fit = fit_protocol(protocol, board, montage)

@@ -18,9 +18,10 @@ FLAG_NAMES = {NONFINITE: "nan", RAILED: "railed", FLAT: "flat", EMG: "emg", BLIN
 #: 46.9 ms; 13 gap samples once a drifting LSL stream is resampled), a few lost Cyton, Daisy or
 #: Ganglion packets. ``max_fill_samples``: 13 at 250 and 256 Hz, 7 at 125 Hz, 10 at 200 Hz. Why
 #: half a 10-Hz cycle: up to it the two-sided AR fill spans the gap with at most a quarter cycle
-#: from each side, and its in-band error on real EEG stays below the straight line's (S001, 12
-#: samples at 256 Hz: 0.20–0.24 of the mu-band RMS against 0.27–0.31, benchmarks/RESULTS.md);
-#: beyond it the gap holds most of a cycle the model would be guessing.
+#: from each side, and its in-band error on real EEG stays below the straight line's and the
+#: held value's (S001R03 C3–TP9, 12 samples at 256 Hz: median 0.20 of the mu-band RMS against the
+#: line's 0.28; benchmarks/RESULTS.md); beyond it the gap holds most of a cycle the model would be
+#: guessing, and two lost packets in a row (24 samples) are held and gated as before.
 MAX_FILL_S = 0.05
 
 #: The fill's AR model: order ``sfreq / 16`` (16 at 250–256 Hz, 62.5 ms of lags: more than half

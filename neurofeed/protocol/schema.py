@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..channels import hemisphere
-from ..errors import ProtocolError
+from ..errors import NeurofeedError, ProtocolError
 from ..library import library_files, search_dirs, shipped_dir
 
 # The shipped protocol library: the repository's protocols/ folder, package data in the wheel
@@ -56,6 +56,9 @@ class SignalSpec:
     # (a single string is accepted): raw | average | laplacian | bipolar
     reference: list[str] = field(default_factory=lambda: ["laplacian", "average"])
     bipolar: dict = field(default_factory=dict)  # target -> partner channel, for reference = bipolar
+    # board config -> the montage the protocol asks for on it (where its added electrodes sit, e.g.
+    # { muse-2 = "aux-c3" }: the Muse AUX electrode placed at C3); used when --montage is not given
+    montage: dict = field(default_factory=dict)
     band_hz: list[float] = field(default_factory=lambda: [8.0, 13.0])
     band_mode: str = "fixed"  # fixed | individual (peak in band_hz of the baseline spectrum ± width)
     individual_width_hz: float = 2.0
@@ -298,6 +301,20 @@ def _show(key: str) -> str:
     return key if key.isidentifier() else repr(key)
 
 
+def _check_montages(s: SignalSpec, src) -> None:
+    """``[signal] montage``: each key a board config, each value one of its montages."""
+    from ..boards import get_board
+
+    for board, name in s.montage.items():
+        try:
+            cfg = get_board(board)
+        except NeurofeedError as err:
+            raise ProtocolError(f"{src}: [signal] montage names board {board!r}: {err}") from None
+        if name not in cfg.montage_names():
+            raise ProtocolError(f"{src}: [signal] montage asks {board} for montage {name!r}; {board} has "
+                                f"{', '.join(cfg.montage_names())} (see `neurofeed montages`).")
+
+
 def _nearest(key, allowed):
     match = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else f" (allowed: {', '.join(allowed)})"
@@ -434,6 +451,7 @@ def _check_semantics(p: Protocol, src: str) -> None:
     if extra:
         raise ProtocolError(f"{src}: [signal] bipolar names {extra[0]!r}, which is not a target "
                             f"({', '.join(s.targets)}).")
+    _check_montages(s, src)
     t = p.threshold
     if t.mode == "adaptive" and not t.min_si < t.max_si:
         raise ProtocolError(f"{src}: [threshold] min_si ({t.min_si}) must be below max_si ({t.max_si}).")
