@@ -84,8 +84,8 @@ class MuChain:
     -----
     Order of operations per chunk: non-finite samples are filled (a run of at most
     ``quality.max_fill_samples(sfreq)`` that ends inside the chunk: AR interpolation from both
-    sides, ``kernels.ar_interpolate``, flagged ``filled``) or held at the channel's last finite value (longer or still open: flagged ``nan``)
-    by the quality stage, each channel is conditioned (offset/drift high-pass + line
+    sides, ``kernels.ar_interpolate``, flagged ``filled``) or held at the channel's last finite
+    value (longer or still open: flagged ``nan``) by the quality stage, each channel is conditioned (offset/drift high-pass + line
     notch, state seeded from its first sample), the spatial weights (reference, minus the
     ocular regression once calibrated) form the target signals, and the estimator turns them
     into mu power. Delay: :attr:`group_delay_s` (conditioning + estimator).
