@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     if args.max_fill is not None:
         import neurofeed.dsp.quality as quality
 
-        quality.MAX_FILL_SAMPLES = args.max_fill
+        quality.max_fill_samples = lambda sfreq: args.max_fill
     rows = []
     for est in args.estimator:
         proto = protocol("adaptive")

@@ -252,6 +252,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _protocol_montage(protocol, board: str | None, montage: str | None) -> str | None:
+    """The montage a session or check opens a board config with: ``--montage`` if given, else
+    the one the protocol asks for on that board (``[signal] montage``); says where the montage's
+    added electrodes sit (e.g. "Montage aux-c3: AUX electrode at C3 (as the protocol asks)")."""
+    from .hardware.boards import get_board
+    from .hardware.montages import protocol_montage
+
+    if not board:
+        return montage
+    try:
+        cfg = get_board(board)
+    except NeurofeedError:
+        return montage  # not a board config (the source says so in its own words)
+    name, line = protocol_montage(protocol, cfg, montage)
+    if line:
+        print(line, flush=True)
+    return name
+
+
 def _board(args):
     """The board named, or the sub-command's default when neither --board nor --board-id is given."""
     return args.board or (None if args.board_id else args.default_board)
@@ -318,7 +337,7 @@ def _check_protocols(files, board=None, montage=None) -> int:
     fails only if it fits none of them.
     """
     from .hardware.boards import get_board, list_boards
-    from .hardware.montages import advice, fit_protocol
+    from .hardware.montages import advice, check_declared_montages, fit_protocol
     from .protocol.schema import baseline_shortfall, load_protocol
     from .ui.stimuli import check_protocol_stimuli
 
@@ -334,6 +353,7 @@ def _check_protocols(files, board=None, montage=None) -> int:
         try:
             p = load_protocol(resolve_protocol(f))
             check_protocol_stimuli(p)
+            check_declared_montages(p)
             short = baseline_shortfall(p)
             if short:
                 raise NeurofeedError(f"{p.path}: {short}.")
@@ -344,7 +364,7 @@ def _check_protocols(files, board=None, montage=None) -> int:
         if not combos:
             print(f"ok   {f}: {p.name} ({p.protocol.direction}, {p.total_duration_s() / 60:.1f} min); {_bar_delay_text(p)}")
             continue
-        fits = [fit_protocol(p, b, m) for b, m in combos]
+        fits = [fit_protocol(p, b, m if (m or every) else p.signal.montage.get(b.name)) for b, m in combos]
         for fit in fits:
             if fit.ok:
                 print(f"ok   {fit.line()}")
@@ -419,10 +439,11 @@ def cmd_session(args) -> int:
         from .dyad.session import cmd_dyad_session
 
         return cmd_dyad_session(args, protocol, _board(args))
+    montage = _protocol_montage(protocol, _board(args), args.montage)
     source = open_source(_board(args), board_id=args.board_id, serial_port=args.serial_port,
                          mac_address=args.mac_address, file=args.file, lsl_name=args.lsl_name,
                          lsl_type=args.lsl_type, channel_map=parse_channel_map(args.channel_map),
-                         protocol=protocol, seconds_scale=args.seconds_scale, montage=args.montage,
+                         protocol=protocol, seconds_scale=args.seconds_scale, montage=montage,
                          line_freq=args.line_freq, assume_uv=args.assume_uv)
     check = None
     from .hardware.sources.lsl import LSLSource
@@ -457,7 +478,7 @@ def cmd_session(args) -> int:
         return 1
     pipeline, recorder = build_session(source, protocol, args.participant, args.out, args.seconds_scale,
                                        record=not args.no_record, lsl=not args.no_lsl, busy_poll=args.busy_poll,
-                                       montage=args.montage, yoke_from=args.yoke_from, blind_key=args.blind_key,
+                                       montage=montage, yoke_from=args.yoke_from, blind_key=args.blind_key,
                                        lsl_name=args.lsl_prefix, lsl_notes=args.lsl_notes)
     print(f"neurofeed {__version__}: {protocol.name} on {source.name} ({source.sfreq:g} Hz, "
           f"{len(source.ch_names)} channels), participant {args.participant}. Research tool, not a medical device.")
@@ -526,7 +547,8 @@ def cmd_check(args) -> int:
     source = open_source(board, board_id=args.board_id, serial_port=args.serial_port, mac_address=args.mac_address,
                          file=args.file, lsl_name=args.lsl_name, lsl_type=args.lsl_type,
                          channel_map=parse_channel_map(args.channel_map), protocol=protocol, script=script,
-                         montage=args.montage, line_freq=args.line_freq, assume_uv=args.assume_uv)
+                         montage=_protocol_montage(protocol, board, args.montage), line_freq=args.line_freq,
+                         assume_uv=args.assume_uv)
     tests = args.artifact_tests
     if tests is None:
         tests = board == "simulated" or sys.stdin.isatty()

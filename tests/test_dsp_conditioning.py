@@ -9,7 +9,8 @@ from scipy import signal
 from neurofeed.core.errors import NeurofeedError
 from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.conditioning import Conditioner, design_conditioning
-from neurofeed.dsp.quality import FILLED, NONFINITE, QualityConfig
+from neurofeed.dsp.kernels import ar_interpolate
+from neurofeed.dsp.quality import FILLED, NONFINITE, QualityConfig, ar_order
 from neurofeed.dsp.responses import fir_response, sos_group_delay_s, sos_response
 
 CYTON = ["Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"]
@@ -144,11 +145,16 @@ def test_nonfinite_samples_are_held_flagged_and_gated():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((8, 1000)) * 10 + 30e3
     bad = x.copy()
-    bad[2, 500:505] = np.nan
+    bad[2, 500:520] = np.nan  # longer than a fill (and open at its chunk's end): held
     bad[3, 600] = np.inf
     held = x.copy()
-    held[2, 500:505] = held[2, 499]
-    held[3, 600] = 0.5 * (held[3, 599] + held[3, 601])  # a short gap is filled (issue 19), a long one held
+    held[2, 500:520] = held[2, 499]
+    # a short gap is filled (issue 19) from both sides by the AR model of the channel's last 2 s
+    # and the 9 samples that arrive with it in its chunk (issue 24)
+    fill = np.zeros(1)
+    assert ar_interpolate(x[3, 100:600].copy(), x[3, 601:610].copy(), 1, ar_order(fs), fill)
+    held[3, 600] = fill[0]
+    assert abs(fill[0] - x[3, 600]) < 30.0  # the white noise's 10 µV: a guess, but not a wild one
     a = MuChain(fs, CYTON, ["C3", "C4"], "average", (8, 13), "iir", 0.05, None, 50.0)
     b = MuChain(fs, CYTON, ["C3", "C4"], "average", (8, 13), "iir", 0.05, None, 50.0)
     flags, gated = 0, False

@@ -9,16 +9,18 @@ from neurofeed.devtools.cyton_emulator import CytonEmulator, edf_signal, montage
 from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.quality import (
     FILLED,
-    MAX_FILL_SAMPLES,
     NONFINITE,
     QualityConfig,
     QualityMonitor,
     fill_gaps,
     fill_hold_samples,
+    max_fill_samples,
 )
 from neurofeed.hardware.boards import get_board
 from neurofeed.hardware.sources.brainflow import BrainFlowSource
 from tests.test_emulator import _read_samples
+
+MAX_FILL_SAMPLES = max_fill_samples(250.0)  # 13: one lost Muse packet (+1 after resampling), half a 10-Hz cycle
 
 
 def _monitor(n_ch=2):
@@ -30,6 +32,7 @@ def test_a_short_gap_inside_the_chunk_is_interpolated_and_marked():
     data = np.array([[1.0, 2.0, np.nan, 4.0, 5.0], [10.0, np.nan, np.nan, 13.0, 14.0]])
     raw = np.zeros_like(data)
     q.process(data, raw)
+    # too little past for the AR model (a new stream): the straight line
     np.testing.assert_allclose(raw, [[1, 2, 3, 4, 5], [10, 11, 12, 13, 14]])
     assert q.flags.tolist() == [FILLED, FILLED] and int(q.filled_run[0]) == 2
     assert not np.isnan(data[0, 0]) and np.isnan(data[0, 2])  # the chunk itself is left as it came
@@ -53,13 +56,16 @@ def test_offline_fill_is_the_live_fill():
     x = np.cumsum(rng.standard_normal((3, 400)), axis=1)
     x[:, 50] = np.nan
     x[1, 100:103] = np.nan
-    x[2, 200:210] = np.nan  # too long: held
+    x[2, 200:214] = np.nan  # too long: held
+    x[0, 10:12] = np.nan  # too little past for a model: linear
+    x[1, 300:312] = np.nan  # a lost Muse packet's length, after a held run: AR
     x[0, 399] = np.nan  # open at the end: held
     q = QualityMonitor(250.0, 3, [0], [], [0, 1, 2], QualityConfig())
     q.seed(x[:, 0])
     raw = np.zeros_like(x)
     q.process(x, raw)
-    np.testing.assert_array_equal(fill_gaps(x), raw)
+    np.testing.assert_array_equal(fill_gaps(x, 250.0), raw)
+    assert q.flags.tolist() == [FILLED | NONFINITE, FILLED, FILLED | NONFINITE]
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +82,21 @@ def s001_chain():
 
 def test_the_fill_hold_follows_the_estimator_and_the_gap_length(s001_chain):
     chain, _ = s001_chain
-    hold = chain.quality._hold_fill
+    hold = chain.quality._hold_fill[:, -1]  # the full two-sided fill (a model order of samples after it)
     # a one-sample fill is lost in the estimate's own fluctuation on real EEG; longer fills err
     # more and are held for part of the impulse response, never for the estimator's whole memory
     assert hold[1] == 0
-    assert all(hold[g] <= hold[g + 1] for g in range(1, MAX_FILL_SAMPLES))
-    assert 0 < hold[MAX_FILL_SAMPLES] < 0.5 * chain.estimator_memory_s() * 250
+    assert all(hold[g] <= hold[g + 1] + 2 for g in range(1, MAX_FILL_SAMPLES))  # up to the estimate's noise
+    assert hold[4] < 0.5 * chain.estimator_memory_s() * 250  # 0 since the AR fill (0.18 s with a straight line)
+    assert 0 < hold[MAX_FILL_SAMPLES] < chain.estimator_memory_s() * 250  # a held gap's hold: the whole memory
+    # fewer samples after the gap: never a shorter hold than with all of them (within the noise)
+    assert np.all(chain.quality._hold_fill[:, 0] + 2 >= hold)
     # the same fill through an estimator that amplifies what the fill gets wrong is held longer
     taps = chain.estimator.taps()
     loud = taps + 0.05 * np.exp(2j * np.pi * 0.45 * np.arange(taps.shape[1]))  # a gain near Nyquist
-    x = chain.baseline_spatial()[:, 500:]
-    assert fill_hold_samples(x, loud)[1] > 25
+    x = chain._cal_conditioned[:, 500:]
+    louder = fill_hold_samples(x, chain.weights, loud, 250.0)  # (a 4-sample fill with one sample after it)
+    assert louder[4, 0] > 3 * max(chain.quality._hold_fill[4, 0], 25)
 
 
 def test_filled_gaps_disturb_the_power_little_and_gate_only_as_long_as_measured(s001_chain):

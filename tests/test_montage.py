@@ -11,7 +11,7 @@ from neurofeed.core.channels import hemisphere
 from neurofeed.core.errors import NeurofeedError, ProtocolError
 from neurofeed.dsp.spatial import AVERAGE_MIN_CHANNELS, explain_reference, resolve_reference, spatial_weights
 from neurofeed.hardware.boards import get_board, list_boards, load_board_config
-from neurofeed.hardware.montages import fit_protocol, require_fit
+from neurofeed.hardware.montages import check_declared_montages, fit_protocol, require_fit
 from neurofeed.protocol.engine import combine_si
 from neurofeed.protocol.schema import load_protocol, parse_protocol
 from tests.conftest import PROTOCOLS
@@ -178,7 +178,7 @@ def test_protocols_check_failures_are_one_line_and_never_advise_relabelling(caps
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "C3, C4" in err and "cyton: default, mu" in err
     assert not any(bad in err for bad in RELABEL), err
-    assert main(["protocols", "check", "muse-c3-gentle", "--board", "muse-s"]) == 2
+    assert main(["protocols", "check", "muse-c3-gentle", "--board", "muse-s", "--montage", "default"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--montage aux-c3" in err and "C3 (AUX input)" in err
     assert not any(bad in err for bad in RELABEL), err
@@ -354,3 +354,34 @@ def test_daisy_mu_and_muse_aux_c3_montages_run():
     assert pipe.error is None and pipe.engine.finished and pipe.processor.reference_used == "bipolar"
     w = pipe.processor.chain.weights
     assert w.shape == (1, 5) and w[0, muse.index("C3")] == 1.0 and w[0, muse.index("TP9")] == -1.0
+
+
+def test_a_protocol_declares_where_the_muse_aux_electrode_sits(capsys, tmp_path):
+    """muse-c3-gentle asks a Muse for its aux-c3 montage (the AUX electrode placed at C3): no
+    --montage is needed, the line says whose choice it is, and --montage still wins."""
+    from neurofeed.hardware.montages import protocol_montage
+
+    p = load_protocol("muse-c3-gentle")
+    assert p.signal.montage == {"muse-2": "aux-c3", "muse-s": "aux-c3"}
+    for board in ("muse-2", "muse-s"):
+        assert main(["protocols", "check", "muse-c3-gentle", "--board", board]) == 0
+        assert f"ok   muse-c3-gentle on {board} (montage aux-c3): reference bipolar" in capsys.readouterr().out
+        assert protocol_montage(p, get_board(board)) == ("aux-c3", "Montage aux-c3: AUX electrode at C3 (as the "
+                                                                   "protocol asks)")
+    assert protocol_montage(p, get_board("muse-2"), "default") == ("default", "")
+    assert protocol_montage(p, get_board("cyton")) == (None, "")  # it asks nothing of a Cyton
+    mu = protocol_montage(p, get_board("cyton"), "mu")[1]
+    assert mu.startswith("Montage mu: ") and mu.endswith("(--montage mu)")
+    # a montage the board does not have, or a board that does not exist: one line naming the key
+    text = (PROTOCOLS / "muse-c3-gentle.toml").read_text()
+    for bad, words in (('muse-2 = "aux-c3", muse-s = "aux-c3"', None),
+                       ('muse-2 = "aux-c4"', ("aux-c4", "default, aux-c3")),
+                       ('muse-3 = "aux-c3"', ("muse-3",))):
+        t = text.replace('muse-2 = "aux-c3", muse-s = "aux-c3"', bad)
+        if words is None:
+            check_declared_montages(parse_protocol(t, "ok"))
+            continue
+        with pytest.raises(ProtocolError) as err:  # where the protocol meets the board configs
+            check_declared_montages(parse_protocol(t, "bad"))
+        msg = str(err.value)
+        assert "[signal] montage" in msg and "\n" not in msg and all(w in msg for w in words), msg

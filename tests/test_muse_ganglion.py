@@ -208,6 +208,20 @@ def test_check_on_a_muse_flags_the_flat_and_the_railed_channel_and_passes_the_ot
     assert all(c["contact"] in CONTACT_GRADES for c in ch.values())
 
 
+def test_a_muse_check_for_the_muse_protocol_reads_the_aux_electrode_without_a_montage_flag(data_dir, tmp_path):
+    """muse-c3-gentle declares the AUX electrode at C3 ([signal] montage): `neurofeed check` opens
+    the Muse with its aux-c3 montage (the AUX row read, p50 sent) and says so; the electrode keeps
+    its site."""
+    path = _muse_flat_aux_railed_tp10(data_dir, tmp_path)
+    r = run_cli("check", "--board", "muse-2", "--protocol", "muse-c3-gentle", "--file", path, "--seconds", "3",
+                "--no-artifact-tests", "--json", tmp_path / "muse.json")
+    assert r.returncode == 1, r.stderr  # the flat AUX and the railed TP10 fail, as with --montage aux-c3
+    assert "Montage aux-c3: AUX electrode at C3 (as the protocol asks)" in r.stdout
+    channels = json.loads((tmp_path / "muse.json").read_text())["channels"]
+    assert list(channels) == ["TP9", "AF7", "AF8", "TP10", "C3"]
+    assert channels["C3"]["flat"] and channels["C3"]["advice"].startswith("wet the AUX electrode")
+
+
 def test_check_json_has_the_same_keys_on_a_cyton_and_a_muse(data_dir, tmp_path):
     from neurofeed.devtools.cyton_emulator import CytonEmulator, edf_signal, montage_names
 

@@ -83,9 +83,9 @@ class MuChain:
     Notes
     -----
     Order of operations per chunk: non-finite samples are filled (a run of at most
-    ``quality.MAX_FILL_SAMPLES`` that ends inside the chunk: linear interpolation, flagged
-    ``filled``) or held at the channel's last finite value (longer or still open: flagged ``nan``)
-    by the quality stage, each channel is conditioned (offset/drift high-pass + line
+    ``quality.max_fill_samples(sfreq)`` that ends inside the chunk: AR interpolation from both
+    sides, ``kernels.ar_interpolate``, flagged ``filled``) or held at the channel's last finite
+    value (longer or still open: flagged ``nan``) by the quality stage, each channel is conditioned (offset/drift high-pass + line
     notch, state seeded from its first sample), the spatial weights (reference, minus the
     ocular regression once calibrated) form the target signals, and the estimator turns them
     into mu power. Delay: :attr:`group_delay_s` (conditioning + estimator).
@@ -214,21 +214,22 @@ class MuChain:
         self.quality.set_fill_hold(self._fill_hold_samples())
 
     def _fill_hold_samples(self) -> np.ndarray:
-        """Gate hold after a filled gap of 1 .. ``MAX_FILL_SAMPLES`` samples (samples, index =
-        gap length): measured for a (c)FIR on the calibrated baseline (:func:`fill_hold_samples`);
-        before the calibration, or for estimators without taps or with a power smoother, the
-        artifact hold (the estimator's impulse response)."""
+        """Gate hold after a filled gap of 1 .. ``max_fill`` samples (samples, index = gap
+        length, samples after it): measured for a (c)FIR on the calibrated baseline
+        (:func:`fill_hold_samples`, the fill's own errors there); before the calibration, or for
+        estimators without taps or with a power smoother, the artifact hold (the estimator's
+        impulse response)."""
         q, est = self.quality, self.estimator
-        x = self.baseline_spatial()
         taps = getattr(est, "taps", None)
-        if x is None or taps is None or getattr(est, "alpha", 1.0) < 1.0:
-            return np.full(q.max_fill + 1, int(round(q.hold_s * self.sfreq)), dtype=np.int64)
-        return fill_hold_samples(x[:, int(round(SETTLE_S * self.sfreq)):], taps(), q.max_fill)
+        if self._cal_conditioned is None or taps is None or getattr(est, "alpha", 1.0) < 1.0:
+            return np.full((q.max_fill + 1, q.r_set.size), int(round(q.hold_s * self.sfreq)), dtype=np.int64)
+        x = self._cal_conditioned[:, int(round(SETTLE_S * self.sfreq)):]
+        return fill_hold_samples(x, self.weights, taps(), self.sfreq, q.max_fill)
 
     @property
     def fill_hold_s(self) -> list[float]:
-        """Seconds the gate stays on after a filled gap of 1 .. 4 samples (see
-        :func:`neurofeed.dsp.quality.fill_hold_samples`)."""
+        """Seconds the gate stays on after a filled gap of 1 .. ``max_fill`` samples with a
+        full model order of samples after it (see :func:`neurofeed.dsp.quality.fill_hold_samples`)."""
         return self.quality.fill_hold_s
 
     def estimator_memory_s(self) -> float:
@@ -507,6 +508,7 @@ class MuChain:
         q.set_hold_s(old_q.hold_s, old_q._hold_nonfinite / self.sfreq)
         q.set_fill_hold(old_q._hold_fill)
         q.open_run[:] = old_q.open_run
+        q.hist[:], q.hist_n[:], q.clean[:] = old_q.hist, old_q.hist_n, old_q.clean  # the fill's past
         self.weights = base.copy()
         self.ocular = None
         self.residual_gate = False
@@ -550,7 +552,7 @@ class MuChain:
             self.kept_raw = []
             return self.calibration
         sizes = [c.shape[1] for c in chunks]
-        raw = fill_gaps(concat_chunks(chunks))
+        raw = fill_gaps(concat_chunks(chunks), self.sfreq)
         thr = self.quality.calibrate(raw)
         cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
         conditioned = cond.process_inplace(np.ascontiguousarray(raw.copy()))
@@ -651,7 +653,7 @@ class MuChain:
     def conditioned(self, data: np.ndarray) -> np.ndarray:
         """``data`` (n_channels × n_samples µV) held and conditioned offline by a fresh stage
         seeded at its first sample (for fits outside the live loop), a new array."""
-        raw = fill_gaps(np.asarray(data, dtype=float))
+        raw = fill_gaps(np.asarray(data, dtype=float), self.sfreq)
         cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
         return cond.process_inplace(np.ascontiguousarray(raw))
 

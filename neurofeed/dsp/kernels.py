@@ -215,19 +215,29 @@ def _sos_sample(sos, zi, j, y):
 @njit(cache=True)
 def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate_rows,
                  emg_rows, emg_sos, emg_zi, emg_alpha, emg_p, emg_rms, emg_uv,
-                 blink_rows, blink_sos, blink_zi, blink_uv, blink_peak, max_fill, open_run, filled_run):
+                 blink_rows, blink_sos, blink_zi, blink_uv, blink_peak, max_fill, open_run, filled_run,
+                 hist, hist_n, clean, ar_order, fill_hold, r_set):
     """All per-chunk quality checks in one pass; returns the bitmask of gates that fire.
 
     Copies ``data`` into ``raw`` with its non-finite samples filled, so that no filter
     downstream sees a discontinuity: a run of at most ``max_fill`` non-finite samples that ends
     inside the chunk (a dropped packet: the source inserts its gap columns just before the
-    sample that revealed it, so the sample after the gap is always there) is interpolated
-    linearly between the channel's last finite value and the sample after it (flag 32, "filled");
-    a longer run, or one still open at the chunk's end, is held at the last finite value (flag 1,
-    non-finite). ``last`` (n_channels,) carries the last finite value between chunks, and
-    ``open_run`` (n_channels, int64) the length of a run still open at the end of the previous
-    chunk (its continuation is never filled); ``filled_run[0]`` receives the longest run filled
-    in this chunk (0 if none). Updates per-channel ``flags`` (1 non-finite, 2
+    sample that revealed it, so the sample after the gap is always there) is filled from both
+    sides by :func:`ar_interpolate` (an AR(``ar_order``) model of the channel's last
+    ``hist.shape[1]`` samples, the gap's ``r`` >= 1 following samples in this chunk; flag 32,
+    "filled"), or linearly between the last finite value and the sample after it while the
+    channel has too little clean history for a model (``2 · ar_order + 1`` samples since its
+    last held run); a longer run, or one still open at the chunk's end, is held at the last
+    finite value (flag 1, non-finite). ``last`` (n_channels,) carries the last finite value
+    between chunks, ``open_run`` (n_channels, int64) the length of a run still open at the end
+    of the previous chunk (its continuation is never filled), ``hist`` (n_channels × n_fit) a
+    ring of the last ``raw`` samples (``hist_n[0]`` written so far) and ``clean`` (n_channels)
+    the samples since each channel's last held run. ``filled_run[0]`` receives the longest run
+    filled in this chunk (0 if none) and ``filled_run[1]`` the largest gate hold among its
+    fills (samples after this chunk): ``fill_hold[g, b]`` for a g-sample fill with
+    ``r_set[b] <= r`` following samples (the largest such b), counted from the gap's end, less
+    the samples of this chunk after the gap (gated with the chunk), and at least 1 where the
+    table holds any. Updates per-channel ``flags`` (1 non-finite, 2
     railed, 4 flat, 8 EMG, 16 blink, 32 filled).
     Flatness is judged over windows of ``flat_state[1]`` samples (peak-to-peak < ``flat_uv``).
     EMG: band-passed, squared, one-pole smoothed RMS on ``emg_rows`` above ``emg_uv``. Blink:
@@ -237,6 +247,10 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
     n_ch, n = data.shape
     fired = 0
     filled_run[0] = 0
+    filled_run[1] = 0
+    n_fit = hist.shape[1]
+    h0 = hist_n[0]
+    fill = np.empty(max_fill + 1)
     for c in range(n_ch):
         f = flags[c] & 4  # keep the flat verdict of the last complete window
         lo = ptp[c, 0]
@@ -250,6 +264,7 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
                 if v >= rail_uv or v <= -rail_uv:
                     f |= 2
                 raw[c, i] = v
+                clean[c] += 1
                 i += 1
             else:
                 j = i + 1
@@ -259,16 +274,44 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
                 a = last[c]
                 if j < n and open_run[c] == 0 and run <= max_fill:
                     b = data[c, j]
+                    r = 1  # the samples after the gap that arrived with it
+                    while r < ar_order and j + r < n and np.isfinite(data[c, j + r]):
+                        r += 1
+                    n_past = min(n_fit, clean[c])
+                    done = False
+                    if n_past >= 2 * ar_order + 1:
+                        past = np.empty(n_past)
+                        for k in range(n_past):
+                            s = i - n_past + k
+                            past[k] = raw[c, s] if s >= 0 else hist[c, (h0 + s) % n_fit]
+                        done = ar_interpolate(past, data[c, j:j + r], run, ar_order, fill)
+                    if not done:
+                        for k in range(run):
+                            fill[k] = a + (b - a) * (k + 1) / (run + 1)
                     for k in range(run):
-                        raw[c, i + k] = a + (b - a) * (k + 1) / (run + 1)
+                        raw[c, i + k] = fill[k]
+                        if fill[k] < lo:
+                            lo = fill[k]
+                        if fill[k] > hi:
+                            hi = fill[k]
                     f |= 32
                     if run > filled_run[0]:
                         filled_run[0] = run
-                    v = b  # the filled values lie between a and b
+                    bk = 0
+                    while bk + 1 < r_set.shape[0] and r_set[bk + 1] <= r:
+                        bk += 1
+                    hold = fill_hold[run, bk]  # counted from the gap's end; this chunk's rest is gated with it
+                    if hold > 0:
+                        hold = max(1, hold - (n - j))
+                    if hold > filled_run[1]:
+                        filled_run[1] = hold
+                    clean[c] += run
+                    v = b
                 else:
                     for k in range(run):
                         raw[c, i + k] = a
                     f |= 1
+                    clean[c] = 0
                     v = a
                 open_run[c] = open_run[c] + run if j == n else 0
                 i = j
@@ -279,6 +322,9 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
         ptp[c, 0] = lo
         ptp[c, 1] = hi
         flags[c] = f
+        for i in range(max(0, n - n_fit), n):
+            hist[c, (h0 + i) % n_fit] = raw[c, i]
+    hist_n[0] = h0 + n
     flat_state[0] += n
     if flat_state[0] >= flat_state[1]:
         for c in range(n_ch):
@@ -437,3 +483,171 @@ def band_power_dft(x, basis_re, basis_im, sums_re, sums_im, scale, out):
             acc += (re * re + im * im) * scale[b]
         out[c] = acc
     return out
+
+
+@njit(cache=True)
+def burg_ar(x, p, a):
+    """Autoregressive model of order ``p`` of ``x`` (zero-mean) by Burg's method.
+
+    Burg's recursion estimates the reflection coefficients from forward and backward
+    prediction errors together (no window, always a stable model), the usual choice for short
+    EEG segments [1]_. Writes the prediction-error filter to ``a`` (length ``p + 1``,
+    ``a[0] = 1``): ``e[t] = Σ_k a[k] x[t - k]``.
+
+    References
+    ----------
+    .. [1] J. P. Burg, "Maximum entropy spectral analysis", PhD thesis, Stanford, 1975;
+       S. M. Kay, *Modern Spectral Estimation*, Prentice Hall, 1988, ch. 7.
+    """
+    n = x.shape[0]
+    f = x.copy()
+    b = x.copy()
+    a[:] = 0.0
+    a[0] = 1.0
+    prev = np.empty(p + 1)
+    for m in range(p):
+        num = 0.0
+        den = 0.0
+        for t in range(m + 1, n):
+            num += f[t] * b[t - 1]
+            den += f[t] * f[t] + b[t - 1] * b[t - 1]
+        k = -2.0 * num / den if den > 0.0 else 0.0
+        for t in range(n - 1, m, -1):  # downwards: b[t - 1] is still the previous order's
+            ft = f[t]
+            bt = b[t - 1]
+            f[t] = ft + k * bt
+            b[t] = bt + k * ft
+        prev[:] = a
+        for i in range(1, m + 2):
+            a[i] = prev[i] + k * prev[m + 1 - i]
+
+
+@njit(cache=True)
+def ar_interpolate(past, future, g, p, out):
+    """Fill ``g`` lost samples between ``past`` and ``future`` from an AR model of ``past``.
+
+    The least-squares AR interpolator [1]_: a Burg AR(``p``) model is fitted to ``past``
+    (its mean removed), and the lost samples are the values that minimise the summed squared
+    prediction errors of every sample whose prediction involves them, given the known samples
+    on both sides: ``past``'s last ``p`` and the ``r = len(future)`` samples that arrived after
+    the gap (``r`` >= 1; beyond ``p`` they add nothing). With ``r = 0`` this is forward
+    prediction; with ``r >= p`` the forward and backward predictions are blended optimally. A
+    rhythm keeps its phase and amplitude across the gap, where a straight line cuts the chord.
+
+    Parameters
+    ----------
+    past : ndarray, shape (n_past,)
+        The samples before the gap (n_past >= 2p + 1), oldest first, µV.
+    future : ndarray, shape (r,)
+        The samples after it, µV.
+    g : int
+    p : int
+        Model order.
+    out : ndarray, shape (>= g,)
+        Receives the fill.
+
+    Returns
+    -------
+    ok : bool
+        False (``out`` untouched) if the model could not give a finite fill.
+
+    References
+    ----------
+    .. [1] A. J. E. M. Janssen, R. N. J. Veldhuis, L. B. Vries, "Adaptive interpolation of
+       discrete-time signals that can be modeled as autoregressive processes", IEEE Trans.
+       Acoust. Speech Signal Process. 34(2):317–330, 1986.
+    """
+    n_past = past.shape[0]
+    mu = 0.0
+    for i in range(n_past):
+        mu += past[i]
+    mu /= n_past
+    y = np.empty(n_past)
+    for i in range(n_past):
+        y[i] = past[i] - mu
+    a = np.empty(p + 1)
+    burg_ar(y, p, a)
+    return ar_fill(a, mu, past, future, g, out)
+
+
+@njit(cache=True)
+def ar_fill(a, mu, past, future, g, out):
+    """The least-squares AR fill of :func:`ar_interpolate` for a fitted model: the
+    prediction-error filter ``a`` (``a[0] = 1``) of the signal less its mean ``mu``. Returns
+    False (``out`` untouched) if the fill is not finite or strays beyond four times the largest
+    excursion of ``past`` and ``future`` from ``mu`` (a failed model)."""
+    p = a.shape[0] - 1
+    n_past = past.shape[0]
+    r = min(future.shape[0], p)
+    seg = np.zeros(p + g + r)  # p known before, g unknown (0 here), r known after; mean removed
+    for i in range(p):
+        seg[i] = past[n_past - p + i] - mu
+    for i in range(r):
+        seg[p + g + i] = future[i] - mu
+    m = np.zeros((g, g))
+    v = np.zeros(g)
+    col = np.zeros(g)
+    for e in range(g + r):  # every prediction error that involves a lost sample
+        t = p + e
+        z = 0.0  # its known part
+        for k in range(p + 1):
+            z += a[k] * seg[t - k]
+        for j in range(g):
+            k = t - (p + j)
+            col[j] = a[k] if 0 <= k <= p else 0.0
+        for j in range(g):
+            if col[j] != 0.0:
+                v[j] -= col[j] * z
+                for jj in range(g):
+                    m[j, jj] += col[j] * col[jj]
+    u = np.linalg.solve(m, v)
+    scale = 0.0
+    for i in range(n_past):
+        scale = max(scale, abs(past[i] - mu))
+    for i in range(r):
+        scale = max(scale, abs(seg[p + g + i]))
+    for j in range(g):
+        if not np.isfinite(u[j]) or abs(u[j]) > 4.0 * scale + 1e-9:
+            return False
+    for j in range(g):
+        out[j] = u[j] + mu
+    return True
+
+
+@njit(cache=True)
+def fill_errors(x, pos, n_fit, p, max_fill, r_set):
+    """The AR fill's errors on known data, for measuring what a fill disturbs.
+
+    At each ``pos[i]`` of each row of ``x`` (n_rows × n), the samples ``pos[i] .. pos[i] + g - 1``
+    are treated as lost and filled by :func:`ar_interpolate` from the ``n_fit`` samples before
+    and ``r_set[b]`` samples after them, as the live quality stage fills them.
+
+    Returns
+    -------
+    err : ndarray, shape (n_pos, n_rows, max_fill + 1, n_r, max_fill)
+        ``err[i, c, g, b, :g]``: true minus filled (µV); a failed model falls back to the
+        straight line, as live.
+    """
+    n_rows = x.shape[0]
+    n_r = r_set.shape[0]
+    err = np.zeros((pos.shape[0], n_rows, max_fill + 1, n_r, max_fill))
+    out = np.empty(max_fill + 1)
+    for i in range(pos.shape[0]):
+        q = pos[i]
+        for c in range(n_rows):
+            past = x[c, q - n_fit:q].copy()
+            mu = past.mean()
+            a = np.empty(p + 1)
+            burg_ar(past - mu, p, a)  # one model per place, as live (fitted on the past only)
+            for g in range(1, max_fill + 1):
+                for b in range(n_r):
+                    r = r_set[b]
+                    fut = x[c, q + g:q + g + r].copy()
+                    if not ar_fill(a, mu, past, fut, g, out):
+                        a0 = x[c, q - 1]
+                        b0 = x[c, q + g]
+                        for k in range(g):
+                            out[k] = a0 + (b0 - a0) * (k + 1) / (g + 1)
+                    for k in range(g):
+                        err[i, c, g, b, k] = x[c, q + k] - out[k]
+    return err

@@ -8,16 +8,49 @@ import numpy as np
 from scipy import signal
 
 from .filters import design_bandpass, one_pole_alpha
-from .kernels import quality_step
+from .kernels import ar_interpolate, fill_errors, quality_step
 
 NONFINITE, RAILED, FLAT, EMG, BLINK, FILLED = 1, 2, 4, 8, 16, 32
 FLAG_NAMES = {NONFINITE: "nan", RAILED: "railed", FLAT: "flat", EMG: "emg", BLINK: "blink", FILLED: "filled"}
 
-#: The longest run of non-finite (gap) samples that is filled by interpolation instead of held:
-#: 4 samples (16 ms at 250 Hz, 32 ms for a Cyton + Daisy at 125 Hz), a few lost radio packets.
-#: Within it the linear fill's error stays far below the mu rhythm (a 10-Hz rhythm moves
-#: ≤ 1 - cos(π·10·0.02) ≈ 2 % off its chord over 20 ms); beyond it the fill would be guessing.
-MAX_FILL_SAMPLES = 4
+#: The longest gap filled instead of held (s): one lost Muse notification (12 samples at 256 Hz,
+#: 46.9 ms; 13 gap samples once a drifting LSL stream is resampled), a few lost Cyton, Daisy or
+#: Ganglion packets. ``max_fill_samples``: 13 at 250 and 256 Hz, 7 at 125 Hz, 10 at 200 Hz. Why
+#: half a 10-Hz cycle: up to it the two-sided AR fill spans the gap with at most a quarter cycle
+#: from each side, and its in-band error on real EEG stays below the straight line's and the
+#: held value's (S001R03 C3–TP9, 12 samples at 256 Hz: median 0.20 of the mu-band RMS against the
+#: line's 0.28; benchmarks/RESULTS.md); beyond it the gap holds most of a cycle the model would be
+#: guessing, and two lost packets in a row (24 samples) are held and gated as before.
+MAX_FILL_S = 0.05
+
+#: The fill's AR model: order ``sfreq / 16`` (16 at 250–256 Hz, 62.5 ms of lags: more than half
+#: a cycle of the slowest mu rhythm, so the model holds the rhythm's phase), fitted by Burg's
+#: method on the channel's last :data:`AR_FIT_S` seconds (enough cycles of 8–13 Hz for a stable
+#: spectral peak; longer windows blur a rhythm that waxes and wanes within seconds).
+AR_ORDER_PER_S = 1.0 / 16.0
+AR_FIT_S = 2.0
+
+
+def max_fill_samples(sfreq: float) -> int:
+    """The longest run of gap samples filled at ``sfreq`` (:data:`MAX_FILL_S`, rounded up)."""
+    return max(1, int(np.ceil(MAX_FILL_S * float(sfreq) - 1e-9)))
+
+
+def ar_order(sfreq: float) -> int:
+    """The fill's AR model order at ``sfreq`` (:data:`AR_ORDER_PER_S`; at least 4)."""
+    return max(4, int(round(AR_ORDER_PER_S * float(sfreq))))
+
+
+def fill_r_set(order: int) -> np.ndarray:
+    """How many samples after a gap the fill hold is measured for: 1, 2, 4, 8, ... up to the
+    model order (beyond it later samples add nothing); a fill with ``r`` following samples
+    takes the hold of the largest entry <= ``r``."""
+    r = [1]
+    while r[-1] * 2 < order:
+        r.append(r[-1] * 2)
+    if r[-1] != order:
+        r.append(order)
+    return np.asarray(r, dtype=np.int64)
 
 
 def flag_names(flags: int) -> tuple[str, ...]:
@@ -84,12 +117,17 @@ def robust_threshold(values: np.ndarray, k: float, cap: float) -> float:
 FILL_SI_FRACTION = 0.1
 
 
-def fill_gaps(x: np.ndarray, max_fill: int = MAX_FILL_SAMPLES) -> np.ndarray:
+def fill_gaps(x: np.ndarray, sfreq: float, max_fill: int | None = None) -> np.ndarray:
     """``x`` (n_channels × n_samples) with its non-finite samples filled as the live quality
-    stage fills them (see :func:`neurofeed.dsp.kernels.quality_step`): a run of at most
-    ``max_fill`` between two finite samples linearly interpolated, any other run held at the
-    last finite value (the first finite value before any, 0 for an all-NaN row). A new array."""
+    stage fills them in one chunk (see :func:`neurofeed.dsp.kernels.quality_step`): a run of at
+    most ``max_fill`` (default :func:`max_fill_samples`) between two finite samples filled by
+    :func:`~neurofeed.dsp.kernels.ar_interpolate` from the row's clean past and the samples
+    after it (linearly while the past is too short for a model), any other run held at the last
+    finite value (the first finite value before any, 0 for an all-NaN row). A new array."""
     x = np.array(x, dtype=float)
+    max_fill = max_fill_samples(sfreq) if max_fill is None else int(max_fill)
+    p, n_fit = ar_order(sfreq), int(round(AR_FIT_S * sfreq))
+    out = np.empty(max_fill + 1)
     for row in x:
         bad = ~np.isfinite(row)
         if not bad.any():
@@ -97,76 +135,110 @@ def fill_gaps(x: np.ndarray, max_fill: int = MAX_FILL_SAMPLES) -> np.ndarray:
         if bad.all():
             row[:] = 0.0
             continue
-        idx = np.where(bad, 0, np.arange(row.size))
-        np.maximum.accumulate(idx, out=idx)
         first = int(np.argmax(~bad))
-        idx[:first] = first
+        row[:first] = row[first]
         edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
-        held = row[idx]
+        clean = 0  # samples since the last held run, as the live stage counts them
+        prev_end = 0
         for a, b in zip(edges[::2], edges[1::2]):  # runs [a, b)
-            if a > 0 and b < row.size and b - a <= max_fill:
-                held[a:b] = row[a - 1] + (row[b] - row[a - 1]) * np.arange(1, b - a + 1) / (b - a + 1)
-        row[:] = held
+            clean += a - prev_end
+            prev_end = b
+            if a == 0:
+                clean = 0
+                continue
+            g = b - a
+            if b < row.size and g <= max_fill:
+                r = 1
+                while r < p and b + r < row.size and np.isfinite(row[b + r]):
+                    r += 1
+                n_past = min(n_fit, clean)
+                done = n_past >= 2 * p + 1 and ar_interpolate(row[a - n_past:a].copy(), row[b:b + r].copy(), g, p, out)
+                if not done:
+                    out[:g] = row[a - 1] + (row[b] - row[a - 1]) * np.arange(1, g + 1) / (g + 1)
+                row[a:b] = out[:g]
+                clean += g
+            else:
+                row[a:b] = row[a - 1]
+                clean = 0
     return x
 
 
-def fill_hold_samples(x: np.ndarray, taps: np.ndarray, max_fill: int = MAX_FILL_SAMPLES,
-                      si_fraction: float = FILL_SI_FRACTION) -> np.ndarray:
-    """How long a filled gap measurably disturbs an FIR estimator's output, per gap length.
+def fill_hold_samples(x: np.ndarray, weights: np.ndarray, taps: np.ndarray, sfreq: float,
+                      max_fill: int | None = None, si_fraction: float = FILL_SI_FRACTION,
+                      n_positions: int = 240) -> np.ndarray:
+    """How long a filled gap measurably disturbs an FIR estimator's output, per gap length and
+    per number of samples that arrived after the gap.
 
-    The fill's error ``e`` (the true samples minus the linear interpolation) reaches the output
-    through the estimator's impulse response ``h``: ``δy[k] = Σ_j e_j h[k - j]``, so it lasts
-    about as long as ``h`` holds energy, and its size scales with ``e``. Both are measured on
-    the person's baseline ``x``: the covariance ``R`` of the fill errors of every g-sample gap
-    the baseline could have had, the expected disturbance ``d[k] = sqrt(c_kᴴ R c_k)`` with
-    ``c_k[j] = h[k - j]``, the median amplitude ``a`` of ``y = h * x`` and the spread ``σ`` (standard
-    deviation) of ``log10 |y|²``, the SI's own. The output counts as disturbed while the
-    disturbance of log10 power, ``(2 / ln 10) · d[k] / a``, exceeds ``si_fraction · σ``.
+    The fill's error ``e`` (the true samples minus the fill) reaches the output through the
+    spatial weights and the estimator's impulse response ``h``: ``δy[k] = Σ_j e_j h[k - j]``, so
+    it lasts about as long as ``h`` holds energy, and its size scales with ``e``. Both are
+    measured on the person's baseline: at ``n_positions`` evenly spaced places of ``x`` every
+    channel feeding a target is filled as the live stage fills it (the same AR model fitted on
+    the same length of past, :func:`~neurofeed.dsp.kernels.ar_interpolate`) for every gap length
+    g and every ``r`` of :func:`fill_r_set`; the errors, combined by ``weights``, give their
+    covariance ``R`` per target, the expected disturbance ``d[k] = sqrt(c_kᴴ R c_k)`` with
+    ``c_k[j] = h[k - j]``, against the median amplitude ``a`` of ``y = h * (weights · x)`` and the
+    spread ``σ`` (standard deviation) of ``log10 |y|²``, the SI's own. The output counts as
+    disturbed while the disturbance of log10 power, ``(2 / ln 10) · d[k] / a``, exceeds
+    ``si_fraction · σ``.
 
     Parameters
     ----------
-    x : ndarray, shape (n_targets, n_samples), µV
-        The referenced, conditioned baseline as the estimator reads it (settling left out).
+    x : ndarray, shape (n_channels, n_samples), µV
+        The conditioned baseline channels (settling left out).
+    weights : ndarray, shape (n_targets, n_channels)
+        The spatial weights forming the targets.
     taps : ndarray of complex, shape (n_targets, n_taps)
         The estimator's complex taps (``CFIREnvelope.taps``); ``|y|²`` is its power scale.
-    max_fill : int
+    sfreq : float
+    max_fill : int, optional
+        Default :func:`max_fill_samples`.
     si_fraction : float
+    n_positions : int
+        Places the fill is tried at (deterministic: evenly spaced).
 
     Returns
     -------
-    hold : ndarray of int, shape (max_fill + 1,)
-        ``hold[g]``: samples the gate stays on after the chunk holding a filled g-sample gap (0:
-        the fill never disturbs the output measurably; 1: only that chunk); ``hold[0] = 0``.
-        The worst over targets.
+    hold : ndarray of int, shape (max_fill + 1, len(fill_r_set(order)))
+        ``hold[g, b]``: samples the gate stays on after the chunk holding a filled g-sample gap
+        followed by at least ``fill_r_set(order)[b]`` samples (0: the fill never disturbs the
+        output measurably; 1: only that chunk); ``hold[0] = 0``. The worst over targets.
     """
     from scipy.signal import fftconvolve
 
     x = np.asarray(x, dtype=float)
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
     taps = np.atleast_2d(np.asarray(taps, dtype=complex))
-    out = np.zeros(max_fill + 1, dtype=np.int64)
+    max_fill = max_fill_samples(sfreq) if max_fill is None else int(max_fill)
+    p, n_fit = ar_order(sfreq), int(round(AR_FIT_S * sfreq))
+    r_set = fill_r_set(p)
+    out = np.zeros((max_fill + 1, r_set.size), dtype=np.int64)
     n = x.shape[1]
-    for row, h in zip(x, taps):
+    rows = np.flatnonzero(np.abs(w).sum(axis=0) > 0)
+    lo, hi = n_fit, n - max_fill - p - 1
+    if hi - lo < n_positions // 4 or max_fill == 0:
+        out[1:] = max(taps.shape[1], 1)  # too little baseline to tell: the estimator's length
+        return out
+    pos = np.unique(np.linspace(lo, hi, n_positions).astype(np.int64))
+    err = fill_errors(np.ascontiguousarray(x[rows]), pos, n_fit, p, max_fill, r_set)  # pos, row, g, b, j
+    e_t = np.einsum("tc,pcgbj->tpgbj", w[:, rows], err)
+    for ti, h in enumerate(taps):
         m = h.size
-        if n < m + max_fill + 2:
-            out[1:] = max(out.max(), m)  # too little baseline to tell: the estimator's length
-            continue
-        y = fftconvolve(row, h)[m - 1:n]
+        y = fftconvolve(w[ti] @ x, h)[m - 1:n]
         p2 = np.maximum(np.abs(y) ** 2, 1e-300)
         a = float(np.sqrt(np.median(p2)))
         r_tol = si_fraction * float(np.std(np.log10(p2))) * np.log(10.0) / 2.0
         for g in range(1, max_fill + 1):
-            p = np.arange(1, n - g)
-            j = np.arange(g)
-            left, right = row[p - 1][:, None], row[p + g][:, None]
-            err = row[p[:, None] + j] - (left + (right - left) * (j + 1) / (g + 1))
-            cov = err.T @ err / p.size
             hk = np.zeros((m + g - 1, g), dtype=complex)
             for jj in range(g):
                 hk[jj:jj + m, jj] = h
-            d = np.sqrt(np.maximum(np.einsum("kj,jl,kl->k", hk.conj(), cov, hk).real, 0.0))
-            over = np.flatnonzero(d > r_tol * a)
-            if over.size:
-                out[g] = max(out[g], max(1, int(over[-1]) - g + 1))
+            for b in range(r_set.size):
+                e = e_t[ti, :, g, b, :g]
+                cov = e.T @ e / e.shape[0]
+                d = np.sqrt(np.maximum(np.einsum("kj,jl,kl->k", hk.conj(), cov, hk).real, 0.0))
+                over = np.flatnonzero(d > r_tol * a)
+                if over.size:
+                    out[g, b] = max(out[g, b], max(1, int(over[-1]) - g + 1))
     return out
 
 
@@ -233,12 +305,20 @@ class QualityMonitor:
                           | (FLAT if config.gate_flat else 0))
         self._hold = int(round(config.hold_s * self.sfreq))
         self._hold_nonfinite = self._hold
-        # gate hold after a filled short gap, per run length (0..max_fill samples); until MuChain
-        # derives it from its estimator and the person's baseline, the artifact hold
-        self.max_fill = MAX_FILL_SAMPLES
-        self._hold_fill = np.full(self.max_fill + 1, self._hold, dtype=np.int64)
+        # gate hold after a filled short gap, per run length (0..max_fill samples) and samples
+        # after it (fill_r_set); until MuChain derives it from its estimator and the person's
+        # baseline, the artifact hold
+        self.max_fill = max_fill_samples(self.sfreq)
+        self.ar_order = ar_order(self.sfreq)
+        self.r_set = fill_r_set(self.ar_order)
+        self._hold_fill = np.full((self.max_fill + 1, self.r_set.size), self._hold, dtype=np.int64)
         self.open_run = np.zeros(n_channels, dtype=np.int64)  # a run of gap samples open at the chunk's end
-        self.filled_run = np.zeros(1, dtype=np.int64)  # the longest run filled in the last chunk
+        # the longest run filled in the last chunk, and the largest gate hold among its fills
+        self.filled_run = np.zeros(2, dtype=np.int64)
+        # the fill's model reads the last AR_FIT_S of each channel (a ring) since its last held run
+        self.hist = np.zeros((n_channels, max(1, int(round(AR_FIT_S * self.sfreq)))))
+        self.hist_n = np.zeros(1, dtype=np.int64)
+        self.clean = np.zeros(n_channels, dtype=np.int64)
         self._gate_left = 0
         self.fired = 0  # the gate bits that fired in the last chunk
         self.gate_reasons: tuple[str, ...] = ()
@@ -251,6 +331,7 @@ class QualityMonitor:
         self.last[:] = x0
         self.emg_zi[:] = x0[self.emg_rows, None, None] * self.emg_zi_unit[None]
         self.blink_zi[:] = x0[self.blink_rows, None, None] * self.blink_zi_unit[None]
+        self.clean[:] = 0  # a new stream: no past for the fill's model yet
         self.seeded = True
 
     def set_hold_s(self, hold_s: float, nonfinite_hold_s: float | None = None) -> None:
@@ -265,13 +346,16 @@ class QualityMonitor:
             self._hold_nonfinite = max(self._hold, getattr(self, "_hold_nonfinite", 0))
 
     def set_fill_hold(self, hold_samples) -> None:
-        """Keep the gate on ``hold_samples[g]`` samples (0: not at all) after a run of ``g``
-        gap samples filled by interpolation (g = 1 .. :data:`MAX_FILL_SAMPLES`; one value for
-        all lengths, or ``max_fill + 1`` values, index 0 unused). ``MuChain`` derives them from
-        how long its estimator's output stays measurably disturbed by the fill's error
-        (:func:`fill_hold_samples`)."""
-        h = np.broadcast_to(np.asarray(hold_samples, dtype=np.int64), (self.max_fill + 1,))
-        self._hold_fill = np.maximum(h, 0).copy()
+        """Keep the gate on ``hold_samples[g, b]`` samples (0: not at all) after a run of ``g``
+        gap samples filled with at least ``r_set[b]`` samples after it (g = 1 ..
+        ``max_fill``; one value for all, one per length, or the full table). ``MuChain``
+        derives them from how long its estimator's output stays measurably disturbed by the
+        fill's error (:func:`fill_hold_samples`)."""
+        h = np.asarray(hold_samples, dtype=np.int64)
+        if h.ndim == 1 and h.size == self.max_fill + 1:
+            h = h[:, None]
+        h = np.broadcast_to(h, (self.max_fill + 1, self.r_set.size))
+        self._hold_fill = np.ascontiguousarray(np.maximum(h, 0))
 
     @property
     def hold_s(self) -> float:
@@ -280,8 +364,10 @@ class QualityMonitor:
 
     @property
     def fill_hold_s(self) -> list[float]:
-        """Seconds the gate stays on after a filled gap of 1 .. ``max_fill`` samples."""
-        return [float(h) / self.sfreq for h in self._hold_fill[1:]]
+        """Seconds the gate stays on after a filled gap of 1 .. ``max_fill`` samples with the
+        model order's samples (or more) after it (a Muse packet's 12 at 256 Hz); with fewer
+        after it see ``_hold_fill``."""
+        return [float(h) / self.sfreq for h in self._hold_fill[1:, -1]]
 
     def set_blink_gates(self, gates: bool) -> None:
         """Whether a frontal blink gates reward (False once the ocular signal is regressed out
@@ -341,13 +427,14 @@ class QualityMonitor:
                              self.flags, self.gate_rows, self.emg_rows, self.emg_sos, self.emg_zi, self.emg_alpha,
                              self.emg_p, self.emg_rms_uv, self.emg_uv, self.blink_rows, self.blink_sos,
                              self.blink_zi, self.blink_uv, self.blink_peak, self.max_fill,
-                             self.open_run, self.filled_run) & self.gate_mask
+                             self.open_run, self.filled_run, self.hist, self.hist_n, self.clean,
+                             self.ar_order, self._hold_fill, self.r_set) & self.gate_mask
         self.fired = fired
         return self.hold_gate(fired, data.shape[1])
 
     def hold_gate(self, fired: int, n: int) -> bool:
         """Update the held gate with this chunk's fired bitmask (``n`` samples); True while on."""
-        fill_hold = self._hold_fill[min(int(self.filled_run[0]), self.max_fill)]
+        fill_hold = int(self.filled_run[1])  # the largest hold among this chunk's fills
         if fired == FILLED and fill_hold == 0:
             fired = 0  # a filled short gap that does not measurably disturb the output: no gate
         if fired:

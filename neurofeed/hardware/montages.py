@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.errors import ProtocolError
+from ..core.errors import NeurofeedError, ProtocolError
 from ..dsp.spatial import as_preferences, reference_unsupported
 from ..protocol.schema import Protocol
-from .boards import DEFAULT_MONTAGE, BoardConfig, list_boards
+from .boards import DEFAULT_MONTAGE, BoardConfig, get_board, list_boards
 
 __all__ = ["Fit", "fit_protocol", "fitting_montages", "advice", "placement", "require_fit", "montage_table",
            "plot_montage"]
@@ -114,6 +114,43 @@ def advice(protocol: Protocol, board: BoardConfig, montage: str | None = None) -
         return f"no board config has a montage with {targets} and a reference from {protocol.signal.reference}"
     return (f"no montage of {board.name} has {targets} with a usable reference; montages that fit "
             f"(`neurofeed montages`): {where}")
+
+
+def check_declared_montages(protocol: Protocol) -> None:
+    """``[signal] montage`` of a protocol: each key a board config, each value one of its montages;
+    a one-line :class:`ProtocolError` otherwise. (Where the protocol meets the board configs: the
+    protocol parser knows no boards.)"""
+    src = protocol.path or protocol.name
+    for board, name in protocol.signal.montage.items():
+        try:
+            cfg = get_board(board)
+        except NeurofeedError as err:
+            raise ProtocolError(f"{src}: [signal] montage names board {board!r}: {err}") from None
+        if name not in cfg.montage_names():
+            raise ProtocolError(f"{src}: [signal] montage asks {board} for montage {name!r}; {board} has "
+                                f"{', '.join(cfg.montage_names())} (see `neurofeed montages`).")
+
+
+def protocol_montage(protocol: Protocol, board: BoardConfig, montage: str | None = None) -> tuple[str | None, str]:
+    """The montage to open ``board`` with: ``montage`` (the command line's) if given, else the one
+    the protocol asks for on this board (``[signal] montage``), else None (BrainFlow's default);
+    and a line saying where the montage's added electrodes sit and who asked for them (e.g.
+    "AUX electrode at C3 (as the protocol asks)"), empty for the default montage. The electrodes
+    keep their sites: a montage names where each one is placed, never renames one."""
+    if protocol is not None:
+        check_declared_montages(protocol)
+    asked = protocol.signal.montage.get(board.name) if protocol is not None else None
+    name = montage or asked
+    if not name or name == DEFAULT_MONTAGE:
+        return name, ""
+    spec = board.montage_spec(name)
+    default = set(board.montage(DEFAULT_MONTAGE))
+    n_eeg = len(spec.channels) - spec.other_rows
+    added = [f"{'AUX electrode' if i >= n_eeg else 'electrode'} at {c}"
+             for i, c in enumerate(spec.channels) if c not in default]
+    who = ("as the protocol asks" if montage is None or montage == asked
+           else f"--montage {montage}" + (f"; the protocol asks for {asked}" if asked else ""))
+    return name, f"Montage {spec.name}: {', '.join(added) or 'the board electrodes'} ({who})"
 
 
 def require_fit(protocol: Protocol, board: BoardConfig, montage: str | None = None) -> Fit:

@@ -56,6 +56,9 @@ class SignalSpec:
     # (a single string is accepted): raw | average | laplacian | bipolar
     reference: list[str] = field(default_factory=lambda: ["laplacian", "average"])
     bipolar: dict = field(default_factory=dict)  # target -> partner channel, for reference = bipolar
+    # board config -> the montage the protocol asks for on it (where its added electrodes sit, e.g.
+    # { muse-2 = "aux-c3" }: the Muse AUX electrode placed at C3); used when --montage is not given
+    montage: dict = field(default_factory=dict)
     band_hz: list[float] = field(default_factory=lambda: [8.0, 13.0])
     band_mode: str = "fixed"  # fixed | individual (peak in band_hz of the baseline spectrum ± width)
     individual_width_hz: float = 2.0
