@@ -174,7 +174,7 @@ class TraceDisplay:
         x[:, 0] = self._last
         x[:, 1:] = raw
         if not np.isfinite(x).all():
-            x = fill_gaps(x)  # as the chain fills them: a short gap inside interpolated, one at the end held
+            x = fill_gaps(x, self.sfreq)  # as the chain fills them: a short gap inside interpolated, one at the end held
         self._last = x[:, -1].copy()
         y = x[:, 1:].copy()
         for j, f in enumerate(self.filters):
