@@ -68,11 +68,15 @@ def _run_demo(tmp_path, screens, screen_size):
     exe = Path(sys.executable).parent / "neurofeed"
     cmd = [str(exe), "session", "--board", "simulated", "--protocol", "demo", "--participant", "T",
            "--seconds-scale", str(SCALE), "--no-lsl", "--display", "window", "--out", str(out), "--close-after", "3"]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # output to files, not pipes: a session that printed more than a pipe holds would block on it
+    out_log, err_log = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with open(out_log, "w") as fo, open(err_log, "w") as fe:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, text=True)
     samples = []  # (phase, {window: geometry})
+    deadline = time.monotonic() + 600  # only stops a hung session (the demo takes ~35 s here)
     try:
         while proc.poll() is None:
+            assert time.monotonic() < deadline, "the demo session did not end: " + err_log.read_text()[-2000:]
             events = list(out.rglob("events.jsonl"))
             text = events[0].read_text() if events else ""
             phase = "after baseline" if "accuracy_curve/" in text else "before baseline"
@@ -82,7 +86,8 @@ def _run_demo(tmp_path, screens, screen_size):
             if wins:
                 samples.append((phase, wins))
             time.sleep(0.2)  # polling another process's windows: there is no event to wait on
-        stdout, stderr = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        stdout, stderr = out_log.read_text(), err_log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
