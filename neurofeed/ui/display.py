@@ -43,6 +43,7 @@ CONSOLE_FALLBACK_S = 0.1
 
 
 def _qt():
+    """Qt's modules, imported when windows are made (this module itself imports no Qt)."""
     from PySide6 import QtCore, QtGui, QtWidgets
 
     return QtCore, QtGui, QtWidgets
