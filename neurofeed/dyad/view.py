@@ -99,4 +99,8 @@ def run_dyad_windows(session, participant_screen=None, seconds: float | None = N
     session.start()
     timer.start(REFRESH_MS)
     qapp.exec()
+    timer.stop()
+    # as in ui.display.run_windows: a Quit event posted again after exec() returned would end the
+    # next event loop of this process at once
+    QtCore.QCoreApplication.removePostedEvents(None, QtCore.QEvent.Type.Quit)
     return shared, console
