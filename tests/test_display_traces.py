@@ -180,7 +180,8 @@ def test_real_eeg_with_20_mv_offsets_on_the_emulated_cyton_is_never_clipped_on_s
     from neurofeed.hardware.boards import get_board
     from neurofeed.hardware.sources.brainflow import BrainFlowSource
     from neurofeed.live.session import build_session
-    from neurofeed.ui.display import TRACE_S, Views
+    from neurofeed.ui.console import TRACE_S
+    from neurofeed.ui.display import Views
 
     names = montage_names("cyton", "mu")  # Fp1 FC3 C3 CP3 Cz FC4 C4 CP4
     railed = names.index("CP3")

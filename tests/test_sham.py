@@ -118,9 +118,9 @@ def test_sham_options_must_agree_with_the_protocol(tmp_path):
 
 
 def test_participant_view_draws_the_yoked_feedback_not_the_live_one(yoked, qtbot):
-    from neurofeed.ui.display import FrameStats, make_participant_view
+    from neurofeed.ui.participant import ParticipantView
 
-    view = make_participant_view(False, FrameStats())
+    view = ParticipantView(False)
     qtbot.addWidget(view)
     st = next(s for s in yoked[2] if s.feedback_on and abs(s.feedback - s.live_feedback) > 0.2)
     for _ in range(20):

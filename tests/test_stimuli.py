@@ -135,10 +135,10 @@ def QColor(rgb):
 
 def test_participant_view_draws_the_dots_and_calls_back_at_each_onset(qtbot):
     from neurofeed.core.state import FeedbackState
-    from neurofeed.ui.display import FrameStats, make_participant_view
+    from neurofeed.ui.participant import ParticipantView
 
     onsets = []
-    view = make_participant_view(False, FrameStats(), None, on_stimulus=onsets.append)
+    view = ParticipantView(False, None, on_stimulus=onsets.append)
     qtbot.addWidget(view)
     view.resize(900, 560)
     view.show()
@@ -193,14 +193,14 @@ def _content_pixels(img) -> int:
 def test_every_shipped_protocol_passes_check_and_every_stimulus_block_shows_its_stimuli(qtbot):
     from neurofeed.core.state import FeedbackState
     from neurofeed.protocol.schema import load_protocol
-    from neurofeed.ui.display import FrameStats, make_participant_view
+    from neurofeed.ui.participant import ParticipantView
     from neurofeed.ui.stimuli import check_protocol_stimuli, is_builtin
     from tests.conftest import run_cli
 
     files = sorted(PROTOCOLS.glob("*.toml"))
     r = run_cli("protocols", "check", *files)
     assert r.returncode == 0 and r.stdout.count("ok   ") == len(files), r.stdout + r.stderr
-    view = make_participant_view(False, FrameStats(), PROTOCOLS)
+    view = ParticipantView(False, PROTOCOLS)
     qtbot.addWidget(view)
     view.resize(900, 560)
     view.show()

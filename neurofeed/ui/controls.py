@@ -46,12 +46,18 @@ def reward_rule_words(direction: str) -> str:
     return "reward when SI is below thr" if direction == "up" else "reward when SI is above thr"
 
 
+def number_text(v, spec: str = "+.2f") -> str:
+    """``v`` formatted with ``spec``, or ``"—"`` for a value not known yet (None or NaN): how the
+    views write a number."""
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
 def si_text(st, spec: str = "+.2f") -> str:
     """``"SI -0.31 thr -0.25 (up: reward when SI is below thr)"``: the value that decides the
     reward, the threshold and the rule between them; ``"bar SI …"`` follows where the bar shows a
     smoothed value that differs from it."""
     def f(v):
-        return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+        return number_text(v, spec)
 
     out = f"SI {f(reward_si(st))} thr {f(st.threshold)} ({st.direction}: {reward_rule_words(st.direction)})"
     bar = getattr(st, "si_bar", math.nan)

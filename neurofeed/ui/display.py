@@ -1,4 +1,5 @@
-"""Participant view and clinician console (pyqtgraph + PySide6).
+"""Both windows of a session, driven by its pipeline: the participant view (:mod:`.participant`) and the
+clinician console (:mod:`.console`), the frame loop, the operator keys and the end screen.
 
 A new state is painted in the participant view as soon as it is published: the acquisition
 thread emits a queued Qt signal (a pipeline sink that does nothing else), and the GUI thread
@@ -6,19 +7,18 @@ repaints the bar synchronously (painted and flushed to the window system before 
 runs), only where it changed. Right after that frame the console is updated (half of its
 plots per state), so its painting falls in the gap before the next state instead of in front of
 it. One ``QTimer`` at ~60 Hz animates the stimulus (repainting only where the dots were and
-are) and eases the bar. Plot items are created once and updated with ``setData``;
-their axes have fixed ranges (relative time) so the axes are not re-laid out every frame. No DSP
-runs here: views read the latest ``FeedbackState``, the state history and ring-buffer snapshots
-(spectra come from :class:`SpectrumWorker`).
+are) and eases the bar. No DSP runs here: views read the latest ``FeedbackState``, the state
+history and ring-buffer snapshots (spectra come from :class:`SpectrumWorker`).
 
 Operator controls (keys, with hints on the console) go to the engine through
 ``pipeline.control(name, *args)`` (queued and applied in the acquisition thread, journaled).
+
+Qt is imported when windows are made, not with this module: the command line imports it for
+:func:`windows_problem` and :func:`ask_start_anyway` also when no window is shown.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 import sys
 import time
@@ -26,31 +26,24 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dsp.quality import flag_names
-from .controls import EXTEND_S, KEY_HINTS, KEYMAP, NUDGE_SI, si_text
-from .easing import ease_weight
+from .controls import EXTEND_S, KEYMAP, NUDGE_SI
+from .palette import GENTLE, STANDARD
 from .spectra import SpectrumWorker
-from .stimuli import StimulusPlayer
-from .traces import TraceDisplay, make_traces_panel
+
+__all__ = ["EXTEND_S", "GENTLE", "NUDGE_SI", "STANDARD", "FrameStats", "Views", "app", "ask_start_anyway",
+           "run_windows", "screenshot", "settle_for_frames", "window_layout", "windows_problem"]
 
 TICK_MS = 16  # the one QTimer (~60 Hz): stimulus animation, bar easing, console; new states wake the GUI themselves
 STIMULUS_EVERY = 1  # the stimulus is animated every tick
-CONSOLE_PARTS = ("traces", "si", "text", "spectrum")
 # after each participant frame, one group of console parts (each plot at half the state rate, e.g.
 # 12.5 Hz for 25 states/s), at most every CONSOLE_MIN_S; the timer takes over when states stop
 CONSOLE_GROUPS = (("traces", "text"), ("si", "spectrum"))
 CONSOLE_MIN_S = 1 / 30
 CONSOLE_FALLBACK_S = 0.1
-TEXT_EVERY_S = 0.25  # console text (status line, quality table) at 4 Hz: text layout is costly
-TRACE_S = 5.0  # seconds of EEG in the console
-STANDARD = {"bg": "#101820", "bar": "#4a90c2", "reward": "#3cc47c", "thr": "#f2f2f2", "text": "#f2f2f2",
-            "stim_bg": "#000000", "dot": "#ffffff"}
-GENTLE = {"bg": "#e9e4da", "bar": "#9fb4c7", "reward": "#a8c9a4", "thr": "#6b6b6b", "text": "#3d3d3d",
-          "stim_bg": "#26292e", "dot": "#f4f1ea"}
-
 
 
 def _qt():
+    """Qt's modules, imported when windows are made (this module itself imports no Qt)."""
     from PySide6 import QtCore, QtGui, QtWidgets
 
     return QtCore, QtGui, QtWidgets
@@ -115,504 +108,6 @@ def window_layout(screens, participant_screen=None):
             "warning": warning, "screens": {"participant": 0, "console": 0}}
 
 
-def make_participant_view(low_stimulation: bool, stats: FrameStats, base_dir: Path | None = None,
-                          on_stimulus=None, easing_s: float = 0.0, reward_fade_s: float = 0.0):
-    """The participant's window: a calm thermometer with the threshold line, the cue, the stimulus.
-
-    ``on_stimulus(stimulus_id)`` is called at every stimulus onset (a built-in action or walk,
-    or an image from a folder). The bar glides to each new value with time constant ``easing_s``
-    and the reward colour blends in and out with ``reward_fade_s`` (the protocol's ``[feedback]``
-    settings, in seconds whatever the frame rate: :func:`~neurofeed.ui.easing.ease_weight`;
-    0 = at once). The style sets the colours only.
-    """
-    QtCore, QtGui, QtWidgets = _qt()
-    colours = GENTLE if low_stimulation else STANDARD
-
-    class Thermometer(QtWidgets.QWidget):
-        def __init__(self):
-            super().__init__()
-            self.value = 0.5
-            self.shown = 0.5
-            self.reward = False
-            self.mix = 0.0  # 0 = bar colour, 1 = reward colour (eased in gentle mode: no flashing)
-            self.colours = colours
-            self.easing = False
-            self.eased_at = None  # time.monotonic() of the last easing step
-            self.painted_seq = -1
-            self.seq = 0
-            self.bar_hidden = False  # no bar at all (a block without the bar, the session's end)
-            self.setMinimumSize(160, 300)
-            # the widget paints every pixel itself: Qt need not clear it first
-            self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)
-            self._bg, self._thr = QtGui.QColor(colours["bg"]), QtGui.QColor(colours["thr"])
-            self._bar, self._rew = QtGui.QColor(colours["bar"]), QtGui.QColor(colours["reward"])
-
-        def _frame(self):
-            w, h = self.width(), self.height()
-            bw, top, bottom = min(160, w * 0.4), h * 0.05, h * 0.95
-            return bw, top, bottom, (w - bw) / 2
-
-        def bar_rect(self):
-            """The part of the widget that changes with the bar (its fill and the lines across it)."""
-            bw, top, bottom, x0 = self._frame()
-            fill_top = bottom - (bottom - top) * self.shown
-            y = int(min(fill_top, bottom - (bottom - top) * 0.5) - 20)  # the threshold line is inside
-            return QtCore.QRect(int(x0) - 24, max(0, y), int(bw) + 49, int(bottom) + 4 - max(0, y))
-
-        def paintEvent(self, _event):
-            p = QtGui.QPainter(self)
-            p.setRenderHint(QtGui.QPainter.Antialiasing)
-            bw, top, bottom, x0 = self._frame()
-            p.fillRect(self.rect(), self._bg)
-            if self.bar_hidden:  # neither frame nor threshold: nothing to look at but the cue
-                p.end()
-                self.painted_seq = self.seq
-                return
-            p.setPen(QtGui.QPen(self._thr, 2))
-            p.drawRoundedRect(QtCore.QRectF(x0, top, bw, bottom - top), 18, 18)
-            fill_h = (bottom - top) * self.shown
-            a, b, m = self._bar, self._rew, self.mix
-            col = QtGui.QColor.fromRgbF(a.redF() + (b.redF() - a.redF()) * m, a.greenF() + (b.greenF() - a.greenF()) * m,
-                                        a.blueF() + (b.blueF() - a.blueF()) * m)
-            p.setPen(QtCore.Qt.NoPen)
-            p.setBrush(col)
-            p.drawRoundedRect(QtCore.QRectF(x0 + 4, bottom - fill_h, bw - 8, max(0.0, fill_h - 4)), 14, 14)
-            ythr = bottom - (bottom - top) * 0.5
-            p.setPen(QtGui.QPen(self._thr, 3, QtCore.Qt.DashLine))
-            p.drawLine(QtCore.QPointF(x0 - 20, ythr), QtCore.QPointF(x0 + bw + 20, ythr))
-            p.end()
-            self.painted_seq = self.seq
-
-    class StimulusView(QtWidgets.QWidget):
-        """Draws the current stimulus: point-light dots, or an image scaled once per size."""
-
-        def __init__(self):
-            super().__init__()
-            self.player = StimulusPlayer(base_dir)
-            self.setMinimumWidth(200)
-            self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)
-            self._bg, self._dot = QtGui.QColor(colours["stim_bg"]), QtGui.QColor(colours["dot"])
-            self._panel_bg = QtGui.QColor(colours["bg"])
-            self._pix_key, self._pix = None, None
-            self._dot_region = None  # where the dots were last painted
-
-        def advance(self, now_s: float) -> None:
-            """Move the stimulus to ``now_s``, report onsets and paint what changed (now)."""
-            onsets = self.player.advance(now_s)
-            for sid in onsets:
-                if on_stimulus is not None:
-                    on_stimulus(sid)
-            if self.player.model is not None and not onsets and self._dot_region is not None:
-                # only the dots' old and new places are painted and sent to the window system
-                old, new = self._dot_region, self._dots_region()
-                self._dot_region = new
-                self.repaint(old.united(new))
-            elif onsets or (self._dot_region is not None and self.player.model is None):
-                self._dot_region = self._dots_region() if self.player.model is not None else None
-                self.repaint()
-
-        def _geometry(self):
-            w, h = self.width(), self.height()
-            return 0.45 * min(w, h), w / 2, h / 2, max(3.0, 0.018 * min(w, h))
-
-        def _dots_region(self):
-            s, cx, cy, r = self._geometry()
-            reg = QtGui.QRegion()
-            k = int(r) + 2
-            for x, y in self.player.dots:
-                reg = reg.united(QtCore.QRect(int(cx + s * x) - k, int(cy - s * y) - k, 2 * k + 1, 2 * k + 1))
-            return reg
-
-        def resizeEvent(self, event):
-            self._dot_region = None if self.player.model is None else self._dots_region()
-            super().resizeEvent(event)
-
-        def paintEvent(self, _event):
-            p = QtGui.QPainter(self)
-            pl = self.player
-            if pl.model is not None and pl.dots is not None:
-                p.fillRect(self.rect(), self._bg)
-                p.setRenderHint(QtGui.QPainter.Antialiasing)
-                s, cx, cy, r = self._geometry()  # the [-1, 1] box fills 90 % of the shorter side
-                p.setPen(QtCore.Qt.NoPen)
-                p.setBrush(self._dot)
-                for x, y in pl.dots:
-                    p.drawEllipse(QtCore.QPointF(cx + s * x, cy - s * y), r, r)
-            elif pl.image is not None:
-                p.fillRect(self.rect(), self._panel_bg)
-                key = (pl.image, self.width(), self.height())
-                if key != self._pix_key:  # scale once per image and size, not per frame
-                    self._pix_key = key
-                    self._pix = QtGui.QPixmap(str(pl.image)).scaled(self.size(), QtCore.Qt.KeepAspectRatio,
-                                                                    QtCore.Qt.SmoothTransformation)
-                x = (self.width() - self._pix.width()) // 2
-                y = (self.height() - self._pix.height()) // 2
-                p.drawPixmap(x, y, self._pix)
-            else:
-                p.fillRect(self.rect(), self._panel_bg)
-            p.end()
-
-    class ParticipantView(QtWidgets.QWidget):
-        def __init__(self):
-            super().__init__()
-            self.setWindowTitle("neurofeed")
-            self.setStyleSheet(f"background:{colours['bg']}; color:{colours['text']};")
-            lay = QtWidgets.QHBoxLayout(self)
-            self.thermo = Thermometer()
-            self.stimulus = StimulusView()
-            right = QtWidgets.QVBoxLayout()
-            self.cue = QtWidgets.QLabel("")
-            self.cue.setWordWrap(True)
-            self.cue.setAlignment(QtCore.Qt.AlignCenter)
-            f = self.cue.font()
-            f.setPointSize(22)
-            self.cue.setFont(f)
-            right.addWidget(self.stimulus, 3)
-            right.addWidget(self.cue, 1)
-            lay.addWidget(self.thermo, 1)
-            lay.addLayout(right, 2)
-            self.resize(900, 560)
-
-        def show_state(self, st, now_s: float | None = None):
-            th = self.thermo
-            target = st.feedback if st.feedback_on and not st.signal_lost else 0.0
-            now = time.monotonic() if now_s is None else now_s
-            dt = 0.0 if th.eased_at is None else now - th.eased_at
-            th.eased_at = now
-            # in seconds, not per paint: the glide's delay is easing_s whatever the frame or packet rate
-            th.shown += ease_weight(dt, easing_s) * (target - th.shown)
-            th.mix += ease_weight(dt, reward_fade_s) * ((1.0 if st.reward else 0.0) - th.mix)
-            th.seq = st.seq
-            th.easing = abs(target - th.shown) > 1e-3 or abs((1.0 if st.reward else 0.0) - th.mix) > 1e-3
-            text = "Paused" if st.paused else ("Signal lost — please wait" if st.signal_lost else st.cue)
-            if self.cue.text() != text:
-                self.cue.setText(text)
-            self.stimulus.player.set_spec(st.stimuli, now)
-            # a block without the bar (transfer, rest) after the baseline: no frame, no threshold
-            hidden = bool(st.baseline_ready and not (st.feedback_on or st.paused or st.schedule_paused
-                                                     or st.signal_lost))
-            if hidden != th.bar_hidden:
-                th.bar_hidden = hidden
-                th.update()  # the whole widget: the frame and the threshold line go or come back
-
-        def show_end(self, now_s: float | None = None):
-            """The session is over: a calm "Session complete", no bar, no stimulus, no score."""
-            self.thermo.bar_hidden = True
-            self.thermo.update()
-            self.stimulus.player.set_spec("", time.monotonic() if now_s is None else now_s)
-            self.stimulus.update()
-            self.cue.setText("Session complete.\nThank you — you can relax now.")
-
-    return ParticipantView()
-
-
-# the participant's accuracy/delay curve, shown once the baseline has ended
-def delay_table(processor) -> str:
-    """The participant's delay designs as a small table in plain words (``""`` before the
-    baseline's end): the design in use, the fastest and the most exact, each with how late the
-    bar follows the rhythm and how closely (r), e.g. ``faster: 40 ms, less exact (r 0.45)``.
-    The Delay box lists every design."""
-    curve = getattr(processor, "accuracy_curve", None)
-    if not curve:
-        return ""
-    eff = getattr(processor, "effective_delays", None) or {}
-    # (lag s, r) per design: the effective delay and r there where measured, else the design's own
-    rows = {d: (eff[d][0], eff[d][1]) if d in eff else (d, r) for d, r in curve.items()}
-    used = min(rows, key=lambda d: abs(d - processor.chain.delay_s))
-    lag0, r0 = rows[used]
-    picks = [("in use", used)]
-    faster = [d for d in rows if rows[d][0] < lag0 - 0.0005]  # a design the bar follows sooner (> 0.5 ms)
-    exact = [d for d in rows if rows[d][1] > r0 + 0.005]  # a design that follows it more closely
-    for d in ([min(faster, key=lambda d: rows[d][0])] if faster else []) + \
-             ([max(exact, key=lambda d: rows[d][1])] if exact else []):
-        if all(d != p for _, p in picks):
-            lag, r = rows[d]
-            speed = "faster" if lag < lag0 - 0.0005 else ("steadier" if lag > lag0 + 0.0005 else "as fast")
-            picks.append((speed + ", " + ("less exact" if r < r0 - 0.005 else
-                                          ("more exact" if r > r0 + 0.005 else "as exact")), d))
-    cells = "".join(f"<tr><td>{words}:&nbsp;</td><td align='right'>{1000 * rows[d][0]:.0f} ms</td>"
-                    f"<td>&nbsp;(r {rows[d][1]:.2f})</td></tr>" for words, d in picks)
-    return ("<b>Bar timing</b> (this participant; D or the Delay box to change)"
-            f"<table cellspacing='0'>{cells}</table>")
-
-
-def delay_choices(processor) -> list[tuple[str, float]]:
-    """``[(label, designed delay s)]`` for the console's Delay box: each design of the
-    participant's curve with its effective delay and r; empty before the baseline's end."""
-    curve = getattr(processor, "accuracy_curve", None) or {}
-    eff = getattr(processor, "effective_delays", None) or {}
-    out = []
-    for d, r in curve.items():
-        lag = eff.get(d)
-        label = (f"{1000 * d:.0f} ms design → {1000 * lag[0]:.0f} ms, r {lag[1]:.2f}" if lag
-                 else f"{1000 * d:.0f} ms design, r {r:.2f}")
-        out.append((label, float(d)))
-    return out
-
-
-def make_console(pipeline, spectra, stats: FrameStats, history_s: float = 60.0, check: dict | None = None):
-    """The clinician console: traces, mu-band spectrum, SI with threshold, block, quality, latency,
-    the control keys and the channel selector for marking a channel bad."""
-    import pyqtgraph as pg
-
-    QtCore, QtGui, QtWidgets = _qt()
-    src = pipeline.source
-    chain = pipeline.processor.chain
-    names = list(src.ch_names)
-    trace_names = list(dict.fromkeys(chain.targets + [n for n in names if n in ("Cz", "FC3", "CP3", "FC4", "CP4")]))
-    trace_rows = [names.index(n) for n in trace_names]
-
-    def fixed_plot(title, xr, yr, log_y=False):
-        w = pg.PlotWidget(title=title)
-        w.setFocusPolicy(QtCore.Qt.NoFocus)  # keys go to the console's controls, never to a plot
-        w.setMouseEnabled(False, False)
-        w.hideButtons()
-        w.setMenuEnabled(False)
-        w.setLogMode(False, log_y)
-        w.disableAutoRange()
-        w.setXRange(*xr, padding=0)
-        w.setYRange(*yr, padding=0)
-        return w
-
-    class Console(QtWidgets.QWidget):
-        def __init__(self):
-            super().__init__()
-            self.setWindowTitle("neurofeed — clinician console")
-            grid = QtWidgets.QGridLayout(self)
-            self.info = QtWidgets.QLabel()
-            self.info.setTextFormat(QtCore.Qt.RichText)
-            self.info.setWordWrap(True)  # a long status wraps; it never widens the window
-            grid.addWidget(self.info, 0, 0, 1, 2)
-            # display-only conditioning (the session's high-pass + notch), scale per channel, railed/flat lanes
-            self.trace_panel = make_traces_panel(TraceDisplay.for_chain(chain, len(trace_rows), TRACE_S), trace_names,
-                                                 fixed_plot(f"EEG, last {TRACE_S:g} s", (-TRACE_S, 0), (0, 1)),
-                                                 trace_rows, pipeline.ring)
-            self.traces, self.trace_items = self.trace_panel.plot, self.trace_panel.items
-            grid.addWidget(self.trace_panel, 1, 0)
-            self.spec = fixed_plot("Spectrum at targets (µV²/Hz)", (1, min(45, src.sfreq / 2)), (-3, 3), log_y=True)
-            self.spec_items = [self.spec.plot(pen=pg.intColor(i, 3)) for i in range(len(chain.targets))]
-            lo, hi = chain.band_hz
-            self.band = pg.LinearRegionItem((lo, hi), movable=False, brush=(80, 160, 80, 40))
-            self.spec.addItem(self.band)
-            grid.addWidget(self.spec, 1, 1)
-            # a short title: the plot cannot be narrower than its title
-            self.si_plot = fixed_plot("SI deciding reward, threshold", (-history_s, 0), (-1, 1))
-            self.si_item = self.si_plot.plot(pen=pg.mkPen("#4a90c2", width=2))
-            self.thr_item = self.si_plot.plot(pen=pg.mkPen("#f2a03d", width=2, style=QtCore.Qt.DashLine))
-            self.si_plot.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen("#888")))
-            self.si_plot.setLabel("bottom", "s")
-            grid.addWidget(self.si_plot, 2, 0)
-            # the side column: the check and the quality table (they scroll when their channels do
-            # not fit, e.g. 16 channels on a 768-px screen: never a window taller than its screen),
-            # then the delay designs and the two boxes, always in view
-            self.side = QtWidgets.QWidget()
-            side = QtWidgets.QVBoxLayout(self.side)
-            side.setContentsMargins(0, 0, 0, 0)
-            tables = QtWidgets.QWidget()
-            tables_lay = QtWidgets.QVBoxLayout(tables)
-            tables_lay.setContentsMargins(0, 0, 0, 0)
-            if check is not None:  # the signal check made before the session: the console's first panel
-                from ..hardware.signal_check import check_html
-
-                self.check_label = QtWidgets.QLabel(check_html(check))
-                self.check_label.setTextFormat(QtCore.Qt.RichText)
-                self.check_label.setWordWrap(True)
-                tables_lay.addWidget(self.check_label)
-            self.quality = QtWidgets.QLabel()
-            self.quality.setTextFormat(QtCore.Qt.RichText)
-            self.quality.setAlignment(QtCore.Qt.AlignTop)
-            tables_lay.addWidget(self.quality, 1)
-            scroll = QtWidgets.QScrollArea()
-            scroll.setWidget(tables)
-            scroll.setWidgetResizable(True)
-            scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
-            scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
-            scroll.setFocusPolicy(QtCore.Qt.NoFocus)
-            scroll.setMinimumWidth(tables.minimumSizeHint().width())
-            side.addWidget(scroll, 1)
-            self.delays = QtWidgets.QLabel()  # the participant's designs in plain words (after the baseline)
-            self.delays.setTextFormat(QtCore.Qt.RichText)
-            self.delays.setWordWrap(True)
-            side.addWidget(self.delays)
-            row = QtWidgets.QHBoxLayout()
-            row.addWidget(QtWidgets.QLabel("Channel:"))
-            self.channel_box = QtWidgets.QComboBox()
-            self.channel_box.addItems(names)
-            self.channel_box.setFocusPolicy(QtCore.Qt.NoFocus)  # [ ] and the mouse select; keys stay controls
-            row.addWidget(self.channel_box, 1)
-            side.addLayout(row)
-            row = QtWidgets.QHBoxLayout()
-            row.addWidget(QtWidgets.QLabel("Delay:"))
-            # the participant's designs (filled at the baseline's end): picking one refits the estimator
-            self.delay_box = QtWidgets.QComboBox()
-            self.delay_box.setEnabled(False)
-            self.delay_box.setFocusPolicy(QtCore.Qt.NoFocus)
-            row.addWidget(self.delay_box, 1)
-            side.addLayout(row)
-            grid.addWidget(self.side, 2, 1)
-            # the end of the session: the summary and where the recording is, in place of the plots
-            self.end_panel = QtWidgets.QTextBrowser()  # scrolls when a long protocol's summary does not fit
-            self.end_panel.setFrameShape(QtWidgets.QFrame.NoFrame)
-            self.end_panel.setFocusPolicy(QtCore.Qt.NoFocus)  # Esc stays the console's
-            self.end_panel.setStyleSheet("background: transparent;")
-            self.end_panel.hide()
-            grid.addWidget(self.end_panel, 1, 0, 2, 2)
-            self.hints = QtWidgets.QLabel(" · ".join(f"<b>{k}</b> {v}" for k, v in KEY_HINTS))
-            self.hints.setTextFormat(QtCore.Qt.RichText)
-            self.hints.setWordWrap(True)
-            grid.addWidget(self.hints, 3, 0, 1, 2)
-            self.bad_channels: set = set()
-            self.notes = 0
-            self.status_note = ""  # the last operator action, shown in the status line
-            self._lat_t, self._lat, self._fr = 0.0, {}, {}
-            self._text_t = 0.0
-            self._spec_version = -1
-            self._si_range = (-1.0, 1.0)
-            self.resize(1200, 760)
-
-        def show_end(self, summary_text: str, folder: str | None, close_after_s: float | None):
-            """The session has ended: its summary and the recording's folder, until closed."""
-            import html
-
-            for w in (self.traces, self.spec, self.si_plot, self.side):
-                w.hide()
-            where = (f"<p>Recording: <b>{html.escape(folder)}</b><br>Report: <code>neurofeed report "
-                     f"{html.escape(folder)}</code> (writes {html.escape(str(Path(folder) / 'report'))})</p>"
-                     if folder else "<p>Not recorded.</p>")
-            closing = (f"This window closes by itself in {close_after_s:g} s." if close_after_s is not None
-                       else "Close this window (or press Esc) when done.")
-            self.info.setText("<b>Session complete</b>")
-            # pre-wrap: the summary's long lines wrap at the window's edge (they never widen it)
-            self.end_panel.setHtml(f"<p style='white-space:pre-wrap; font-family:monospace'>"
-                                   f"{html.escape(summary_text.strip())}</p>{where}<p>{closing}</p>")
-            self.end_panel.show()
-            self.hints.setText("<b>Esc</b> close")
-
-        def delay_index(self, delay_s):
-            """Index of the Delay box's item nearest ``delay_s``."""
-            ds = [self.delay_box.itemData(i) for i in range(self.delay_box.count())]
-            return int(np.argmin([abs(d - delay_s) for d in ds])) if ds else -1
-
-        # one part per call: the frame loop spreads the console over ticks
-        def show_part(self, part, st):
-            getattr(self, "_show_" + part)(st)
-
-        def show_state(self, st):
-            """Everything at once (screenshots, tests)."""
-            self._text_t = 0.0
-            for part in CONSOLE_PARTS:
-                self.show_part(part, st)
-
-        def _show_si(self, st):
-            t, si, thr, _ = pipeline.history.ordered()
-            ok = np.isfinite(t) & np.isfinite(si) & (t > st.t_s - history_s)
-            ok &= not pipeline.blinded  # a blinded session (sham trial) hides the live SI
-            self.si_item.setData(t[ok] - st.t_s, si[ok])
-            okt = ok & np.isfinite(thr)
-            self.thr_item.setData(t[okt] - st.t_s, thr[okt])
-            if ok.any():  # widen the fixed range only when the data leave it (no per-frame axis layout)
-                lo = min(float(si[ok].min()), float(thr[okt].min()) if okt.any() else 0.0)
-                hi = max(float(si[ok].max()), float(thr[okt].max()) if okt.any() else 0.0)
-                r0, r1 = self._si_range
-                if lo < r0 or hi > r1:
-                    self._si_range = (min(r0, math.floor(lo * 2) / 2), max(r1, math.ceil(hi * 2) / 2))
-                    self.si_plot.setYRange(*self._si_range, padding=0)
-
-        def _show_traces(self, st):
-            self.trace_panel.show(st.quality_flags)
-
-        def _show_spectrum(self, st):
-            if spectra.version != self._spec_version and spectra.freqs.size:
-                self._spec_version = spectra.version
-                for j, item in enumerate(self.spec_items):
-                    item.setData(spectra.freqs[1:], np.maximum(spectra.psd[j][1:], 1e-6))
-
-        def _show_text(self, st):
-            now = time.monotonic()
-            if now - self._text_t < TEXT_EVERY_S:
-                return
-            self._text_t = now
-            self._info(st)
-
-        def _info(self, st):
-            def f(v, spec="+.2f"):
-                return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-            now = time.monotonic()
-            if now - self._lat_t > 1.0:  # percentiles over the whole run: once a second, not per frame
-                self._lat_t = now
-                self._lat = pipeline.probe.summary().get("compute_to_publish_ms", {}) if pipeline.probe.n else {}
-                self._fr = stats.summary() or {}
-            lat, fr = self._lat, self._fr
-            rr = "—" if math.isnan(st.reward_rate) else f"{100 * st.reward_rate:.0f} %"
-            status = "<b style='color:#c0392b'>SIGNAL LOST</b>" if st.signal_lost else (
-                "<b>PAUSED</b>" if st.paused else ("<b style='color:#27ae60'>REWARD</b>" if st.reward else "—"))
-            gate = ("<b style='color:#d35400'>GATE: " + ", ".join(st.gate_reasons) + "</b>") if st.gated else "gate off"
-            extra = []
-            if getattr(st, "schedule_paused", False):
-                extra.append("<b>SCHEDULE PAUSED</b>")
-            if getattr(st, "threshold_locked", False):
-                extra.append("<b>threshold locked</b>")
-            if self.bad_channels:
-                extra.append("bad: " + ", ".join(sorted(self.bad_channels)))
-            if self.status_note:
-                extra.append(self.status_note)
-            carried = getattr(pipeline.engine, "carried_from", None)
-            if carried:  # [baseline] carry = "last": say where the baseline and thresholds came from
-                extra.append(f"baseline and thresholds carried over from {Path(carried).name}")
-            text = (f"<b>{st.block_label or '—'}</b> ({st.block_kind or '—'}) · block {st.block_index + 1}/{st.n_blocks} · "
-                    f"left {f(st.block_left_s, '.0f')} s · session left {f(st.session_left_s, '.0f')} s · "
-                    + (f"{si_text(st)} · reward rate {rr} · "
-                       if not pipeline.blinded else "SI blinded · ")  # a blinded session (sham trial) hides it
-                    + f"{status} · {gate}<br>compute→publish p50 {f(lat.get('p50'), '.2f')} ms, "
-                    f"p99 {f(lat.get('p99'), '.2f')} ms · frame p99 {f(fr.get('p99'), '.1f')} ms"
-                    + ("<br>" + " · ".join(extra) if extra else ""))
-            if text != self.info.text():
-                self.info.setText(text)
-            table = delay_table(pipeline.processor)
-            if table != self.delays.text():
-                self.delays.setText(table)
-            if not self.delay_box.isEnabled():
-                choices = delay_choices(pipeline.processor)
-                if choices:  # the baseline has ended: offer the participant's designs
-                    for label, d in choices:
-                        self.delay_box.addItem(label, d)
-                    self.delay_box.setEnabled(True)
-            if self.delay_box.isEnabled():  # show the design in use (a refused choice snaps back)
-                i = self.delay_index(pipeline.processor.chain.delay_s)
-                if i != self.delay_box.currentIndex():
-                    self.delay_box.setCurrentIndex(i)
-            rows = []
-            flags = st.quality_flags
-            for i, n in enumerate(names):
-                fl = flag_names(int(flags[i])) if i < len(flags) else ()
-                colour = "#7f8c8d" if n in self.bad_channels else ("#c0392b" if fl else "#27ae60")
-                mark = " <b>(bad)</b>" if n in self.bad_channels else ""
-                rows.append(f"<span style='color:{colour}'>{n}</span>{mark}: rms {spectra.rms_uv[i]:.1f} µV, "
-                            f"line {spectra.line_rms_uv[i]:.1f} µV {' '.join(fl)}" if i < len(spectra.rms_uv) else n + mark)
-            emg = " ".join(f"{v:.1f}" for v in st.emg_rms_uv)
-            q = "<b>Signal quality</b><br>" + "<br>".join(rows) + f"<br>EMG rms (µV): {emg}"
-            if q != self.quality.text():
-                self.quality.setText(q)
-
-    return Console()
-
-
-@functools.cache
-def _state_waker_class():
-    QtCore, _, _ = _qt()
-
-    class StateWaker(QtCore.QObject):
-        """A pipeline sink (``on_state`` runs in the acquisition thread): one queued signal per
-        published state; nothing else happens in that thread."""
-
-        published = QtCore.Signal()
-
-        def on_state(self, _state):
-            self.published.emit()
-
-    return StateWaker
-
-
 class Views:
     """Both views, the frame timer and the operator keys, driving from ``pipeline.latest``.
 
@@ -636,43 +131,19 @@ class Views:
     """
 
     def __init__(self, pipeline, participant_screen=None, tone="auto", check: dict | None = None):
-        QtCore, QtGui, QtWidgets = _qt()
         self.pipeline = pipeline
         self.stats = FrameStats()
         self.spectra = SpectrumWorker(pipeline)
-        fb = pipeline.processor.protocol.feedback
-        low = fb.style == "low-stimulation"
-        proto_path = pipeline.processor.protocol.path
-        self.participant = make_participant_view(low, self.stats, proto_path.parent if proto_path else None,
-                                                 on_stimulus=lambda sid: self.stimulus_onset(sid),
-                                                 easing_s=fb.easing_s, reward_fade_s=fb.reward_fade_s)
-        self.console = make_console(pipeline, self.spectra, self.stats, check=check)
-        self.low_stimulation = low
-        if tone == "auto":
-            from .tone import RewardTone
-
-            tone = RewardTone() if fb.tone else None
-        self.tone = tone
+        self._make_windows(check)
+        self.tone = self._reward_tone(tone)
         self.closing = False
         self.ended = False  # the end screen is shown
         self.finish = None
         self.summary = None  # what finish returned
         self.close_after_s = None
-        if not _QT_KEY_NAMES:
-            _QT_KEY_NAMES.update(_qt_key_names())
-        self.console.delay_box.activated.connect(self.pick_delay)  # a pick with the mouse
-        for w in (self.participant, self.console):
-            w.keyPressEvent = self._key
-            w.closeEvent = self._close_event
+        self._connect_operator()
         self.layout = self.place_windows(participant_screen)
-        self.timer = QtCore.QTimer()
-        self.timer.setTimerType(QtCore.Qt.PreciseTimer)
-        self.timer.timeout.connect(self.frame)
-        # the acquisition thread wakes the GUI thread at each publication (a queued signal), so a
-        # new state is painted at once instead of at the next timer tick
-        self._waker = _state_waker_class()()
-        self._waker.published.connect(self.on_new_state, QtCore.Qt.QueuedConnection)
-        pipeline.sinks.append(self._waker)
+        self._connect_frames()
         self.on_finished = None
         self._tick = 0
         self._console_t = 0.0
@@ -680,6 +151,50 @@ class Views:
         self._shown_seq = -1
         self._recorded_seq = -1
         self._was_reward = False
+
+    def _make_windows(self, check: dict | None) -> None:
+        """The participant view (its style, easing and stimulus folder from the protocol) and the console."""
+        from .console import Console
+        from .participant import ParticipantView
+
+        protocol = self.pipeline.processor.protocol
+        fb = protocol.feedback
+        self.low_stimulation = fb.style == "low-stimulation"
+        self.participant = ParticipantView(self.low_stimulation, protocol.path.parent if protocol.path else None,
+                                           on_stimulus=lambda sid: self.stimulus_onset(sid),
+                                           easing_s=fb.easing_s, reward_fade_s=fb.reward_fade_s)
+        self.console = Console(self.pipeline, self.spectra, self.stats, check=check)
+
+    def _reward_tone(self, tone):
+        """``tone``, or for ``"auto"`` a :class:`~.tone.RewardTone` where ``[feedback] tone = true`` (else None)."""
+        if tone != "auto":
+            return tone
+        from .tone import RewardTone
+
+        return RewardTone() if self.pipeline.processor.protocol.feedback.tone else None
+
+    def _connect_operator(self) -> None:
+        """Keys and closing either window go to the operator controls; the Delay box to :meth:`pick_delay`."""
+        if not _QT_KEY_NAMES:
+            _QT_KEY_NAMES.update(_qt_key_names())
+        self.console.delay_box.activated.connect(self.pick_delay)  # a pick with the mouse
+        for w in (self.participant, self.console):
+            w.keyPressEvent = self._key
+            w.closeEvent = self._close_event
+
+    def _connect_frames(self) -> None:
+        """The frame timer (not started yet: :meth:`start`) and the wake-up at each published state."""
+        from .participant import StateWaker
+
+        QtCore, _, _ = _qt()
+        self.timer = QtCore.QTimer()
+        self.timer.setTimerType(QtCore.Qt.PreciseTimer)
+        self.timer.timeout.connect(self.frame)
+        # the acquisition thread wakes the GUI thread at each publication (a queued signal), so a
+        # new state is painted at once instead of at the next timer tick
+        self._waker = StateWaker()
+        self._waker.published.connect(self.on_new_state, QtCore.Qt.QueuedConnection)
+        self.pipeline.sinks.append(self._waker)
 
     # layout --------------------------------------------------------------------------------
     def place_windows(self, participant_screen=None) -> dict:
