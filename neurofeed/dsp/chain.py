@@ -452,7 +452,7 @@ class MuChain:
     def _take_holds(self, other: "MuChain") -> None:
         """The gate holds ``other``'s estimator set (artifact, held gap, filled gap)."""
         q, oq = self.quality, other.quality
-        q._hold, q._hold_nonfinite, q._hold_fill = oq._hold, oq._hold_nonfinite, oq._hold_fill
+        q._hold, q._nonfinite_hold_samples, q._hold_fill = oq._hold, oq._nonfinite_hold_samples, oq._hold_fill
 
     def baseline_spatial(self) -> np.ndarray | None:
         """The calibrated baseline as the current spatial weights read it (targets × samples,
@@ -505,7 +505,7 @@ class MuChain:
         q = self.quality
         q.seed(old_q.last)  # continue from the held values, no transient
         q.emg_uv, q.blink_uv = old_q.emg_uv, old_q.blink_uv
-        q.set_hold_s(old_q.hold_s, old_q._hold_nonfinite / self.sfreq)
+        q.set_hold_s(old_q.hold_s, old_q._nonfinite_hold_samples / self.sfreq)
         q.set_fill_hold(old_q._hold_fill)
         q.open_run[:] = old_q.open_run
         q.hist[:], q.hist_n[:], q.clean[:] = old_q.hist, old_q.hist_n, old_q.clean  # the fill's past

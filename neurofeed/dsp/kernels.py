@@ -213,6 +213,25 @@ def _sos_sample(sos, zi, j, y):
 
 
 @njit(cache=True)
+def hold_last_finite(x, out, last):
+    """Copy ``x`` (1-D, µV) into ``out`` with every non-finite sample replaced by the last finite
+    value before it (``last`` before the first); the one hold-the-last-value rule of the package
+    (the live quality stage's held runs, the BDF's non-finite samples).
+
+    Returns
+    -------
+    last : float
+        The last finite value seen (µV; ``last`` if none), to carry into the next call.
+    """
+    for i in range(x.shape[0]):
+        v = x[i]
+        if np.isfinite(v):
+            last = v
+        out[i] = last
+    return last
+
+
+@njit(cache=True)
 def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate_rows,
                  emg_rows, emg_sos, emg_zi, emg_alpha, emg_p, emg_rms, emg_uv,
                  blink_rows, blink_sos, blink_zi, blink_uv, blink_peak, max_fill, open_run, filled_run,
@@ -308,8 +327,7 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
                     clean[c] += run
                     v = b
                 else:
-                    for k in range(run):
-                        raw[c, i + k] = a
+                    hold_last_finite(data[c, i:j], raw[c, i:j], a)
                     f |= 1
                     clean[c] = 0
                     v = a

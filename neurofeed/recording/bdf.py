@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core.errors import RecordingError
 from ..core.record import NOT_STREAMED, field_of
+from ..dsp.quality import hold_finite
 from .journal import SIDECAR, START, read_journal
 
 MERGE_S = 0.1  # runs of bad samples closer than this share one annotation (a crackling lead is one event)
@@ -126,21 +127,6 @@ def hold_feedback(fb: np.ndarray, col: int, n_samples: int, fill=0.0) -> np.ndar
     for s, e, v in zip(starts, ends, fb[:, col]):
         if s < n_samples:
             out[s:min(e, n_samples)] = v if np.isfinite(v) else fill
-    return out
-
-
-def hold_finite(x: np.ndarray) -> np.ndarray:
-    """``x`` (n_channels × n_samples) with every non-finite sample replaced by the channel's last
-    finite value before it (its first finite value at the start, 0 for a channel with none)."""
-    ok = np.isfinite(x)
-    if ok.all():
-        return x
-    idx = np.where(ok, np.arange(x.shape[1]), -1)
-    np.maximum.accumulate(idx, axis=1, out=idx)
-    first = np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
-    idx = np.where(idx < 0, first[:, None], idx)
-    out = np.take_along_axis(np.where(ok, x, 0.0), np.maximum(idx, 0), axis=1)
-    out[idx < 0] = 0.0
     return out
 
 
