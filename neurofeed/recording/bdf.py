@@ -13,7 +13,7 @@ import numpy as np
 from ..core.errors import RecordingError
 from ..core.record import NOT_STREAMED, field_of
 from ..dsp.quality import hold_finite
-from .journal import SIDECAR, START, read_journal
+from .journal import SIDECAR, START, read_journal, true_runs
 
 MERGE_S = 0.1  # runs of bad samples closer than this share one annotation (a crackling lead is one event)
 
@@ -130,19 +130,6 @@ def hold_feedback(fb: np.ndarray, col: int, n_samples: int, fill=0.0) -> np.ndar
     return out
 
 
-def runs(mask: np.ndarray, merge: int = 0) -> list[tuple[int, int]]:
-    """``(start, stop)`` of the runs of True in ``mask``, runs closer than ``merge`` samples joined."""
-    m = np.concatenate(([False], mask, [False]))
-    edges = np.flatnonzero(m[1:] != m[:-1])
-    out: list[list[int]] = []
-    for a, b in zip(edges[0::2], edges[1::2]):
-        if out and a - out[-1][1] < merge:
-            out[-1][1] = int(b)
-        else:
-            out.append([int(a), int(b)])
-    return [(a, b) for a, b in out]
-
-
 def bad_sample_annotations(data: np.ndarray, gaps: np.ndarray, ch_names, sfreq: float) -> list[tuple]:
     """``(onset_s, duration_s, text)`` for runs of gap samples (``"gap"``: dropped packets, written
     as the held value) and of other non-finite samples (``"nan/<channels>"``)."""
@@ -151,11 +138,11 @@ def bad_sample_annotations(data: np.ndarray, gaps: np.ndarray, ch_names, sfreq: 
     for first, length in gaps:
         gap[first:min(n, first + length)] = True
     bad = ~np.isfinite(data)
-    out = [(a / sfreq, (b - a) / sfreq, "gap") for a, b in runs(gap)]
+    out = [(a / sfreq, g / sfreq, "gap") for a, g in true_runs(gap).tolist()]
     merge = int(MERGE_S * sfreq)
-    for a, b in runs(bad.any(axis=0) & ~gap, merge):
-        chans = [c for c, hit in zip(ch_names, bad[:, a:b].any(axis=1)) if hit]
-        out.append((a / sfreq, (b - a) / sfreq, ("nan/" + ",".join(chans))[:120]))
+    for a, g in true_runs(bad.any(axis=0) & ~gap, merge=merge).tolist():
+        chans = [c for c, hit in zip(ch_names, bad[:, a:a + g].any(axis=1)) if hit]
+        out.append((a / sfreq, g / sfreq, ("nan/" + ",".join(chans))[:120]))
     return sorted(out)
 
 
