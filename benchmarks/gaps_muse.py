@@ -72,7 +72,7 @@ def session(x, lost_chunks, drift_pct: float, scale: float, gaps: bool = True) -
         if data.shape[1] == 0:
             continue
         st = proc.step(data)
-        si.append(st.si_raw_combined)
+        si.append(st.si_combined)
         fb.append(st.feedback_on)
         filled.append(gap is not None and bool(gap.any()))  # the chunk holds lost samples (filled or held)
         gated.append(st.gated)

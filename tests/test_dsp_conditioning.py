@@ -54,6 +54,18 @@ def test_chunked_conditioning_equals_scipy_with_seeded_zi(sizes):
     assert np.max(np.abs(np.concatenate(out, axis=1) - want)) <= 1e-6  # µV, on a 50-mV input
 
 
+def test_like_is_the_same_design_with_a_fresh_state():
+    fs = 250.0
+    x = np.random.default_rng(3).standard_normal((2, 500)) * 20 + np.array([[40e3], [-7e3]])
+    used = Conditioner(fs, 5, 60.0, 1.0)
+    used.process_inplace(np.random.default_rng(4).standard_normal((5, 300)) * 1e3)  # a state to leave behind
+    copy = used.like(2)
+    assert copy.zi.shape[0] == 2 and (copy.line_hz, copy.highpass_hz, copy.sfreq) == (60.0, 1.0, fs)
+    fresh = Conditioner(fs, 2, 60.0, 1.0)
+    assert np.array_equal(copy.process_inplace(x.copy()), fresh.process_inplace(x.copy()))
+    assert used.like().zi.shape[0] == 5
+
+
 def test_dc_offset_gives_no_transient_from_sample_0():
     fs = 250.0
     offsets = np.array([50e3, -50e3, 20e3, -35e3, 1e3, 0.0, 45e3, -5e3])  # µV per channel

@@ -128,3 +128,26 @@ def test_dft_band_power_equals_scipy_welch_and_goertzel():
     f, p = signal.welch(x, fs=250, window="hann", nperseg=250)
     np.testing.assert_allclose(got, p[:, (f >= 8) & (f <= 13)].mean(axis=1), rtol=1e-9)
     np.testing.assert_allclose(got, goertzel_band_power(x, 250.0, 8.0, 13.0, win), rtol=1e-9)
+
+
+def test_hold_finite_holds_the_last_finite_value_and_starts_from_the_first():
+    from neurofeed.dsp.quality import hold_finite
+
+    nan = np.nan
+    x = np.array([[nan, 2.0, nan, nan, 5.0, np.inf], [nan, nan, nan, nan, nan, nan], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    want = np.array([[2.0, 2.0, 2.0, 2.0, 5.0, 5.0], [0.0] * 6, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    assert np.array_equal(hold_finite(x), want)
+    clean = np.arange(6.0).reshape(2, 3)
+    assert hold_finite(clean) is clean  # nothing to hold: no copy
+
+
+def test_true_runs_with_offset_and_merge():
+    from neurofeed.recording.journal import merge_runs, true_runs
+
+    mask = np.array([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 1], bool)
+    assert true_runs(mask).tolist() == [[1, 2], [5, 1], [10, 2]]
+    assert true_runs(mask, offset=100).tolist() == [[101, 2], [105, 1], [110, 2]]
+    assert true_runs(mask, merge=3).tolist() == [[1, 5], [10, 2]]  # 2 samples apart: joined; 4: not
+    assert true_runs(np.zeros(4, bool)).shape == (0, 2)
+    # a gap journaled chunk by chunk is one gap; runs apart stay apart
+    assert merge_runs(np.array([[10, 3], [13, 2], [20, 1]])).tolist() == [[10, 5], [20, 1]]

@@ -380,7 +380,7 @@ def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str
         if speed == "1":
             _pace(t0, s + p.shape[1], rec.sfreq)
     eng = proc.engine
-    eng.p.baseline.block = base
+    eng.protocol.baseline.block = base
     # the one BaselineModel (the protocol's statistic) over every baseline chunk; this offline
     # analysis pools gated chunks into the baseline as it pools them into the conditions (live and
     # causal replay leave them out of both the baseline and the reward). The estimator's start-up

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..core.errors import NeurofeedError
 from ..dsp.responses import db_to_pct, mean_ci95, pct_to_db
+from ..dsp.spectra import welch_psd
 from ..recording.journal import is_journal, read_journal
 
 KIND_COLOURS = {"exploration": "#8fb8de", "integration": "#9fd3a8", "consolidation": "#e6e1d3", "action": "#f2c48d"}
@@ -49,7 +50,6 @@ def session_report(folder, out=None, unblind=None) -> Path:
     """Report of one session folder: SI over time with blocks and threshold, per-block SI and
     reward by kind, baseline vs training spectra, gated time, latency. The arm of a trial
     session (real or sham) shows as "blinded" unless ``unblind`` names the key file."""
-    from scipy import signal
 
     from ..dsp.spatial import spatial_weights
     from ..live.sham import arm_of, is_blinded, unseal, unsealed_summary
@@ -96,7 +96,7 @@ def session_report(folder, out=None, unblind=None) -> Path:
             if b["kind"] == kind:
                 mask[int(b["start_s"] * j.sfreq):int(b["end_s"] * j.sfreq)] = True
         if mask.sum() > j.sfreq:
-            f, p = signal.welch(x[:, mask], fs=j.sfreq, nperseg=int(j.sfreq))
+            f, p = welch_psd(x[:, mask], j.sfreq, segment_s=1.0)
             band = (f >= 2) & (f <= 40)
             for i, name in enumerate(targets):
                 axes[0, i].semilogy(f, p[i], color=colour, label=label)

@@ -24,7 +24,6 @@ class FeedbackState:
     power_uv2: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mu power per target (µV²)
     si: np.ndarray = field(default_factory=lambda: np.zeros(0))  # SI per target
     si_combined: float = float("nan")  # combined SI, unsmoothed (the feedback outlet's first channel)
-    si_raw_combined: float = float("nan")  # the same unsmoothed combined SI (named for what it is)
     si_bar: float = float("nan")  # the SI the bar shows: combined SI after [feedback] smoothing_s (0: the SI itself)
     feedback: float = 0.5  # 0..1 bar height; threshold sits at 0.5
     # ``feedback`` and ``reward`` are what the participant is shown; in a

@@ -452,7 +452,7 @@ class MuChain:
     def _take_holds(self, other: "MuChain") -> None:
         """The gate holds ``other``'s estimator set (artifact, held gap, filled gap)."""
         q, oq = self.quality, other.quality
-        q._hold, q._hold_nonfinite, q._hold_fill = oq._hold, oq._hold_nonfinite, oq._hold_fill
+        q._hold, q._nonfinite_hold_samples, q._hold_fill = oq._hold, oq._nonfinite_hold_samples, oq._hold_fill
 
     def baseline_spatial(self) -> np.ndarray | None:
         """The calibrated baseline as the current spatial weights read it (targets × samples,
@@ -468,7 +468,7 @@ class MuChain:
         construction; what was fitted (spatial weights, ocular regression, gate thresholds, the
         estimator's taps) stays. The estimator's first ``estimator_memory_s`` after it are a
         start-up transient, as after any start."""
-        self.conditioner = Conditioner(self.sfreq, len(self.ch_names), self.line_hz, self.conditioner.highpass_hz)
+        self.conditioner = self.conditioner.like()
         self.quality.seeded = False
         self.quality._gate_left = 0
         self.estimator.reset()
@@ -505,7 +505,7 @@ class MuChain:
         q = self.quality
         q.seed(old_q.last)  # continue from the held values, no transient
         q.emg_uv, q.blink_uv = old_q.emg_uv, old_q.blink_uv
-        q.set_hold_s(old_q.hold_s, old_q._hold_nonfinite / self.sfreq)
+        q.set_hold_s(old_q.hold_s, old_q._nonfinite_hold_samples / self.sfreq)
         q.set_fill_hold(old_q._hold_fill)
         q.open_run[:] = old_q.open_run
         q.hist[:], q.hist_n[:], q.clean[:] = old_q.hist, old_q.hist_n, old_q.clean  # the fill's past
@@ -554,7 +554,7 @@ class MuChain:
         sizes = [c.shape[1] for c in chunks]
         raw = fill_gaps(concat_chunks(chunks), self.sfreq)
         thr = self.quality.calibrate(raw)
-        cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
+        cond = self.conditioner.like(raw.shape[0])
         conditioned = cond.process_inplace(np.ascontiguousarray(raw.copy()))
         self._cal_conditioned = conditioned
         self._ocular_wanted = bool(ocular)
@@ -584,7 +584,7 @@ class MuChain:
         probe.quality.seeded = False
         probe.quality._gate_left = 0
         probe.quality.open_run[:] = 0
-        probe.conditioner = Conditioner(self.sfreq, len(self.ch_names), self.line_hz, self.conditioner.highpass_hz)
+        probe.conditioner = self.conditioner.like()
         probe.estimator = copy.deepcopy(self.estimator)
         probe.resid_zi, probe.t_emg_zi = np.zeros_like(self.resid_zi), np.zeros_like(self.t_emg_zi)
         probe.resid_peak, probe.t_emg_p = np.zeros_like(self.resid_peak), self.t_emg_p.copy()
@@ -654,7 +654,7 @@ class MuChain:
         """``data`` (n_channels × n_samples µV) held and conditioned offline by a fresh stage
         seeded at its first sample (for fits outside the live loop), a new array."""
         raw = fill_gaps(np.asarray(data, dtype=float), self.sfreq)
-        cond = Conditioner(self.sfreq, raw.shape[0], self.line_hz, self.conditioner.highpass_hz)
+        cond = self.conditioner.like(raw.shape[0])
         return cond.process_inplace(np.ascontiguousarray(raw))
 
     def spatial(self, data: np.ndarray) -> np.ndarray:

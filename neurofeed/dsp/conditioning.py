@@ -7,6 +7,8 @@ millivolts, so offsets must go per channel before the spatial filter, and causal
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from scipy import signal
 
@@ -86,6 +88,15 @@ class Conditioner:
         self.highpass_hz = float(highpass_hz)
         self.filter = SOSFilter(design_conditioning(self.sfreq, line_hz, self.highpass_hz), n_channels,
                                 seed_first=True)
+
+    def like(self, n_channels: int | None = None) -> "Conditioner":
+        """A conditioner of this one's design (rate, line frequency, high-pass, the cascade in
+        use) for ``n_channels`` (default: as many as this one), its state fresh: seeded from the
+        first chunk it filters."""
+        new = copy.copy(self)
+        n = self.filter.zi.shape[0] if n_channels is None else int(n_channels)
+        new.filter = SOSFilter(self.sos.copy(), n, seed_first=True)
+        return new
 
     @property
     def sos(self) -> np.ndarray:

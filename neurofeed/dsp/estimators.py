@@ -13,6 +13,7 @@ from scipy import linalg, signal
 from .estimator_base import Estimator
 from .filters import cascade, design_bandpass, design_notch, one_pole_alpha
 from .kernels import band_power_basis, band_power_dft, cfir_power_inplace, sosfilt_inplace, square_smooth_inplace
+from .spectra import welch_psd
 
 ESTIMATORS = ("wcfir", "cfir", "iir", "window", "learned")
 DEFAULT_ESTIMATOR = "wcfir"
@@ -102,8 +103,7 @@ def fit_weights(x: np.ndarray, sfreq: float, band_hz, n_fft: int = 2048) -> np.n
 def psd_weights(x: np.ndarray, sfreq: float, n_fft: int = 2048) -> np.ndarray:
     # n_fft must equal the design grid (grid_size(n_taps) in WCFIREnvelope.fit)
     """Welch power spectrum of ``x`` on the ``design_cfir`` grid, for the weighted cFIR."""
-    nper = int(min(len(x), 2 * round(sfreq)))
-    f, pxx = signal.welch(x, fs=sfreq, nperseg=nper, return_onesided=False)
+    f, pxx = welch_psd(x, sfreq, onesided=False)
     grid = np.fft.fftfreq(n_fft, 1.0 / sfreq)
     order = np.argsort(f)
     return np.interp(grid, f[order], pxx[order]) + 1e-12

@@ -213,6 +213,25 @@ def _sos_sample(sos, zi, j, y):
 
 
 @njit(cache=True)
+def hold_last_finite(x, out, last):
+    """Copy ``x`` (1-D, µV) into ``out`` with every non-finite sample replaced by the last finite
+    value before it (``last`` before the first); the one hold-the-last-value rule of the package
+    (the live quality stage's held runs, the BDF's non-finite samples).
+
+    Returns
+    -------
+    last : float
+        The last finite value seen (µV; ``last`` if none), to carry into the next call.
+    """
+    for i in range(x.shape[0]):
+        v = x[i]
+        if np.isfinite(v):
+            last = v
+        out[i] = last
+    return last
+
+
+@njit(cache=True)
 def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate_rows,
                  emg_rows, emg_sos, emg_zi, emg_alpha, emg_p, emg_rms, emg_uv,
                  blink_rows, blink_sos, blink_zi, blink_uv, blink_peak, max_fill, open_run, filled_run,
@@ -273,23 +292,8 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
                 run = j - i
                 a = last[c]
                 if j < n and open_run[c] == 0 and run <= max_fill:
-                    b = data[c, j]
-                    r = 1  # the samples after the gap that arrived with it
-                    while r < ar_order and j + r < n and np.isfinite(data[c, j + r]):
-                        r += 1
-                    n_past = min(n_fit, clean[c])
-                    done = False
-                    if n_past >= 2 * ar_order + 1:
-                        past = np.empty(n_past)
-                        for k in range(n_past):
-                            s = i - n_past + k
-                            past[k] = raw[c, s] if s >= 0 else hist[c, (h0 + s) % n_fit]
-                        done = ar_interpolate(past, data[c, j:j + r], run, ar_order, fill)
-                    if not done:
-                        for k in range(run):
-                            fill[k] = a + (b - a) * (k + 1) / (run + 1)
+                    r = _fill_gap(c, i, j, data, raw, hist, h0, clean[c], ar_order, fill, a)
                     for k in range(run):
-                        raw[c, i + k] = fill[k]
                         if fill[k] < lo:
                             lo = fill[k]
                         if fill[k] > hi:
@@ -306,10 +310,9 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
                     if hold > filled_run[1]:
                         filled_run[1] = hold
                     clean[c] += run
-                    v = b
+                    v = data[c, j]
                 else:
-                    for k in range(run):
-                        raw[c, i + k] = a
+                    hold_last_finite(data[c, i:j], raw[c, i:j], a)
                     f |= 1
                     clean[c] = 0
                     v = a
@@ -325,9 +328,67 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
         for i in range(max(0, n - n_fit), n):
             hist[c, (h0 + i) % n_fit] = raw[c, i]
     hist_n[0] = h0 + n
+    _flat_windows(ptp, flags, flat_state, flat_uv, n)
+    for r in gate_rows:
+        fired |= flags[r] & 39
+    for j in range(emg_rows.shape[0]):
+        r = emg_rows[j]
+        emg_p[j] = _rms_smooth_row(emg_sos, emg_zi, j, raw[r], emg_alpha, emg_p[j])
+        emg_rms[j] = np.sqrt(emg_p[j])
+        if emg_uv > 0 and emg_rms[j] > emg_uv:
+            flags[r] |= 8
+            fired |= 8
+    peak = 0.0
+    for j in range(blink_rows.shape[0]):
+        r = blink_rows[j]
+        m = _peak_abs_row(blink_sos, blink_zi, j, raw[r])
+        if m > peak:
+            peak = m
+        if blink_uv > 0 and m > blink_uv:
+            flags[r] |= 16
+            fired |= 16
+    blink_peak[0] = peak
+    return fired
+
+
+@njit(cache=True)
+def _fill_gap(c, i, j, data, raw, hist, h0, clean, ar_order, fill, a):
+    """Fill ``raw[c, i:j]`` (a short gap of channel ``c`` before the finite ``data[c, j]``) by
+    :func:`ar_interpolate` from the channel's last ``min(hist.shape[1], clean)`` samples (the
+    chunk's ``raw``, then the ring ``hist``) and the samples after the gap, linearly from the
+    last finite value ``a`` while that past is too short for a model. Returns ``r``, the samples
+    after the gap that arrived with it (1 .. ``ar_order``)."""
+    n = data.shape[1]
+    n_fit = hist.shape[1]
+    run = j - i
+    b = data[c, j]
+    r = 1  # the samples after the gap that arrived with it
+    while r < ar_order and j + r < n and np.isfinite(data[c, j + r]):
+        r += 1
+    n_past = min(n_fit, clean)
+    done = False
+    if n_past >= 2 * ar_order + 1:
+        past = np.empty(n_past)
+        for k in range(n_past):
+            s = i - n_past + k
+            past[k] = raw[c, s] if s >= 0 else hist[c, (h0 + s) % n_fit]
+        done = ar_interpolate(past, data[c, j:j + r], run, ar_order, fill)
+    if not done:
+        for k in range(run):
+            fill[k] = a + (b - a) * (k + 1) / (run + 1)
+    for k in range(run):
+        raw[c, i + k] = fill[k]
+    return r
+
+
+@njit(cache=True, inline="always")
+def _flat_windows(ptp, flags, flat_state, flat_uv, n):
+    """Count ``n`` more samples into the flatness window (``flat_state``: samples so far, window
+    length); at its end set or clear each channel's flat flag (4: peak-to-peak ``ptp`` below
+    ``flat_uv``) and start a new window."""
     flat_state[0] += n
     if flat_state[0] >= flat_state[1]:
-        for c in range(n_ch):
+        for c in range(ptp.shape[0]):
             if ptp[c, 1] - ptp[c, 0] < flat_uv:
                 flags[c] |= 4
             else:
@@ -335,34 +396,28 @@ def quality_step(data, raw, last, rail_uv, ptp, flat_state, flat_uv, flags, gate
             ptp[c, 0] = np.inf
             ptp[c, 1] = -np.inf
         flat_state[0] = 0
-    for r in gate_rows:
-        fired |= flags[r] & 39
-    for j in range(emg_rows.shape[0]):
-        r = emg_rows[j]
-        p = emg_p[j]
-        for i in range(n):
-            y = _sos_sample(emg_sos, emg_zi, j, raw[r, i])
-            p += emg_alpha * (y * y - p)
-        emg_p[j] = p
-        emg_rms[j] = np.sqrt(p)
-        if emg_uv > 0 and emg_rms[j] > emg_uv:
-            flags[r] |= 8
-            fired |= 8
-    peak = 0.0
-    for j in range(blink_rows.shape[0]):
-        r = blink_rows[j]
-        hot = False
-        for i in range(n):
-            a = abs(_sos_sample(blink_sos, blink_zi, j, raw[r, i]))
-            if a > peak:
-                peak = a
-            if blink_uv > 0 and a > blink_uv:
-                hot = True
-        if hot:
-            flags[r] |= 16
-            fired |= 16
-    blink_peak[0] = peak
-    return fired
+
+
+@njit(cache=True, inline="always")
+def _rms_smooth_row(sos, zi, j, x, alpha, p):
+    """One row of :func:`sos_rms_smooth`: ``x`` (1-D) through the sections with state ``zi[j]``,
+    squared and one-pole smoothed from ``p``; returns the new smoothed power."""
+    for i in range(x.shape[0]):
+        y = _sos_sample(sos, zi, j, x[i])
+        p += alpha * (y * y - p)
+    return p
+
+
+@njit(cache=True, inline="always")
+def _peak_abs_row(sos, zi, j, x):
+    """One row of :func:`sos_peak_abs`: the largest ``|y|`` of ``x`` (1-D) through the sections
+    with state ``zi[j]`` (0 for an empty row)."""
+    m = 0.0
+    for i in range(x.shape[0]):
+        a = abs(_sos_sample(sos, zi, j, x[i]))
+        if a > m:
+            m = a
+    return m
 
 
 @njit(cache=True)
@@ -378,14 +433,8 @@ def sos_peak_abs(sos, x, zi, peak):
     peak : ndarray, shape (n_rows,)
         Receives the peak absolute output of this chunk (same units as ``x``).
     """
-    n_r, n = x.shape
-    for j in range(n_r):
-        m = 0.0
-        for i in range(n):
-            a = abs(_sos_sample(sos, zi, j, x[j, i]))
-            if a > m:
-                m = a
-        peak[j] = m
+    for j in range(x.shape[0]):
+        peak[j] = _peak_abs_row(sos, zi, j, x[j])
     return peak
 
 
@@ -396,10 +445,8 @@ def sos_rms_smooth(sos, x, zi, alpha, p, rms):
 
     Parameters
     ----------
-    sos : ndarray, shape (n_sections, 6)
-    x : ndarray, shape (n_rows, n_samples)
-    zi : ndarray, shape (n_rows, n_sections, 2)
-        Filter state, updated in place.
+    sos, x, zi
+        As for :func:`sos_peak_abs` (``zi`` updated in place).
     alpha : float
         One-pole smoothing factor of the power.
     p : ndarray, shape (n_rows,)
@@ -407,23 +454,18 @@ def sos_rms_smooth(sos, x, zi, alpha, p, rms):
     rms : ndarray, shape (n_rows,)
         Receives ``sqrt(p)``.
     """
-    n_r, n = x.shape
-    for j in range(n_r):
-        q = p[j]
-        for i in range(n):
-            y = _sos_sample(sos, zi, j, x[j, i])
-            q += alpha * (y * y - q)
-        p[j] = q
-        rms[j] = np.sqrt(q)
+    for j in range(x.shape[0]):
+        p[j] = _rms_smooth_row(sos, zi, j, x[j], alpha, p[j])
+        rms[j] = np.sqrt(p[j])
     return rms
 
 
 @njit(cache=True)
-def power_update(power, block_sum, base_sum, in_baseline, baseline, ready, last, si, floor):
+def power_update(power, block_sum, baseline, ready, last, si, floor):
     """Per-update bookkeeping of the engine in one pass over the chunk's mu power.
 
-    Adds each target's power over the chunk to ``block_sum`` (and to ``base_sum`` while the
-    baseline runs), writes the newest power to ``last`` and, once the baseline is ``ready``,
+    Adds each target's power over the chunk (n_targets × n_samples, µV²) to ``block_sum``,
+    writes the newest power to ``last`` and, once the baseline is ``ready``,
     ``si = log10(max(last, floor) / baseline)``.
     """
     n_t, n = power.shape
@@ -432,8 +474,6 @@ def power_update(power, block_sum, base_sum, in_baseline, baseline, ready, last,
         for i in range(n):
             acc += power[c, i]
         block_sum[c] += acc
-        if in_baseline:
-            base_sum[c] += acc
         v = power[c, n - 1]
         last[c] = v
         if ready:

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import signal
 
 from .filters import design_bandpass, one_pole_alpha
-from .kernels import ar_interpolate, fill_errors, quality_step
+from .kernels import ar_interpolate, fill_errors, hold_last_finite, quality_step
 
 NONFINITE, RAILED, FLAT, EMG, BLINK, FILLED = 1, 2, 4, 8, 16, 32
 FLAG_NAMES = {NONFINITE: "nan", RAILED: "railed", FLAT: "flat", EMG: "emg", BLINK: "blink", FILLED: "filled"}
@@ -304,7 +304,7 @@ class QualityMonitor:
         self.gate_mask = (NONFINITE | FILLED | EMG | BLINK | (RAILED if config.gate_railed else 0)
                           | (FLAT if config.gate_flat else 0))
         self._hold = int(round(config.hold_s * self.sfreq))
-        self._hold_nonfinite = self._hold
+        self._nonfinite_hold_samples = self._hold
         # gate hold after a filled short gap, per run length (0..max_fill samples) and samples
         # after it (fill_r_set); until MuChain derives it from its estimator and the person's
         # baseline, the artifact hold
@@ -341,9 +341,9 @@ class QualityMonitor:
         for as long as its memory, not just for its impulse response's main lobe."""
         self._hold = int(round(hold_s * self.sfreq))
         if nonfinite_hold_s is not None:
-            self._hold_nonfinite = max(self._hold, int(round(nonfinite_hold_s * self.sfreq)))
+            self._nonfinite_hold_samples = max(self._hold, int(round(nonfinite_hold_s * self.sfreq)))
         else:
-            self._hold_nonfinite = max(self._hold, getattr(self, "_hold_nonfinite", 0))
+            self._nonfinite_hold_samples = max(self._hold, getattr(self, "_nonfinite_hold_samples", 0))
 
     def set_fill_hold(self, hold_samples) -> None:
         """Keep the gate on ``hold_samples[g, b]`` samples (0: not at all) after a run of ``g``
@@ -421,7 +421,7 @@ class QualityMonitor:
         Returns True while the artifact gate is on (held ``hold_s`` after the last trigger).
         """
         if not self.seeded:
-            self.seed(_first_finite(data))
+            self.seed(first_finite(data))
         cfg = self.cfg
         fired = quality_step(data, raw, self.last, self.rail_uv, self.ptp, self.flat_state, cfg.flat_uv,
                              self.flags, self.gate_rows, self.emg_rows, self.emg_sos, self.emg_zi, self.emg_alpha,
@@ -439,7 +439,7 @@ class QualityMonitor:
             fired = 0  # a filled short gap that does not measurably disturb the output: no gate
         if fired:
             if fired & NONFINITE:
-                hold = self._hold_nonfinite
+                hold = self._nonfinite_hold_samples
             elif fired & ~FILLED:
                 hold = self._hold
             else:  # only a filled short gap: gated while its fill measurably disturbs the output
@@ -453,10 +453,23 @@ class QualityMonitor:
         return self._gate_left > 0
 
 
-def _first_finite(data: np.ndarray) -> np.ndarray:
+def first_finite(data: np.ndarray) -> np.ndarray:
     """First finite sample of each row of ``data`` (0 where a row has none), µV."""
     data = np.asarray(data, dtype=float)
     ok = np.isfinite(data)
     first = np.argmax(ok, axis=1)
     x0 = data[np.arange(data.shape[0]), first]
     return np.where(ok.any(axis=1), x0, 0.0)
+
+
+def hold_finite(x: np.ndarray) -> np.ndarray:
+    """``x`` (n_channels × n_samples, µV) with every non-finite sample replaced by the channel's
+    last finite value before it (its first finite value at the start, 0 for a channel with none),
+    by :func:`~neurofeed.dsp.kernels.hold_last_finite`; ``x`` itself when all are finite."""
+    x = np.asarray(x, dtype=float)
+    if np.isfinite(x).all():
+        return x
+    out = np.empty(x.shape)
+    for row, out_row, last in zip(x, out, first_finite(x)):
+        hold_last_finite(row, out_row, last)
+    return out

@@ -41,6 +41,7 @@ import numpy as np
 from scipy import signal
 
 from ..core.errors import NeurofeedError
+from ..dsp.spectra import welch_psd
 
 # OpenBCI Cyton lead-off: 6 nA at fDR/4 (31.25 Hz at 250 Hz) through a 2.2 kΩ series resistor
 # (ADS1299 datasheet; the OpenBCI GUI's impedance formula).
@@ -172,8 +173,7 @@ def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, 
         rms = float(np.std(signal.sosfiltfilt(band, centred))) if xi.size > 60 else float(np.std(centred))
         line = math.nan
         if 0 < line_hz < nyq:
-            nper = int(min(xi.size, 2 * sfreq))
-            f, pxx = signal.welch(centred, fs=sfreq, nperseg=nper, window="hann")
+            f, pxx = welch_psd(centred, sfreq)
             sel = np.abs(f - line_hz) <= 1.0
             # the density integrated over the line's bins is the sinusoid's power A²/2
             line = float(np.sqrt(2.0 * pxx[sel].sum() * (f[1] - f[0]))) if sel.any() else math.nan

@@ -14,7 +14,6 @@ import threading
 import time
 
 import numpy as np
-from scipy import signal as sps
 
 from ..core.buffer import RingBuffer
 from ..core.errors import NeurofeedError
@@ -23,6 +22,7 @@ from ..dsp.accuracy import choose_delay, delay_curves, format_curve, format_effe
 from ..dsp.chain import MuChain, concat_chunks
 from ..dsp.quality import FLAT, NONFINITE, RAILED, QualityConfig, flag_names
 from ..dsp.spatial import explain_reference
+from ..dsp.spectra import welch_psd
 from ..protocol.engine import CONTROLS, INPUTS, Engine
 from ..protocol.schema import Protocol, check_band
 
@@ -673,8 +673,7 @@ def last_session_carry(participant_dir, protocol: Protocol, targets) -> dict | N
 
 def individual_band(x: np.ndarray, sfreq: float, search_hz, width_hz: float) -> tuple[float, float]:
     """Individual mu band: the peak of the mean Welch spectrum of ``x`` within ``search_hz``, ± ``width_hz``."""
-    nper = int(min(x.shape[1], 2 * sfreq))
-    f, pxx = sps.welch(x, fs=sfreq, nperseg=nper)
+    f, pxx = welch_psd(x, sfreq)
     sel = (f >= search_hz[0]) & (f <= search_hz[1])
     peak = float(f[sel][np.argmax(pxx.mean(axis=0)[sel])])
     return (max(0.5, peak - width_hz), peak + width_hz)

@@ -272,7 +272,7 @@ def replay_shown(journal):
 
 SEALED_FILE = "sealed.fernet"
 #: FeedbackState attributes sealed in a blinded session (NaN in clear)
-SEALED_ATTRS = ("si_combined", "si_raw_combined", "threshold", "gated", "si_bar", "live_feedback", "live_reward",
+SEALED_ATTRS = ("si_combined", "threshold", "gated", "si_bar", "live_feedback", "live_reward",
                 "si", "power_uv2", "reward_rate")
 #: events sealed in a blinded session: the live reward and gate (the real arm's reward never
 #: comes on while gated; set beside the shown reward they would tell the arm)

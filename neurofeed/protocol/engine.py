@@ -151,7 +151,7 @@ class Engine:
 
     def __init__(self, protocol: Protocol, sfreq: float, targets, seconds_scale: float = 1.0, external=None,
                  upstream_delay_s: float = 0.0):
-        self.p = protocol
+        self.protocol = protocol
         self._sides = protocol.signal.sides()  # (left, right) target indices, by channel name
         self.sfreq = float(sfreq)
         self.targets = tuple(targets)
@@ -239,7 +239,7 @@ class Engine:
 
     def _open(self, b: BlockSpec, onset: int | None = None) -> None:
         self.block = b
-        direction = b.direction or self.p.protocol.direction
+        direction = b.direction or self.protocol.protocol.direction
         start = self.n if onset is None else onset
         self.blocks.append(BlockRecord(b.label, b.kind, b.feedback, direction, start, power_sum=np.zeros(self.n_t),
                                        log_sum=np.zeros(self.n_t)))
@@ -253,7 +253,7 @@ class Engine:
         rec.end_sample = self.n
         self._set_reward(False)
         self.emit(f"block_end/{rec.label}")
-        was_baseline = rec.label == self.p.baseline.block
+        was_baseline = rec.label == self.protocol.baseline.block
         self.block = None
         self.stimulus_now = ""
         if was_baseline and self.baseline_fit is None and self.baseline.n_updates and not self.baseline_pending:
@@ -281,10 +281,10 @@ class Engine:
         self._close_block()
         if label == "end":
             return
-        known = {b.label: b for b in self.p.blocks}
+        known = {b.label: b for b in self.protocol.blocks}
         tmpl = known.get(label)
         if tmpl is None:
-            is_base = label == self.p.baseline.block
+            is_base = label == self.protocol.baseline.block
             tmpl = BlockSpec(label=label, kind="exploration" if is_base else "integration",
                              duration_s=float("inf"), feedback=not is_base)
         self.block_index += 1
@@ -339,7 +339,7 @@ class Engine:
     def collecting_baseline(self) -> bool:
         """True while the baseline block runs and its updates go into :attr:`baseline`."""
         b = self.block
-        return (b is not None and b.label == self.p.baseline.block and self.baseline_fit is None
+        return (b is not None and b.label == self.protocol.baseline.block and self.baseline_fit is None
                 and not self.baseline_pending)
 
     def finish_baseline(self, fit: BaselineFit | None = None, keep_thresholds: bool = False) -> None:
@@ -350,7 +350,7 @@ class Engine:
         With a carried-over baseline (:meth:`carry`) the session's own baseline is measured and
         recorded, but the carried baseline and thresholds stay in force.
         """
-        fit = fit or self.baseline.fit(self.p.threshold)
+        fit = fit or self.baseline.fit(self.protocol.threshold)
         self.baseline_fit = fit
         self.baseline_pending = False
         text = ';'.join(f'{t}={p:.4g}uV2' for t, p in zip(self.targets, fit.baseline_uv2))
@@ -359,7 +359,7 @@ class Engine:
             self.emit(f"baseline_measured/{text}{excl}/kept_carried_baseline")
             return
         self.baseline_uv2 = np.maximum(np.asarray(fit.baseline_uv2, dtype=float), _FLOOR_UV2)
-        if self.p.threshold.mode != "fixed" and not keep_thresholds:
+        if self.protocol.threshold.mode != "fixed" and not keep_thresholds:
             self.thresholds.update(fit.thresholds)
         self._history(force=True)
         self.emit(f"baseline/{text}/threshold_up={self.thresholds['up']:.4f}"
@@ -389,7 +389,7 @@ class Engine:
         self._baseline_record = None
         if self.external or self.finished:
             return
-        label = self.p.baseline.block
+        label = self.protocol.baseline.block
         index = next((i for i, b in enumerate(self.schedule) if b.label == label), None)
         if index is None:
             return
@@ -420,7 +420,7 @@ class Engine:
             prepared = self.prepare_refit(powers, settling, gated)
         self.baseline = prepared["model"]
         if self._baseline_record is None:  # the first refit ends the baseline: its block is the newest so labelled
-            self._baseline_record = [r for r in self.blocks if r.label == self.p.baseline.block][-1]
+            self._baseline_record = [r for r in self.blocks if r.label == self.protocol.baseline.block][-1]
         rec = self._baseline_record  # a later block may reuse the label (a rest called "baseline")
         rec.power_sum, rec.n_power = prepared["power_sum"], prepared["n_power"]
         rec.log_sum, rec.n_log = prepared["log_sum"], prepared["n_log"]  # the block's SI as the refitted estimator reads it
@@ -437,7 +437,7 @@ class Engine:
         model.replace_power(powers, settling, gated)
         mean_log, n_clean = model.clean_log_mean()
         return {"log_sum": mean_log * n_clean, "n_log": n_clean,
-                "model": model, "fit": model.fit(self.p.threshold),
+                "model": model, "fit": model.fit(self.protocol.threshold),
                 "power_sum": np.sum([p.sum(axis=1) for p in powers], axis=0),
                 "n_power": int(sum(p.shape[1] for p in powers))}
 
@@ -450,7 +450,7 @@ class Engine:
         self.carried_from = str(previous.get("source", ""))
         base = previous["baseline_uv2"]
         self.baseline_uv2 = np.maximum(np.array([float(base[t]) for t in self.targets]), _FLOOR_UV2)
-        if self.p.threshold.mode != "fixed":
+        if self.protocol.threshold.mode != "fixed":
             self.thresholds.update({k: float(v) for k, v in previous["thresholds"].items() if k in ("up", "down")})
         self._history(force=True)
 
@@ -467,21 +467,21 @@ class Engine:
     # -- controls (each an input, logged at the sample where it applied) -------------------
     def set_paused(self, paused: bool) -> None:
         """Pause or resume feedback (the bar); recording and the schedule go on."""
-        paused = bool(paused)
-        if paused != self.paused:
-            self.paused = paused
-            self._set_reward(False)
-            self.emit("pause" if paused else "resume")
+        self._switch("paused", paused, "pause", "resume")
 
     pause = set_paused
 
     def pause_schedule(self, paused: bool) -> None:
         """Freeze (or release) the block clock: block time does not advance, feedback is off."""
-        paused = bool(paused)
-        if paused != self.schedule_paused:
-            self.schedule_paused = paused
+        self._switch("schedule_paused", paused, "schedule_pause", "schedule_resume")
+
+    def _switch(self, attr: str, on: bool, on_event: str, off_event: str) -> None:
+        """Set the flag ``attr``; on a change the reward goes off and the change is an event."""
+        on = bool(on)
+        if on != getattr(self, attr):
+            setattr(self, attr, on)
             self._set_reward(False)
-            self.emit("schedule_pause" if paused else "schedule_resume")
+            self.emit(on_event if on else off_event)
 
     def marker(self, text: str = "marker") -> None:
         """An operator marker."""
@@ -513,7 +513,7 @@ class Engine:
         value = self.thresholds[d] + delta_si
         if math.isnan(value):
             return
-        t = self.p.threshold
+        t = self.protocol.threshold
         if t.mode == "adaptive":
             value = min(max(value, t.min_si), t.max_si)
         self.thresholds[d] = value
@@ -578,9 +578,50 @@ class Engine:
         b = self.block
         rec = self.blocks[-1] if (self.blocks and b is not None) else None
         ready = self.baseline_uv2 is not None
-        last, si = self._last, self._si
-        power_update(power, rec.power_sum if rec is not None else self._scratch_sum, self._scratch_sum, False,
-                     self.baseline_uv2 if ready else self._scratch_sum, ready, last, si, _FLOOR_UV2)
+        self._take_power(power, rec, gated, settling, ready)
+        if self.schedule_paused and b is not None and not self.external:
+            self.block_end += n  # block time does not advance
+        if gated != self.gated:
+            self.gated = gated
+            self.emit("gate_on" if gated else "gate_off")
+        si_comb = self._combine(gated, n) if ready else math.nan
+        direction = (b.direction if b is not None else None) or self.protocol.protocol.direction
+        self.direction = direction
+        feedback_on = (b is not None and b.feedback and not self.paused and not self.schedule_paused and ready
+                       and not self.signal_lost)
+        if feedback_on:
+            self._score(rec, si_comb, gated, n, direction, ready)
+        else:
+            self._set_reward(False)
+            self.rule.reset()
+        self.n += n
+        self.seq += 1
+        self._advance_schedule()
+        rec = self.blocks[-1] if (self.blocks and b is not None) else None
+        st = FeedbackState(
+            seq=self.seq, sample_index=self.n, t_s=self.n / self.sfreq, targets=self.targets,
+            power_uv2=self._last.copy(), si=self._si.copy(), si_combined=si_comb, si_bar=self.si_bar,
+            threshold=self.threshold, live_reward=self.reward, direction=direction, reward=self.reward,
+            gated=gated, gate_reasons=tuple(gate_reasons), block_label=b.label if b else "",
+            block_kind=b.kind if b else "", block_index=self.block_index, n_blocks=len(self.schedule),
+            feedback_on=feedback_on, cue=b.cue if b else "", stimuli=b.stimuli if b else "",
+            paused=self.paused, schedule_paused=self.schedule_paused, threshold_locked=self.threshold_locked,
+            stimulus=self.stimulus_now, baseline_ready=ready,
+            reward_rate=(rec.rewarded_samples / rec.feedback_samples) if (rec is not None and rec.feedback_samples) else math.nan,
+            signal_lost=self.signal_lost, finished=self.finished,
+            quality_flags=quality_flags.copy() if quality_flags is not None else np.zeros(0, dtype=np.int64),
+            emg_rms_uv=emg_rms_uv.copy() if emg_rms_uv is not None else np.zeros(0),
+            low_stimulation=self.protocol.feedback.style == "low-stimulation", **self._bar(direction, ready),
+            **self._time_left())
+        self._last_state = st
+        return st
+
+    def _take_power(self, power: np.ndarray, rec, gated: bool, settling: bool, ready: bool) -> None:
+        """The chunk's mu power (n_targets × n_samples, µV²) into the block's sums, the newest
+        power and SI per target, and the baseline while it is collected."""
+        n = power.shape[1]
+        power_update(power, rec.power_sum if rec is not None else self._scratch_sum,
+                     self.baseline_uv2 if ready else self._scratch_sum, ready, self._last, self._si, _FLOOR_UV2)
         if rec is not None:
             rec.n_power += n
             if not (gated or settling):  # the block's mean SI: artifacts and the estimator's start-up left out
@@ -593,87 +634,65 @@ class Engine:
                 rec.n_log += n
         if self.collecting_baseline:
             self.baseline.add(power, gated, settling)
-        if self.schedule_paused and b is not None and not self.external:
-            self.block_end += n  # block time does not advance
-        if gated != self.gated:
-            self.gated = gated
-            self.emit("gate_on" if gated else "gate_off")
-        if ready:
-            si_comb = combine_si(si, self.p.signal.combine, self._sides)
-            bar = self.si_bar
-            if bar != bar:
-                self.si_bar = si_comb
-            elif not gated:  # an artifact's SI never enters the bar: it keeps its value while the gate is on
-                self.si_bar = bar + one_pole_alpha(self.smoothing_s, self.sfreq, n) * (si_comb - bar)
-        else:
-            si_comb = math.nan
-        si_bar = self.si_bar
-        direction = (b.direction or self.p.protocol.direction) if b is not None else self.p.protocol.direction
-        self.direction = direction
-        feedback_on = (b is not None and b.feedback and not self.paused and not self.schedule_paused and ready
-                       and not self.signal_lost)
+
+    def _combine(self, gated: bool, n: int) -> float:
+        """The combined SI of the targets (log10 ratio) and the bar's smoothed SI after ``n`` samples."""
+        si_comb = combine_si(self._si, self.protocol.signal.combine, self._sides)
+        bar = self.si_bar
+        if bar != bar:
+            self.si_bar = si_comb
+        elif not gated:  # an artifact's SI never enters the bar: it keeps its value while the gate is on
+            self.si_bar = bar + one_pole_alpha(self.smoothing_s, self.sfreq, n) * (si_comb - bar)
+        return si_comb
+
+    def _score(self, rec, si_comb: float, gated: bool, n: int, direction: str, ready: bool) -> None:
+        """While feedback is on: count the chunk's ``n`` samples (fed back, gated, rewarded),
+        step the reward rule on the raw combined SI and adapt the threshold."""
         thr = self.threshold
         scored = ready and not math.isnan(thr)
-        if feedback_on:
+        if rec is not None:
+            rec.feedback_samples += n
+            if not gated:  # the block's mean SI: weighted by samples, artifacts left out
+                rec.si_sum += si_comb * n
+                rec.n_si += n
+        self.feedback_samples += n
+        if gated:
+            self.gated_samples += n
             if rec is not None:
-                rec.feedback_samples += n
-                if not gated:  # the block's mean SI: weighted by samples, artifacts left out
-                    rec.si_sum += si_comb * n
-                    rec.n_si += n
-            self.feedback_samples += n
-            if gated:
-                self.gated_samples += n
-                if rec is not None:
-                    rec.gated_samples += n
-            # the reward rule on the raw SI (never the bar's smoothing)
-            on, cond = self.rule.step(si_comb if scored else math.nan, thr, direction, gated, n)
-            self._set_reward(on)
-            if on:
-                self.rewarded_samples += n
-                if rec is not None:
-                    rec.rewarded_samples += n
-            tspec = self.p.threshold
-            if tspec.mode == "adaptive":
-                self._adapt(on, cond, gated, n, direction, thr, tspec)
-        else:
-            self._set_reward(False)
-            self.rule.reset()
-        self.n += n
-        self.seq += 1
-        self._advance_schedule()
+                rec.gated_samples += n
+        # the reward rule on the raw SI (never the bar's smoothing)
+        on, cond = self.rule.step(si_comb if scored else math.nan, thr, direction, gated, n)
+        self._set_reward(on)
+        if on:
+            self.rewarded_samples += n
+            if rec is not None:
+                rec.rewarded_samples += n
+        tspec = self.protocol.threshold
+        if tspec.mode == "adaptive":
+            self._adapt(on, cond, gated, n, direction, thr, tspec)
+
+    def _bar(self, direction: str, ready: bool) -> dict:
+        """The bar's height (0..1, the threshold at 0.5) from the smoothed SI, as the shown and
+        the live feedback of the state."""
         thr = self.threshold
         if ready and not math.isnan(thr):
-            diff = (thr - si_bar) if direction == "up" else (si_bar - thr)
-            fb = min(max(0.5 + diff / (2 * self.p.feedback.scale), 0.0), 1.0)
+            diff = (thr - self.si_bar) if direction == "up" else (self.si_bar - thr)
+            fb = min(max(0.5 + diff / (2 * self.protocol.feedback.scale), 0.0), 1.0)
         else:
             fb = 0.5
-        b_now = self.block
-        if b_now is not None and not self.external:
+        return {"feedback": fb, "live_feedback": fb}
+
+    def _time_left(self) -> dict:
+        """Seconds left in the block and the session (NaN when an external clock drives the blocks)."""
+        if self.block is not None and not self.external:
             left = (self.block_end - self.n) / self.sfreq
             total = left + sum(self._durations[self.block_index + 1:]) / self.sfreq
         elif not self.external:
             left, total = 0.0, 0.0
         else:
             left = total = math.nan
-        rec = self.blocks[-1] if (self.blocks and b is not None) else None
-        st = FeedbackState(
-            seq=self.seq, sample_index=self.n, t_s=self.n / self.sfreq, targets=self.targets,
-            power_uv2=last.copy(), si=si.copy(), si_combined=si_comb, si_raw_combined=si_comb, si_bar=si_bar,
-            feedback=fb, threshold=thr, live_feedback=fb, live_reward=self.reward,
-            direction=direction, reward=self.reward, gated=gated, gate_reasons=tuple(gate_reasons),
-            block_label=b.label if b else "", block_kind=b.kind if b else "", block_index=self.block_index,
-            n_blocks=len(self.schedule), block_left_s=max(left, 0.0) if left == left else left,
-            session_left_s=max(total, 0.0) if total == total else total,
-            feedback_on=feedback_on, cue=b.cue if b else "", stimuli=b.stimuli if b else "",
-            paused=self.paused, schedule_paused=self.schedule_paused, threshold_locked=self.threshold_locked,
-            stimulus=self.stimulus_now, baseline_ready=ready,
-            reward_rate=(rec.rewarded_samples / rec.feedback_samples) if (rec is not None and rec.feedback_samples) else math.nan,
-            signal_lost=self.signal_lost, finished=self.finished,
-            quality_flags=quality_flags.copy() if quality_flags is not None else np.zeros(0, dtype=np.int64),
-            emg_rms_uv=emg_rms_uv.copy() if emg_rms_uv is not None else np.zeros(0),
-            low_stimulation=self.p.feedback.style == "low-stimulation")
-        self._last_state = st
-        return st
+        return {"block_left_s": max(left, 0.0) if left == left else left,
+                "session_left_s": max(total, 0.0) if total == total else total}
 
     def _adapt(self, on, cond, gated, n, direction, thr, tspec) -> None:
         """Adaptive threshold: an integral controller on the realised reward rate (a running
@@ -695,7 +714,7 @@ class Engine:
         fit = self.baseline_fit
         return {
             "baseline_uv2": None if self.baseline_uv2 is None else dict(zip(self.targets, self.baseline_uv2.tolist())),
-            "baseline_statistic": self.p.baseline.statistic,  # of log10 power: baseline_uv2 is 10 ** B
+            "baseline_statistic": self.protocol.baseline.statistic,  # of log10 power: baseline_uv2 is 10 ** B
             "baseline_excluded_s": None if fit is None else fit.excluded_s,
             "baseline_settling_s": None if fit is None else fit.settling_s,
             "baseline_clean_s": None if fit is None else fit.clean_s,
@@ -707,8 +726,8 @@ class Engine:
             "threshold_final": dict(self.thresholds),
             "threshold_history": self.threshold_history,
             "si_smoothing_s": self.smoothing_s,
-            "bar_easing_s": self.p.feedback.easing_s,
-            "feedback_delay_s": self.upstream_delay_s + self.p.feedback.bar_delay_s(),
+            "bar_easing_s": self.protocol.feedback.easing_s,
+            "feedback_delay_s": self.upstream_delay_s + self.protocol.feedback.bar_delay_s(),
             "reward_rate": self.rewarded_samples / self.feedback_samples if self.feedback_samples else None,
             "gated_s": self.gated_samples / self.sfreq,
             "feedback_s": self.feedback_samples / self.sfreq,

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..core.errors import RecordingError
 from ..core.record import NOT_STREAMED, field_of
-from .journal import SIDECAR, START, read_journal
+from ..dsp.quality import hold_finite
+from .journal import SIDECAR, START, read_journal, true_runs
 
 MERGE_S = 0.1  # runs of bad samples closer than this share one annotation (a crackling lead is one event)
 
@@ -129,34 +130,6 @@ def hold_feedback(fb: np.ndarray, col: int, n_samples: int, fill=0.0) -> np.ndar
     return out
 
 
-def hold_finite(x: np.ndarray) -> np.ndarray:
-    """``x`` (n_channels × n_samples) with every non-finite sample replaced by the channel's last
-    finite value before it (its first finite value at the start, 0 for a channel with none)."""
-    ok = np.isfinite(x)
-    if ok.all():
-        return x
-    idx = np.where(ok, np.arange(x.shape[1]), -1)
-    np.maximum.accumulate(idx, axis=1, out=idx)
-    first = np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
-    idx = np.where(idx < 0, first[:, None], idx)
-    out = np.take_along_axis(np.where(ok, x, 0.0), np.maximum(idx, 0), axis=1)
-    out[idx < 0] = 0.0
-    return out
-
-
-def runs(mask: np.ndarray, merge: int = 0) -> list[tuple[int, int]]:
-    """``(start, stop)`` of the runs of True in ``mask``, runs closer than ``merge`` samples joined."""
-    m = np.concatenate(([False], mask, [False]))
-    edges = np.flatnonzero(m[1:] != m[:-1])
-    out: list[list[int]] = []
-    for a, b in zip(edges[0::2], edges[1::2]):
-        if out and a - out[-1][1] < merge:
-            out[-1][1] = int(b)
-        else:
-            out.append([int(a), int(b)])
-    return [(a, b) for a, b in out]
-
-
 def bad_sample_annotations(data: np.ndarray, gaps: np.ndarray, ch_names, sfreq: float) -> list[tuple]:
     """``(onset_s, duration_s, text)`` for runs of gap samples (``"gap"``: dropped packets, written
     as the held value) and of other non-finite samples (``"nan/<channels>"``)."""
@@ -165,11 +138,11 @@ def bad_sample_annotations(data: np.ndarray, gaps: np.ndarray, ch_names, sfreq: 
     for first, length in gaps:
         gap[first:min(n, first + length)] = True
     bad = ~np.isfinite(data)
-    out = [(a / sfreq, (b - a) / sfreq, "gap") for a, b in runs(gap)]
+    out = [(a / sfreq, g / sfreq, "gap") for a, g in true_runs(gap).tolist()]
     merge = int(MERGE_S * sfreq)
-    for a, b in runs(bad.any(axis=0) & ~gap, merge):
-        chans = [c for c, hit in zip(ch_names, bad[:, a:b].any(axis=1)) if hit]
-        out.append((a / sfreq, (b - a) / sfreq, ("nan/" + ",".join(chans))[:120]))
+    for a, g in true_runs(bad.any(axis=0) & ~gap, merge=merge).tolist():
+        chans = [c for c, hit in zip(ch_names, bad[:, a:a + g].any(axis=1)) if hit]
+        out.append((a / sfreq, g / sfreq, ("nan/" + ",".join(chans))[:120]))
     return sorted(out)
 
 
@@ -197,6 +170,47 @@ def start_time(folder: Path, header: dict) -> dt.datetime:
         return dt.datetime.fromisoformat(header.get("started", "2000-01-01T00:00:00"))
 
 
+def feedback_signals(j, n: int, n_out: int, signal_class) -> list:
+    """The feedback record's values as extra BDF signals (``signal_class``: edfio's BdfSignal)
+    of ``n_out`` samples: each update's value held until the next, the last one over the
+    ``n_out - n`` padding samples, clipped to the field's declared range."""
+    from ..core.record import bdf_label
+
+    out = []
+    for i, col in enumerate(j.columns):
+        if col in NOT_STREAMED:
+            continue
+        f = field_of(col)
+        lo, hi = f.range if f else (-1e6, 1e6)
+        values = hold_feedback(j.feedback, i, n_out) if len(j.feedback) and n else np.zeros(n_out)
+        if n:
+            values[n:] = values[n - 1]
+        out.append(signal_class(np.clip(values, lo, hi), j.sfreq, label=bdf_label(col), physical_range=(lo, hi),
+                                physical_dimension=(f.unit.split() or [""])[0][:8] if f else ""))
+    return out
+
+
+def journal_annotations(j, n: int, n_out: int, recovered: bool, annotation_class) -> list:
+    """The BDF's annotations (``annotation_class``: edfio's EdfAnnotation) for its first ``n``
+    journal samples written as ``n_out``: every journal event (the session's end at the last
+    sample included), runs of gap and non-finite samples, samples left out or padded, and a
+    recovered recording's end."""
+    n_journal, sfreq = j.data.shape[1], j.sfreq
+    end_s = n / sfreq
+    out = [annotation_class(min(e["onset_s"], end_s), e["duration_s"] or None, e["text"][:120])
+           for e in j.events + j.recorder_events]
+    out += [annotation_class(onset, dur, text)
+            for onset, dur, text in bad_sample_annotations(j.data[:, :n], j.gaps, j.ch_names, sfreq)]
+    if n_journal > n:
+        out.append(annotation_class(end_s, None, f"journal_only/{n_journal - n} samples"))
+    if n_out > n:
+        out.append(annotation_class(end_s, (n_out - n) / sfreq, "padding (not recorded)"))
+    if recovered:
+        out.append(annotation_class(end_s, None, "recovered: recording ended unexpectedly"
+                                    + ("" if n else " before its first sample")))
+    return out
+
+
 def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     """Write ``<folder>/<folder name>.bdf`` from the journal; returns its path.
 
@@ -214,8 +228,6 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     value, annotated ``padding (not recorded)``.
     """
     from edfio import Bdf, BdfSignal, EdfAnnotation, Patient, Recording
-
-    from ..core.record import bdf_label
 
     j = read_journal(folder)
     folder = j.path
@@ -235,31 +247,8 @@ def write_bdf(folder, out_path=None, recovered: bool = False) -> Path:
     signals = [BdfSignal(np.clip(eeg[i], -rng, rng), sfreq, label=name[:16], transducer_type="EEG electrode",
                          physical_dimension="uV", physical_range=(-rng, rng))
                for i, name in enumerate(j.ch_names)]
-    # the feedback record's values as extra signals (each update's value held until the next)
-    cols = j.columns
-    for i, col in enumerate(cols):
-        if col in NOT_STREAMED:
-            continue
-        f = field_of(col)
-        lo, hi = f.range if f else (-1e6, 1e6)
-        values = hold_feedback(j.feedback, i, n_out) if len(j.feedback) and n else np.zeros(n_out)
-        if n:
-            values[n:] = values[n - 1]
-        signals.append(BdfSignal(np.clip(values, lo, hi), sfreq, label=bdf_label(col), physical_range=(lo, hi),
-                                 physical_dimension=(f.unit.split() or [""])[0][:8] if f else ""))
-    end_s = n / sfreq
-    # every journal event, the session's end (at the last sample) included
-    annotations = [EdfAnnotation(min(e["onset_s"], end_s), e["duration_s"] or None, e["text"][:120])
-                   for e in j.events + j.recorder_events]
-    annotations += [EdfAnnotation(onset, dur, text)
-                    for onset, dur, text in bad_sample_annotations(j.data[:, :n], j.gaps, j.ch_names, sfreq)]
-    if n_journal > n:
-        annotations.append(EdfAnnotation(end_s, None, f"journal_only/{n_journal - n} samples"))
-    if n_out > n:
-        annotations.append(EdfAnnotation(end_s, (n_out - n) / sfreq, "padding (not recorded)"))
-    if recovered:
-        annotations.append(EdfAnnotation(end_s, None, "recovered: recording ended unexpectedly"
-                                         + ("" if n else " before its first sample")))
+    signals += feedback_signals(j, n, n_out, BdfSignal)
+    annotations = journal_annotations(j, n, n_out, recovered, EdfAnnotation)
     out = Path(out_path) if out_path else folder / f"{folder.name}.bdf"
     tmp = out.with_suffix(".bdf.part")
     try:

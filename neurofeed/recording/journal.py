@@ -47,12 +47,38 @@ def header_columns(header: dict) -> list[str]:
     return list(header["feedback_columns"])
 
 
-def merge_runs(runs: np.ndarray) -> np.ndarray:
-    """Join ``(first, length)`` runs that continue one another (a gap written chunk by chunk)."""
+def true_runs(mask: np.ndarray, offset: int = 0, merge: int = 0) -> np.ndarray:
+    """The runs of True in ``mask``: the one runs helper of the recording (the journal's gap
+    records, the BDF's annotations).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (n_samples,)
+    offset : int
+        Added to every run's first sample (the mask's first sample in the whole stream).
+    merge : int
+        Runs separated by fewer than ``merge`` samples of False are joined (0: none).
+
+    Returns
+    -------
+    runs : ndarray of int64, shape (n_runs, 2)
+        ``(first sample + offset, length)`` per run, in order.
+    """
+    m = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    starts, ends = edges[0::2], edges[1::2]
+    out = np.column_stack([starts + offset, ends - starts]).astype(np.int64)
+    return merge_runs(out, merge) if merge > 1 else out
+
+
+def merge_runs(runs: np.ndarray, merge: int = 1) -> np.ndarray:
+    """Join ``(first, length)`` runs (n_runs × 2, in order) separated by fewer than ``merge``
+    samples; the default 1 joins only runs that continue one another (a gap written chunk by
+    chunk). Returns int64 ``(first, length)`` rows."""
     out: list[list[int]] = []
-    for first, length in runs.tolist():
-        if out and first == out[-1][0] + out[-1][1]:
-            out[-1][1] += length
+    for first, length in np.asarray(runs).tolist():
+        if out and 0 <= first - (out[-1][0] + out[-1][1]) < merge:
+            out[-1][1] = first + length - out[-1][0]
         else:
             out.append([first, length])
     return np.array(out, dtype=np.int64).reshape(-1, 2)

@@ -19,7 +19,20 @@ from .. import __version__
 from ..core.errors import RecordingError
 from ..core.record import NOT_STREAMED, active_fields, record_columns, state_to_row
 from ..protocol.schema import is_safe_name
-from .journal import CHUNKS, EVENTS, FEEDBACK, GAPS, HEADER, RECORDER_EVENTS, SAMPLES, SIDECAR, SPILL, START, TIMESTAMPS
+from .journal import (
+    CHUNKS,
+    EVENTS,
+    FEEDBACK,
+    GAPS,
+    HEADER,
+    RECORDER_EVENTS,
+    SAMPLES,
+    SIDECAR,
+    SPILL,
+    START,
+    TIMESTAMPS,
+    true_runs,
+)
 
 log = logging.getLogger(__name__)
 SYNC_EVERY_S = 0.5  # flush + fsync at least this often (the promise is every second)
@@ -72,14 +85,6 @@ def check_participant_code(code: str) -> str:
         raise RecordingError(f"Participant code {code!r} is not valid: use a short code of ASCII letters, digits, "
                              f"'-' or '_' (what EDF/BDF and file systems carry; e.g. P01), never a name.")
     return code
-
-
-def gap_runs(mask: np.ndarray, offset: int = 0) -> np.ndarray:
-    """Runs of True in ``mask`` as int64 ``(first sample + offset, length)`` pairs, flattened."""
-    m = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
-    edges = np.flatnonzero(m[1:] != m[:-1])
-    starts, ends = edges[0::2], edges[1::2]
-    return np.column_stack([starts + offset, ends - starts]).astype(np.int64).reshape(-1)
 
 
 def fsync_folder(folder) -> None:
@@ -270,7 +275,7 @@ class Recorder:
             items += [(TIMESTAMPS, ts.tobytes()), (CHUNKS, np.int64(n).tobytes())]
             gap = getattr(chunk, "gap", None)  # True on the NaN columns standing for dropped packets
             if gap is not None and np.any(gap):
-                items.append((GAPS, gap_runs(gap, first).tobytes()))
+                items.append((GAPS, true_runs(gap, first).tobytes()))
             if first == 0:  # the BDF's start time: the wall-clock time of the first sample
                 items.insert(0, (START, json.dumps({"first_sample": first_sample_time(chunk, self.sfreq)}).encode()))
         except MemoryError:  # the only loss: counted, written as gap samples, annotated

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from scipy import signal
+
+from ..dsp.spectra import welch_psd
 
 
 class SpectrumWorker:
@@ -40,8 +41,7 @@ class SpectrumWorker:
         if x.shape[1] < self.sfreq / 2:
             return
         x = np.nan_to_num(x - np.nanmean(x, axis=1, keepdims=True))  # gap samples (NaN) count as 0
-        nper = min(x.shape[1], int(self.sfreq))
-        f, p = signal.welch(x, fs=self.sfreq, nperseg=nper)
+        f, p = welch_psd(x, self.sfreq, segment_s=1.0)
         self.freqs, self.psd = f, p[self.target_rows]
         line = (f >= self.line_hz - 1.5) & (f <= self.line_hz + 1.5)
         df = f[1] - f[0]
