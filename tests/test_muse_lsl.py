@@ -166,9 +166,10 @@ def test_lost_chunks_and_clock_drift_are_counted_and_corrected(muse_runs):
 
 @pytest.mark.xfail(reason="issue 24: a lost Muse packet (12-13 gap samples) is now filled by two-sided AR "
                           "interpolation (was held: 31 % gated), but what the fill cannot know still disturbs the "
-                          "-20-ms weighted cFIR's SI by more than a tenth of its spread for ~0.65 s (measured, "
-                          "benchmarks/gaps_muse.py), so the gate holds 0.69 s per packet: 17-18 % of feedback at 1 % "
-                          "chunk loss (12.7-27.2 % over 8 loss patterns offline)", strict=False)
+                          "weighted cFIR's SI by more than a tenth of its spread for ~0.65 s at any design delay "
+                          "(choose, 0 ms, +30 ms: 16-19 %; benchmarks/gaps_muse.py), so the gate holds 0.69 s per "
+                          "packet: 17-18 % of feedback at 1 % chunk loss (12.7-27.2 % over 8 loss patterns "
+                          "offline)", strict=False)
 def test_lost_chunks_gate_at_most_15_percent_of_feedback(muse_runs):
     s = muse_runs["lossy"]["summary"]
     assert s["gated_s"] <= 0.15 * s["feedback_s"], (s["gated_s"], s["feedback_s"])
