@@ -6,7 +6,7 @@
 
   ``causal`` (default)
       What the live loop would have shown: the file's samples go through the same
-      :class:`~neurofeed.live.pipeline.Processor` in live-sized chunks (0.04 s), blocks start and end
+      :class:`~neurofeed.live.processor.Processor` in live-sized chunks (0.04 s), blocks start and end
       at the annotations' samples as external markers would start them, the baseline is the
       first baseline-label block (taken and fitted at its end, as live), thresholds as live.
       A baseline with less clean signal than the protocol's ``[baseline] min_clean_s`` (after the
@@ -39,7 +39,7 @@ import numpy as np
 
 from ..core.errors import NeurofeedError
 from ..core.record import new_row, state_to_row
-from ..live.pipeline import Processor
+from ..live.processor import Processor
 from ..protocol.engine import combine_si, parse_input
 from ..protocol.schema import PROTOCOL_DIR, Protocol, load_protocol, parse_protocol
 from ..recording.journal import feedback_columns, is_journal, read_journal
@@ -86,7 +86,7 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
                      line_hz=h.get("line_freq", 50.0))  # the session's own mains frequency
     from ..live.sham import replay_shown  # a yoked session's shown values come from its journal
 
-    proc.shown_source = replay_shown(j)
+    proc.sham_yoke = replay_shown(j)
     # a session that refitted in a worker switched at a journaled sample: the replay switches there too
     proc.refit_in_worker = any(str(e.get("text", "")).startswith("refit_applied/") for e in j.events)
     eng = proc.engine

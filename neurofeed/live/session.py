@@ -14,7 +14,9 @@ from ..dsp.spatial import as_preferences
 from ..hardware.boards import DEFAULT_MONTAGE, BoardConfig, check_line_freq, get_board
 from ..hardware.sources.base import rename_channels
 from ..protocol.schema import Protocol
-from .pipeline import Pipeline, Processor, last_session_carry
+from .carry import last_session_carry
+from .pipeline import Pipeline
+from .processor import Processor
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +167,7 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
             proc.control("carry", previous)  # an input: journaled at sample 0, re-fed by replay
         else:
             log.warning("carry = \"last\": no earlier session of %s with a baseline; starting afresh", participant)
-    proc.shown_source = yoked
+    proc.sham_yoke = yoked
     sinks = []
     recorder = None
     if record:

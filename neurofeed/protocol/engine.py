@@ -74,7 +74,7 @@ def parse_input(text: str):
         return "block_marker", (int(onset), label)
     if head == "carry":
         return "carry", (json.loads(rest),)
-    if head == "refit_applied":  # the switch to a refit made in a worker (neurofeed.live.pipeline.RefitJob)
+    if head == "refit_applied":  # the switch to a refit made in a worker (neurofeed.live.refit.RefitJob)
         return "apply_refit", ()
     return None
 
