@@ -19,6 +19,8 @@ from ..dsp.chain import MuChain, concat_chunks
 from ..dsp.individual_band import individual_band
 from ..dsp.quality import FLAT, NONFINITE, RAILED, QualityConfig, flag_names
 from ..dsp.spatial import explain_reference
+from ..hardware.boards import BoardConfig, check_line_freq
+from ..hardware.montages import require_fit
 from ..protocol.engine import INPUTS, Engine
 from ..protocol.schema import Protocol, check_band
 from .refit import RefitJob, baseline_powers
@@ -566,3 +568,40 @@ class Processor:
         out["individual_band_hz"] = None if self.individual_band_hz is None else list(self.individual_band_hz)
         out["bad_channels"] = sorted(self.bad_channels)
         return out
+
+
+def processor_for(source, protocol: Protocol, *, seconds_scale: float = 1.0, external: bool | None = None,
+                  line_hz: float | None = None, range_uv: float | None = None) -> Processor:
+    """The :class:`Processor` for ``source`` running ``protocol``: the one way every path builds
+    it (a live session, a file's replay and its ``--display``, a journal's replay, each person of
+    a dyad), so that the same source and protocol give the same processing everywhere.
+
+    Parameters
+    ----------
+    source : object
+        What the signal comes from, as it describes itself: ``sfreq`` (Hz), ``ch_names`` (10-10
+        names of the rows handed over), ``range_uv`` (amplifier range, µV) and ``line_hz`` (mains
+        frequency, Hz). A source opened on a board config (``source.config``, its montage
+        unchanged) is checked to fit the protocol.
+    protocol : Protocol
+    seconds_scale : float
+        Compresses the protocol's block durations (tests, demos); a journal's own.
+    external : bool, optional
+        Blocks driven by markers/annotations (default: the protocol's marker mode).
+    line_hz : float, optional
+        Mains frequency (Hz, 50 or 60) over the source's own: ``--line-freq``, a journal's header.
+    range_uv : float, optional
+        Amplifier range (µV) over the source's own: a journal's header.
+
+    Raises
+    ------
+    NeurofeedError
+        A mains frequency other than 50 or 60 Hz, a montage the protocol cannot run on, a band
+        the sampling rate cannot hold (one line each).
+    """
+    line = check_line_freq(line_hz if line_hz is not None else source.line_hz, "line frequency")
+    cfg = getattr(source, "config", None)
+    if isinstance(cfg, BoardConfig) and list(source.ch_names) == cfg.montage():
+        require_fit(protocol, cfg)  # a mismatch says which montage or board would work
+    rng = float(range_uv if range_uv is not None else source.range_uv)
+    return Processor(protocol, source.sfreq, source.ch_names, rng, seconds_scale, external=external, line_hz=line)
