@@ -307,7 +307,7 @@ def _apply_inputs(proc: Processor, inputs, k: int, pos: int, base: str) -> int:
             proc.control("apply_refit")
         else:
             getattr(eng, method)(*args)
-    proc.finish_pending_baseline()
+    proc.fit_pending_baseline()
     return group_end
 
 
@@ -341,7 +341,7 @@ def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str,
             _pace(t0, pos, rec.sfreq)
     _apply_inputs(proc, inputs, k, pos, base)
     eng.stop("end of file")
-    proc.finish_pending_baseline()
+    proc.fit_pending_baseline()
     return {"proc": proc, "rows": rows, "spans": spans, "power": None,
             "conditions": _block_conditions(eng, protocol.signal.combine, rec.sfreq)}
 
@@ -376,7 +376,7 @@ def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str
         if lab == base:
             base_mask[s:e] = True
     if proc.refit:  # fit the band / weighted cFIR on the baseline segments before streaming
-        proc.fit_to_baseline(proc.chain.spatial(rec.data)[:, base_mask])
+        proc.fit_estimator(proc.chain.spatial(rec.data)[:, base_mask])
     bounds = list(range(0, n_total, step))
     power = np.zeros((len(proc.chain.targets), n_total))
     gated = np.zeros(len(bounds), dtype=bool)

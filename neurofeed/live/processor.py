@@ -183,7 +183,7 @@ class Processor:
         settling = self._since_start < self._memory
         self._since_start += data.shape[1]
         st = eng.update(power, self.chain.gated, q.gate_reasons, q.flags, q.emg_rms_uv, settling)
-        self.finish_pending_baseline()  # this update still belongs to the baseline; SI starts with the next
+        self.fit_pending_baseline()  # this update still belongs to the baseline; SI starts with the next
         if self.sham_yoke is not None:  # yoked sham: the state is not yet published, so set it here
             # the block these samples belong to is the one running when the chunk began (feedback_on's too)
             st.feedback, st.reward = self.sham_yoke.shown(st, block, st.sample_index - start, self.sfreq)
@@ -199,11 +199,11 @@ class Processor:
         ``stop`` (why), ``carry`` (dict)). The engine logs it as an event at this sample."""
         if name not in INPUTS:
             raise NeurofeedError(f"Unknown control {name!r}; expected one of {', '.join(INPUTS)}.")
-        if name == "apply_refit":
-            self.apply_refit()
+        if name == "apply_refit":  # the journal's name of the install step (recorded sessions replay)
+            self.install_refit()
             return
         if name in ("mark_bad_channel", "set_delay", "carry", "stop", "rebaseline"):
-            self.apply_refit()  # these act on the refitted chain (or end the session): switch to it first
+            self.install_refit()  # these act on the refitted chain (or end the session): switch to it first
         # an input that may be refused is logged first and the refusal derived from it, so that
         # a replay of the journal refuses it again
         if name == "mark_bad_channel":
@@ -225,7 +225,7 @@ class Processor:
             self.engine.set_signal_lost(*args)
         else:
             getattr(self.engine, name)(*args)
-        self.finish_pending_baseline()
+        self.fit_pending_baseline()
 
     def _refusable(self, name: str, args, apply) -> None:
         """Run ``apply()``; a :class:`NeurofeedError` is logged and journaled as
@@ -236,13 +236,13 @@ class Processor:
             log.error("control %s%r refused: %s", name, args, err)
             self.engine.emit(f"control_refused/{name}/{err}")
 
-    def finish_pending_baseline(self) -> None:
+    def fit_pending_baseline(self) -> None:
         """If an input (a block marker, a skip, a stop) has just ended the baseline between two
         chunks, fit the estimator and the baseline now, so the next chunk already goes through
         the refitted estimator with an unbroken history and gets its SI (the internal schedule
         ends the baseline inside ``step``, at its last sample)."""
         if self.engine.baseline_pending and self._job is None:
-            self._refit_after_baseline()
+            self._fit_baseline()
 
     @property
     def refit_pending(self) -> bool:
@@ -251,10 +251,10 @@ class Processor:
 
     def refit_ready(self) -> bool:
         """True when a refit running in the worker is done and waits to be switched to (the
-        Pipeline then applies it with ``control("apply_refit")`` between two chunks)."""
+        Pipeline then installs it with ``control("apply_refit")`` between two chunks)."""
         return self._job is not None and self._job.done.is_set()
 
-    def apply_refit(self) -> None:
+    def install_refit(self) -> None:
         """Switch to the refit the worker computed, at this chunk boundary (an input: it is
         journaled as ``refit_applied/<kind>`` at this sample, and a replay switches at the same
         sample). Waits for the worker if it is still running (a replay, or an input that needs
@@ -272,7 +272,7 @@ class Processor:
             return
         if job.error is not None:
             raise job.error
-        job.apply(job.result, since)
+        job.install(job.result, since)
 
     def mark_bad_channel(self, name: str, bad: bool = True, log_event: bool = True) -> None:
         """Mark a channel bad (or good again): the spatial filter is recomputed without it and
@@ -383,11 +383,12 @@ class Processor:
             self._since_start = 0
 
     # -- baseline -------------------------------------------------------------------------------
-    def fit_to_baseline(self, x: np.ndarray) -> None:
+    def fit_estimator(self, x: np.ndarray) -> None:
         """Centre the band on the baseline's mu peak (individual band) and/or fit the weighted
-        cFIR to the baseline ``x`` (targets × samples, referenced); the estimator restarts."""
+        cFIR to the baseline ``x`` (targets × samples, referenced), and install it at once (the
+        offline replay, which has the whole baseline before it streams); the estimator restarts."""
         plan = self._fit_plan(self.chain, x)
-        self._take_fit_plan(plan)
+        self._install_plan(plan)
         self.chain.retune(plan["band"], baseline=x)
 
     def _fit_plan(self, chain: MuChain, x: np.ndarray) -> dict:
@@ -417,7 +418,7 @@ class Processor:
         plan["text"] = text
         return plan
 
-    def _take_fit_plan(self, plan: dict) -> None:
+    def _install_plan(self, plan: dict) -> None:
         """Log the plan's decisions as events and keep them (band, curve, chosen delay)."""
         band = plan["individual"]
         if band is not None:
@@ -432,20 +433,20 @@ class Processor:
             self.delay_history.append((self.engine.n, plan["chosen"]))
         self.engine.emit(plan["text"])
 
-    def _refit_after_baseline(self) -> None:
+    def _fit_baseline(self) -> None:
         """At the end of the baseline: calibrate the artifact handling, centre the band on the
         mu peak (individual band) and/or fit the weighted cFIR to the baseline, and hand the new
         estimator's output over the same samples, in the same chunks, to the engine's baseline
         model. All of it is computed on a copy of the chain (:class:`RefitJob`): in a worker
         thread when ``refit_in_worker`` (the live loop runs on the current chain meanwhile and
-        switches at a later chunk boundary, :meth:`apply_refit`), else here and now."""
+        switches at a later chunk boundary, :meth:`install_refit`), else here and now."""
         chain = self.chain
         kept_raw, kept = chain.kept_raw, chain.kept
         chain.kept_raw, chain.kept = [], []  # handed to the job, not copied
         fitted = copy.deepcopy(chain)
         fitted.keep_conditioned = None
 
-        def compute() -> dict:
+        def fit() -> dict:
             fitted.kept = kept
             fitted.calibrate(kept_raw)  # thresholds + ocular regression; recomputes fitted.kept
             chunks, fitted.kept = fitted.kept, []
@@ -463,25 +464,25 @@ class Processor:
             mem = int(round(fitted.estimator_memory_s() * self.sfreq))
             powers, settling = baseline_powers(fitted.estimator, x, sizes, mem)
             return {"plan": plan, "fitted": fitted, "sizes": sizes, "gated": gated, "n": x.shape[1],
-                    "baseline": self.engine.prepare_refit(powers, settling, gated)}
+                    "baseline": self.engine.fit_baseline(powers, settling, gated)}
 
-        def apply(res: dict, since) -> None:
+        def install(res: dict, since) -> None:
             short = self._baseline_shortfall(res["baseline"]["fit"], res["n"], res["fitted"].estimator_memory_s())
             if short is not None:  # nothing of this baseline is taken (its calibration neither)
                 self._refuse_baseline(short)
                 return
-            self._take_fit_plan(res["plan"])
-            self.chain.adopt_refit(res["fitted"], since)
+            self._install_plan(res["plan"])
+            self.chain.install_fit(res["fitted"], since)
             self._baseline_chunks = (res["sizes"], res["gated"])  # for a later change of design (set_delay)
-            self.engine.refit_baseline(prepared=res["baseline"])
+            self.engine.install_baseline(fitted=res["baseline"])
             # the refitted estimator has seen the baseline and the samples since
             self._since_start = res["n"] + sum(c.shape[1] for c in since)
 
-        self._run_job(RefitJob("baseline", compute, apply))
+        self._run_job(RefitJob("baseline", fit, install))
 
     def _run_job(self, job: "RefitJob") -> None:
         """In the worker (``refit_in_worker``, while the session runs: switched to later by
-        :meth:`apply_refit`), or here and now."""
+        :meth:`install_refit`), or here and now."""
         if self.refit_in_worker and not self.engine.finished:  # (an ended session has no real-time path left)
             self._job = job
             self.chain.keep_conditioned = []
@@ -490,7 +491,7 @@ class Processor:
         job.run()
         if job.error is not None:
             raise job.error
-        job.apply(job.result, [])
+        job.install(job.result, [])
 
     # -- the clinician's choice of delay ---------------------------------------------------------
     def set_delay(self, delay_s: float) -> None:
@@ -530,38 +531,38 @@ class Processor:
             if x is None or x.shape[1] != sum(self._baseline_chunks[0]):
                 raise NeurofeedError("set_delay: this session's baseline is not available to refit on.")
         # the new taps are designed (and fitted, and the baseline re-read) on a copy of the chain,
-        # in the worker when refit_in_worker; the running chain switches to them in apply
+        # in the worker when refit_in_worker; the running chain switches to them in install
         probe = copy.copy(self.chain)
         probe.quality = copy.copy(self.chain.quality)  # redesign sets the gate holds on it
         sizes, gated = self._baseline_chunks or (None, None)
 
-        def compute() -> dict:
+        def fit() -> dict:
             probe.redesign(d, baseline=x)  # all or nothing: raises, and nothing is changed
             out = {"probe": probe, "baseline": None}
             if fitted:
                 fresh = copy.deepcopy(probe.estimator)
                 fresh.reset()
                 mem = int(round(probe.estimator_memory_s() * self.sfreq))
-                out["baseline"] = self.engine.prepare_refit(*baseline_powers(fresh, x, sizes, mem), gated)
+                out["baseline"] = self.engine.fit_baseline(*baseline_powers(fresh, x, sizes, mem), gated)
             return out
 
-        def apply(res: dict, since) -> None:
-            continued = self.chain.adopt_design(res["probe"])  # takes the running history over now
+        def install(res: dict, since) -> None:
+            continued = self.chain.install_design(res["probe"])  # takes the running history over now
             if not continued:  # cannot happen for the (c)FIR kinds today; if it did, hold its start-up out
                 log.warning("set_delay: the new design starts without the running history")
                 self._since_start = 0
             self.delay_history.append((self.engine.n, d))
             if res["baseline"] is not None:
-                self.engine.refit_baseline(prepared=res["baseline"], keep_thresholds=True)
+                self.engine.install_baseline(fitted=res["baseline"], keep_thresholds=True)
 
-        self._run_job(RefitJob("set_delay", compute, apply, refusable="set_delay"))
+        self._run_job(RefitJob("set_delay", fit, install, refusable="set_delay"))
 
     def summary(self) -> dict:
         """The engine's summary plus what the processor decided (band, bad channels). A refit
         still running when the session ended is waited for and switched to first (its baseline
         belongs in the summary; while the session runs the acquisition thread switches)."""
         if self.engine.finished:
-            self.apply_refit()
+            self.install_refit()
         self.engine.upstream_delay_s = self._chain_delay_s()  # the design in use now (set_delay, "choose")
         out = self.engine.summary()
         out["delay_s_history"] = [[int(n), float(d)] for n, d in self.delay_history]

@@ -9,44 +9,45 @@ import numpy as np
 
 
 class RefitJob:
-    """A refit computed off the real-time path: ``compute()`` (on copies; in a worker thread or at
-    once) returns the result, ``apply(result, since)`` switches the live objects to it between
-    two chunks (``since``: the conditioned chunks processed meanwhile).
+    """A refit computed off the real-time path: ``fit()`` (on copies; in a worker thread or at
+    once) returns the result, ``install(result, since)`` switches the live objects to it between
+    two chunks (``since``: the conditioned chunks processed meanwhile). The fit and install
+    steps of the baseline hand-off (docs/ARCHITECTURE.md, "Contracts").
 
     Attributes
     ----------
     kind : str
         What is refitted (``"baseline"``, ``"set_delay"``), journaled with the switch.
     refusable : str or None
-        The control that asked for it: a :class:`NeurofeedError` from ``compute`` is journaled
-        as that control's refusal where the job is applied, instead of raised.
+        The control that asked for it: a :class:`NeurofeedError` from ``fit`` is journaled
+        as that control's refusal where the job is installed, instead of raised.
     done : threading.Event
-        Set when ``compute`` has returned or raised.
+        Set when ``fit`` has returned or raised.
     result, error
-        Its return value, or the exception it raised (re-raised where it is applied).
+        Its return value, or the exception it raised (re-raised where it is installed).
     """
 
-    def __init__(self, kind: str, compute, apply, refusable: str | None = None):
-        self.kind, self._compute, self.apply, self.refusable = kind, compute, apply, refusable
+    def __init__(self, kind: str, fit, install, refusable: str | None = None):
+        self.kind, self._fit, self.install, self.refusable = kind, fit, install, refusable
         self.result, self.error = None, None
         self.done = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
         try:
-            self.result = self._compute()
-        except BaseException as err:  # noqa: BLE001 - handed to the thread that applies the job
+            self.result = self._fit()
+        except BaseException as err:  # noqa: BLE001 - handed to the thread that installs the job
             self.error = err
         finally:
             self.done.set()
 
     def start(self) -> None:
-        """Run ``compute`` in a daemon worker thread."""
+        """Run ``fit`` in a daemon worker thread."""
         self._thread = threading.Thread(target=self.run, name=f"neurofeed-refit-{self.kind}", daemon=True)
         self._thread.start()
 
     def wait(self) -> None:
-        """Block until ``compute`` is done."""
+        """Block until ``fit`` is done."""
         self.done.wait()
 
 
