@@ -114,7 +114,7 @@ class Pipeline:
     # lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Start the source and the acquisition thread."""
-        keep_memory_flat()
+        keep_memory_flat()  # the baseline refit's multi-MB temporaries go back to the OS, not stay in RSS
         # a thread waiting for the GIL (acquisition, behind the GUI's painting) asks
         # for it after this interval; 0.5 ms instead of CPython's 5 ms cut the emulated Cyton's sample
         # wait p99 from 118 to 20 ms with the display on (benchmarks/RESULTS.md, "Electrode to feedback") ---
