@@ -24,7 +24,7 @@ import numpy as np
 from neurofeed.devtools.bench import real_eeg_path, true_log_power
 from neurofeed.devtools.cyton_emulator import edf_signal, montage_names
 from neurofeed.dsp.accuracy import corr_by_lag
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol
 
 DATA = real_eeg_path().parent  # the latency loop's EEG folder (NEUROFEED_EEG_DIR to point elsewhere)

@@ -37,9 +37,9 @@ from neurofeed.dsp.accuracy import (
     ideal_envelope,
 )
 from neurofeed.dsp.estimators import CFIREnvelope, IIREnvelope, WCFIREnvelope, WindowBandPower, design_cfir, psd_weights  # noqa: E402
+from neurofeed.dsp.individual_band import individual_band  # noqa: E402
 from neurofeed.hardware.sources.edf import read_raw  # noqa: E402
 from neurofeed.hardware.sources.simulated import MuSimulator, SimulationScript  # noqa: E402
-from neurofeed.live.pipeline import individual_band  # noqa: E402
 
 DELAYS_MS = (0, 20, 50, 100)
 DEFAULT = "DEFAULT wcfir (2-s taps, fitted on first half)"

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from benchmarks.reward_rate import DATA, LINE_HZ, Tally, live_session, protocol
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import Protocol
 
 CHUNK = 10  # samples (40 ms at 250 Hz)

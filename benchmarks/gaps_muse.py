@@ -28,7 +28,7 @@ import numpy as np
 from benchmarks.eeg_data import EEGMMIDB
 from neurofeed.devtools.muse_emulator import MUSE_CHUNK, muse_signal
 from neurofeed.hardware.sources.lsl import StampTimeline
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import parse_protocol
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from benchmarks.reward_rate import DATA, LINE_HZ, live_session, protocol
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 
 
 def paced(worker: bool, x, ch, fs, marks, before_s=2.0, after_s=6.0) -> dict:

@@ -39,7 +39,7 @@ import numpy as np
 from benchmarks.eeg_data import EEGMMIDB as DATA
 from neurofeed.devtools.cyton_emulator import edf_signal, montage_names
 from neurofeed.hardware.sources.edf import read_raw
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol
 
 RUNS = (3, 4, 5, 6)

@@ -3,7 +3,7 @@ clean signal is refused (issue 23, "a check that gates the start").
 
 The start: a real ``neurofeed session`` process on the emulated Cyton (BrainFlow's own driver on a
 pseudo-terminal) sending real EEG with CP3 at the rail. The baseline: S001's eyes-open rest run
-(EEGMMIDB R01) on the Cyton ``mu`` montage through the live :class:`~neurofeed.live.pipeline.Processor`.
+(EEGMMIDB R01) on the Cyton ``mu`` montage through the live :class:`~neurofeed.live.processor.Processor`.
 """
 
 import os
@@ -208,7 +208,7 @@ def rest_mu():
 def _baseline(names, x, controls=(), stop_after_fit=1):
     """Run the demo protocol (15-s baseline) live-like in 50-ms chunks until ``stop_after_fit``
     baselines were measured (or the session ended); ``controls``: (sample, name, *args)."""
-    from neurofeed.live.pipeline import Processor
+    from neurofeed.live.processor import Processor
     from neurofeed.protocol.schema import load_protocol
 
     proc = Processor(load_protocol("demo"), FS, names, range_uv=187_500.0, line_hz=60.0)
@@ -300,7 +300,7 @@ def test_rebaseline_is_refused_once_the_session_ended(rest_mu):
 
 # -- (c) a baseline without clean signal -----------------------------------------------------
 def test_a_fully_gated_baseline_is_measured_again_then_the_session_ends_with_the_reason(rest_mu):
-    from neurofeed.live.pipeline import MAX_BASELINE_ATTEMPTS
+    from neurofeed.live.processor import MAX_BASELINE_ATTEMPTS
 
     x = rest_mu.copy()
     x[CP3] = 187_500.0  # railed all along, never marked bad: every baseline sample is gated

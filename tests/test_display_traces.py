@@ -12,7 +12,7 @@ from scipy import signal
 
 from neurofeed.core.buffer import RingBuffer
 from neurofeed.dsp.quality import FLAT, RAILED
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol
 from neurofeed.ui.traces import AUTO_SCALES_UV, CLIP_DIV, COLOURS, DOWN_HOLD_S, TraceDisplay
 

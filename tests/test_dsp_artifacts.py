@@ -12,7 +12,7 @@ from neurofeed.core.channels import normalize_names
 from neurofeed.core.errors import NeurofeedError
 from neurofeed.dsp.chain import MuChain
 from neurofeed.dsp.quality import QualityConfig
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol
 from tests.conftest import DATA, PROTOCOLS
 

@@ -11,7 +11,7 @@ from neurofeed.devtools.cyton_emulator import CytonEmulator, edf_signal, montage
 from neurofeed.hardware.boards import get_board
 from neurofeed.hardware.montages import fit_protocol
 from neurofeed.hardware.sources.brainflow import BrainFlowSource
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol
 from tests.conftest import PROTOCOLS
 

@@ -17,7 +17,8 @@ from neurofeed.devtools.cyton_emulator import (
 )
 from neurofeed.hardware.boards import get_board
 from neurofeed.hardware.sources.brainflow import BrainFlowSource
-from neurofeed.live.pipeline import Pipeline, Processor
+from neurofeed.live.pipeline import Pipeline
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol
 from tests.conftest import PROTOCOLS
 

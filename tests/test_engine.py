@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from neurofeed.hardware.sources.simulated import SYNTHETIC_16, MuSimulator, SimulationScript
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol, parse_protocol
 from tests.conftest import PROTOCOLS, pull_until, run_cli, wait_until
 

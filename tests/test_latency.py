@@ -23,7 +23,7 @@ from neurofeed.dsp.accuracy import (
 )
 from neurofeed.dsp.estimators import CFIREnvelope, design_cfir, psd_weights
 from neurofeed.hardware.sources.simulated import MuSimulator, SimulationScript
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import parse_protocol
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -87,7 +87,7 @@ def test_every_shipped_protocol_resolves_a_reference(montage, expected):
 
 
 def test_the_session_uses_the_resolved_reference_and_the_line_frequency():
-    from neurofeed.live.pipeline import Processor
+    from neurofeed.live.processor import Processor
 
     p = load_protocol("demo")
     proc = Processor(p, 250.0, CYTON_DEFAULT, 187500.0, line_hz=60.0)
@@ -322,7 +322,8 @@ def test_muse_aux_c3_montage_reads_the_aux_row_and_enables_it():
 def _run_compressed(protocol, names, sfreq, line_hz=50.0):
     """Run ``protocol`` 20x compressed on simulated EEG carrying ``names``; returns the pipeline."""
     from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource
-    from neurofeed.live.pipeline import Pipeline, Processor
+    from neurofeed.live.pipeline import Pipeline
+    from neurofeed.live.processor import Processor
     from neurofeed.live.session import simulated_script
 
     sim = MuSimulator(sfreq=sfreq, ch_names=names, seed=3, line_hz=line_hz, script=simulated_script(protocol, 0.05))

@@ -68,7 +68,7 @@ def test_invalid_protocols_name_the_key(text, needle):
 
 
 def test_band_above_nyquist_is_rejected_for_the_board():
-    from neurofeed.live.pipeline import Processor
+    from neurofeed.live.processor import Processor
     p = parse_protocol(_with("band_hz = [8.0, 13.0]", "band_hz = [8.0, 90.0]"), "hi.toml")
     with pytest.raises(ProtocolError, match="Nyquist"):
         Processor(p, 160.0, ["C3", "C4", "FC3", "C5", "C1", "CP3", "FC4", "C6", "C2", "CP4"])

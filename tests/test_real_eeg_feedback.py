@@ -46,7 +46,7 @@ def test_baseline_power_does_not_depend_on_how_the_samples_were_chunked(streams)
     # baseline power) is left out whole, so the mean baseline is the same (before: 16.9 vs 18.9 µV²)
     import numpy as np
 
-    from neurofeed.live.pipeline import Processor
+    from neurofeed.live.processor import Processor
 
     x, ch, fs, marks = streams[("cyton", 3)]
     end = marks[1][0]  # the baseline block's end
@@ -76,7 +76,7 @@ def test_a_dropout_keeps_the_gate_on_for_the_estimators_memory_and_never_moves_t
     import numpy as np
 
     from neurofeed.hardware.sources.simulated import MuSimulator, SimulationScript
-    from neurofeed.live.pipeline import Processor
+    from neurofeed.live.processor import Processor
     from neurofeed.protocol.schema import load_protocol
 
     proto = copy.deepcopy(load_protocol("demo"))

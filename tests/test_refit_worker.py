@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neurofeed.devtools.cyton_emulator import edf_signal, montage_names
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol
 from tests.conftest import DATA
 from tests.test_controls import applied_at, assert_replays_bit_exact, run_session

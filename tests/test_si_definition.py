@@ -9,7 +9,7 @@ Real EEG: EEGMMIDB S001 (conftest ``DATA``) and the OpenBCI Cyton + Daisy run MI
 import numpy as np
 import pytest
 
-from neurofeed.live.pipeline import Processor
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol, parse_protocol
 from tests.conftest import DATA, DATA_S02, PROTOCOLS, run_cli
 

@@ -12,7 +12,8 @@ from neurofeed.hardware.boards import get_board
 from neurofeed.hardware.sources.brainflow import BrainFlowSource
 from neurofeed.hardware.sources.edf import FileSource
 from neurofeed.hardware.sources.simulated import MuSimulator, SimulatedSource, SimulationScript
-from neurofeed.live.pipeline import SIGNAL_LOST_S, Pipeline, Processor
+from neurofeed.live.pipeline import SIGNAL_LOST_S, Pipeline
+from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol
 from tests.conftest import PROTOCOLS, PollClock, lsl_eeg_outlet, run_cli, wait_for_signal_lost, wait_until
 

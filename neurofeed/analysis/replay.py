@@ -6,7 +6,7 @@
 
   ``causal`` (default)
       What the live loop would have shown: the file's samples go through the same
-      :class:`~neurofeed.live.pipeline.Processor` in live-sized chunks (0.04 s), blocks start and end
+      :class:`~neurofeed.live.processor.Processor` in live-sized chunks (0.04 s), blocks start and end
       at the annotations' samples as external markers would start them, the baseline is the
       first baseline-label block (taken and fitted at its end, as live), thresholds as live.
       A baseline with less clean signal than the protocol's ``[baseline] min_clean_s`` (after the
@@ -39,7 +39,7 @@ import numpy as np
 
 from ..core.errors import NeurofeedError
 from ..core.record import new_row, state_to_row
-from ..live.pipeline import Processor
+from ..live.processor import Processor, processor_for
 from ..protocol.engine import combine_si, parse_input
 from ..protocol.schema import PROTOCOL_DIR, Protocol, load_protocol, parse_protocol
 from ..recording.journal import feedback_columns, is_journal, read_journal
@@ -82,11 +82,11 @@ def replay_journal(path, protocol: Protocol | None = None, speed: str = "max", k
     j = read_journal(path)
     h = j.header
     proto = protocol or parse_protocol(h["protocol_text"], f"{j.path}/header.json:protocol_text")
-    proc = Processor(proto, j.sfreq, j.ch_names, h["range_uv"], h.get("seconds_scale", 1.0),
-                     line_hz=h.get("line_freq", 50.0))  # the session's own mains frequency
+    proc = processor_for(j, proto, seconds_scale=h.get("seconds_scale", 1.0), range_uv=h["range_uv"],
+                         line_hz=h.get("line_freq", 50.0))  # the session's own range and mains frequency
     from ..live.sham import replay_shown  # a yoked session's shown values come from its journal
 
-    proc.shown_source = replay_shown(j)
+    proc.sham_yoke = replay_shown(j)
     # a session that refitted in a worker switched at a journaled sample: the replay switches there too
     proc.refit_in_worker = any(str(e.get("text", "")).startswith("refit_applied/") for e in j.events)
     eng = proc.engine
@@ -155,7 +155,7 @@ class RecordedFile:
 
         self.path = Path(path)
         self.channel_types = channel_types
-        src = FileSource(self.path, chunk_size=chunk_size, channel_types=channel_types)
+        src = self._source = FileSource(self.path, chunk_size=chunk_size, channel_types=channel_types)
         self.sfreq = float(src.sfreq)
         if self.sfreq > 4096.0:  # below 100 Hz the protocol's band check names the Nyquist limit
             raise NeurofeedError(f"{self.path}: sampling rate {self.sfreq:g} Hz is above 4096 Hz, the most neurofeed "
@@ -205,6 +205,16 @@ class RecordedFile:
         log.warning("%s: the file does not say its mains frequency; assuming 50 Hz (give --line-freq 60 for "
                     "60-Hz mains, e.g. the Americas)", self.path)
         return 50.0, "assumed"
+
+    def playback(self, realtime: bool):
+        """The file as a live source (:class:`~neurofeed.hardware.sources.edf.FileSource`) of what
+        a replay processes: its EEG rows only, and the range and mains frequency this recording
+        says (``replay --display`` runs it through a :class:`~neurofeed.live.pipeline.Pipeline`)."""
+        src = self._source
+        src.realtime = bool(realtime)
+        src.data, src.ch_names, src.ch_types = self.data, list(self.ch_names), ["eeg"] * len(self.ch_names)
+        src.range_uv, src.line_hz = self.range_uv, self.line_hz
+        return src
 
     @property
     def n_samples(self) -> int:
@@ -297,12 +307,12 @@ def _apply_inputs(proc: Processor, inputs, k: int, pos: int, base: str) -> int:
             proc.control("apply_refit")
         else:
             getattr(eng, method)(*args)
-    proc.finish_pending_baseline()
+    proc.fit_pending_baseline()
     return group_end
 
 
 def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str, preset=None) -> dict:
-    proc = Processor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True, line_hz=rec.line_hz)
+    proc = processor_for(rec, protocol, external=True)
     eng = proc.engine
     if preset is not None:  # --baseline-from: the chain fitted on, and the baseline of, another recording
         chain, fit, source = preset
@@ -331,7 +341,7 @@ def _replay_causal(rec: RecordedFile, protocol: Protocol, base: str, speed: str,
             _pace(t0, pos, rec.sfreq)
     _apply_inputs(proc, inputs, k, pos, base)
     eng.stop("end of file")
-    proc.finish_pending_baseline()
+    proc.fit_pending_baseline()
     return {"proc": proc, "rows": rows, "spans": spans, "power": None,
             "conditions": _block_conditions(eng, protocol.signal.combine, rec.sfreq)}
 
@@ -358,7 +368,7 @@ def _block_conditions(eng, combine: str, sfreq: float) -> dict:
 def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str) -> dict:
     """Two passes: DSP chunk by chunk (power per sample), then the engine over the same chunks
     with the baseline pooled over every ``base`` segment (the estimator fitted on them first)."""
-    proc = Processor(protocol, rec.sfreq, rec.ch_names, rec.range_uv, external=True, line_hz=rec.line_hz)
+    proc = processor_for(rec, protocol, external=True)
     spans = rec.condition_spans()
     n_total, step = rec.n_samples, rec.chunk_size
     base_mask = np.zeros(n_total, dtype=bool)
@@ -366,7 +376,7 @@ def _replay_offline(rec: RecordedFile, protocol: Protocol, base: str, speed: str
         if lab == base:
             base_mask[s:e] = True
     if proc.refit:  # fit the band / weighted cFIR on the baseline segments before streaming
-        proc.fit_to_baseline(proc.chain.spatial(rec.data)[:, base_mask])
+        proc.fit_estimator(proc.chain.spatial(rec.data)[:, base_mask])
     bounds = list(range(0, n_total, step))
     power = np.zeros((len(proc.chain.targets), n_total))
     gated = np.zeros(len(bounds), dtype=bool)
@@ -489,12 +499,7 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
         raise NeurofeedError(f"replay mode {mode!r} is not one of {', '.join(MODES)}.")
     protocol = copy.deepcopy(protocol)  # the baseline label is set below: never on the caller's object
     rec = RecordedFile(path, chunk_size, label_map, line_hz=line_hz, channel_types=channel_types)
-    base = baseline_label or protocol.baseline.block
-    labels = sorted({lab for *_, lab in rec.condition_spans()})
-    if base not in labels:
-        what = "blocks" if rec.neurofeed else "annotated segments"
-        raise NeurofeedError(f"{path}: no {what} labelled {base!r} for the baseline; pass --baseline-label "
-                             f"with one of: {', '.join(labels) or '(the file has no annotations)'}.")
+    base = _baseline_label(path, rec, protocol, baseline_label)
     protocol.baseline.block = base
     preset = None
     if baseline_from is not None:
@@ -506,19 +511,43 @@ def replay_file(path, protocol: Protocol, baseline_label: str | None = None, spe
     out = _replay_causal(rec, protocol, base, speed, preset) if mode == "causal" else \
         _replay_offline(rec, protocol, base, speed)
     process_s = time.perf_counter() - t0
-    proc = out["proc"]
-    eng = proc.engine
-    fit = eng.baseline_fit
+    fit = out["proc"].engine.baseline_fit
     need = protocol.baseline.min_clean_s if min_baseline_s is None else float(min_baseline_s)
     # a neurofeed BDF replays what its session showed (its baseline was the session's); an EDF's
     # first baseline segment is only what a live session would have had, and may be far too short
     if mode == "causal" and preset is None and not rec.neurofeed and (fit is None or fit.clean_s < need):
-        found = 0.0 if fit is None else fit.clean_s
-        raise NeurofeedError(
-            f"{path}: the baseline {base!r} (its first segment, taken causally as live) holds {found:.1f} s of clean "
-            f"signal (after the estimator's settling and the artifact gate), less than the {need:g} s needed "
-            f"([baseline] min_clean_s); pool every {base!r} segment with --mode offline, or take the baseline from "
-            f"another recording of the same person with --baseline-from FILE.")
+        _refuse_short_baseline(path, base, fit, need)
+    return _file_result(path, rec, out, protocol, mode, base, process_s, baseline_from)
+
+
+def _baseline_label(path, rec: RecordedFile, protocol: Protocol, baseline_label: str | None) -> str:
+    """The label of the baseline segments (``baseline_label``, else the protocol's baseline
+    block), or a one-line error naming the labels the file has."""
+    base = baseline_label or protocol.baseline.block
+    labels = sorted({lab for *_, lab in rec.condition_spans()})
+    if base not in labels:
+        what = "blocks" if rec.neurofeed else "annotated segments"
+        raise NeurofeedError(f"{path}: no {what} labelled {base!r} for the baseline; pass --baseline-label "
+                             f"with one of: {', '.join(labels) or '(the file has no annotations)'}.")
+    return base
+
+
+def _refuse_short_baseline(path, base: str, fit, need: float) -> None:
+    """The one-line error of a causal replay whose first baseline segment is too short."""
+    found = 0.0 if fit is None else fit.clean_s
+    raise NeurofeedError(
+        f"{path}: the baseline {base!r} (its first segment, taken causally as live) holds {found:.1f} s of clean "
+        f"signal (after the estimator's settling and the artifact gate), less than the {need:g} s needed "
+        f"([baseline] min_clean_s); pool every {base!r} segment with --mode offline, or take the baseline from "
+        f"another recording of the same person with --baseline-from FILE.")
+
+
+def _file_result(path, rec: RecordedFile, out: dict, protocol: Protocol, mode: str, base: str, process_s: float,
+                 baseline_from) -> dict:
+    """:func:`replay_file`'s result from one mode's run ``out`` (see its Returns)."""
+    proc = out["proc"]
+    eng = proc.engine
+    fit = eng.baseline_fit
     targets = list(proc.chain.targets)
     fb = np.array(out["rows"], dtype=np.float64).reshape(-1, len(feedback_columns(targets)))
     return {"feedback": fb, "recorded": None, "columns": feedback_columns(targets), "events": eng.drain_events(),
@@ -1059,17 +1088,25 @@ def replay_with_display(path, protocol=None, baseline_label=None, speed="1") -> 
     Blocks follow the annotations as they are reached; the baseline is the first segment with
     ``baseline_label`` (causal, as live; the offline replay pools all of them).
     """
-    from ..hardware.sources.edf import FileSource
-    from ..live.pipeline import Pipeline
     from ..ui.display import run_windows
+
+    pipe = display_pipeline(path, protocol, baseline_label, speed)
+    run_windows(pipe)
+    return pipe.engine.summary()
+
+
+def display_pipeline(path, protocol=None, baseline_label=None, speed="1"):
+    """The :class:`~neurofeed.live.pipeline.Pipeline` ``replay --display`` runs (not started): the
+    file's EEG rows, with its recorded range and mains frequency (:class:`RecordedFile`, as every
+    replay reads them), blocks started by its annotations."""
+    from ..live.pipeline import Pipeline
 
     if is_journal(path):
         raise NeurofeedError(f"{path}: --display plays EDF/BDF/FIF files; replay a session folder without it.")
     proto = copy.deepcopy(load_protocol(protocol or DEFAULT_REPLAY_PROTOCOL))
-    src = FileSource(path, realtime=speed == "1")
+    rec = RecordedFile(path)
+    src = rec.playback(realtime=speed == "1")
     if baseline_label:
         proto.baseline.block = baseline_label
-    proc = Processor(proto, src.sfreq, src.ch_names, src.range_uv, external=True)
-    pipe = Pipeline(src, proc, marker_inlet=AnnotationMarkers(src, src.annotations))
-    run_windows(pipe)
-    return pipe.engine.summary()
+    proc = processor_for(src, proto, external=True)
+    return Pipeline(src, proc, marker_inlet=AnnotationMarkers(src, rec.annotations))

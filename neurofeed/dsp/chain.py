@@ -149,7 +149,7 @@ class MuChain:
         self.keep_spatial = False  # set while a baseline is captured (calibration and refit)
         self.fit_refused: str | None = None  # why the last fitted design was not installed (retune)
         # a list while a refit runs off the real-time path: the conditioned chunks (all channels)
-        # since the baseline's end, for the refitted estimator to catch up on (adopt_refit)
+        # since the baseline's end, for the refitted estimator to catch up on (install_fit)
         self.keep_conditioned: list | None = None
         self.kept: list[np.ndarray] = []  # referenced target chunks of the baseline
         self.kept_raw: list[np.ndarray] = []  # the same chunks as they arrived (for calibrate)
@@ -400,12 +400,12 @@ class MuChain:
         return continued
 
     #: What a refit changes in a chain (calibrate, the ocular and target-EMG fits, retune):
-    #: taken over by :meth:`adopt_refit`; everything else (the running filter states) stays.
+    #: taken over by :meth:`install_fit`; everything else (the running filter states) stays.
     _REFIT_FIELDS = ("weights", "ocular", "resid_uv", "residual_gate", "_resid_seeded", "resid_zi", "resid_peak",
                      "t_emg_uv", "t_emg_p", "t_emg_zi", "target_emg_gate", "_cal_conditioned", "_ocular_wanted",
                      "calibration", "baseline_gated", "estimator", "delay_s", "response_db")
 
-    def adopt_refit(self, fitted: "MuChain", since=()) -> None:
+    def install_fit(self, fitted: "MuChain", since=()) -> None:
         """Switch to a refit made off the real-time path, at this chunk boundary.
 
         ``fitted`` is a copy of this chain taken when the baseline ended, then calibrated and
@@ -431,7 +431,7 @@ class MuChain:
         self._take_holds(fitted)
         self.kept, self.kept_raw = [], []
 
-    def adopt_design(self, redesigned: "MuChain") -> bool:
+    def install_design(self, redesigned: "MuChain") -> bool:
         """Switch to a new estimator design made off the real-time path (:meth:`redesign` on a
         copy of this chain, e.g. ``copy.copy(chain)`` with its own ``quality`` copy), at this chunk
         boundary: its estimator, designed delay, response figures and gate holds. The new taps

@@ -1,6 +1,6 @@
 """Replay of a dyad session folder: both journals bit-exact, and the coupling recomputed from them.
 
-Each person's journal is replayed through the live :class:`~neurofeed.live.pipeline.Processor`
+Each person's journal is replayed through the live :class:`~neurofeed.live.processor.Processor`
 (:func:`~neurofeed.analysis.replay.replay_journal`); after every chunk, that person's referenced targets
 and state go to a fresh :class:`~neurofeed.dyad.monitor.DyadMonitor` exactly as the live sinks fed it
 (:class:`~neurofeed.dyad.monitor.PersonInput` with the chain's weights at that chunk), aligned on the

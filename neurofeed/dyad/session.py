@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import NeurofeedError
@@ -60,6 +61,7 @@ def simulated_partner_drive(source_a, source_b, protocol: Protocol, seconds_scal
     return drive
 
 
+@dataclass(eq=False)  # a running session: compared by identity
 class DyadSession:
     """Two people's pipelines and their coupling monitor, run and finished together.
 
@@ -75,20 +77,25 @@ class DyadSession:
         Its ``latest`` (:class:`~neurofeed.dyad.monitor.DyadState`) is what the views show.
     folder : Path or None
         The dyad session folder (None when not recording).
+    protocol : Protocol
+        The dyad protocol both people run.
     drive : SharedMuDrive or None
         The simulated coupling script (ground truth), if any.
+    seconds_scale : float
+        The compression of the protocol's block durations (tests, demos).
     """
 
-    def __init__(self, codes, pipelines: dict, recorders: dict, monitor: DyadMonitor, folder, protocol: Protocol,
-                 drive=None, seconds_scale: float = 1.0):
-        self.codes = tuple(codes)
-        self.pipelines = pipelines
-        self.recorders = recorders
-        self.monitor = monitor
-        self.folder = folder
-        self.protocol = protocol
-        self.drive = drive
-        self.seconds_scale = seconds_scale
+    codes: tuple
+    pipelines: dict
+    recorders: dict
+    monitor: DyadMonitor
+    folder: Path | None
+    protocol: Protocol
+    drive: SharedMuDrive | None = None
+    seconds_scale: float = 1.0
+
+    def __post_init__(self):
+        self.codes = tuple(self.codes)
 
     @property
     def running(self) -> bool:

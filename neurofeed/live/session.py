@@ -14,7 +14,9 @@ from ..dsp.spatial import as_preferences
 from ..hardware.boards import DEFAULT_MONTAGE, BoardConfig, check_line_freq, get_board
 from ..hardware.sources.base import rename_channels
 from ..protocol.schema import Protocol
-from .pipeline import Pipeline, Processor, last_session_carry
+from .carry import last_session_carry
+from .pipeline import Pipeline
+from .processor import Processor, processor_for
 
 log = logging.getLogger(__name__)
 
@@ -141,52 +143,26 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
 
     Returns ``(pipeline, recorder)``; ``recorder`` is None when not recording.
     """
-    from ..recording.writer import Recorder, check_participant_code, session_folder
+    from ..recording.writer import check_participant_code
     from .sham import sham_setup
 
     check_participant_code(participant)
     yoked = sham_setup(protocol, yoke_from, blind_key, record, seconds_scale)
-    line_hz = check_line_freq(line_freq if line_freq is not None else source.line_hz, "line frequency")
     montage = montage or session_montage(source)
-    cfg = getattr(source, "config", None)
-    if isinstance(cfg, BoardConfig) and list(source.ch_names) == cfg.montage():
-        from ..hardware.montages import require_fit
-
-        require_fit(protocol, cfg)  # a mismatch says which montage or board would work
-    proc = Processor(protocol, source.sfreq, source.ch_names, source.range_uv, seconds_scale, line_hz=line_hz)
+    proc = processor_for(source, protocol, seconds_scale=seconds_scale, line_hz=line_freq)
     skipped = "; ".join(f"{r}: {why}" for r, why in proc.reference_skipped)
     log.info("reference %s on montage %s%s; mains %g Hz", proc.reference_used, montage,
-                f" ({skipped})" if skipped else "", line_hz)
-    # [baseline] carry = "last" starts from the participant's last session
-    if protocol.baseline.carry == "last":
-        previous = last_session_carry(Path(out_root) / participant, protocol, protocol.signal.targets)
-        if previous is not None:
-            log.warning("carrying baseline, band and thresholds over from %s", previous["source"])
-            proc.control("carry", previous)  # an input: journaled at sample 0, re-fed by replay
-        else:
-            log.warning("carry = \"last\": no earlier session of %s with a baseline; starting afresh", participant)
-    proc.shown_source = yoked
-    sinks = []
-    recorder = None
+             f" ({skipped})" if skipped else "", proc.line_hz)
+    _carry_last_session(proc, protocol, out_root, participant)
+    proc.sham_yoke = yoked
+    sinks, recorder, seal_key = [], None, None
+    planned = folder
     if record:
-        from .sham import header_sham
-
-        planned = Path(folder) if folder is not None else session_folder(out_root, participant, protocol.name)
-        text, sham = header_sham(protocol, yoked, blind_key)
-        header = {"participant": participant, "protocol": protocol.name, "protocol_text": text, "sham": sham,
-                  "seconds_scale": seconds_scale, "sfreq": source.sfreq, "ch_names": list(source.ch_names),
-                  "targets": list(protocol.signal.targets), "range_uv": source.range_uv, "source": source.describe(),
-                  "estimator": proc.chain.estimator.describe(), "reference": proc.reference_used,
-                  "reference_used": proc.reference_used, "reference_preferences": as_preferences(protocol.signal.reference),
-                  "line_freq": line_hz, "montage": montage}
-        recorder = Recorder(planned, header, expected_s=protocol.total_duration_s() * seconds_scale + 60)
+        planned = Path(folder) if folder is not None else None
+        recorder, seal_key, planned = _recorder(source, proc, protocol, participant, out_root, seconds_scale,
+                                                montage, yoked, blind_key, planned)
         folder = recorder.folder  # created exclusively: a suffix when another session took the name
         sinks.append(recorder)
-        if blind_key:  # the arm and the key to the session's sealed values, kept apart from the folder
-            from .sham import new_seal_key, write_blind_key
-
-            seal_key = new_seal_key()
-            write_blind_key(blind_key, folder, "sham" if yoked is not None else "real", yoked, seal_key=seal_key)
     if lsl:
         from .lsl_outlets import LSLOutlets, session_source_id
 
@@ -209,6 +185,45 @@ def build_session(source, protocol: Protocol, participant: str, out_root="record
     pipeline.blinded = bool(blind_key)
     pipeline.sealer = sealer
     return pipeline, recorder
+
+
+def _carry_last_session(proc: Processor, protocol: Protocol, out_root, participant: str) -> None:
+    """``[baseline] carry = "last"``: start from the participant's last session (an input:
+    journaled at sample 0, re-fed by replay)."""
+    if protocol.baseline.carry != "last":
+        return
+    previous = last_session_carry(Path(out_root) / participant, protocol, protocol.signal.targets)
+    if previous is not None:
+        log.warning("carrying baseline, band and thresholds over from %s", previous["source"])
+        proc.control("carry", previous)
+    else:
+        log.warning("carry = \"last\": no earlier session of %s with a baseline; starting afresh", participant)
+
+
+def _recorder(source, proc: Processor, protocol: Protocol, participant: str, out_root, seconds_scale: float,
+              montage: str, yoked, blind_key, planned: Path | None):
+    """The session's recorder (its folder created, the header written), and for a blinded
+    session the key to its sealed values written to ``blind_key``. Returns ``(recorder,
+    seal_key or None, the folder planned before a collision suffix)``."""
+    from ..recording.writer import Recorder, session_folder
+    from .sham import header_sham
+
+    planned = planned if planned is not None else session_folder(out_root, participant, protocol.name)
+    text, sham = header_sham(protocol, yoked, blind_key)
+    header = {"participant": participant, "protocol": protocol.name, "protocol_text": text, "sham": sham,
+              "seconds_scale": seconds_scale, "sfreq": source.sfreq, "ch_names": list(source.ch_names),
+              "targets": list(protocol.signal.targets), "range_uv": source.range_uv, "source": source.describe(),
+              "estimator": proc.chain.estimator.describe(), "reference": proc.reference_used,
+              "reference_used": proc.reference_used, "reference_preferences": as_preferences(protocol.signal.reference),
+              "line_freq": proc.line_hz, "montage": montage}
+    recorder = Recorder(planned, header, expected_s=protocol.total_duration_s() * seconds_scale + 60)
+    seal_key = None
+    if blind_key:  # the arm and the key to the session's sealed values, kept apart from the folder
+        from .sham import new_seal_key, write_blind_key
+
+        seal_key = new_seal_key()
+        write_blind_key(blind_key, recorder.folder, "sham" if yoked is not None else "real", yoked, seal_key=seal_key)
+    return recorder, seal_key, planned
 
 
 def finish_session(pipeline: Pipeline, recorder) -> dict:

@@ -74,7 +74,7 @@ def parse_input(text: str):
         return "block_marker", (int(onset), label)
     if head == "carry":
         return "carry", (json.loads(rest),)
-    if head == "refit_applied":  # the switch to a refit made in a worker (neurofeed.live.pipeline.RefitJob)
+    if head == "refit_applied":  # the switch to a refit made in a worker (neurofeed.live.refit.RefitJob)
         return "apply_refit", ()
     return None
 
@@ -195,7 +195,7 @@ class Engine:
         self.baseline_fit: BaselineFit | None = None  # the session's own baseline, once measured
         self.carried_from: str | None = None
         self.carried: dict | None = None
-        self.defer_baseline = False  # the owner refits the estimator, then calls refit_baseline
+        self.defer_baseline = False  # the owner refits the estimator, then calls install_baseline
         self.baseline_pending = False
         self._rate_est = thr.target_reward_pct / 100.0
         self._next_history = 0
@@ -258,7 +258,7 @@ class Engine:
         self.stimulus_now = ""
         if was_baseline and self.baseline_fit is None and self.baseline.n_updates and not self.baseline_pending:
             if self.defer_baseline:
-                self.baseline_pending = True  # the owner refits the estimator, then calls refit_baseline
+                self.baseline_pending = True  # the owner refits the estimator, then calls install_baseline
             else:
                 self.finish_baseline()
 
@@ -407,27 +407,27 @@ class Engine:
         self._close_block()
         self._finish(why)
 
-    def refit_baseline(self, powers=None, settling=None, gated=None, keep_thresholds: bool = False,
-                       prepared: dict | None = None) -> None:
+    def install_baseline(self, powers=None, settling=None, gated=None, keep_thresholds: bool = False,
+                         fitted: dict | None = None) -> None:
         """The estimator was refitted (at the end of the baseline, or redesigned later):
         ``powers`` (one n_targets × n array per baseline update, same chunks) and ``settling``
         (per update, the refitted estimator's start-up) replace the baseline's, and ``gated``
         (per update, the calibrated gates' verdict) the live gate flags where given; the baseline
         block's statistics are recomputed from them, and the baseline is finished
-        (``keep_thresholds``: see :meth:`finish_baseline`). ``prepared``: the same work done
-        beforehand by :meth:`prepare_refit` (off the real-time path), instead of ``powers``."""
-        if prepared is None:
-            prepared = self.prepare_refit(powers, settling, gated)
-        self.baseline = prepared["model"]
+        (``keep_thresholds``: see :meth:`finish_baseline`). ``fitted``: the same work done
+        beforehand by :meth:`fit_baseline` (off the real-time path), instead of ``powers``."""
+        if fitted is None:
+            fitted = self.fit_baseline(powers, settling, gated)
+        self.baseline = fitted["model"]
         if self._baseline_record is None:  # the first refit ends the baseline: its block is the newest so labelled
             self._baseline_record = [r for r in self.blocks if r.label == self.protocol.baseline.block][-1]
         rec = self._baseline_record  # a later block may reuse the label (a rest called "baseline")
-        rec.power_sum, rec.n_power = prepared["power_sum"], prepared["n_power"]
-        rec.log_sum, rec.n_log = prepared["log_sum"], prepared["n_log"]  # the block's SI as the refitted estimator reads it
-        self.finish_baseline(prepared["fit"], keep_thresholds=keep_thresholds)
+        rec.power_sum, rec.n_power = fitted["power_sum"], fitted["n_power"]
+        rec.log_sum, rec.n_log = fitted["log_sum"], fitted["n_log"]  # the block's SI as the refitted estimator reads it
+        self.finish_baseline(fitted["fit"], keep_thresholds=keep_thresholds)
 
-    def prepare_refit(self, powers, settling=None, gated=None) -> dict:
-        """What :meth:`refit_baseline` computes from the refitted powers, on a copy of the
+    def fit_baseline(self, powers, settling=None, gated=None) -> dict:
+        """What :meth:`install_baseline` computes from the refitted powers, on a copy of the
         baseline model, changing nothing in the engine (safe in a worker thread while the engine
         runs on: the baseline model is no longer written once the baseline has ended)."""
         import copy
