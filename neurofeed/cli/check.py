@@ -31,7 +31,7 @@ def register(sub) -> None:
 def cmd_signal_check(args) -> int:
     """``neurofeed check``: measure every channel (and test the gates), print it; exit 0 when every
     channel passes, 1 otherwise."""
-    from ..hardware.signal_check import print_check, run_check
+    from ..hardware.signal_check import print_signal_check, run_signal_check
     from ..live.session import open_source, parse_channel_map
     from ..protocol.schema import load_protocol
 
@@ -56,8 +56,8 @@ def cmd_signal_check(args) -> int:
     tests = args.artifact_tests
     if tests is None:
         tests = board == "simulated" or sys.stdin.isatty()
-    result = run_check(source, protocol, seconds=args.seconds, artifact_tests=tests, impedance=not args.no_impedance)
-    print_check(result)
+    result = run_signal_check(source, protocol, seconds=args.seconds, artifact_tests=tests, impedance=not args.no_impedance)
+    print_signal_check(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0 if result["ok"] else 1

@@ -87,13 +87,13 @@ def cmd_session(args) -> int:
 
     montage = protocol_montage(protocol, board_of(args), args.montage)
     source = _open_session_source(args, protocol, montage)
-    check = _signal_check_before_session(args, source, protocol)
+    signal_check = _signal_check_before_session(args, source, protocol)
     window = _use_windows(args)
     from ..hardware.signal_check import confirm_start
     from ..ui.display import ask_start_anyway
 
     # a channel marked FAIL: the operator confirms (dialog, terminal) or passed --force; nothing is recorded before
-    if not confirm_start(check, force=args.force, window=window, ask_window=ask_start_anyway):
+    if not confirm_start(signal_check, force=args.force, window=window, ask_window=ask_start_anyway):
         print("neurofeed: not started: fix the channels marked FAIL and start again (nothing was recorded).",
               file=sys.stderr)
         return 1
@@ -110,7 +110,7 @@ def cmd_session(args) -> int:
         return done["summary"]
 
     try:
-        _run_views(args, pipeline, window, check, finish)
+        _run_views(args, pipeline, window, signal_check, finish)
     finally:
         pipeline.stop()
         summary = finish()
@@ -158,12 +158,12 @@ def _signal_check_before_session(args, source, protocol):
         return None
     # the signal check is the session's first screen: offsets, mains, RMS, railed/flat per channel,
     # before the recording starts (a failing channel is named with what to do)
-    from ..hardware.signal_check import print_check, session_check
+    from ..hardware.signal_check import print_signal_check, signal_check_before_session
 
     print("Signal check (a few seconds; --no-check skips it) ...", flush=True)
-    check = session_check(source, protocol)
-    print_check(check)
-    return check
+    result = signal_check_before_session(source, protocol)
+    print_signal_check(result)
+    return result
 
 
 def _use_windows(args) -> bool:
@@ -198,14 +198,14 @@ def _print_session_start(args, protocol, source, pipeline) -> None:
         print(f"arm: sham (yoked from {args.yoke_from})")
 
 
-def _run_views(args, pipeline, window: bool, check, finish) -> None:
+def _run_views(args, pipeline, window: bool, signal_check, finish) -> None:
     """Run the session until it ends: the windows (``finish`` gives their end screen the summary),
     else the terminal view (Ctrl-C interrupts)."""
     if window:
         from ..ui.display import run_windows
 
         close_after = args.close_after if args.close_after is not None else (None if sys.stdin.isatty() else 10.0)
-        run_windows(pipeline, participant_screen=args.participant_screen, check=check, finish=finish,
+        run_windows(pipeline, participant_screen=args.participant_screen, check=signal_check, finish=finish,
                     close_after_s=close_after)
         return
     from ..ui.terminal import TerminalView
