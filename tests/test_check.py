@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from neurofeed.hardware.signal_check import measure_channels, run_check
+from neurofeed.hardware.signal_check import measure_channels, run_signal_check
 from neurofeed.hardware.sources.simulated import SimulationScript
 from neurofeed.live.session import open_source
 
@@ -41,7 +41,7 @@ def test_simulated_headset_passes_and_gates_see_blink_and_clench():
     t0 = 0.5 + 2.0
     script = SimulationScript(mu_factor=[], emg=[(t0 + 6.0, t0 + 8.0)], blinks=[t0 + 1.5, t0 + 3.0])
     src = open_source("simulated", script=script, realtime=False, seed=3)
-    result = run_check(src, seconds=2.0, artifact_tests=True, say=lambda s: None)
+    result = run_signal_check(src, seconds=2.0, artifact_tests=True, say=lambda s: None)
     assert set(result["channels"]) == set(src.ch_names)
     assert all(c["ok"] for c in result["channels"].values())
     assert result["blink_test"]["seen"] and "blink" in result["blink_test"]["reasons"]
@@ -76,7 +76,7 @@ def test_check_on_the_emulated_cyton_reads_offsets_impedance_and_the_railed_chan
     offsets = np.array([50e3, -50e3, 30e3, -20e3, 45e3, -45e3, 10e3, -35e3])
     with _emulated_cyton(data_dir, speed=4, offsets_uv=offsets, railed_channel=5, impedance_kohm=12.0) as emu:
         src = BrainFlowSource(get_board("cyton"), serial_port=emu.port)
-        result = run_check(src, seconds=3.0, say=lambda s: None)
+        result = run_signal_check(src, seconds=3.0, say=lambda s: None)
     chans = result["channels"]
     for i, name in enumerate(src.ch_names):
         c = chans[name]
@@ -107,7 +107,7 @@ def test_the_check_is_the_consoles_first_panel(tmp_path, qtbot):
     from neurofeed.ui.display import Views
 
     src = open_source("simulated", realtime=False, seed=2)
-    result = run_check(src, seconds=1.0, say=lambda s: None)
+    result = run_signal_check(src, seconds=1.0, say=lambda s: None)
     result["channels"]["C3"].update(ok=False, advice="re-seat C3: offset 180 mV")
     result["ok"] = False
     pipe, rec = build_session(src, load_protocol("demo"), "P08", tmp_path, lsl=False)

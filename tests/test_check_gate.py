@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from neurofeed.core.errors import NeurofeedError
-from neurofeed.hardware.signal_check import confirm_start, failed_channels, measure_channels, print_check
+from neurofeed.hardware.signal_check import confirm_start, failed_channels, measure_channels, print_signal_check
 from tests.conftest import ROOT
 
 MU = ["Fp1", "FC3", "C3", "CP3", "Cz", "FC4", "C4", "CP4"]  # configs/cyton.toml [montages.mu]
@@ -40,14 +40,14 @@ def test_a_railed_channel_shows_no_impedance_and_the_fail_line_names_only_failur
     import io
 
     out = io.StringIO()
-    print_check(result, out)
+    print_signal_check(result, out)
     row = next(line for line in out.getvalue().splitlines() if line.strip().startswith("CP3"))
     assert " railed " in row and " 0 " not in row, row
     assert "fix the channels marked FAIL before starting (CP3)" in out.getvalue()
     result["channels"]["CP3"].update(ok=True, railed=False)
     result["ok"] = True
     out = io.StringIO()
-    print_check(result, out)
+    print_signal_check(result, out)
     assert "FAIL" not in out.getvalue() and "all channels ok" in out.getvalue()
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from neurofeed.hardware.boards import get_board
-from neurofeed.hardware.signal_check import CONTACT_GRADES, run_check
+from neurofeed.hardware.signal_check import CONTACT_GRADES, run_signal_check
 from neurofeed.hardware.sources.brainflow import COUNTER_RULES, BrainFlowSource, missing_before
 from neurofeed.live.session import open_source
 from tests.conftest import PROTOCOLS, run_cli
@@ -195,7 +195,7 @@ def _muse_flat_aux_railed_tp10(data_dir, tmp_path):
 def test_check_on_a_muse_flags_the_flat_and_the_railed_channel_and_passes_the_others(data_dir, tmp_path):
     path = _muse_flat_aux_railed_tp10(data_dir, tmp_path)
     src = open_source("muse-2", file=str(path), montage="aux-c3")
-    result = run_check(src, seconds=4.0, say=lambda s: None)
+    result = run_signal_check(src, seconds=4.0, say=lambda s: None)
     ch = result["channels"]
     assert not result["ok"]
     assert ch["TP10"]["railed"] and ch["TP10"]["contact"] == "none" and not ch["TP10"]["ok"]
@@ -285,7 +285,7 @@ def test_a_muse_session_records_lost_notifications_as_gaps_in_the_journal_and_th
 def test_the_check_panel_and_table_show_a_board_without_offset(tmp_path):
     import io
 
-    from neurofeed.hardware.signal_check import check_html, measure_channels, print_check
+    from neurofeed.hardware.signal_check import check_html, measure_channels, print_signal_check
 
     rng = np.random.default_rng(5)
     x = _muse_uv(20.0 * rng.standard_normal((2, 1024)))
@@ -299,7 +299,7 @@ def test_the_check_panel_and_table_show_a_board_without_offset(tmp_path):
     result = {"source": "muse-2", "sfreq": MUSE_FS, "seconds": 4.0, "line_freq": 50.0, "ok": False,
               "channels": {n: asdict(c) for n, c in chans.items()}}
     out = io.StringIO()
-    print_check(result, out)
+    print_signal_check(result, out)
     assert "TP10" in out.getvalue() and "FAIL  move the headband" in out.getvalue()
     html = check_html(result)
     assert "offset" not in html and "move the headband" in html

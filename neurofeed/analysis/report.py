@@ -16,7 +16,8 @@ from ..recording.journal import is_journal, read_journal
 KIND_COLOURS = {"exploration": "#8fb8de", "integration": "#9fd3a8", "consolidation": "#e6e1d3", "action": "#f2c48d"}
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (reports draw to files, never to a screen)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,7 +26,8 @@ def _plt():
     return plt
 
 
-def _page(title: str, sections: list[tuple[str, str]], out: Path) -> Path:
+def html_page(title: str, sections: list[tuple[str, str]], out: Path) -> Path:
+    """Write a report page: ``title``, then each (heading, HTML) section; returns ``out``."""
     body = "\n".join(f"<h2>{html.escape(h)}</h2>\n{content}" for h, content in sections)
     out.write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}} table{{border-collapse:collapse}}
@@ -34,7 +36,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} img{{max-width:1
     return out
 
 
-def _table(rows: list[dict], cols: list[str]) -> str:
+def html_table(rows: list[dict], cols: list[str]) -> str:
+    """An HTML table of ``rows`` (dicts) in columns ``cols``: floats to 3 decimals, NaN and None as —."""
     def cell(v):
         if isinstance(v, (dict, list, tuple, np.ndarray)):
             raise TypeError(f"a table cell must be a scalar, not {type(v).__name__} ({v!r:.60})")
@@ -50,11 +53,9 @@ def session_report(folder, out=None, unblind=None) -> Path:
     """Report of one session folder: SI over time with blocks and threshold, per-block SI and
     reward by kind, baseline vs training spectra, gated time, latency. The arm of a trial
     session (real or sham) shows as "blinded" unless ``unblind`` names the key file."""
-
-    from ..dsp.spatial import spatial_weights
     from ..live.sham import arm_of, is_blinded, unseal, unsealed_summary
 
-    plt = _plt()
+    plt = pyplot()
     j = read_journal(folder)
     side = j.sidecar or {}
     arm = arm_of(j.header, unblind, j.path)
@@ -68,29 +69,75 @@ def session_report(folder, out=None, unblind=None) -> Path:
         if unsealed["rows"].shape[1:] == fb.shape[1:]:
             fb = unsealed["rows"]
         side = unsealed_summary(side, unsealed["summary"])
-    t = fb[:, 0] / j.sfreq
     blocks = side.get("blocks", [])
-    fig, ax = plt.subplots(figsize=(11, 3.8), layout="constrained")
+    _session_si_figure(fb, cols, j.sfreq, blocks, out / "si_over_time.png", plt)
+    _blocks_figure(blocks, out / "blocks_by_kind.png", plt)
+    _spectra_figure(j, blocks, out / "spectra.png", plt)
+    rows = _block_rows(blocks)
+    sections = [
+        ("Session", _session_head(j, side, arm)),
+        ("SI over time (blocks shaded by kind)", '<img src="si_over_time.png">'),
+        *([("Shown and live feedback (unblinded)", _shown_and_live(fb, cols, j.sfreq, out, plt))]
+          if unsealed is not None else []),
+        ("Blocks by kind", '<img src="blocks_by_kind.png">' + html_table(rows, list(rows[0]) if rows else [])),
+        ("Baseline vs training spectra", '<img src="spectra.png">'),
+        ("Latency (compute: chunk arrival → feedback published; the electrode-to-feedback delay, mostly the "
+         "estimator's, is measured by `neurofeed bench latency`)", _latency_table(side)),
+    ]
+    return html_page(f"neurofeed session report — {j.path.name}", sections, out / "index.html")
+
+
+def shade_blocks(ax, blocks: list[dict], alpha: float = 0.6, name=None) -> None:
+    """Shade each block's span (s) on ``ax`` by its kind (:data:`KIND_COLOURS`) and write its name
+    (``name(block)``, default :func:`_block_name`) at the top."""
+    name = name or _block_name
     for b in blocks:
-        ax.axvspan(b["start_s"], b["end_s"], color=KIND_COLOURS.get(b["kind"], "#eee"), alpha=0.6, lw=0)
-        ax.text(b["start_s"], 1.0, _block_name(b), transform=ax.get_xaxis_transform(), fontsize=7, va="bottom")
+        ax.axvspan(b["start_s"], b["end_s"], color=KIND_COLOURS.get(b["kind"], "#eee"), alpha=alpha, lw=0)
+        ax.text(b["start_s"], 1.0, name(b), transform=ax.get_xaxis_transform(), fontsize=7, va="bottom")
+
+
+def label_si_axes(ax, xlabel: str = "s") -> None:
+    """The axes of an SI-over-time plot: time (``xlabel``) and the SI's unit."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("log10(power / baseline)")
+
+
+def save_figure(fig, path: Path, plt, dpi: int = 110) -> None:
+    """Write ``fig`` to ``path`` (PNG, ``dpi``) and close it."""
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def _session_si_figure(fb: np.ndarray, cols: dict, sfreq: float, blocks: list[dict], path: Path, plt) -> None:
+    """The session's SI over time: the combined SI, the threshold and the rewards, blocks shaded by kind."""
+    t = fb[:, 0] / sfreq
+    fig, ax = plt.subplots(figsize=(11, 3.8), layout="constrained")
+    shade_blocks(ax, blocks)
     ax.plot(t, fb[:, cols["si_combined"]], lw=0.8, color="#1f4e79", label="SI (combined)")
     ax.plot(t, fb[:, cols["threshold"]], lw=1.2, ls="--", color="#d35400", label="threshold")
     rew = fb[:, cols["reward"]] > 0
     ax.plot(t[rew], np.full(rew.sum(), ax.get_ylim()[0]), "|", color="#27ae60", ms=6, label="reward")
-    ax.set_xlabel("s")
-    ax.set_ylabel("log10(power / baseline)")
+    label_si_axes(ax)
     fig.legend(loc="outside right upper", fontsize=8)  # outside the data
-    fig.savefig(out / "si_over_time.png", dpi=110)
-    plt.close(fig)
-    _blocks_figure(blocks, out / "blocks_by_kind.png", plt)
-    # baseline vs training spectra at the targets, with the protocol's reference
+    save_figure(fig, path, plt)
+
+
+#: the spectra compared: (block kind, colour, legend label)
+SPECTRA_KINDS = (("exploration", "#1f77b4", "baseline / exploration"), ("integration", "#2ca02c", "training"))
+
+
+def _spectra_figure(j, blocks: list[dict], path: Path, plt) -> None:
+    """Baseline vs training spectra (Welch, 1-s segments, µV²/Hz) at the targets, with the protocol's
+    reference; one panel per target, 2 to 40 Hz, the mu band shaded."""
+
+    from ..dsp.spatial import spatial_weights
+
     targets = list(j.header["targets"])
     w = spatial_weights(j.ch_names, targets, j.header.get("reference", "raw"))
     x = w @ np.nan_to_num(j.data)
     fig, axes = plt.subplots(1, len(targets), figsize=(11, 3.4), squeeze=False, layout="constrained")
     shown: dict = {}  # target -> the spectra drawn between 2 and 40 Hz, for the axis limits
-    for kind, colour, label in (("exploration", "#1f77b4", "baseline / exploration"), ("integration", "#2ca02c", "training")):
+    for kind, colour, label in SPECTRA_KINDS:
         mask = np.zeros(x.shape[1], dtype=bool)
         for b in blocks:
             if b["kind"] == kind:
@@ -113,45 +160,53 @@ def session_report(folder, out=None, unblind=None) -> Path:
     handles, names = axes[0, 0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, names, loc="outside right upper", fontsize=8)
-    fig.savefig(out / "spectra.png", dpi=110)
-    plt.close(fig)
-    timing = side.get("timing", {})
-    lat = timing.get("compute_to_publish_ms", timing.get("sample_to_feedback_ms", {}))  # older sidecars
-    rows = [{"block": b["label"], "kind": b["kind"],
+    save_figure(fig, path, plt)
+
+
+def figures_table(first: dict, reward_rate, gated_s, baseline_uv2: dict) -> str:
+    """One row of a session's figures: ``first`` (column -> value), the reward rate (a fraction,
+    shown in %), the gated time (s) and the baseline power per target (µV²)."""
+    base = baseline_uv2 or {}
+    row = {**first, "reward rate (%)": None if reward_rate is None else 100 * reward_rate, "gated (s)": gated_s,
+           **{f"baseline {t} (µV²)": v for t, v in base.items()}}
+    return html_table([row], list(row))
+
+
+def _session_head(j, side: dict, arm: str) -> str:
+    """The report's first section: who, which protocol, when, how long, which board, the arm; the
+    session's figures and the estimator's settings."""
+    est = j.header.get("estimator") or {}
+    est_rows = [{"estimator setting": k, "value": v if not isinstance(v, (dict, list, tuple)) else json.dumps(v)}
+                for k, v in est.items()] if isinstance(est, dict) else [{"estimator setting": "name", "value": est}]
+    return (f"<p>participant <b>{html.escape(str(j.header.get('participant')))}</b> · protocol "
+            f"<b>{html.escape(str(j.header.get('protocol')))}</b> · {j.header.get('started', '')} · "
+            f"{j.data.shape[1] / j.sfreq:.0f} s · board {html.escape(str(j.header.get('source', {}).get('source')))}"
+            f"{' · <b>recovered after an interruption</b>' if side.get('recovered') else ''}"
+            f" · arm <b>{html.escape(arm)}</b></p>"
+            + figures_table({}, side.get("reward_rate"), side.get("gated_s"), side.get("baseline_uv2"))
+            + html_table(est_rows, ["estimator setting", "value"]))
+
+
+def _block_rows(blocks: list[dict]) -> list[dict]:
+    """The blocks table: label, kind, direction trained, bar shown, span (s), mean SI, reward rate (%), gated (s)."""
+    return [{"block": b["label"], "kind": b["kind"],
              "direction": DIRECTION_WORDS.get(b.get("direction"), b.get("direction")) if b["kind"] in TRAINING_KINDS
              else "—",
              "bar shown": "yes" if b.get("feedback", True) else "no", "start (s)": b["start_s"], "end (s)": b["end_s"],
              "mean SI (log10 ratio)": float(np.mean(b["si_pooled"])) if b.get("si_pooled") else None,
              "reward rate (%)": None if b.get("reward_rate") is None else 100 * b["reward_rate"],
              "gated (s)": b.get("gated_s")} for b in blocks]
-    est = j.header.get("estimator") or {}
-    est_rows = [{"estimator setting": k, "value": v if not isinstance(v, (dict, list, tuple)) else json.dumps(v)}
-                for k, v in est.items()] if isinstance(est, dict) else [{"estimator setting": "name", "value": est}]
-    base = side.get("baseline_uv2") or {}
-    rr = side.get("reward_rate")
-    sections = [
-        ("Session", f"<p>participant <b>{html.escape(str(j.header.get('participant')))}</b> · protocol "
-                    f"<b>{html.escape(str(j.header.get('protocol')))}</b> · {j.header.get('started', '')} · "
-                    f"{j.data.shape[1] / j.sfreq:.0f} s · board {html.escape(str(j.header.get('source', {}).get('source')))}"
-                    f"{' · <b>recovered after an interruption</b>' if side.get('recovered') else ''}"
-                    f" · arm <b>{html.escape(arm)}</b></p>"
-                    + _table([{"reward rate (%)": None if rr is None else 100 * rr, "gated (s)": side.get("gated_s"),
-                               **{f"baseline {t} (µV²)": v for t, v in base.items()}}],
-                             ["reward rate (%)", "gated (s)", *[f"baseline {t} (µV²)" for t in base]])
-                    + _table(est_rows, ["estimator setting", "value"])),
-        ("SI over time (blocks shaded by kind)", '<img src="si_over_time.png">'),
-        *([("Shown and live feedback (unblinded)", _shown_and_live(fb, cols, j.sfreq, out, plt))]
-          if unsealed is not None else []),
-        ("Blocks by kind", '<img src="blocks_by_kind.png">' + _table(rows, list(rows[0]) if rows else [])),
-        ("Baseline vs training spectra", '<img src="spectra.png">'),
-        ("Latency (compute: chunk arrival → feedback published; the electrode-to-feedback delay, mostly the "
-         "estimator's, is measured by `neurofeed bench latency`)",
-         _table([{"p50 ms": lat.get("p50"), "p99 ms": lat.get("p99"), "max ms": lat.get("max"),
-                  "compute p99 µs": timing.get("compute_us", {}).get("p99"),
-                  "updates/s": timing.get("update_hz"), "dropped samples": side.get("dropped_samples")}],
-                ["p50 ms", "p99 ms", "max ms", "compute p99 µs", "updates/s", "dropped samples"])),
-    ]
-    return _page(f"neurofeed session report — {j.path.name}", sections, out / "index.html")
+
+
+def _latency_table(side: dict) -> str:
+    """The session's compute latency (chunk arrival → feedback published, ms), compute time, update
+    rate and dropped samples."""
+    timing = side.get("timing", {})
+    lat = timing.get("compute_to_publish_ms", timing.get("sample_to_feedback_ms", {}))  # older sidecars
+    return html_table([{"p50 ms": lat.get("p50"), "p99 ms": lat.get("p99"), "max ms": lat.get("max"),
+                        "compute p99 µs": timing.get("compute_us", {}).get("p99"),
+                        "updates/s": timing.get("update_hz"), "dropped samples": side.get("dropped_samples")}],
+                      ["p50 ms", "p99 ms", "max ms", "compute p99 µs", "updates/s", "dropped samples"])
 
 
 #: what a block's direction rewards (``[protocol] direction``: up rewards more suppression)
@@ -189,8 +244,7 @@ def _blocks_figure(blocks: list[dict], path: Path, plt) -> None:
     kinds += sorted({b["kind"] for b in blocks} - set(kinds))
     fig.legend([Patch(color=KIND_COLOURS.get(k, "#ddd")) for k in kinds], kinds, loc="outside right upper",
                fontsize=8, title="kind", title_fontsize=8)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, plt)
 
 
 def _robust_log_limits(curves) -> tuple[float, float] | None:
@@ -218,18 +272,14 @@ def _shown_and_live(fb: np.ndarray, cols: dict, sfreq: float, out: Path, plt) ->
     ax.set_xlabel("s")
     ax.set_ylabel("bar (0..1)")
     fig.legend(loc="outside right upper", fontsize=8)
-    fig.savefig(out / "shown_and_live.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "shown_and_live.png", plt)
     rate = lambda col: 100 * float(np.mean(fb[on, cols[col]] > 0)) if on.any() else None  # noqa: E731
     differ = 100 * float(np.mean(shown[on] != live[on])) if on.any() else None
-    return '<img src="shown_and_live.png">' + _table(
+    return '<img src="shown_and_live.png">' + html_table(
         [{"shown reward (%)": rate("reward"), "live reward (%)": rate("live_reward"),
           "updates where shown ≠ live (%)": differ}],
         ["shown reward (%)", "live reward (%)", "updates where shown ≠ live (%)"])
 
-
-# the page builders under public names, for the dyad report (neurofeed/dyad/report.py)
-html_page, html_table, pyplot = _page, _table, _plt
 
 ERD_WINDOW_S = (-1.0, 4.0)  # around each event onset
 ERD_STEP_S = 0.04
@@ -343,7 +393,7 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
         against the reference, as the SI is), then mean and t-interval over trials.
         ``pre_event`` shades the pre-event reference interval (not drawn for a session baseline).
     """
-    plt = _plt()
+    plt = pyplot()
     tasks = tasks or {}
     targets = sorted({t for d in trials.values() for t in d})
     fig, axes = plt.subplots(1, max(1, len(targets)), figsize=(5.0 * max(1, len(targets)) + 2.6, 3.8), squeeze=False,
@@ -394,8 +444,7 @@ def erd_figure(t_s, trials, out: Path, baseline_text: str = "", tasks: dict | No
     handles, names = axes[0, 0].get_legend_handles_labels()
     if handles:  # one legend, outside every panel
         fig.legend(handles, names, loc="outside right upper", fontsize=8, title="condition", title_fontsize=8)
-    fig.savefig(out / "erd.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "erd.png", plt, dpi=120)
     result = {"baseline": baseline_text, "units": "dB = 10*log10(power / reference); percent = 100*(10^(dB/10) - 1)",
               "conditions": numbers}
     (out / "erd.json").write_text(json.dumps(result, indent=1))
@@ -459,7 +508,7 @@ def tfr_figure(epochs, targets, out: Path, tasks: dict | None = None) -> list[st
     vs each condition's pre-event −1.0…−0.25 s (MNE ``compute_tfr``, n_cycles = f/2;
     ``apply_baseline(mode="logratio")``, ×10). The colour scale is symmetric at the 98th
     percentile of what is shown."""
-    plt = _plt()
+    plt = pyplot()
     tasks = tasks or {}
     labels = [lab for lab in sorted(epochs.event_id) if len(epochs[lab])]
     targets = [t for t in targets if t in epochs.ch_names]
@@ -489,8 +538,7 @@ def tfr_figure(epochs, targets, out: Path, tasks: dict | None = None) -> list[st
                  label=f"power (dB) vs pre-event {ERD_BASELINE_S[0]:g} to {ERD_BASELINE_S[1]:g} s", shrink=0.6)
     for ax in axes[-1]:
         ax.set_xlabel("time from event onset (s)")
-    fig.savefig(out / "tfr.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "tfr.png", plt)
     return labels
 
 
@@ -535,7 +583,7 @@ def replay_report(folder, out=None, epochs_out=None, erd_baseline: str = "pre-ev
 
     if erd_baseline not in ERD_BASELINES:
         raise NeurofeedError(f"--erd-baseline {erd_baseline!r} is not one of {', '.join(ERD_BASELINES)}.")
-    plt = _plt()
+    plt = pyplot()
     folder = Path(folder)
     out = Path(out or folder / "report")
     out.mkdir(parents=True, exist_ok=True)
@@ -548,80 +596,101 @@ def replay_report(folder, out=None, epochs_out=None, erd_baseline: str = "pre-ev
     for note in notes:
         logging.getLogger(__name__).warning("%s", note)
     tasks = _condition_tasks(slist, keys)
-    first = summaries[runs[0]]
-    targets = list(first.get("targets") or [])
     baseline_text = erd_baseline_text(erd_baseline, slist)
-    sections = []
-    modes = sorted({s.get("mode", "?") for s in summaries.values()})
-    sections.append(("Replay", _table([{"recordings": len(runs), "mode": ", ".join(modes),
-                                        "baseline label": first.get("baseline_label"),
-                                        "ERD reference": baseline_text,
-                                        "sampling rate (Hz)": first.get("sfreq")}],
-                                      ["recordings", "mode", "baseline label", "ERD reference", "sampling rate (Hz)"])
-                     + "<p>causal: what the live loop would have shown (baseline from the first baseline segment, "
-                       "taken at its time); offline: baseline pooled over every baseline segment of the recording."
-                       "</p>"
-                     + "".join(f"<p><b>Conditions kept apart:</b> {html.escape(n)}.</p>" for n in notes)))
-    t_s, trials = erd_trials(runs, keys, erd_baseline)
-    if trials:
-        numbers = erd_figure(t_s, trials, out, baseline_text, tasks, erd_baseline == "pre-event")["conditions"]
-        rows = [{"condition": lab, "task": d["task"], "target": t, "trials": d["n_trials"],
-                 "mean 0.5–4 s (dB)": d["mean_db_0.5_4s"],
-                 "95 % CI (dB)": _interval(d["ci95_db_0.5_4s"], "{:+.2f}"),
-                 "mean (%)": d["mean_pct_0.5_4s"], "95 % CI (%)": _interval(d["ci95_pct_0.5_4s"], "{:+.0f}")}
-                for lab, per in numbers.items() for t, d in per.items()]
-        sections.append((f"Event-locked ERD/ERS (mu power vs {baseline_text}; mean ± 95 % CI over trials, "
-                         f"taken in dB)",
-                         '<img src="erd.png" alt="ERD/ERS time courses">' + _table(rows, list(rows[0]))))
-    epochs = replay_epochs(runs, keys=keys) if (epochs_out or any(Path(s.get("source") or "").is_file()
-                                                                   for s in summaries.values())) else None
-    if epochs is not None:
-        shown = tfr_figure(epochs, targets, out, tasks)
-        if shown:
-            sections.append((f"Time–frequency (Morlet, dB vs pre-event {ERD_BASELINE_S[0]:g} to "
-                             f"{ERD_BASELINE_S[1]:g} s, EEG at the file's own reference)",
-                             '<img src="tfr.png" alt="time-frequency maps">'))
-        if epochs_out:
-            epochs.save(epochs_out, overwrite=True, verbose="error")
-            counts = [{"condition": k, "task": tasks.get(k), "epochs": int(len(epochs[k]))}
-                      for k in sorted(epochs.event_id) if len(epochs[k])]
-            sections.append((f"Epochs written to {Path(epochs_out).name} (metadata: subject, run, session, label, "
-                             f"condition, task)", _table(counts, ["condition", "task", "epochs"])))
-    group_file = folder / "group.json"
-    if group_file.exists():
-        g = json.loads(group_file.read_text())
-        rows = [{"condition": lab, "task": tasks.get(lab), "subjects": d["n_subjects"],
-                 "SI combined (log10 ratio)": d["combined"],
-                 "95 % CI low": (d["ci95"] or [np.nan])[0], "95 % CI high": (d["ci95"] or [np.nan, np.nan])[1],
-                 **{f"SI {t}": v.get("mean") for t, v in d["si"].items()}} for lab, d in g["group"].items()]
-        sections.append(("Group (mean over subjects)", _table(rows, list(rows[0]) if rows else [])))
-        rows = [{"subject": sub, "condition": lab, "recordings": d["n_recordings"],
-                 "SI combined (log10 ratio)": d["combined"], **{f"SI {t}": v for t, v in d["si"].items()}}
-                for sub, conds in g["subjects"].items() for lab, d in conds.items()]
-        sections.append(("Subjects (mean over recordings)", _table(rows, list(rows[0]) if rows else [])))
+    sections = [("Replay", _replay_head(runs, slist, baseline_text, notes))]
+    sections += _erd_sections(runs, keys, erd_baseline, baseline_text, tasks, out)
+    sections += _epochs_sections(runs, summaries, keys, tasks, out, epochs_out)
+    sections += _group_sections(folder / "group.json", tasks)
     rows = []
     for r, s in summaries.items():
         rows += _si_rows(s["conditions"], r.name if len(runs) > 1 else None, s.get("tasks"))[0]
-    sections.append(("SI per condition (mean log10 power vs baseline)", _table(rows, list(rows[0]) if rows else [])))
+    sections.append(("SI per condition (mean log10 power vs baseline)",
+                     html_table(rows, list(rows[0]) if rows else [])))
     if len(runs) == 1:
-        data = np.genfromtxt(runs[0] / "feedback.tsv", delimiter="\t", names=True)
-        fig, ax = plt.subplots(figsize=(11, 3.4), layout="constrained")
-        ax.plot(data["time_s"], data["si_combined"], lw=0.7, label="SI (combined)")
-        ax.plot(data["time_s"], data["threshold"], ls="--", lw=1.0, label="threshold")
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("log10(power / baseline)")
-        fig.legend(loc="outside right upper", fontsize=8)
-        fig.savefig(out / "si_over_time.png", dpi=110)
-        plt.close(fig)
-        s = first
-        base = s.get("baseline_uv2") or {}
-        sections.append(("SI over time", '<img src="si_over_time.png" alt="SI over time">'))
-        sections.append(("Session figures", _table(
-            [{"duration (s)": s.get("duration_s"), "updates": s.get("updates"),
-              "reward rate (%)": None if s.get("reward_rate") is None else 100 * s["reward_rate"],
-              "gated (s)": s.get("gated_s"), **{f"baseline {t} (µV²)": v for t, v in base.items()}}],
-            ["duration (s)", "updates", "reward rate (%)", "gated (s)", *[f"baseline {t} (µV²)" for t in base]])))
-    return _page(f"neurofeed replay report — {folder.name}", sections, out / "index.html")
+        sections += _one_recording_sections(runs[0], slist[0], out, plt)
+    return html_page(f"neurofeed replay report — {folder.name}", sections, out / "index.html")
+
+
+def _replay_head(runs: list[Path], summaries: list[dict], baseline_text: str, notes: list[str]) -> str:
+    """The replay report's first section: recordings, modes, baseline label, ERD reference, sampling
+    rate; what causal and offline mean; the conditions kept apart per run."""
+    first = summaries[0]
+    modes = sorted({s.get("mode", "?") for s in summaries})
+    return (html_table([{"recordings": len(runs), "mode": ", ".join(modes), "baseline label": first.get("baseline_label"),
+                         "ERD reference": baseline_text, "sampling rate (Hz)": first.get("sfreq")}],
+                       ["recordings", "mode", "baseline label", "ERD reference", "sampling rate (Hz)"])
+            + "<p>causal: what the live loop would have shown (baseline from the first baseline segment, "
+              "taken at its time); offline: baseline pooled over every baseline segment of the recording."
+              "</p>"
+            + "".join(f"<p><b>Conditions kept apart:</b> {html.escape(n)}.</p>" for n in notes))
+
+
+def _erd_sections(runs, keys, erd_baseline: str, baseline_text: str, tasks: dict, out: Path) -> list:
+    """The event-locked ERD/ERS section (``erd.png`` and its numbers, dB and %), if there are trials."""
+    t_s, trials = erd_trials(runs, keys, erd_baseline)
+    if not trials:
+        return []
+    numbers = erd_figure(t_s, trials, out, baseline_text, tasks, erd_baseline == "pre-event")["conditions"]
+    rows = [{"condition": lab, "task": d["task"], "target": t, "trials": d["n_trials"],
+             "mean 0.5–4 s (dB)": d["mean_db_0.5_4s"],
+             "95 % CI (dB)": _interval(d["ci95_db_0.5_4s"], "{:+.2f}"),
+             "mean (%)": d["mean_pct_0.5_4s"], "95 % CI (%)": _interval(d["ci95_pct_0.5_4s"], "{:+.0f}")}
+            for lab, per in numbers.items() for t, d in per.items()]
+    return [(f"Event-locked ERD/ERS (mu power vs {baseline_text}; mean ± 95 % CI over trials, taken in dB)",
+             '<img src="erd.png" alt="ERD/ERS time courses">' + html_table(rows, list(rows[0])))]
+
+
+def _epochs_sections(runs, summaries: dict, keys, tasks: dict, out: Path, epochs_out) -> list:
+    """The time–frequency section (``tfr.png``) where the recordings' EEG can be read, and with
+    ``epochs_out`` the epochs written (MNE Epochs) and their counts per condition."""
+    targets = list(summaries[runs[0]].get("targets") or [])
+    epochs = replay_epochs(runs, keys=keys) if (epochs_out or any(Path(s.get("source") or "").is_file()
+                                                                   for s in summaries.values())) else None
+    if epochs is None:
+        return []
+    sections = []
+    if tfr_figure(epochs, targets, out, tasks):
+        sections.append((f"Time–frequency (Morlet, dB vs pre-event {ERD_BASELINE_S[0]:g} to "
+                         f"{ERD_BASELINE_S[1]:g} s, EEG at the file's own reference)",
+                         '<img src="tfr.png" alt="time-frequency maps">'))
+    if epochs_out:
+        epochs.save(epochs_out, overwrite=True, verbose="error")
+        counts = [{"condition": k, "task": tasks.get(k), "epochs": int(len(epochs[k]))}
+                  for k in sorted(epochs.event_id) if len(epochs[k])]
+        sections.append((f"Epochs written to {Path(epochs_out).name} (metadata: subject, run, session, label, "
+                         f"condition, task)", html_table(counts, ["condition", "task", "epochs"])))
+    return sections
+
+
+def _group_sections(group_file: Path, tasks: dict) -> list:
+    """A dataset replay's ``group.json``: the mean over subjects per condition (with its 95 % CI) and
+    each subject's mean over recordings; nothing without the file."""
+    if not group_file.exists():
+        return []
+    g = json.loads(group_file.read_text())
+    rows = [{"condition": lab, "task": tasks.get(lab), "subjects": d["n_subjects"],
+             "SI combined (log10 ratio)": d["combined"],
+             "95 % CI low": (d["ci95"] or [np.nan])[0], "95 % CI high": (d["ci95"] or [np.nan, np.nan])[1],
+             **{f"SI {t}": v.get("mean") for t, v in d["si"].items()}} for lab, d in g["group"].items()]
+    subjects = [{"subject": sub, "condition": lab, "recordings": d["n_recordings"],
+                 "SI combined (log10 ratio)": d["combined"], **{f"SI {t}": v for t, v in d["si"].items()}}
+                for sub, conds in g["subjects"].items() for lab, d in conds.items()]
+    return [("Group (mean over subjects)", html_table(rows, list(rows[0]) if rows else [])),
+            ("Subjects (mean over recordings)", html_table(subjects, list(subjects[0]) if subjects else []))]
+
+
+def _one_recording_sections(run: Path, s: dict, out: Path, plt) -> list:
+    """One recording's replay: its SI over time (``si_over_time.png``) and its session figures."""
+    data = np.genfromtxt(run / "feedback.tsv", delimiter="\t", names=True)
+    fig, ax = plt.subplots(figsize=(11, 3.4), layout="constrained")
+    ax.plot(data["time_s"], data["si_combined"], lw=0.7, label="SI (combined)")
+    ax.plot(data["time_s"], data["threshold"], ls="--", lw=1.0, label="threshold")
+    label_si_axes(ax, "time (s)")
+    fig.legend(loc="outside right upper", fontsize=8)
+    save_figure(fig, out / "si_over_time.png", plt)
+    return [("SI over time", '<img src="si_over_time.png" alt="SI over time">'),
+            ("Session figures", figures_table({"duration (s)": s.get("duration_s"), "updates": s.get("updates")},
+                                              s.get("reward_rate"), s.get("gated_s"), s.get("baseline_uv2")))]
 
 
 def _interval(ci, fmt: str) -> str | None:
@@ -632,7 +701,7 @@ def _interval(ci, fmt: str) -> str | None:
 def participant_report(folder, out=None) -> Path:
     """Progress across a participant's sessions: the spread of training SI per session, not
     only a trend (progress spirals: setbacks and returns are expected)."""
-    plt = _plt()
+    plt = pyplot()
     folder = Path(folder)
     sessions = sorted(p for p in folder.iterdir() if p.is_dir() and is_journal(p))
     if not sessions:
@@ -658,13 +727,12 @@ def participant_report(folder, out=None) -> Path:
     axes[1].set_xticks(range(1, len(names) + 1), names, rotation=30, fontsize=7)
     axes[1].set_title("reward rate per session (%)")
     fig.tight_layout()
-    fig.savefig(out / "progress.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "progress.png", plt)
     rows = [{"session": n, "median SI (log10 ratio)": float(np.median(d)),
              "IQR (log10 ratio)": float(np.subtract(*np.percentile(d, [75, 25]))), "reward (%)": r}
             for n, d, r in zip(names, dists, rates)]
-    return _page(f"neurofeed progress — {folder.name}",
-                 [("Progress across sessions", '<img src="progress.png">' + _table(rows, list(rows[0])))],
+    return html_page(f"neurofeed progress — {folder.name}",
+                 [("Progress across sessions", '<img src="progress.png">' + html_table(rows, list(rows[0])))],
                  out / "index.html")
 
 

@@ -12,11 +12,13 @@ against the true log power (:func:`effective_delay`). Every stage is stamped wit
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -565,14 +567,66 @@ def _lsl_offset_ns() -> int:
 def electrode_to_feedback_benchmark(args) -> dict:
     """Electrode → feedback on an emulated Cyton read by BrainFlow's own driver.
 
-    The emulated electrodes carry :func:`scripted_mu_signal`; the demo (or ``--protocol``)
-    protocol runs live with recording and LSL outlets on; a :class:`FeedbackListener` on the
-    feedback outlet times ``si_combined`` against the true envelope. Returns the figures.
+    The emulated electrodes carry :func:`scripted_mu_signal` (or real EEG, ``args.signal == "eeg"``);
+    the demo (or ``--protocol``) protocol runs live with recording and LSL outlets on; a
+    :class:`FeedbackListener` on the feedback outlet times ``si_combined`` and the bar against the true
+    envelope. Returns the figures (ms, see :func:`print_e2e`).
     """
-    from ..hardware.boards import get_board
-    from ..hardware.sources.brainflow import BrainFlowSource
-    from ..live.session import build_session, finish_session
+    protocol = _bench_protocol(args)
+    sfreq = 250.0
+    burst_s = float(getattr(args, "burst_ms", 0.0) or 0.0) / 1000
+    kind = getattr(args, "signal", None) or "scripted"
+    data, env, channel_map, seconds = _electrode_signal(args, kind, float(args.seconds), sfreq)
+    run = _run_emulated_session(args, protocol, data, channel_map, burst_s, seconds)
+    electrode = run.written  # when each sample left the "electrode" (the board's pty)
+    env = env[: electrode.size]
+    steps = np.nonzero(np.diff(env) != 0)[0] + 1
+    chain = run.pipe.processor.chain
+    truth = true_log_power(chain.spatial(data[:, : electrode.size]), sfreq, chain.band_hz, protocol.signal.combine)
+    # feedback is scored after the baseline (+ 3 s for the refitted estimator to settle)
+    si_log = run.log.si[: run.log.ns]
+    first_si = np.nonzero(np.isfinite(si_log))[0]
+    t_start = run.log.pub[first_si[0]] + 3_000_000_000 if first_si.size else np.iinfo(np.int64).max
+    observe = functools.partial(_observe, electrode=electrode, truth=truth, t_start=t_start,
+                                step_ns=electrode[steps[electrode[steps] > t_start]])
+    recv = run.listener.recv_ns[: run.listener.n]
+    push_ns = (run.listener.push_s[: run.listener.n] * 1e9 - run.offset_ns).astype(np.int64)
+    easing_s = protocol.feedback.easing_s
+    bar_seen = run.listener.values[: run.listener.n, 1]
+    si_seen = run.listener.si[: run.listener.n]
+    result = {
+        # the headline: the bar the participant sees (si_bar after [feedback] smoothing_s, eased on
+        # the screen by [feedback] easing_s), as a program in another process receives it; drawing
+        # it adds a frame (--display: published + frame p50, electrode_to_frame_ms)
+        "electrode_to_painted_bar_ms": observe(recv, bar_seen, easing_s),
+        **_bench_setup(args, kind, burst_s, run.pipe, protocol, seconds, sfreq),
+        "electrode_to_feedback_ms": observe(recv, si_seen),
+        "electrode_to_outlet_ms": observe(push_ns, si_seen),
+        "electrode_to_publish_ms": observe(run.log.pub[: run.log.ns], si_log),
+        # the bar: the same SI after the protocol's [feedback] smoothing_s (its own stage)
+        "electrode_to_bar_ms": observe(recv, bar_seen),
+        "bar_smoothing_s": protocol.feedback.smoothing_s,
+        "bar_easing_s": easing_s,
+        "delay_s_in_use": float(chain.delay_s),
+        "effective_delays_on_baseline": {f"{1000 * d:.0f}": [1000 * lag, r]
+                                         for d, (lag, r) in run.pipe.processor.effective_delays.items()},
+    }
+    # the estimator's own share: the same states on the samples' own clock (no transport, no compute)
+    n_idx = run.log.n[: run.log.ns]
+    virt = electrode[np.clip(n_idx - 1, 0, electrode.size - 1)]  # the newest sample's own write time
+    result["estimator_only_ms"] = observe(virt, si_log)
+    result["stages_ms"] = _stage_figures(run.log, electrode, push_ns, recv, t_start)
+    result.update(_run_figures(args, run, recv, int(electrode[0])))
+    if args.display:
+        result.update(_frame_figures(run, observe, easing_s))
+    if run.pipe.error is not None:
+        result["error"] = str(run.pipe.error)
+    return result
 
+
+def _bench_protocol(args):
+    """The benchmark's protocol (``args.protocol``) with the ``--estimator``, ``--delay-s`` and
+    ``--bar-smoothing-s`` overrides."""
     protocol = load_protocol(args.protocol)
     if getattr(args, "estimator", None):
         protocol.signal.estimator = args.estimator
@@ -582,10 +636,23 @@ def electrode_to_feedback_benchmark(args) -> dict:
         if not args.bar_smoothing_s >= 0:
             raise NeurofeedError(f"--bar-smoothing-s {args.bar_smoothing_s}: expected seconds >= 0 (e.g. 0.1).")
         protocol.feedback.smoothing_s = args.bar_smoothing_s
-    seconds = float(args.seconds)
-    sfreq = 250.0
-    burst_s = float(getattr(args, "burst_ms", 0.0) or 0.0) / 1000
-    kind = getattr(args, "signal", None) or "scripted"
+    return protocol
+
+
+def _electrode_signal(args, kind: str, seconds: float, sfreq: float):
+    """What the emulated electrodes carry.
+
+    Returns
+    -------
+    data : ndarray, shape (8, n), µV
+        The eight Cyton channels at ``sfreq`` Hz.
+    env : ndarray, shape (n,)
+        The scripted mu amplitude (its steps are timed); zeros for real EEG.
+    channel_map : dict or None
+        The scripted montage, or None (BrainFlow's default Cyton montage) for real EEG.
+    seconds : float
+        The run's length (s): ``seconds``, shortened to a real EEG record's own length.
+    """
     if kind == "eeg":
         eeg_file = getattr(args, "eeg_file", None)
         if eeg_file:
@@ -595,14 +662,35 @@ def electrode_to_feedback_benchmark(args) -> dict:
         else:
             data, _ = real_eeg_signal(seconds + 30.0, sfreq)
         seconds = min(seconds, data.shape[1] / sfreq - 5.0)  # the record's own length
-        env, channel_map = np.zeros(data.shape[1]), None  # BrainFlow's default Cyton montage; no scripted steps
-    else:
-        data, env = scripted_mu_signal(seconds + 30.0, sfreq)
-        channel_map = EMULATED_MU_MONTAGE
+        return data, np.zeros(data.shape[1]), None, seconds  # BrainFlow's default Cyton montage; no scripted steps
+    data, env = scripted_mu_signal(seconds + 30.0, sfreq)
+    return data, env, EMULATED_MU_MONTAGE, seconds
+
+
+@dataclass
+class _BenchRun:
+    """What one emulated session left behind: its pipeline and summary, the update log, the feedback
+    listener, the LSL clock offset (ns) and the write time of every sample sent (ns)."""
+
+    pipe: object
+    summary: dict
+    log: "_UpdateLog"
+    listener: "FeedbackListener"
+    offset_ns: int
+    written: np.ndarray
+
+
+def _run_emulated_session(args, protocol, data, channel_map, burst_s: float, seconds: float) -> _BenchRun:
+    """Run ``protocol`` live for ``seconds`` on an :class:`EmulatedBoard` sending ``data``, recording
+    (in a temporary folder) and with LSL outlets, a :class:`FeedbackListener` on the feedback outlet."""
+    from ..hardware.boards import get_board
+    from ..hardware.sources.brainflow import BrainFlowSource
+    from ..live.lsl_outlets import LSLOutlets
+    from ..live.session import build_session, finish_session
+
     scale = (seconds + 10.0) / protocol.total_duration_s()  # the protocol spans the whole run
     board = EmulatedBoard(data, burst_s)
     listener = None
-    written = None
     try:
         source = BrainFlowSource(get_board("cyton"), serial_port=board.port, channel_map=channel_map)
         with tempfile.TemporaryDirectory() as tmp:
@@ -610,8 +698,6 @@ def electrode_to_feedback_benchmark(args) -> dict:
                                       busy_poll=args.busy_poll)
             log = _UpdateLog()
             pipe.sinks.append(log)
-            from ..live.lsl_outlets import LSLOutlets
-
             outlet = next(s for s in pipe.sinks if isinstance(s, LSLOutlets))
             # si_combined (channel 0) and the bar the participant is shown (si_bar: smoothed, its own channel)
             bar_channel = outlet.labels.index("si_bar")
@@ -619,16 +705,7 @@ def electrode_to_feedback_benchmark(args) -> dict:
             if not listener.wait_ready():
                 raise RuntimeError("the feedback listener found no neurofeed-feedback outlet")
             offset = _lsl_offset_ns()
-            if args.display:
-                from ..ui.display import run_windows
-
-                run_windows(pipe, seconds=seconds)
-            else:
-                pipe.start()
-                deadline = time.time() + seconds
-                while time.time() < deadline and pipe.running:
-                    time.sleep(0.05)
-                pipe.stop("benchmark complete")
+            _run_for(pipe, seconds, args.display)
             time.sleep(0.3)  # the last pushes reach the listener
             listener.close()
             summary = finish_session(pipe, rec)
@@ -636,35 +713,39 @@ def electrode_to_feedback_benchmark(args) -> dict:
         written = board.close()
         if listener is not None:
             listener.close()
-    n_sent = written.size
-    electrode = written  # when each sample left the "electrode" (the board's pty)
-    env = env[:n_sent]
-    steps = np.nonzero(np.diff(env) != 0)[0] + 1
-    chain = pipe.processor.chain
-    truth = true_log_power(chain.spatial(data[:, :n_sent]), sfreq, chain.band_hz, protocol.signal.combine)
-    # feedback is scored after the baseline (+ 3 s for the refitted estimator to settle)
-    si_log = log.si[: log.ns]
-    first_si = np.nonzero(np.isfinite(si_log))[0]
-    t_start = log.pub[first_si[0]] + 3_000_000_000 if first_si.size else np.iinfo(np.int64).max
+    return _BenchRun(pipe, summary, log, listener, offset, written)
 
-    def observe(t_ns, values, easing_s=0.0):
-        keep = (t_ns >= t_start) & np.isfinite(values)
-        t_ns, values = eased_series(t_ns[keep], values[keep], easing_s)  # what is on the screen, every 2 ms
-        delay, r = effective_delay(t_ns, values, electrode, truth)
-        st = step_crossings_ms(t_ns, values, electrode[steps[electrode[steps] > t_start]])
-        return {"effective_delay": delay, "r": r, **({"step_p50": float(np.percentile(st, 50)),
-                                                      "step_p90": float(np.percentile(st, 90)),
-                                                      "steps": int(st.size)} if st.size else {})}
 
-    recv = listener.recv_ns[: listener.n]
-    push_ns = (listener.push_s[: listener.n] * 1e9 - offset).astype(np.int64)
-    easing_s = protocol.feedback.easing_s
-    bar_seen = listener.values[: listener.n, 1]
-    result = {
-        # the headline: the bar the participant sees (si_bar after [feedback] smoothing_s, eased on
-        # the screen by [feedback] easing_s), as a program in another process receives it; drawing
-        # it adds a frame (--display: published + frame p50, electrode_to_frame_ms)
-        "electrode_to_painted_bar_ms": observe(recv, bar_seen, easing_s),
+def _run_for(pipe, seconds: float, display: bool) -> None:
+    """Run the session ``seconds``: in the views (``display``), else headless."""
+    if display:
+        from ..ui.display import run_windows
+
+        run_windows(pipe, seconds=seconds)
+        return
+    pipe.start()
+    deadline = time.time() + seconds
+    while time.time() < deadline and pipe.running:
+        time.sleep(0.05)
+    pipe.stop("benchmark complete")
+
+
+def _observe(t_ns, values, easing_s=0.0, *, electrode, truth, t_start, step_ns) -> dict:
+    """A feedback series (times ``t_ns``, ns; ``values``) after ``t_start``, as shown on the screen
+    (eased by ``easing_s``, s) and timed against the ``truth`` at the ``electrode`` write times: the
+    effective delay (ms) and its correlation r, and the crossings of the scripted steps ``step_ns``."""
+    keep = (t_ns >= t_start) & np.isfinite(values)
+    t_ns, values = eased_series(t_ns[keep], values[keep], easing_s)  # what is on the screen, every 2 ms
+    delay, r = effective_delay(t_ns, values, electrode, truth)
+    st = step_crossings_ms(t_ns, values, step_ns)
+    return {"effective_delay": delay, "r": r, **({"step_p50": float(np.percentile(st, 50)),
+                                                  "step_p90": float(np.percentile(st, 90)),
+                                                  "steps": int(st.size)} if st.size else {})}
+
+
+def _bench_setup(args, kind, burst_s, pipe, protocol, seconds, sfreq) -> dict:
+    """What the benchmark ran: the signal, the loop, the emulator, the truth, the reference, the estimator."""
+    return {
         "signal_kind": kind,
         "eeg_file": (str(getattr(args, "eeg_file", None) or real_eeg_path())) if kind == "eeg" else None,
         "loop": "emulated Cyton (pty, BrainFlow's own driver) -> neurofeed -> LSL neurofeed-feedback -> pylsl inlet",
@@ -680,23 +761,12 @@ def electrode_to_feedback_benchmark(args) -> dict:
         "protocol": protocol.name, "seconds": seconds, "sfreq": sfreq,
         "estimator": pipe.processor.chain.estimator.describe(),
         "delay_s_design": pipe.processor.chain.delay_s,
-        "electrode_to_feedback_ms": observe(recv, listener.si[: listener.n]),
-        "electrode_to_outlet_ms": observe(push_ns, listener.si[: listener.n]),
-        "electrode_to_publish_ms": observe(log.pub[: log.ns], si_log),
-        # the bar: the same SI after the protocol's [feedback] smoothing_s (its own stage)
-        "electrode_to_bar_ms": observe(recv, bar_seen),
-        "bar_smoothing_s": protocol.feedback.smoothing_s,
-        "bar_easing_s": easing_s,
-        "delay_s_in_use": float(chain.delay_s),
-        "effective_delays_on_baseline": {f"{1000 * d:.0f}": [1000 * lag, r]
-                                         for d, (lag, r) in pipe.processor.effective_delays.items()},
     }
-    # the estimator's own share: the same states on the samples' own clock (no transport, no compute)
-    n_idx = log.n[: log.ns]
-    t0_ns = int(electrode[0])
-    virt = electrode[np.clip(n_idx - 1, 0, electrode.size - 1)]  # the newest sample's own write time
-    result["estimator_only_ms"] = observe(virt, si_log)
-    # stages, per update, from the same run
+
+
+def _stage_figures(log, electrode, push_ns, recv, t_start) -> dict:
+    """Per update, from the same run: electrode -> driver read -> chunk -> publish -> outlet -> listener
+    (ms percentiles), and the samples per chunk."""
     arrival = log.arrival[: log.ns]
     c_last = log.c_first[: log.nc] + log.c_n[: log.nc] - 1
     ok = (c_last >= 0) & (c_last < electrode.size) & (log.c_arrival[: log.nc] >= t_start)
@@ -704,7 +774,7 @@ def electrode_to_feedback_benchmark(args) -> dict:
     j = np.searchsorted(pub_sorted, push_ns, side="right") - 1
     okj = (j >= 0) & (push_ns >= t_start)
     late = pub_sorted >= t_start
-    result["stages_ms"] = {
+    return {
         "electrode_to_driver_read": _pct((log.c_arrival[: log.nc][ok] - electrode[c_last[ok]]) / 1e6),
         "electrode_to_driver_read_all_samples": _pct(np.concatenate(
             [(log.c_arrival[i] - electrode[log.c_first[i]:c_last[i] + 1]) / 1e6
@@ -714,27 +784,34 @@ def electrode_to_feedback_benchmark(args) -> dict:
         "outlet_to_listener": _pct((recv[push_ns >= t_start] - push_ns[push_ns >= t_start]) / 1e6),
         "samples_per_chunk": _pct(log.c_n[: log.nc], (50, 90, 99)),
     }
-    t = summary["timing"]
-    result.update({
+
+
+def _run_figures(args, run: _BenchRun, recv, t0_ns: int) -> dict:
+    """The session's own timing summary, the machine, and the spans the listener and the publisher saw (s)."""
+    t = run.summary["timing"]
+    pub = run.log.pub[: run.log.ns]
+    return {
         "compute_to_publish_ms": t.get("compute_to_publish_ms"), "compute_us": t.get("compute_us"),
         "updates": t.get("updates"), "update_hz": t.get("update_hz"),
-        "dropped_samples": summary.get("dropped_samples", 0), "display": bool(args.display),
+        "dropped_samples": run.summary.get("dropped_samples", 0), "display": bool(args.display),
         "busy_poll": bool(args.busy_poll), "neurofeed": __version__, "python": platform.python_version(),
-        "machine": platform.machine(), "listener_samples": int(listener.n),
+        "machine": platform.machine(), "listener_samples": int(run.listener.n),
         "listener_span_s": [float((recv[0] - t0_ns) / 1e9), float((recv[-1] - t0_ns) / 1e9)] if recv.size else None,
-        "published_span_s": [float((pub_sorted[0] - t0_ns) / 1e9), float((pub_sorted[-1] - t0_ns) / 1e9)],
-    })
-    if args.display:
-        fr = getattr(pipe, "frame_stats", None)
-        result["frame_ms"] = fr
-        if fr and "p50" in fr:  # the bar as published -> its frame painted: what the participant sees
-            bar_pub = observe(log.pub[: log.ns], log.bar[: log.ns], easing_s)
-            result["electrode_to_frame_ms"] = {"effective_delay": bar_pub["effective_delay"] + fr["p50"],
-                                               "r": bar_pub["r"], "frame_p50": fr["p50"], "frame_p99": fr.get("p99"),
-                                               "of": "si_bar (the bar, eased by easing_s), published + frame p50"}
-    if pipe.error is not None:
-        result["error"] = str(pipe.error)
-    return result
+        "published_span_s": [float((pub[0] - t0_ns) / 1e9), float((pub[-1] - t0_ns) / 1e9)],
+    }
+
+
+def _frame_figures(run: _BenchRun, observe, easing_s: float) -> dict:
+    """``--display``: the frame times (ms) and the bar as published -> its frame painted (what the
+    participant sees)."""
+    fr = getattr(run.pipe, "frame_stats", None)
+    out = {"frame_ms": fr}
+    if fr and "p50" in fr:
+        bar_pub = observe(run.log.pub[: run.log.ns], run.log.bar[: run.log.ns], easing_s)
+        out["electrode_to_frame_ms"] = {"effective_delay": bar_pub["effective_delay"] + fr["p50"],
+                                        "r": bar_pub["r"], "frame_p50": fr["p50"], "frame_p99": fr.get("p99"),
+                                        "of": "si_bar (the bar, eased by easing_s), published + frame p50"}
+    return out
 
 
 def print_e2e(r: dict) -> None:

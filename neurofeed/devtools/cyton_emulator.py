@@ -36,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.errors import NeurofeedError, SourceError
+from .emulator_base import ThreadedEmulator
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ from ..hardware.signal_check import CYTON_CHANNEL_KEYS as CHANNEL_KEYS  # noqa: 
 from ..hardware.signal_check import LEADOFF_CURRENT_A, LEADOFF_HZ, LEADOFF_SERIES_OHM  # noqa: E402,F401
 
 
-class CytonEmulator:
+class CytonEmulator(ThreadedEmulator):
     """A Cyton (or Cyton + Daisy) on a pseudo-terminal, read by BrainFlow's own driver.
 
     Parameters
@@ -178,6 +179,8 @@ class CytonEmulator:
     ...     board = BoardShim(BoardIds.CYTON_BOARD, params)
     """
 
+    thread_name = "cyton-emulator"
+
     def __init__(self, signal, speed: float = 1.0, offsets_uv=None, drift_uv_per_s=None, drop_packets=(),
                  drop_every: int | None = None, railed_channel: int | None = None, impedance_kohm=5.0,
                  daisy: bool = False, loop: bool = True, log_samples: int = 250 * 600):
@@ -221,8 +224,7 @@ class CytonEmulator:
         self.commands: list[str] = []
         self.streaming = threading.Event()
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self._exhausted = False
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no CR/LF translation: bytes pass as they are
@@ -239,20 +241,9 @@ class CytonEmulator:
             raise ValueError(f"{what} must be a scalar or {self.n_channels} values, not shape {v.shape}.")
         return v.copy()
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "CytonEmulator":
-        """Start answering on the pty (in a daemon thread); returns self."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="cyton-emulator", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop the thread and close the pty; safe to call twice."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    # ------------------------------------------------------------------ lifecycle (start/stop: ThreadedEmulator)
+    def _close(self) -> None:
+        """Close the pty (after the thread stopped)."""
         for fd in (self.master, self._slave):
             if fd is not None:
                 try:
@@ -260,12 +251,6 @@ class CytonEmulator:
                 except OSError:
                     pass
         self.master = self._slave = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # ------------------------------------------------------------------ what was sent
     def sent_uv(self, first: int, n: int) -> np.ndarray:

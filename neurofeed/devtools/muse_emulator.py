@@ -26,6 +26,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..core.errors import SourceError
+from .emulator_base import ThreadedEmulator
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def muse_signal(path) -> tuple[np.ndarray, list[str]]:
     return np.ascontiguousarray(x), sites
 
 
-class MuseLSLEmulator:
+class MuseLSLEmulator(ThreadedEmulator):
     """A Muse EEG stream on LSL, laid out as muselsl/BlueMuse publish it, paced in real time.
 
     Parameters
@@ -108,6 +109,8 @@ class MuseLSLEmulator:
         Set when streaming ended (``seconds`` reached, signal exhausted, or stopped).
     """
 
+    thread_name = "muse-lsl-emulator"
+
     SAFE_CHUNKS = 4
 
     def __init__(self, signal, name: str = "Muse-EMU0", lose_chunks_pct: float = 0.0, drift_pct: float = 0.0,
@@ -133,8 +136,7 @@ class MuseLSLEmulator:
         self.lost_chunks: list[int] = []
         self.t0 = float("nan")
         self.finished = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self.outlet = self._make_outlet()
 
     def _make_outlet(self):
@@ -151,27 +153,10 @@ class MuseLSLEmulator:
             ch.append_child_value("type", "EEG")
         return pylsl.StreamOutlet(info, MUSE_CHUNK)
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "MuseLSLEmulator":
-        """Start streaming in a daemon thread; returns self."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="muse-lsl-emulator", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop streaming and close the outlet; safe to call twice."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    # ------------------------------------------------------------------ lifecycle (start/stop: ThreadedEmulator)
+    def _close(self) -> None:
+        """Close the outlet (after the thread stopped)."""
         self.outlet = None  # liblsl closes the outlet when it is released
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # ------------------------------------------------------------------ what was sent
     def timestamp(self, k) -> np.ndarray:

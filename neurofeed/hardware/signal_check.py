@@ -53,7 +53,7 @@ CYTON_CHANNEL_KEYS = "12345678QWERTYUI"
 
 
 @dataclass
-class CheckLimits:
+class SignalCheckLimits:
     """Pass/fail limits of the signal check (µV, kΩ).
 
     Attributes
@@ -77,8 +77,8 @@ class CheckLimits:
 
 
 @dataclass
-class ChannelCheck:
-    """The check of one channel (see the module docstring for each measure)."""
+class ChannelSignalCheck:
+    """The signal check of one channel (see the module docstring for each measure)."""
 
     offset_uv: float | None
     line_noise_uv: float
@@ -130,7 +130,7 @@ CONTACT_GRADES = ("good", "fair", "poor", "none")
 
 
 def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, line_hz: float,
-                     impedance_kohm: dict | None = None, limits: CheckLimits | None = None,
+                     impedance_kohm: dict | None = None, limits: SignalCheckLimits | None = None,
                      ac_coupled: bool = False, actions: dict | None = None) -> dict:
     """Per-channel measures and pass/fail with what to do.
 
@@ -151,66 +151,86 @@ def measure_channels(data: np.ndarray, sfreq: float, ch_names, range_uv: float, 
     Returns
     -------
     dict
-        Channel name -> :class:`ChannelCheck`.
+        Channel name -> :class:`ChannelSignalCheck`.
     """
-    lim = limits or CheckLimits()
+    lim = limits or SignalCheckLimits()
     x = np.asarray(data, dtype=np.float64)
     finite = np.isfinite(x)
     out = {}
-    nyq = sfreq / 2
     hi = min(40.0, 0.45 * sfreq)
     band = signal.butter(4, [1.0, hi], btype="bandpass", fs=sfreq, output="sos")
     for i, name in enumerate(ch_names):
         xi = x[i][finite[i]]
         if xi.size < 8:
-            out[name] = ChannelCheck(None if ac_coupled else math.nan, math.nan, math.nan, None, False, True, False,
-                                     f"{name}: no finite samples; check the electrode and its lead", "none")
+            out[name] = ChannelSignalCheck(None if ac_coupled else math.nan, math.nan, math.nan, None, False, True,
+                                           False, f"{name}: no finite samples; check the electrode and its lead",
+                                           "none")
             continue
-        offset = float(np.median(xi))
-        railed = bool(np.mean(np.abs(xi) >= 0.98 * range_uv) > 0.01)
-        centred = xi - offset
-        flat = bool(np.ptp(xi) < 0.5)
-        rms = float(np.std(signal.sosfiltfilt(band, centred))) if xi.size > 60 else float(np.std(centred))
-        line = math.nan
-        if 0 < line_hz < nyq:
-            f, pxx = welch_psd(centred, sfreq)
-            sel = np.abs(f - line_hz) <= 1.0
-            # the density integrated over the line's bins is the sinusoid's power A²/2
-            line = float(np.sqrt(2.0 * pxx[sel].sum() * (f[1] - f[0]))) if sel.any() else math.nan
+        m = _measure_one(xi, sfreq, range_uv, line_hz, band)
         imp = None if not impedance_kohm else impedance_kohm.get(name)
-        problems = []
-        if railed:
-            problems.append(f"railed at ±{range_uv / 1000:g} mV")
-        elif abs(offset) > lim.offset_fraction * range_uv:
-            problems.append(f"signal sits at {offset:.0f} µV, beyond half the ±{range_uv:g} µV range" if ac_coupled
-                            else f"offset {offset / 1000:.0f} mV")
-        if flat and not railed:  # a channel pinned at the rail is flat too; the rail says why
-            problems.append("flat (no signal)")
-        elif not railed and rms > lim.rms_max_uv:
-            problems.append(f"noisy: {rms:.0f} µV RMS in 1–{hi:g} Hz")
-        elif not railed and rms < lim.rms_min_uv:
-            problems.append(f"almost no signal: {rms:.2f} µV RMS")
-        if line == line and line > lim.line_noise_uv:
-            problems.append(f"mains {line:.0f} µV at {line_hz:g} Hz")
-        if imp is not None and imp > lim.impedance_kohm:
-            problems.append(f"impedance {imp:.0f} kΩ")
+        problems = _problems(m, imp, range_uv, line_hz, hi, lim, ac_coupled)
         action = (actions or {}).get(name) or f"re-seat {name}"
         advice = f"{action}: {', '.join(problems)}" if problems else ""
-        if railed or flat:
-            contact = "none"
-        elif problems:
-            contact = "poor"
-        elif rms > 0.5 * lim.rms_max_uv or (line == line and line > 0.5 * lim.line_noise_uv):
-            contact = "fair"
-        else:
-            contact = "good"
-        if railed or flat:
+        if m["railed"] or m["flat"]:
             # the lead-off voltage of an electrode pinned at the rail (or dead) is no impedance:
             # the formula would print 0 kΩ, the best value there is, for the worst contact
             imp = None
-        out[name] = ChannelCheck(None if ac_coupled else offset, line, rms, imp, railed, flat, not problems, advice,
-                                 contact)
+        out[name] = ChannelSignalCheck(None if ac_coupled else m["offset"], m["line"], m["rms"], imp, m["railed"],
+                                       m["flat"], not problems, advice, _contact_grade(m, problems, lim))
     return out
+
+
+def _measure_one(xi: np.ndarray, sfreq: float, range_uv: float, line_hz: float, band) -> dict:
+    """One channel's finite samples ``xi`` (µV): ``offset`` (median, µV), ``railed`` (over 1 % of the
+    samples at 98 % of the range), ``flat`` (peak to peak under 0.5 µV), ``rms`` (µV, in the ``band``
+    pass-band, zero-phase) and ``line`` (the mains amplitude at ``line_hz``, µV peak; NaN above Nyquist)."""
+    offset = float(np.median(xi))
+    centred = xi - offset
+    rms = float(np.std(signal.sosfiltfilt(band, centred))) if xi.size > 60 else float(np.std(centred))
+    line = math.nan
+    if 0 < line_hz < sfreq / 2:
+        f, pxx = welch_psd(centred, sfreq)
+        sel = np.abs(f - line_hz) <= 1.0
+        # the density integrated over the line's bins is the sinusoid's power A²/2
+        line = float(np.sqrt(2.0 * pxx[sel].sum() * (f[1] - f[0]))) if sel.any() else math.nan
+    return {"offset": offset, "railed": bool(np.mean(np.abs(xi) >= 0.98 * range_uv) > 0.01),
+            "flat": bool(np.ptp(xi) < 0.5), "rms": rms, "line": line}
+
+
+def _problems(m: dict, imp, range_uv: float, line_hz: float, hi: float, lim: SignalCheckLimits,
+              ac_coupled: bool) -> list[str]:
+    """What fails in one channel's measures ``m`` (:func:`_measure_one`) and impedance ``imp`` (kΩ or
+    None) against the limits, in words (empty: the channel passes)."""
+    railed, flat, offset, rms, line = m["railed"], m["flat"], m["offset"], m["rms"], m["line"]
+    problems = []
+    if railed:
+        problems.append(f"railed at ±{range_uv / 1000:g} mV")
+    elif abs(offset) > lim.offset_fraction * range_uv:
+        problems.append(f"signal sits at {offset:.0f} µV, beyond half the ±{range_uv:g} µV range" if ac_coupled
+                        else f"offset {offset / 1000:.0f} mV")
+    if flat and not railed:  # a channel pinned at the rail is flat too; the rail says why
+        problems.append("flat (no signal)")
+    elif not railed and rms > lim.rms_max_uv:
+        problems.append(f"noisy: {rms:.0f} µV RMS in 1–{hi:g} Hz")
+    elif not railed and rms < lim.rms_min_uv:
+        problems.append(f"almost no signal: {rms:.2f} µV RMS")
+    if line == line and line > lim.line_noise_uv:
+        problems.append(f"mains {line:.0f} µV at {line_hz:g} Hz")
+    if imp is not None and imp > lim.impedance_kohm:
+        problems.append(f"impedance {imp:.0f} kΩ")
+    return problems
+
+
+def _contact_grade(m: dict, problems: list[str], lim: SignalCheckLimits) -> str:
+    """One of :data:`CONTACT_GRADES`: none (railed or flat), poor (fails), fair (passes with the RMS or
+    the mains above half its limit), good."""
+    if m["railed"] or m["flat"]:
+        return "none"
+    if problems:
+        return "poor"
+    if m["rms"] > 0.5 * lim.rms_max_uv or (m["line"] == m["line"] and m["line"] > 0.5 * lim.line_noise_uv):
+        return "fair"
+    return "good"
 
 
 def channel_actions(source) -> dict:
@@ -276,8 +296,8 @@ def artifact_test(source, chain_factory, instruction: str, reason: str, seconds:
     return ArtifactTest(instruction, seen, gated / source.sfreq, sorted(reasons), advice)
 
 
-def run_check(source, protocol=None, seconds: float = 4.0, artifact_tests: bool = False, impedance: bool = True,
-              limits: CheckLimits | None = None, say=None) -> dict:
+def run_signal_check(source, protocol=None, seconds: float = 4.0, artifact_tests: bool = False,
+                     impedance: bool = True, limits: SignalCheckLimits | None = None, say=None) -> dict:
     """Run the whole check on a source that is not started yet; returns the JSON-ready result.
 
     Parameters
@@ -310,7 +330,7 @@ def run_check(source, protocol=None, seconds: float = 4.0, artifact_tests: bool 
                   "line_freq": getattr(source, "line_hz", 50.0),
                   "channels": {n: {k: v for k, v in asdict(c).items()} for n, c in channels.items()}}
         if artifact_tests:
-            factory = _chain_factory(source, protocol)
+            factory = _gated_chain_factory(source, protocol)
             result["blink_test"] = asdict(artifact_test(source, factory, "Blink firmly three times now", "blink",
                                                         5.0, say))
             result["jaw_test"] = asdict(artifact_test(source, factory, "Clench your jaw for two seconds now", "emg",
@@ -322,7 +342,7 @@ def run_check(source, protocol=None, seconds: float = 4.0, artifact_tests: bool 
         source.stop()
 
 
-def _chain_factory(source, protocol):
+def _gated_chain_factory(source, protocol):
     """A fresh MuChain with the session's gates (the protocol's, or the demo protocol's)."""
     from ..dsp.chain import MuChain
     from ..dsp.quality import QualityConfig
@@ -350,8 +370,8 @@ def _chain_factory(source, protocol):
     return make
 
 
-def print_check(result: dict, stream=None) -> None:
-    """The check as a table a clinician reads at a glance, with what to do for each failure."""
+def print_signal_check(result: dict, stream=None) -> None:
+    """The signal check as a table a clinician reads at a glance, with what to do for each failure."""
     stream = stream or sys.stdout
     w = stream.write
     w(f"Signal check: {result['source']} ({result['sfreq']:g} Hz, {result['seconds']:g} s, mains "
@@ -393,11 +413,11 @@ def check_html(result: dict) -> str:
     return head + "<br>" + "<br>".join(rows)
 
 
-def session_check(source, protocol, seconds: float = 3.0, say=None) -> dict:
+def signal_check_before_session(source, protocol, seconds: float = 3.0, say=None) -> dict:
     """The check a session runs first (``neurofeed session --check``): channels only, no prompts
     (the blink and jaw tests belong to ``neurofeed check``), on the session's own source before
-    its recording starts. Returns the result (see :func:`run_check`)."""
-    return run_check(source, protocol, seconds=seconds, artifact_tests=False, impedance=False, say=say)
+    its recording starts. Returns the result (see :func:`run_signal_check`)."""
+    return run_signal_check(source, protocol, seconds=seconds, artifact_tests=False, impedance=False, say=say)
 
 
 
@@ -419,7 +439,7 @@ def confirm_start(result: dict | None, force: bool = False, window: bool = False
     Parameters
     ----------
     result : dict or None
-        :func:`session_check`'s result.
+        :func:`signal_check_before_session`'s result.
     force : bool
         ``--force``: start without asking (said in one line).
     window : bool
