@@ -114,3 +114,21 @@ def test_core_imports_nothing_above_it():
     graph = import_graph()
     core = {m: deps for m, deps in graph.items() if m.startswith("neurofeed.core")}
     assert core and all(d.startswith("neurofeed.core") for deps in core.values() for d in deps), core
+
+
+# Functions allowed over 80 lines, and why (issue 25).
+LONG_ALLOWED = {
+    # the per-chunk quality gate, one numba kernel: split into helpers for the per-channel loop it ran
+    # 3.6-3.8 µs per 8-channel chunk against 2.7 µs (numba does not inline them as written); what could
+    # be split without cost is (_fill_gap, _flat_windows, the EMG/blink row helpers)
+    ("neurofeed/dsp/kernels.py", "quality_step"),
+}
+
+
+def test_no_function_runs_over_80_lines_unless_it_says_why():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80:
+                long.append((path.relative_to(ROOT).as_posix(), node.name))
+    assert set(long) <= LONG_ALLOWED, sorted(set(long) - LONG_ALLOWED)
