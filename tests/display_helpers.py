@@ -53,7 +53,6 @@ def start_xvfb(size="1600x900x24", screens=None):
     import shutil
     import subprocess
     import time
-    from pathlib import Path
 
     exe = shutil.which("Xvfb")
     if not exe or not shutil.which("xdotool"):
@@ -95,33 +94,4 @@ def start_xvfb(size="1600x900x24", screens=None):
             return proc, display
     proc.terminate()  # SIGTERM: Xvfb removes its lock file and socket
     proc.wait()
-    return None, None
-    for n in range(120, 160):
-        if Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
-            continue
-        layout = [a for i, sz in enumerate(screens or [size]) for a in ("-screen", str(i), sz)]
-        proc = subprocess.Popen([exe, f":{n}", *layout, "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            time.sleep(0.02)  # waiting for a server's socket: there is no event to wait on
-        if proc.poll() is None and Path(f"/tmp/.X11-unix/X{n}").exists():
-            import os
-
-            from neurofeed.ui.qt_platform import qt_platform_problem
-
-            old = os.environ.get("DISPLAY")
-            os.environ["DISPLAY"] = f":{n}"
-            try:
-                problem = qt_platform_problem("xcb")
-            finally:
-                if old is None:
-                    del os.environ["DISPLAY"]
-                else:
-                    os.environ["DISPLAY"] = old
-            if problem is None:
-                return proc, f":{n}"
-        proc.terminate()  # SIGTERM: Xvfb removes its lock file and socket
-        proc.wait()
-        return None, None
     return None, None
