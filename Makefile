@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine with Python >= 3.11:
 #   make run    a live session on the simulated headset with the demo protocol (ends by itself: the end
 #               screen closes after 15 s)
-#   make test   the test suite (≤ 5 min on 2 cores; the one-hour soak is `make soak`)
+#   make test   the test suite (about 13 min on 2 cores; the one-hour soak is `make soak`)
 # Also: make soak (the one-hour soak, simulated faster than real time), make test-load (the suite
 # while a CPU-bound process occupies one core: what a busy clinic laptop or CI runner looks like),
 # make lint (ruff, and lint-imports: the rooms' layers), make lock (refresh constraints.txt), make stimuli (redraw protocols/stimuli/).
