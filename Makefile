@@ -16,7 +16,7 @@ PYTEST  = QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 CONSTRAINTS = constraints.txt
 
-.PHONY: run test soak test-load install bench clean lint lock lock-upgrade stimuli
+.PHONY: sysdeps run test soak test-load install bench clean lint lock lock-upgrade stimuli
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,18 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/neurofeed session --board simulated --protocol demo --participant DEMO --close-after 15
 
-test: $(STAMP)
+# Real X windows for tests/test_console_x11.py (Xvfb, xdotool, Qt's xcb libraries: the packages of
+# neurofeed.ui.qt_platform.XCB_PACKAGES), installed from Debian's packages when missing and run as root;
+# otherwise it says what to install (the test then fails with the same words).
+XCB_DEBS = xvfb xdotool libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+	libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
+sysdeps:
+	@if command -v Xvfb >/dev/null && command -v xdotool >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(XCB_DEBS); \
+	else echo "make sysdeps: install Xvfb and xdotool (apt-get install $(XCB_DEBS)) for the real-X test" >&2; fi
+
+test: $(STAMP) sysdeps
 	$(PYTEST) -m "not soak" --durations=10
 
 soak: $(STAMP)

@@ -64,6 +64,21 @@ def lsl_eeg_outlet(name, float32=False, labels=("C3", "Cz", "C4"), sfreq=250, un
     return pylsl.StreamOutlet(info)
 
 
+def run_to_end(pipe, rec, timeout_s=600.0):
+    """Run a built session until its protocol ends (the timeout only stops a hung test), stop it and
+    close its recording; returns the session summary. Fails the test if it hung or stopped on an error."""
+    from neurofeed.live.session import finish_session
+
+    pipe.start()
+    try:
+        ended = pipe.wait(timeout_s)
+    finally:
+        pipe.stop()
+    summary = finish_session(pipe, rec)
+    assert ended and pipe.error is None, pipe.error
+    return summary
+
+
 def wait_until(condition, timeout_s=60.0, what="the condition"):
     """Wait for ``condition()`` to hold (an event, not a duration). The timeout only stops a hung
     test; it is generous so a busy machine cannot trip it."""

@@ -20,7 +20,7 @@ from neurofeed.hardware.sources.brainflow import BrainFlowSource
 from neurofeed.live.pipeline import Pipeline
 from neurofeed.live.processor import Processor
 from neurofeed.protocol.schema import load_protocol
-from tests.conftest import PROTOCOLS
+from tests.conftest import PROTOCOLS, run_to_end
 
 EDF = "S001R03.edf"
 
@@ -223,20 +223,14 @@ def test_dropped_packets_reach_the_recording_as_annotated_gaps(data_dir, tmp_pat
     # Needs the recorder's gap journal and BDF annotations (reliability) and the chain's NaN hold (dsp).
     import mne
 
-    from neurofeed.live.session import build_session, finish_session
+    from neurofeed.live.session import build_session
 
     x = _eeg(data_dir, montage="mu", seconds=60)
     proto = load_protocol(PROTOCOLS / "demo.toml")
     with CytonEmulator(x, speed=10, drop_every=100) as emu:
         src = _source(emu, channel_names=montage_names("cyton", "mu"))
         pipe, rec = build_session(src, proto, "P01", tmp_path, seconds_scale=0.1, lsl=False)
-        pipe.start()
-        try:
-            ended = pipe.wait(600)
-        finally:
-            pipe.stop()
-        summary = finish_session(pipe, rec)
-    assert ended and pipe.error is None, pipe.error
+        summary = run_to_end(pipe, rec)
     n = summary["samples"]
     raw = mne.io.read_raw_bdf(summary["bdf"], preload=True, verbose="error")
     # exactly the samples the journal has (issue 22: no padding, nothing cut)

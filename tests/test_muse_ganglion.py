@@ -15,7 +15,7 @@ from neurofeed.hardware.boards import get_board
 from neurofeed.hardware.signal_check import CONTACT_GRADES, run_signal_check
 from neurofeed.hardware.sources.brainflow import COUNTER_RULES, BrainFlowSource, missing_before
 from neurofeed.live.session import open_source
-from tests.conftest import PROTOCOLS, run_cli
+from tests.conftest import PROTOCOLS, run_cli, run_to_end
 
 MUSE_FS, GANGLION_FS = 256.0, 200.0
 MUSE_LSB_UV = 125.0 / 256.0  # BrainFlow: (raw - 0x800) * 125 / 256 µV (muse.cpp)
@@ -250,7 +250,7 @@ def test_a_muse_session_records_lost_notifications_as_gaps_in_the_journal_and_th
     the timeline (the block clock) keeps the lost samples."""
     import mne
 
-    from neurofeed.live.session import build_session, finish_session
+    from neurofeed.live.session import build_session
     from neurofeed.protocol.schema import load_protocol
     from neurofeed.recording.journal import read_journal
 
@@ -259,17 +259,10 @@ def test_a_muse_session_records_lost_notifications_as_gaps_in_the_journal_and_th
     src = open_source("muse-2", file=str(path), montage="aux-c3")
     proto = load_protocol(PROTOCOLS / "muse-c3-gentle.toml")
     pipe, rec = build_session(src, proto, "P11", tmp_path / "out", seconds_scale=0.1, lsl=False)
-    pipe.start()
-    try:
-        ended = pipe.wait(600)
-    finally:
-        pipe.stop()
-    summary = finish_session(pipe, rec)
-    assert ended and pipe.error is None, pipe.error
+    summary = run_to_end(pipe, rec)
     j = read_journal(rec.folder)
     n = j.data.shape[1]
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], lost[:n].astype(int), [0]))))
-    expect = [[a, b - a] for a, b in zip(edges[::2], edges[1::2])]  # runs: notifications 100 and 101 join
+    expect = _gap_runs(lost[:n])  # runs: notifications 100 and 101 join
     assert len(expect) == 5 and expect[0] == [1200, 24]
     np.testing.assert_array_equal(j.gaps, expect)
     assert summary["dropped_samples"] == int(lost[:n].sum()) == 12 * len(dropped)
@@ -330,7 +323,7 @@ def test_a_ganglion_session_records_dropped_packets_as_gaps_in_the_journal_and_t
     annotations at each, as on the Cyton."""
     import mne
 
-    from neurofeed.live.session import build_session, finish_session
+    from neurofeed.live.session import build_session
     from neurofeed.protocol.schema import load_protocol
     from neurofeed.recording.journal import read_journal
 
@@ -340,13 +333,7 @@ def test_a_ganglion_session_records_dropped_packets_as_gaps_in_the_journal_and_t
                                        sites=sites)
     src = open_source("ganglion", file=str(path), montage="mu")
     pipe, rec = build_session(src, load_protocol(PROTOCOLS / "demo.toml"), "P12", tmp_path / "out", lsl=False)
-    pipe.start()
-    try:
-        ended = pipe.wait(600)
-    finally:
-        pipe.stop()
-    summary = finish_session(pipe, rec)
-    assert ended and pipe.error is None, pipe.error
+    summary = run_to_end(pipe, rec)
     j = read_journal(rec.folder)
     n = j.data.shape[1]
     expect = _gap_runs(lost[:n])
