@@ -36,10 +36,18 @@ CH = ["TP9", "AF7", "AF8", "TP10", "C3"]
 FS = 256.0
 
 
+#: ``--memory-s``: the protocol's [signal] memory_s replaced ("none": the plain 2-s design)
+MEMORY_S: str | None = None
+
+
 def muse_protocol(target_pct: float = 50.0):
     text = (ROOT / "protocols" / "muse-c3-gentle.toml").read_text()
     text = text.replace('mode = "percentile"\nbaseline_reward_pct = 50',
                         f'mode = "adaptive"\ntarget_reward_pct = {target_pct:g}')
+    if MEMORY_S is not None:
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("memory_s"))
+        if MEMORY_S != "none":
+            text = text.replace('estimator = "wcfir"', f'estimator = "wcfir"\nmemory_s = {float(MEMORY_S):g}')
     return parse_protocol(text, "muse-c3-gentle (adaptive)")
 
 
@@ -91,8 +99,11 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=float, default=0.15)
     ap.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9])
     ap.add_argument("--max-fill", type=int, default=None, help="longest gap filled (samples), for the before row")
+    ap.add_argument("--memory-s", help="the protocol's [signal] memory_s instead of its own (a number, or none)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    global MEMORY_S
+    MEMORY_S = args.memory_s
     if args.max_fill is not None:
         import neurofeed.dsp.quality as quality
 

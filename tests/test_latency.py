@@ -87,6 +87,14 @@ def test_choose_rule_takes_the_shortest_delay_close_to_the_best_within_the_budge
     # with effective delays, r where each design is read (what the bar shows) decides
     eff = {-0.03: (0.03, 0.70), -0.02: (0.035, 0.79), -0.01: (0.04, 0.795), -0.005: (0.042, 0.80), 0.0: (0.05, 0.82)}
     assert choose_delay(curve, eff) == -0.02
+    # a design the baseline reads far too late is never taken, however well it scores there (the
+    # -40-ms design read at 273 ms on a 13.5-s Muse baseline of S001R05)
+    eff = {-0.04: (0.273, 0.275), -0.03: (0.09, 0.20), -0.02: (0.05, 0.25), -0.01: (0.062, 0.281), 0.0: (0.07, 0.29)}
+    assert choose_delay({d: 0.2 for d in eff}, eff) == -0.01
+    eff[-0.04] = (0.0, 0.275)  # read at the lag search's floor: as suspect
+    assert choose_delay({d: 0.2 for d in eff}, eff) == -0.01
+    eff[-0.04] = (0.03, 0.275)
+    assert choose_delay({d: 0.2 for d in eff}, eff) == -0.04
 
 
 CHOOSE = """
@@ -424,7 +432,8 @@ def test_the_terminal_and_the_printed_summary_show_the_participant_s_designs():
     out = io.StringIO()
     print_summary({"accuracy_curve": {"0ms": 0.55, "50ms": 0.75}, "delay_s": 0.05,
                    "effective_delay_ms": {"0ms": {"effective_delay": 44.0, "r": 0.68}}}, out)
-    assert "0ms: 0.55, 44 ms / 0.68  50ms: 0.75; in use 50 ms" in out.getvalue()
+    assert ("bar timing for this participant: in use 50 ms (r 0.75); faster, less exact 44 ms (r 0.68)"
+            in out.getvalue()), out.getvalue()
     # the terminal view prints the curve once, when the baseline's end brings it
     proc = types.SimpleNamespace(accuracy_curve=curve, effective_delays=effective,
                                  chain=types.SimpleNamespace(delay_s=0.05))
@@ -439,5 +448,6 @@ def test_the_terminal_and_the_printed_summary_show_the_participant_s_designs():
     out = io.StringIO()
     TerminalView(pipe, stream=out, interval_s=0.001).run_until_done()
     text = out.getvalue()
-    assert text.count("accuracy/delay on this participant's baseline") == 1
-    assert "0ms->44ms(r=0.680)" in text and "design in use 50 ms" in text
+    assert text.count("bar timing for this participant") == 1
+    assert ("in use 78 ms (r 0.82); faster, less exact 44 ms (r 0.68); steadier, more exact 112 ms (r 0.90)"
+            in text), text

@@ -164,14 +164,14 @@ def test_lost_chunks_and_clock_drift_are_counted_and_corrected(muse_runs):
     assert sidecar["source"]["dropped_samples"] == lost
 
 
-@pytest.mark.xfail(reason="issue 24: a lost Muse packet (12-13 gap samples) is now filled by two-sided AR "
-                          "interpolation (was held: 31 % gated), but what the fill cannot know still disturbs the "
-                          "weighted cFIR's SI by more than a tenth of its spread for ~0.65 s at any design delay "
-                          "(choose, 0 ms, +30 ms: 16-19 %; benchmarks/gaps_muse.py), so the gate holds 0.69 s per "
-                          "packet: 17-18 % of feedback at 1 % chunk loss (12.7-27.2 % over 8 loss patterns "
-                          "offline)", strict=False)
 def test_lost_chunks_gate_at_most_15_percent_of_feedback(muse_runs):
-    s = muse_runs["lossy"]["summary"]
+    """1 % of packets lost: each is filled and held only while the fill measurably disturbs the
+    0.3-s-memory design (muse-c3-gentle's [signal] memory_s), so the feedback is withheld at
+    most 15 % of its time (2-s design: 17-18 % here, 12.7-27.2 % offline; benchmarks/gaps_muse.py)."""
+    run = muse_runs["lossy"]
+    s = run["summary"]
+    assert run["pipe"].processor.chain.estimator.memory_limit_s == 0.3  # the design the figure is for
+    assert s["dropped_samples"] > 0
     assert s["gated_s"] <= 0.15 * s["feedback_s"], (s["gated_s"], s["feedback_s"])
 
 

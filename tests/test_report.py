@@ -47,6 +47,13 @@ def test_replay_report_and_bids_export(tmp_path):
     sidecars = list((tmp_path / "bids").rglob("*_eeg.json"))
     assert sidecars and json.loads(sidecars[0].read_text())["SamplingFrequency"] == 250
     assert list((tmp_path / "bids").rglob("*_events.tsv"))
+    # the feedback signals are MISC in channels.tsv, the electrodes EEG (they once all landed as EEG)
+    import csv
+
+    (channels,) = (tmp_path / "bids").rglob("*_channels.tsv")
+    types = {r["name"]: r["type"] for r in csv.DictReader(channels.open(), delimiter="\t")}
+    assert types["C3"] == "EEG" and types["live_fb"] == "MISC", types
+    assert {t for n, t in types.items() if n.startswith(("si_", "power_"))} == {"MISC"}, types
 
 
 def test_report_on_something_else_is_one_line(tmp_path):

@@ -759,7 +759,8 @@ def make_report(path, out=None, epochs_out=None, unblind=None, erd_baseline: str
 
 
 def export_bids(path, root, task="neurofeedback") -> Path:
-    """Write a session's BDF into a BIDS dataset with mne-bids (feedback signals as misc)."""
+    """Write a session's BDF into a BIDS dataset with mne-bids (feedback signals as misc: the BDF
+    labels them ``MISC <name>``, which MNE's ``infer_types`` reads as the misc type)."""
     import mne
     from mne_bids import BIDSPath, write_raw_bids
 
@@ -767,9 +768,7 @@ def export_bids(path, root, task="neurofeedback") -> Path:
     bdfs = list(Path(j.path).glob("*.bdf"))
     if not bdfs:
         raise NeurofeedError(f"{j.path}: no BDF yet; run `neurofeed recover {j.path}` first.")
-    raw = mne.io.read_raw_bdf(bdfs[0], verbose="error")
-    raw.set_channel_types({c: "misc" for c in ("SI", "Threshold", "Reward", "Feedback") if c in raw.ch_names},
-                          on_unit_change="ignore")
+    raw = mne.io.read_raw_bdf(bdfs[0], infer_types=True, verbose="error")
     sub = "".join(ch for ch in str(j.header.get("participant", "X")) if ch.isalnum())
     ses = Path(j.path).name.split("_")[0].replace("-", "")
     bp = BIDSPath(subject=sub, session=ses, task=task.replace("-", ""), root=root, datatype="eeg")

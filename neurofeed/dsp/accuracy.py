@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from .estimators import design_cfir, fit_weights, grid_size
+from .estimators import cfir_designer, fit_weights, grid_size
 
 # designed delays scored on the participant's baseline: forecasting designs (< 0) included, since on
 # real EEG the 0-ms design is read ~45 ms late and the 50-ms budget is for the bar as painted
@@ -34,6 +34,13 @@ CHOOSE_MAX_DELAY_S = -0.01
 # "faithful": within 0.01 r of the best design inside the budget (about what a 5-ms step of the
 # design buys on real EEG), so a participant whose curve is flat there gets a faster design
 CHOOSE_TOLERANCE_R = 0.01
+# A design whose effective delay the baseline's curve reads beyond this, or at 0 (the lag search's
+# floor: its peak may lie below it), is never chosen, whatever its r there: on a 13.5-s baseline
+# of EEGMMIDB S001 R05/R06 (C3-TP9) the lag search read the -40-ms design at 184-273 ms, where its
+# r happened to beat the -10-ms design's at 23-62 ms, and the rule took it; on R05's C3/C4 it read
+# the -40-ms design at 0 ms (benchmarks/RESULTS.md, "A cFIR with a memory"). Twice the 50-ms
+# budget: far beyond the +-16-ms scatter of an honest reading.
+CHOOSE_MAX_EFFECTIVE_S = 0.1
 # What a design's effective delay typically is on real EEG, electrode -> painted bar through the
 # emulated Cyton (loop included), for printing a protocol's expected bar delay before any baseline:
 # designed delay (s) -> effective delay (s), wcFIR 8-13 Hz on EEGMMIDB S001R04, the record that reads
@@ -125,7 +132,8 @@ def accuracy_delay_curve(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s
 
 def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_DELAYS_S,
                  taps_s: float = 2.0, fit_fraction: float = 0.5,
-                 max_lag_s: float = EFFECTIVE_MAX_LAG_S, weighted: bool = True) -> tuple[dict, dict]:
+                 max_lag_s: float = EFFECTIVE_MAX_LAG_S, weighted: bool = True,
+                 memory_s: float | None = None) -> tuple[dict, dict]:
     """The weighted cFIR's accuracy at each designed delay on the participant's own baseline,
     and where each design really lands.
 
@@ -141,13 +149,9 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
       is the delay the participant gets from the estimator, what the clinician chooses on and
       what :func:`choose_delay` chooses on.
 
-    Scored on the targets' mean log power, as the combined SI (``combine = "mean"``) and the bar
-    follow it.
-
-    Cost: a Welch spectrum, one Toeplitz solve and two FFT convolutions (the filter, and the
-    correlation at every lag at once, :func:`corr_by_lag`) per target and delay — about 20 ms for
-    2 targets × 60 s at 250 Hz on the project machine, so it runs in the acquisition thread at
-    the end of the baseline, beside the estimator refit.
+    Scored on the targets' mean log power, as the combined SI and the bar follow it. Cost: a Welch spectrum, one solve and two FFT convolutions (the filter, and the correlation
+    at every lag at once, :func:`corr_by_lag`) per target and delay — about 20 ms for 2 targets
+    × 60 s at 250 Hz on the project machine, once, at the baseline's end.
 
     Parameters
     ----------
@@ -167,6 +171,8 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
         Longest lag searched for the effective delay (s).
     weighted : bool
         Weight the least-squares design by the fitting part's spectrum (wcFIR) or not (cFIR).
+    memory_s : float, optional
+        The live design's memory limit (:func:`design_cfir`); ``taps_s`` is the limited length.
 
     Returns
     -------
@@ -188,14 +194,15 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
     # higher and peaks at nearly the same lag, benchmarks/RESULTS.md)
     truth = _log_power(ideal_envelope(x, sfreq, band_hz))
     n_fft = grid_size(n_taps)  # the live estimator's design grid (any sampling rate)
-    weights = [fit_weights(row[:split], sfreq, band_hz, n_fft) if weighted else None for row in x]
+    designers = [cfir_designer(sfreq, band_hz, n_taps, fit_weights(row[:split], sfreq, band_hz, n_fft) if weighted
+                               else None, n_fft, memory_s) for row in x]  # one factorisation per target
     lags = np.arange(0, int(round(max_lag_s * sfreq)) + 1)
     truth = truth.mean(axis=0)  # the targets' mean log power: what the combined SI and the bar follow
     curve, effective = {}, {}
     for d in delays_s:
         env = np.zeros(n)
-        for row, w in zip(x, weights):
-            h = design_cfir(sfreq, band_hz, float(d), n_taps, weights=w, n_fft=n_fft)
+        for row, design in zip(x, designers):
+            h = design(float(d))
             env += _log_power(np.abs(signal.fftconvolve(row, h)[:n]))  # causal: y[n] = sum_k h[k] x[n-k]
         env /= x.shape[0]
         curve[float(d)] = corr_at_delay(env, truth, sfreq, float(d), split)
@@ -216,7 +223,8 @@ def choose_delay(curve: dict, effective: dict | None = None, max_delay_s: float 
 
     Among the designed delays up to ``max_delay_s`` (the 50-ms budget, :data:`CHOOSE_MAX_DELAY_S`),
     take the best r; choose the shortest design whose r is within ``tolerance_r`` of it: no slower
-    design inside the budget would be noticeably more faithful. r is the log-power correlation at
+    design inside the budget would be noticeably more faithful. A design read later than
+    :data:`CHOOSE_MAX_EFFECTIVE_S` on the baseline, or at 0, is left out (a lag search gone astray). r is the log-power correlation at
     the design's effective delay (``effective``, from :func:`delay_curves`: what the participant's
     bar would show) where given, else at the designed delay (``curve``).
 
@@ -226,7 +234,9 @@ def choose_delay(curve: dict, effective: dict | None = None, max_delay_s: float 
         None if the curve has no delay within ``max_delay_s``.
     """
     score = {d: (effective[d][1] if effective and d in effective else r) for d, r in curve.items()}
-    allowed = {d: r for d, r in score.items() if d <= max_delay_s + 1e-12 and np.isfinite(r)}
+    misread = {d for d in score if effective and d in effective
+               and not 0.0 < effective[d][0] <= CHOOSE_MAX_EFFECTIVE_S}
+    allowed = {d: r for d, r in score.items() if d <= max_delay_s + 1e-12 and np.isfinite(r) and d not in misread}
     if not allowed:
         return None
     best = max(allowed.values())
@@ -238,11 +248,35 @@ def format_curve(curve: dict) -> str:
     return " ".join(f"r@{1000 * d:.0f}ms={r:.3f}" for d, r in curve.items())
 
 
+def bar_timing(curve: dict, effective: dict, delay_s: float) -> list[tuple[str, float, float, float]]:
+    """The participant's designs in plain words, as the console, the terminal and the end-of-session
+    summary show them: the design in use, the one the bar follows soonest and the one that follows
+    the rhythm most closely, each ``(words, design_s, lag_s, r)`` — e.g. ``("faster, less exact",
+    -0.02, 0.040, 0.45)``. The lag is the design's effective delay (where measured, else its
+    designed delay) and r the log-power correlation there. Empty without a curve."""
+    if not curve or not np.isfinite(delay_s):
+        return []
+    rows = {d: (effective[d][0], effective[d][1]) if d in (effective or {}) else (d, r) for d, r in curve.items()}
+    used = min(rows, key=lambda d: abs(d - delay_s))
+    lag0, r0 = rows[used]
+    picks = [("in use", used)]
+    faster = [d for d in rows if rows[d][0] < lag0 - 0.0005]  # a design the bar follows sooner (> 0.5 ms)
+    exact = [d for d in rows if rows[d][1] > r0 + 0.005]  # a design that follows it more closely
+    for d in ([min(faster, key=lambda d: rows[d][0])] if faster else []) + \
+             ([max(exact, key=lambda d: rows[d][1])] if exact else []):
+        if all(d != p for _, p in picks):
+            lag, r = rows[d]
+            speed = "faster" if lag < lag0 - 0.0005 else ("steadier" if lag > lag0 + 0.0005 else "as fast")
+            picks.append((speed + ", " + ("less exact" if r < r0 - 0.005 else
+                                          ("more exact" if r > r0 + 0.005 else "as exact")), d))
+    return [(words, float(d), float(rows[d][0]), float(rows[d][1])) for words, d in picks]
+
+
 def curve_summary(curve: dict, effective: dict, delay_s: float) -> str:
-    """One plain line for terminals and summaries: the participant's curve, where each design
-    lands, and the design in use."""
-    return (f"accuracy/delay on this participant's baseline: {format_curve(curve)}; effective delay (r there): "
-            f"{format_effective(effective)}; design in use {1000 * delay_s:.0f} ms")
+    """:func:`bar_timing` on one plain line for terminals and summaries, e.g. ``"bar timing for
+    this participant: in use 46 ms (r 0.62); faster, less exact 38 ms (r 0.55)"``."""
+    return "bar timing for this participant: " + "; ".join(
+        f"{words} {1000 * lag:.0f} ms (r {r:.2f})" for words, _, lag, r in bar_timing(curve, effective, delay_s))
 
 
 def format_effective(effective: dict) -> str:

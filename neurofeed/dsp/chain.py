@@ -79,6 +79,9 @@ class MuChain:
         Passed to :func:`spatial_weights`.
     highpass_hz : float
         Corner of the offset/drift high-pass (Hz).
+    memory_s : float or None
+        Memory limit of a (weighted) cFIR estimator (``[signal] memory_s``; see
+        :func:`neurofeed.dsp.estimators.design_cfir`). None: the plain design.
 
     Notes
     -----
@@ -104,8 +107,9 @@ class MuChain:
 
     def __init__(self, sfreq, ch_names, targets, reference="raw", band_hz=(8.0, 13.0), estimator="wcfir",
                  delay_s=0.05, smoothing_s=None, line_hz=50.0, quality: QualityConfig | None = None,
-                 bipolar_pairs=None, matrix=None, highpass_hz: float = HIGHPASS_HZ):
+                 bipolar_pairs=None, matrix=None, highpass_hz: float = HIGHPASS_HZ, memory_s: float | None = None):
         self.sfreq = float(sfreq)
+        self.memory_limit_s = memory_s
         self.ch_names = list(ch_names)
         self.targets = list(targets)
         self.reference = reference
@@ -203,7 +207,7 @@ class MuChain:
 
     def _make_estimator(self, band_hz) -> Estimator:
         return make_estimator(self.estimator_name, self.sfreq, band_hz, len(self.targets), self.delay_s,
-                              self.smoothing_s, self.line_hz)
+                              self.smoothing_s, self.line_hz, memory_s=self.memory_limit_s)
 
     def _after_new_estimator(self) -> None:
         """Check the chain's response and set the gate holds from the estimator: after an

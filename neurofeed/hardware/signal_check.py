@@ -362,7 +362,7 @@ def _gated_chain_factory(source, protocol):
                                getattr(source, "line_hz", 50.0),
                                QualityConfig(rail_uv=0.98 * source.range_uv, emg_uv=inh.emg_uv,
                                              blink_uv=inh.blink_uv, hold_s=inh.hold_s),
-                               bipolar_pairs=s.bipolar)
+                               bipolar_pairs=s.bipolar, memory_s=s.memory_s)
             except NeurofeedError as err:
                 last = err
         raise last

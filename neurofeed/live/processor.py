@@ -84,7 +84,7 @@ class Processor:
         self.accuracy_curve: dict = {}  # designed delay (s) -> r on this participant's baseline
         self.effective_delays: dict = {}  # designed delay (s) -> (effective delay (s), r there)
         self.chain = MuChain(sfreq, ch_names, s.targets, self.reference_used, tuple(s.band_hz), s.estimator,
-                             delay_s, None, self.line_hz, qcfg, bipolar_pairs=s.bipolar)
+                             delay_s, None, self.line_hz, qcfg, bipolar_pairs=s.bipolar, memory_s=s.memory_s)
         self.engine = Engine(protocol, sfreq, s.targets, seconds_scale, external=external,
                              upstream_delay_s=self._chain_delay_s())
         why = "; ".join(f"{r}: {reason}" for r, reason in self.reference_skipped)
@@ -405,7 +405,7 @@ class Processor:
         if chain.estimator_name not in ("wcfir", "cfir"):
             return plan
         curve, effective = delay_curves(x, self.sfreq, plan["band"], taps_s=chain.estimator.n_taps / self.sfreq,
-                                        weighted=chain.estimator_name == "wcfir")
+                                        weighted=chain.estimator_name == "wcfir", memory_s=chain.memory_limit_s)
         plan["curve"], plan["effective"] = curve, effective
         if not curve:
             return plan

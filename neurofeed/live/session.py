@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import NeurofeedError, SourceError
+from ..dsp.accuracy import curve_summary
 from ..dsp.spatial import as_preferences
 from ..hardware.boards import DEFAULT_MONTAGE, BoardConfig, check_line_freq, get_board
 from ..hardware.sources.base import rename_channels
@@ -260,6 +261,15 @@ def _baseline_text(base) -> str:
     return ", ".join(f"{t} {v:.3g} µV²" if isinstance(v, (int, float)) else f"{t} —" for t, v in items)
 
 
+def _curve_from_summary(summary: dict) -> tuple[dict, dict, float]:
+    """The summary's curve (keys ``"-10ms"``) back in seconds: ``(curve, effective, delay_s)`` for
+    :func:`neurofeed.dsp.accuracy.curve_summary`."""
+    eff = summary.get("effective_delay_ms") or {}
+    curve = {float(k[:-2]) / 1000: r for k, r in summary["accuracy_curve"].items()}
+    effective = {float(k[:-2]) / 1000: (v["effective_delay"] / 1000, v["r"]) for k, v in eff.items()}
+    return curve, effective, float(summary.get("delay_s", float("nan")))
+
+
 def print_summary(summary: dict, stream=None) -> None:
     """A short, readable end-of-session summary."""
     stream = stream or sys.stdout
@@ -283,11 +293,7 @@ def print_summary(summary: dict, stream=None) -> None:
         rate = "—" if b["reward_rate"] is None else f"{100 * b['reward_rate']:.0f} %"
         lines.append(f"  {b['label']:<16s} {b['kind']:<13s} SI {si:>14s}  reward {rate:>5s}  gated {b['gated_s']:.1f} s")
     if summary.get("accuracy_curve"):
-        eff = summary.get("effective_delay_ms") or {}
-        lines.append("  estimator designs on this baseline (design: r at design, effective delay / r there): "
-                     + "  ".join(f"{k}: {r:.2f}" + (f", {eff[k]['effective_delay']:.0f} ms / {eff[k]['r']:.2f}" if k in eff else "")
-                                 for k, r in summary["accuracy_curve"].items())
-                     + f"; in use {1000 * summary.get('delay_s', float('nan')):.0f} ms")
+        lines.append("  " + curve_summary(*_curve_from_summary(summary)))
     if summary.get("carried_from"):
         lines.append(f"  carried over from: {summary['carried_from']} (its baseline and thresholds were used)")
     if summary.get("recording"):

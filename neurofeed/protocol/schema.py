@@ -64,6 +64,10 @@ class SignalSpec:
     individual_width_hz: float = 2.0
     estimator: str = "wcfir"  # wcfir (fitted to the baseline) | cfir | iir | window | learned (neurofeed.dsp.learned)
     delay_s: float = 0.05  # designed delay of the cFIR estimator (s), or "choose": see neurofeed.dsp.accuracy
+    # how far back a (weighted) cFIR reaches (s): taps past it are penalised in the design, so the
+    # bar forgets an artifact or a lost packet's fill within ~memory_s + 0.2 s (wcfir/cfir only;
+    # unset: the plain 2-s design; neurofeed.dsp.estimators.design_cfir)
+    memory_s: float | None = None
     # (no smoothing_s: every smoother of what the participant sees is a [feedback] setting, counted
     # in the bar's delay)
     # (no line_hz: the mains frequency belongs to the place, not the protocol; it comes from
@@ -324,6 +328,8 @@ def _check_value(src, section, key, value, typ):
         if value != "choose":
             raise ProtocolError(f"{src}: {name} is {value!r}; expected a number of seconds (e.g. 0.02) or \"choose\".")
         return value
+    if typ == (float | None):  # an optional number (TOML has no null: present means a number)
+        typ = float
     origin = typing.get_origin(typ)
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -421,6 +427,10 @@ def check_protocol_name(name, src: str) -> None:
                             f"e.g. \"mu-training\".")
 
 
+#: [signal] memory_s accepted (s): at least ~2 cycles of 8 Hz, at most the wcFIR's 2-s taps
+MEMORY_RANGE_S = (0.2, 2.0)
+
+
 def _check_semantics(p: Protocol, src: str) -> None:
     s = p.signal
     if len(s.band_hz) != 2 or not 0 < s.band_hz[0] < s.band_hz[1]:
@@ -433,6 +443,13 @@ def _check_semantics(p: Protocol, src: str) -> None:
     if s.estimator == "learned" and (s.band_mode != "fixed" or [float(b) for b in s.band_hz] != [8.0, 13.0]):
         raise ProtocolError(f"{src}: [signal] estimator = \"learned\" is trained for band_hz = [8, 13] with band_mode = "
                             f"\"fixed\" only; use those, or estimator = \"wcfir\" for another band.")
+    if s.memory_s is not None:
+        if s.estimator not in ("wcfir", "cfir"):
+            raise ProtocolError(f"{src}: [signal] memory_s limits a (weighted) cFIR's taps; estimator = "
+                                f"{s.estimator!r} has none: remove memory_s or use estimator = \"wcfir\".")
+        if not MEMORY_RANGE_S[0] <= s.memory_s <= MEMORY_RANGE_S[1]:
+            raise ProtocolError(f"{src}: [signal] memory_s is {s.memory_s:g}; expected {MEMORY_RANGE_S[0]:g} to "
+                                f"{MEMORY_RANGE_S[1]:g} s (a few 8-13 Hz cycles at least; unset for the plain 2-s design).")
     extra = [t for t in s.bipolar if t not in s.targets]
     if extra:
         raise ProtocolError(f"{src}: [signal] bipolar names {extra[0]!r}, which is not a target "

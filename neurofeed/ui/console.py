@@ -61,26 +61,14 @@ def delay_table(processor) -> str:
     baseline's end): the design in use, the fastest and the most exact, each with how late the
     bar follows the rhythm and how closely (r), e.g. ``faster: 40 ms, less exact (r 0.45)``.
     The Delay box lists every design."""
-    curve = getattr(processor, "accuracy_curve", None)
-    if not curve:
+    from ..dsp.accuracy import bar_timing
+
+    picks = bar_timing(getattr(processor, "accuracy_curve", None) or {},
+                       getattr(processor, "effective_delays", None) or {}, processor.chain.delay_s)
+    if not picks:
         return ""
-    eff = getattr(processor, "effective_delays", None) or {}
-    # (lag s, r) per design: the effective delay and r there where measured, else the design's own
-    rows = {d: (eff[d][0], eff[d][1]) if d in eff else (d, r) for d, r in curve.items()}
-    used = min(rows, key=lambda d: abs(d - processor.chain.delay_s))
-    lag0, r0 = rows[used]
-    picks = [("in use", used)]
-    faster = [d for d in rows if rows[d][0] < lag0 - 0.0005]  # a design the bar follows sooner (> 0.5 ms)
-    exact = [d for d in rows if rows[d][1] > r0 + 0.005]  # a design that follows it more closely
-    for d in ([min(faster, key=lambda d: rows[d][0])] if faster else []) + \
-             ([max(exact, key=lambda d: rows[d][1])] if exact else []):
-        if all(d != p for _, p in picks):
-            lag, r = rows[d]
-            speed = "faster" if lag < lag0 - 0.0005 else ("steadier" if lag > lag0 + 0.0005 else "as fast")
-            picks.append((speed + ", " + ("less exact" if r < r0 - 0.005 else
-                                          ("more exact" if r > r0 + 0.005 else "as exact")), d))
-    cells = "".join(f"<tr><td>{words}:&nbsp;</td><td align='right'>{1000 * rows[d][0]:.0f} ms</td>"
-                    f"<td>&nbsp;(r {rows[d][1]:.2f})</td></tr>" for words, d in picks)
+    cells = "".join(f"<tr><td>{words}:&nbsp;</td><td align='right'>{1000 * lag:.0f} ms</td>"
+                    f"<td>&nbsp;(r {r:.2f})</td></tr>" for words, _, lag, r in picks)
     return ("<b>Bar timing</b> (this participant; D or the Delay box to change)"
             f"<table cellspacing='0'>{cells}</table>")
 
