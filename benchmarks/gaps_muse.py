@@ -36,18 +36,16 @@ CH = ["TP9", "AF7", "AF8", "TP10", "C3"]
 FS = 256.0
 
 
-#: ``--memory-s``: the protocol's [signal] memory_s replaced ("none": the plain 2-s design)
-MEMORY_S: str | None = None
-
-
-def muse_protocol(target_pct: float = 50.0):
+def muse_protocol(target_pct: float = 50.0, memory: str | None = None):
+    """muse-c3-gentle in adaptive mode; ``memory`` (``--memory-s``) replaces its [signal] memory_s
+    (a number of seconds, or "none": the plain 2-s design; None: the protocol's own)."""
     text = (ROOT / "protocols" / "muse-c3-gentle.toml").read_text()
     text = text.replace('mode = "percentile"\nbaseline_reward_pct = 50',
                         f'mode = "adaptive"\ntarget_reward_pct = {target_pct:g}')
-    if MEMORY_S is not None:
+    if memory is not None:
         text = "\n".join(line for line in text.splitlines() if not line.startswith("memory_s"))
-        if MEMORY_S != "none":
-            text = text.replace('estimator = "wcfir"', f'estimator = "wcfir"\nmemory_s = {float(MEMORY_S):g}')
+        if memory != "none":
+            text = text.replace('estimator = "wcfir"', f'estimator = "wcfir"\nmemory_s = {float(memory):g}')
     return parse_protocol(text, "muse-c3-gentle (adaptive)")
 
 
@@ -61,9 +59,9 @@ def baseline_end_s(scale: float) -> float:
     raise ValueError("no baseline block")
 
 
-def session(x, lost_chunks, drift_pct: float, scale: float, gaps: bool = True) -> dict:
+def session(x, lost_chunks, drift_pct: float, scale: float, gaps: bool = True, memory: str | None = None) -> dict:
     """One session; ``lost_chunks``: indices of the 12-sample chunks never sent."""
-    proc = Processor(muse_protocol(), FS, CH, 187500.0, scale, line_hz=60.0)
+    proc = Processor(muse_protocol(memory=memory), FS, CH, 187500.0, scale, line_hz=60.0)
     tl = StampTimeline(FS)
     rate = FS * (1 + drift_pct / 100.0)  # the source clock's actual rate
     lost = set(int(i) for i in lost_chunks)
@@ -102,8 +100,6 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-s", help="the protocol's [signal] memory_s instead of its own (a number, or none)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
-    global MEMORY_S
-    MEMORY_S = args.memory_s
     if args.max_fill is not None:
         import neurofeed.dsp.quality as quality
 
@@ -115,13 +111,13 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(seed)
         lost = np.flatnonzero(rng.random(n_chunks) < args.lose_chunks / 100.0)
         lost = lost[lost > 5 * FS / MUSE_CHUNK]  # none in the first 5 s (the stream's start)
-        clean = session(x, [], args.drift, args.scale)
-        lossy = session(x, lost, args.drift, args.scale)
+        clean = session(x, [], args.drift, args.scale, memory=args.memory_s)
+        lossy = session(x, lost, args.drift, args.scale, memory=args.memory_s)
         # the SI error: the same chunks without drift, with and without the losses after the
         # baseline (the same calibration: what differs is the fills alone)
         after_baseline = lost[lost > baseline_end_s(args.scale) * FS / MUSE_CHUNK]
-        ref = session(x, after_baseline, 0.0, args.scale, gaps=False)
-        gap = session(x, after_baseline, 0.0, args.scale, gaps=True)
+        ref = session(x, after_baseline, 0.0, args.scale, gaps=False, memory=args.memory_s)
+        gap = session(x, after_baseline, 0.0, args.scale, gaps=True, memory=args.memory_s)
         n = min(ref["si"].size, gap["si"].size)
         ok = ref["feedback"][:n] & gap["feedback"][:n] & np.isfinite(ref["si"][:n]) & np.isfinite(gap["si"][:n])
         near = np.zeros(n, dtype=bool)

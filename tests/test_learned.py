@@ -115,7 +115,7 @@ def test_declares_its_delay_and_memory():
         desc = est.describe()
         assert desc["estimator"] == "learned" and desc["group_delay_s"] == d
         assert desc["design_delay_s"] == est.design_delay_s
-        assert est.memory_s == pytest.approx(est.receptive_field / sfreq)
+        assert est.memory_s() == pytest.approx(est.receptive_field / sfreq)
         # a 10-Hz rhythm passes, far out-of-band does not
         g = est.power_response([0.0, 10.5, 40.0])
         assert g[1] > 10 * g[2] and g[1] > 10 * g[0]

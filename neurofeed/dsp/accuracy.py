@@ -194,8 +194,7 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
     # higher and peaks at nearly the same lag, benchmarks/RESULTS.md)
     truth = _log_power(ideal_envelope(x, sfreq, band_hz))
     n_fft = grid_size(n_taps)  # the live estimator's design grid (any sampling rate)
-    designers = [cfir_designer(sfreq, band_hz, n_taps, fit_weights(row[:split], sfreq, band_hz, n_fft) if weighted
-                               else None, n_fft, memory_s) for row in x]  # one factorisation per target
+    designers = _designers(x[:, :split], sfreq, band_hz, n_taps, n_fft, weighted, memory_s)
     lags = np.arange(0, int(round(max_lag_s * sfreq)) + 1)
     truth = truth.mean(axis=0)  # the targets' mean log power: what the combined SI and the bar follow
     curve, effective = {}, {}
@@ -210,6 +209,16 @@ def delay_curves(baseline_x: np.ndarray, sfreq: float, band_hz, delays_s=CURVE_D
         i = int(np.nanargmax(r_lag)) if np.isfinite(r_lag).any() else 0
         effective[float(d)] = (float(lags[i] / sfreq), float(r_lag[i]))
     return curve, effective
+
+
+def _designers(fit_x: np.ndarray, sfreq: float, band_hz, n_taps: int, n_fft: int, weighted: bool,
+               memory_s: float | None) -> list:
+    """One :func:`cfir_designer` per target row: fitted to the row's own spectrum (weighted), or
+    the one uniform design shared by every row."""
+    if weighted:
+        return [cfir_designer(sfreq, band_hz, n_taps, fit_weights(row, sfreq, band_hz, n_fft), n_fft, memory_s)
+                for row in fit_x]
+    return [cfir_designer(sfreq, band_hz, n_taps, None, n_fft, memory_s)] * fit_x.shape[0]
 
 
 def _log_power(env: np.ndarray) -> np.ndarray:

@@ -247,15 +247,7 @@ class MuChain:
         10²–10⁴ times the baseline power that lasts ~2 s on EEGMMIDB S001R01 (benchmarks/RESULTS.md,
         "Reward rate on real EEG"): the baseline leaves it out, and the gate stays on through it
         after non-finite or gap samples."""
-        est = self.estimator
-        mem = getattr(est, "memory_s", None)  # the estimator's own declaration, where it makes one
-        if mem is not None:
-            return float(mem)
-        if isinstance(getattr(est, "n_taps", None), int):  # a (c)FIR
-            return est.n_taps / self.sfreq
-        if isinstance(getattr(est, "n", None), int):  # a window
-            return est.n / self.sfreq
-        return 4.0 * est.group_delay_s
+        return float(self.estimator.memory_s())
 
     # properties -------------------------------------------------------------------------------
     @property

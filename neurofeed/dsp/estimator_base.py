@@ -50,6 +50,12 @@ class Estimator:
         ``freqs_hz`` (unitless, any common scale): what the chain's response check uses."""
         raise NotImplementedError
 
+    def memory_s(self) -> float:
+        """How long (s) the output depends on past input: after a (re)start or a step, this long
+        until the output holds only new input. A recursive estimator has no end to its memory:
+        four declared delays. FIR-like estimators override it with their length."""
+        return 4.0 * self.group_delay_s
+
     def impulse_hold_s(self, fraction: float = 0.95) -> float:
         """How long (s) the output stays measurably disturbed by a brief artifact: the time by
         which ``fraction`` of the power output's response to a unit impulse has been delivered

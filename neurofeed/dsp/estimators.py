@@ -238,8 +238,6 @@ class CFIREnvelope(Estimator):
                  memory_s=None):
         super().__init__(sfreq, band_hz, n_channels)
         self.delay_s = float(delay_s)
-        # (not ``memory_s``: MuChain.estimator_memory_s reads that name as an estimator's declared
-        # memory; a limited cFIR's output still depends on its whole n_taps)
         self.memory_limit_s = None if memory_s is None else float(memory_s)
         self.n_taps = memory_taps(self.sfreq, self.memory_limit_s, taps_s) if taps is None else np.shape(taps)[-1]
         if taps is None:
@@ -248,6 +246,11 @@ class CFIREnvelope(Estimator):
         self.alpha = one_pole_alpha(smoothing_s, self.sfreq)
         self.pstate = np.zeros(self.n_channels)
         self._delay_s = None
+
+    def memory_s(self) -> float:
+        """The whole length of the taps (s): a memory-limited design's output still depends,
+        faintly, on all of them (not only on ``memory_limit_s``)."""
+        return self.n_taps / self.sfreq
 
     def describe(self) -> dict:
         """As :meth:`Estimator.describe`, with the memory limit where one is set."""
@@ -392,6 +395,10 @@ class WindowBandPower(Estimator):
         for row in re + 1j * im:  # the mean removal in band_power_dft only lowers DC further
             out += np.abs(fir_response(row[::-1], f, self.sfreq)) ** 2
         return out
+
+    def memory_s(self) -> float:
+        """The window's length (s)."""
+        return self.n / self.sfreq
 
     def process_inplace(self, x):
         if not self.seeded:

@@ -208,7 +208,7 @@ class LearnedEnvelope(Estimator):
     """Causal input low-pass → TCN analytic-signal estimator → ``|y|²/2`` → optional one-pole smoothing.
 
     Group delay: measured (:meth:`measure_step_delay_s`), like the cFIR's. Its memory (the
-    receptive field, :attr:`memory_s`) is ``1 + 2 * sum(dilations)`` samples (255: 1.02 s at
+    receptive field, :meth:`memory_s`) is ``1 + 2 * sum(dilations)`` samples (255: 1.02 s at
     250 Hz, 1.6 s at 160 Hz, 2.0 s at 125 Hz).
 
     Parameters
@@ -263,7 +263,7 @@ class LearnedEnvelope(Estimator):
         self.n_hidden = self.w0.shape[0]
         self.ring = 2 * int(self.dilations.max()) + 1
         self.receptive_field = 1 + 2 * int(self.dilations.sum())
-        self.memory_s = self.receptive_field / self.sfreq
+        self.receptive_field_s = self.receptive_field / self.sfreq
         self.alpha = one_pole_alpha(smoothing_s, self.sfreq)
         self.fit_readout = bool(fit_readout)
         self.needs_fit = self.fit_readout
@@ -345,6 +345,10 @@ class LearnedEnvelope(Estimator):
         _, h_lp = signal.sosfreqz(self.prefilter_sos, worN=f, fs=self.sfreq)
         return out * np.abs(h_lp) ** 2
 
+    def memory_s(self) -> float:
+        """The network's receptive field (s)."""
+        return self.receptive_field_s
+
     def process_inplace(self, x):
         if not self.seeded:
             self.seed(x[:, 0])
@@ -355,7 +359,7 @@ class LearnedEnvelope(Estimator):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update({"design_delay_s": self.design_delay_s, "prefilter_hz": float(min(PREFILTER_HZ, 0.45 * self.sfreq)), "receptive_field_s": self.memory_s,
+        d.update({"design_delay_s": self.design_delay_s, "prefilter_hz": float(min(PREFILTER_HZ, 0.45 * self.sfreq)), "receptive_field_s": self.receptive_field_s,
                   "weights": self.weights_name, "readout_fitted": self.fitted,
                   "trained_on": self.meta.get("trained_on", "")})
         return d

@@ -90,10 +90,10 @@ class TraceDisplay:
                  window_s: float = 5.0, sos: np.ndarray | None = None):
         self.sfreq = float(sfreq)
         self.n_rows = int(n_rows)
-        self.filters = [Conditioner(self.sfreq, 1, line_hz, highpass_hz) for _ in range(self.n_rows)]
+        design = Conditioner(self.sfreq, 1, line_hz, highpass_hz)
         if sos is not None:  # exactly the cascade the session applies
-            for f in self.filters:
-                f.sos = np.array(sos, dtype=float)
+            design.sos = np.array(sos, dtype=float)
+        self.filters = [design.like(1) for _ in range(self.n_rows)]  # one design, a state per row
         self.n_window = max(2, int(round(window_s * self.sfreq)))
         self._y = np.zeros((self.n_rows, self.n_window))  # filtered µV, a ring
         self._ts = np.full(self.n_window, np.nan)
